@@ -1,0 +1,51 @@
+# Drakewell — the two commands: `make demo` and `make test`.
+PY        ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+STAMP     := $(VENV)/.installed
+DATA_DIR  ?= ../shared/data
+export DRAKEWELL_DATA_DIR ?= $(DATA_DIR)
+
+.PHONY: demo test lint bench node sysdeps clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+# npm tools (the anvil EVM node) pinned by package-lock.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch node_modules/.installed
+
+node: node_modules/.installed
+
+# System packages the integration tests need (PostgreSQL server, Chromium); skipped when present.
+sysdeps:
+	@command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null) || \
+	    echo "warning: could not install chromium/postgresql; their tests will say what to install"; }
+
+demo: $(STAMP)
+	$(BIN)/drakewell demo --out out
+
+test: $(STAMP) node sysdeps
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP) node
+	mkdir -p out/bench
+	$(BIN)/python benchmarks/dispatch.py --json out/bench/dispatch.json
+	$(BIN)/python benchmarks/gas.py --json out/bench/gas.json
+	$(BIN)/python benchmarks/metering.py --json out/bench/metering.json
+	$(BIN)/python benchmarks/exchange.py --json out/bench/exchange.json
+	$(BIN)/python benchmarks/routing.py --json out/bench/routing.json
+
+clean:
+	rm -rf $(VENV) node_modules out .pytest_cache .mypy_cache .ruff_cache

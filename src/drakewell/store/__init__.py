@@ -1,0 +1,51 @@
+"""The store layer: one SQLAlchemy ``MetaData`` and one engine factory for every package.
+
+SQLite (WAL, synchronous=FULL so an acknowledged write survives a crash) is the default;
+``postgresql://…`` (or ``postgresql+psycopg://…``) selects a real server. Packages declare their
+tables on :data:`metadata` and call :func:`open_engine`; nothing else in the code base names a
+database driver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+from drakewell.errors import StoreError
+
+metadata = MetaData()
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path)}"
+
+
+def open_engine(url: str, *, create: bool = True) -> Engine:
+    """Open (and by default create the tables of) the database at ``url``."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        engine = create_engine(url, future=True)
+    except Exception as exc:  # bad URL or missing driver
+        raise StoreError(
+            f"cannot open database {url!r}: {exc}",
+            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DB (install the 'postgres' extra)",
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if create:
+        try:
+            metadata.create_all(engine)
+        except Exception as exc:
+            raise StoreError(f"cannot create tables in {url!r}: {exc}", hint="check the URL and permissions") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
