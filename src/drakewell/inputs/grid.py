@@ -70,7 +70,7 @@ def _window_mask(index: pd.DatetimeIndex, months: Sequence[int] = FOUR_CP_MONTHS
     local = index.tz_convert(CENTRAL)
     start, end = PEAK_WINDOW_CT
     return np.asarray(
-        (local.weekday < 5) & (local.hour >= start) & (local.hour < end) & local.month.isin(list(months)),
+        (local.day_of_week < 5) & (local.hour >= start) & (local.hour < end) & local.month.isin(list(months)),
         dtype=bool,
     )
 
@@ -171,7 +171,7 @@ def four_cp_mask(intervals: Iterable[datetime], index: pd.DatetimeIndex) -> np.n
     """Boolean array over ``index``: True for each interval that contains a 4CP interval start."""
     if len(index) == 0:
         return np.zeros(0, dtype=bool)
-    starts = index.tz_convert("UTC").asi8
+    starts = index.tz_convert("UTC").as_unit("ns").asi8
     step = int(starts[1] - starts[0]) if len(starts) > 1 else 15 * 60 * 10**9
     mask = np.zeros(len(index), dtype=bool)
     for ts in intervals:
@@ -255,7 +255,7 @@ def emergency_cap_mw(
     caps = np.full(len(index), np.inf)
     if len(index) == 0:
         return caps
-    starts = index.tz_convert("UTC").asi8
+    starts = index.tz_convert("UTC").as_unit("ns").asi8
     if interval is None:
         step = int(starts[1] - starts[0]) if len(starts) > 1 else 15 * 60 * 10**9
     else:

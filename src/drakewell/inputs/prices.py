@@ -189,7 +189,7 @@ def validate_price_frame(frame: pd.DataFrame, *, source: str = "price frame") ->
         raise InputDataError(f"{source}: index is not a tz-aware DatetimeIndex", hint="convert times to UTC")
     if len(index) < 2:
         raise InputDataError(f"{source}: needs at least two intervals", hint="pass a longer range")
-    index = index.tz_convert("UTC")
+    index = index.tz_convert("UTC").as_unit("ns")
     deltas = np.diff(index.asi8)
     step_ns = int(deltas[0])
     minutes = step_ns // 60_000_000_000
