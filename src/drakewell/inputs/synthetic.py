@@ -161,7 +161,7 @@ SPIKE_HOUR_WEIGHTS_CT: tuple[float, ...] = (
 )
 # Derived daily hashprice 2023-07-01..2023-09-30 (see drakewell.inputs.bitcoin).
 HASHPRICE_MEAN_USD_PER_PH_DAY = 66.04
-HASHPRICE_DAILY_LOG_STD = 0.0183
+HASHPRICE_DAILY_LOG_STD = 0.0188
 
 _DAILY_LEVEL_SIGMA = 0.30
 _DAILY_LEVEL_PHI = 0.6
