@@ -198,6 +198,7 @@ class FourCP:
     intervals_file: str | None
     forecast_zone: str
     forecast_ratio: float
+    forecast_threshold_usd_per_mwh: float = 500.0
 
 
 @dataclass(frozen=True)
@@ -510,6 +511,7 @@ class _FourCPIn(_Model):
     intervals_file: str | None = None
     forecast_zone: str = "LZ_NORTH"
     forecast_ratio: Annotated[float, Field(gt=0, le=1)] = 0.9
+    forecast_threshold_usd_per_mwh: NonNeg = 500.0
 
     @model_validator(mode="after")
     def _file(self) -> _FourCPIn:
@@ -790,6 +792,7 @@ def parse_site(
                 intervals_file=cp_file,
                 forecast_zone=fc.forecast_zone,
                 forecast_ratio=fc.forecast_ratio,
+                forecast_threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
             ),
             reserves=Reserves(
                 enabled=res.enabled,

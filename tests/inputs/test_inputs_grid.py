@@ -96,9 +96,13 @@ def test_forecast_alerts_follow_the_running_monthly_peak() -> None:
     alerts = forecast_4cp_alerts(da, rt_index, ratio=0.9)
     local = rt_index.tz_convert("America/Chicago")
     alert_days = sorted(set(local[alerts].strftime("%Y-%m-%d")))
-    # 07-03 first weekday; 07-04 below 0.9×100; 07-05 95 ≥ 90; 07-06 new peak; 07-07 20 < 180
-    assert alert_days == ["2023-07-03", "2023-07-05", "2023-07-06"]
+    # 07-03 sets the month's first peak (100 < $500); 07-04 50 < 0.9 × 100; 07-05 95 ≥ 90;
+    # 07-06 200 ≥ 90; 07-07 20 < 180
+    assert alert_days == ["2023-07-05", "2023-07-06"]
     assert set(local[alerts].hour) == {15, 16, 17, 18}
+    # the absolute threshold flags a day on its own, the first of the month included
+    low = forecast_4cp_alerts(da, rt_index, ratio=0.9, threshold_usd_per_mwh=100.0)
+    assert sorted(set(local[low].strftime("%Y-%m-%d"))) == ["2023-07-03", "2023-07-05", "2023-07-06"]
 
 
 def test_forecast_reads_no_later_day() -> None:
@@ -111,6 +115,17 @@ def test_forecast_reads_no_later_day() -> None:
     assert not (before == after).all()  # the change is seen from 07-10 on
     with pytest.raises(InputDataError, match="ratio"):
         forecast_4cp_alerts(_da_frame(base), rt_index, ratio=1.5)
+    with pytest.raises(InputDataError, match="threshold"):
+        forecast_4cp_alerts(_da_frame(base), rt_index, threshold_usd_per_mwh=-1.0)
+
+
+def test_default_forecast_covers_the_proxy_intervals(shared_data: Path) -> None:
+    rt = load_ercot_prices(shared_data / "ercot" / "ercot_rtm_spp_2023-07_09.csv")
+    da = load_ercot_prices(shared_data / "ercot" / "ercot_dam_spp_2023-07_09.csv")
+    alerts = forecast_4cp_alerts(da, rt.index)
+    realised = four_cp_mask(load_4cp_intervals(GRID / "ercot-4cp-2023.csv"), rt.index)
+    assert (alerts & realised).sum() == realised.sum() == 3
+    assert alerts.sum() == 24 * 16  # 24 alert days of 16 intervals: curtailing is not free
 
 
 def test_shipped_emergency_event_is_the_2023_09_06_eea2() -> None:

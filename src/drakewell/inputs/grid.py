@@ -11,9 +11,12 @@ weekday afternoons, which is what the rule captures; it is not ERCOT's settlemen
 
 **4CP forecast** (what an online policy may know). :func:`forecast_4cp_alerts` flags the 15:00–19:00
 CT window of a June–September weekday when that day's highest day-ahead price in the window is at
-least ``ratio`` × the highest window day-ahead price on the earlier days of the same month (the
-first weekday of a month is always flagged). Day-ahead prices for day *d* are published around
-13:00 CT on day *d* − 1, so the alert uses nothing an operator would not have had.
+least ``threshold_usd_per_mwh`` ($500/MWh by default), or at least ``ratio`` (0.9) × the highest
+window day-ahead price on the earlier weekdays of the same month. Day-ahead prices for day *d* are
+published around 13:00 CT on day *d* − 1, so the alert uses nothing an operator would not have had.
+On the 2023 files the default rule raises 24 alert days in July–September and covers all three
+proxy 4CP intervals (the $500 threshold is a round number chosen by looking at that same summer, so
+this is an in-sample figure, not a forecast skill).
 
 **Emergency events.** A CSV of ``start,end,load_cap_mw,name`` (ISO-8601 times with offsets) caps the
 site's grid import during each event; :func:`emergency_cap_mw` maps them onto an interval index.
@@ -183,7 +186,12 @@ def four_cp_mask(intervals: Iterable[datetime], index: pd.DatetimeIndex) -> np.n
 
 
 def forecast_4cp_alerts(
-    da: pd.DataFrame, index: pd.DatetimeIndex, *, zone: str = "LZ_NORTH", ratio: float = 0.9
+    da: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    *,
+    zone: str = "LZ_NORTH",
+    ratio: float = 0.9,
+    threshold_usd_per_mwh: float = 500.0,
 ) -> np.ndarray:
     """Boolean array over ``index``: True inside a forecast 4CP window (rule in the module docstring).
 
@@ -192,6 +200,10 @@ def forecast_4cp_alerts(
     """
     if not 0 < ratio <= 1:
         raise InputDataError(f"4CP forecast ratio {ratio} outside (0, 1]", hint="use e.g. 0.9")
+    if not threshold_usd_per_mwh >= 0:
+        raise InputDataError(
+            f"4CP forecast threshold {threshold_usd_per_mwh} is negative", hint="use e.g. 500 ($/MWh)"
+        )
     prices = select_zone(da, zone)
     window = prices[_window_mask(prices.index)]
     local_day = window.index.tz_convert(CENTRAL).strftime("%Y-%m-%d")
@@ -200,10 +212,10 @@ def forecast_4cp_alerts(
     best: dict[str, float] = {}
     for day, value in daily_max.items():
         month = str(day)[:7]
-        prior = best.get(month, -math.inf)
-        if value >= ratio * prior or prior == -math.inf:
+        prior = best.get(month)
+        if value >= threshold_usd_per_mwh or (prior is not None and value >= ratio * prior):
             alerts.add(str(day))
-        best[month] = max(prior, float(value))
+        best[month] = float(value) if prior is None else max(prior, float(value))
     local = index.tz_convert(CENTRAL)
     days = local.strftime("%Y-%m-%d")
     return _window_mask(index) & np.asarray(days.isin(sorted(alerts)), dtype=bool)
