@@ -64,6 +64,7 @@ __all__ = [
     "mining_revenue_usd_per_mwh",
     "parse_hashprice",
     "subsidy_btc_at",
+    "write_hashprice_csv",
 ]
 
 SATS_PER_BTC = 100_000_000
@@ -248,7 +249,7 @@ def _read_daily_csv(path: str | Path, value_column: str, *, allow_zero: bool) ->
             previous_line = line_no
     if not days:
         raise InputDataError(f"{file}: no data rows", hint="add daily rows")
-    index = pd.DatetimeIndex(pd.to_datetime(days), name="date").tz_localize("UTC")
+    index = pd.DatetimeIndex(pd.to_datetime(days), name="date").tz_localize("UTC").as_unit("ns")
     series = pd.Series(values, index=index, name=value_column, dtype=np.float64)
     series.attrs["source"] = str(file)
     return series
@@ -257,6 +258,19 @@ def _read_daily_csv(path: str | Path, value_column: str, *, allow_zero: bool) ->
 def load_hashprice_csv(path: str | Path) -> pd.Series:
     """Daily hashprice CSV (``date,hashprice_usd_per_ph_day``; UTC days, no gaps) → series."""
     return _read_daily_csv(path, "hashprice_usd_per_ph_day", allow_zero=True)
+
+
+def write_hashprice_csv(series: pd.Series, path: str | Path) -> Path:
+    """Write a daily hashprice series as ``date,hashprice_usd_per_ph_day`` (read back by
+    :func:`load_hashprice_csv`)."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    index = pd.DatetimeIndex(series.index)
+    days = (index.tz_convert("UTC") if index.tz is not None else index).strftime("%Y-%m-%d")
+    lines = ["date,hashprice_usd_per_ph_day"]
+    lines += [f"{day},{float(v)!r}" for day, v in zip(days, series.to_numpy(dtype=np.float64), strict=True)]
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return file
 
 
 def parse_hashprice(value: str | float | Path) -> float | pd.Series:
@@ -343,6 +357,6 @@ def derive_daily_hashprice(
             hint="pass prices for those days or your own difficulty levels",
         )
     series = pd.Series(out, name="hashprice_usd_per_ph_day", dtype=np.float64)
-    series.index.name = "date"
+    series.index = pd.DatetimeIndex(series.index, name="date").as_unit("ns")
     series.attrs["source"] = f"derived: BTC close × subsidy and fees / hashrate; {DIFFICULTY_SOURCE}"
     return series

@@ -1,7 +1,7 @@
 """Electricity prices: ERCOT settlement point price CSVs (and gridstatus frames) → UTC frames.
 
 The one shape prices take inside Drakewell is a :class:`pandas.DataFrame` with a tz-aware UTC
-``DatetimeIndex`` named ``interval_start_utc`` (a regular ``freq``: 15 minutes real-time, 1 hour
+``DatetimeIndex`` (``datetime64[ns, UTC]``) named ``interval_start_utc`` (a regular ``freq``: 15 minutes real-time, 1 hour
 day-ahead), one float64 column per settlement point (``LZ_HOUSTON``, ``LZ_NORTH``, ...) in $/MWh.
 ``frame.attrs`` holds ``source`` (file or origin), ``market`` (``"rt"`` or ``"da"``) and
 ``interval_minutes``.
@@ -44,6 +44,7 @@ __all__ = [
     "load_ercot_prices",
     "select_zone",
     "validate_price_frame",
+    "write_ercot_prices",
 ]
 
 CENTRAL = ZoneInfo("America/Chicago")
@@ -117,6 +118,27 @@ def load_ercot_prices(path: str | Path) -> pd.DataFrame:
     frame.index.freq = pd.tseries.frequencies.to_offset(f"{step_minutes}min")
     frame.attrs.update(source=str(file), market=market, interval_minutes=step_minutes)
     return frame
+
+
+def write_ercot_prices(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a price frame as an ERCOT-style CSV that :func:`load_ercot_prices` reads back unchanged.
+
+    Times are written as Central-Time interval starts with their offset (``interval_start_ct`` for
+    15-minute frames, ``hour_start_ct`` for hourly ones); prices with ``repr`` precision.
+    """
+    checked = validate_price_frame(frame, source=str(frame.attrs.get("source", "price frame")))
+    minutes = int(checked.attrs["interval_minutes"])
+    time_column = next(name for name, (_, m) in _TIME_COLUMNS.items() if m == minutes)
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    local = checked.index.tz_convert(CENTRAL)
+    values = checked.to_numpy(dtype=np.float64)
+    with file.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([time_column, *checked.columns])
+        for ts, row in zip(local, values, strict=True):
+            writer.writerow([ts.isoformat(), *(repr(float(v)) for v in row)])
+    return file
 
 
 def _check_header(file: Path, header: Sequence[str] | None) -> tuple[Market, int, tuple[str, ...]]:
@@ -213,6 +235,7 @@ def validate_price_frame(frame: pd.DataFrame, *, source: str = "price frame") ->
             hint="fill or drop the missing price",
         )
     out = pd.DataFrame(values, index=index.rename(INDEX_NAME), columns=[str(c) for c in frame.columns])
+    # one resolution for every price frame, whatever built it
     out.index.freq = pd.tseries.frequencies.to_offset(f"{minutes}min")
     out.attrs.update(frame.attrs)
     out.attrs.setdefault("source", source)
@@ -253,7 +276,7 @@ def align_da_to_rt(da: pd.DataFrame, rt_index: pd.DatetimeIndex) -> pd.DataFrame
             hint="pass a day-ahead file spanning the whole real-time range",
         )
     out = da_utc.reindex(hours)
-    out.index = rt_index.rename(INDEX_NAME)
+    out.index = rt_index.rename(INDEX_NAME).as_unit("ns")
     out.attrs.update(da.attrs)
     out.attrs["aligned_to_minutes"] = (
         int((rt_index[1] - rt_index[0]).total_seconds() // 60) if len(rt_index) > 1 else None

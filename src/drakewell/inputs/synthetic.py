@@ -220,7 +220,8 @@ def _local_days(start: str | pd.Timestamp, days: int) -> tuple[pd.Timestamp, pd.
     if first.tzinfo is None:
         first = first.tz_localize(CENTRAL)
     first = first.tz_convert(CENTRAL).normalize()
-    last = (first + pd.Timedelta(days=days)).tz_convert(CENTRAL).normalize()
+    # calendar days in local time: a fall-back day has 25 hours, a spring-forward day 23
+    last = (first.tz_localize(None) + pd.Timedelta(days=days)).tz_localize(CENTRAL)
     return first, last
 
 
@@ -254,9 +255,9 @@ def synthetic_prices(
         )
     first, last = _local_days(start, days)
     rt_index = pd.date_range(first.tz_convert("UTC"), last.tz_convert("UTC"), freq="15min", inclusive="left")
-    rt_index = rt_index.rename(INDEX_NAME)
+    rt_index = rt_index.rename(INDEX_NAME).as_unit("ns")
     da_index = pd.date_range(first.tz_convert("UTC"), last.tz_convert("UTC"), freq="h", inclusive="left")
-    da_index = da_index.rename(INDEX_NAME)
+    da_index = da_index.rename(INDEX_NAME).as_unit("ns")
     rng = np.random.default_rng(seed)
 
     local = rt_index.tz_convert(CENTRAL)
@@ -325,7 +326,7 @@ def synthetic_hashprice(
     rng = np.random.default_rng([seed, 1])
     first = pd.Timestamp(start)
     first = (first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")).normalize()
-    index = pd.date_range(first, periods=days + 1, freq="D", name="date")
+    index = pd.date_range(first, periods=days + 1, freq="D", name="date").as_unit("ns")
     phi = _HASHPRICE_PHI
     stationary = HASHPRICE_DAILY_LOG_STD / np.sqrt(1 - phi * phi)
     x = stationary * _ar1(rng, len(index), phi)
