@@ -1,8 +1,9 @@
 """Electricity prices: ERCOT settlement point price CSVs (and gridstatus frames) → UTC frames.
 
 The one shape prices take inside Drakewell is a :class:`pandas.DataFrame` with a tz-aware UTC
-``DatetimeIndex`` (``datetime64[ns, UTC]``) named ``interval_start_utc`` (a regular ``freq``: 15 minutes real-time, 1 hour
-day-ahead), one float64 column per settlement point (``LZ_HOUSTON``, ``LZ_NORTH``, ...) in $/MWh.
+``DatetimeIndex`` (``datetime64[ns, UTC]``) named ``interval_start_utc`` with a regular ``freq``
+(15 minutes real-time, 1 hour day-ahead), and one float64 column per settlement point
+(``LZ_HOUSTON``, ``LZ_NORTH``, ...) in $/MWh.
 ``frame.attrs`` holds ``source`` (file or origin), ``market`` (``"rt"`` or ``"da"``) and
 ``interval_minutes``.
 
