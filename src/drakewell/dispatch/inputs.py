@@ -1,0 +1,202 @@
+"""Build the dispatcher's inputs from a validated site and price frames (the one adapter).
+
+- :func:`dispatch_site` flattens a :class:`drakewell.site.Site` into a :class:`DispatchSite`:
+  IT capacities (facility ÷ PUE), J/TH of the whole ASIC fleet, per-GPU IT power, ramp limits in IT
+  MW, minimum off time in intervals, and the 4CP charge per facility MW at each 4CP interval
+  (``rate_usd_per_mw_year / 4``: the yearly charge is set by the average of four monthly peaks).
+- :func:`build_inputs` aligns everything on the real-time interval index (UTC):
+  the day-ahead price becomes the forecast, published at 13:00 Central Time the day before delivery
+  (``forecast_known_from``); without a day-ahead file the forecast is the real-time price of the
+  same interval one day earlier (known then). Hashprice is a constant, a daily/interval series
+  (forward-filled) or an array. AI inference demand is the site's GPU profile × IT MW per GPU.
+  Reserve prices follow the site's rule (e.g. a fraction of the day-ahead price), 4CP intervals come
+  from the site's file and the 4CP forecast flags from
+  :func:`drakewell.inputs.grid.forecast_4cp_alerts` (day-ahead data only).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, FloatArray, TrainingJob
+from drakewell.inputs.grid import emergency_cap_mw, forecast_4cp_alerts, four_cp_mask
+from drakewell.inputs.prices import CENTRAL, align_da_to_rt, select_zone
+from drakewell.site import Site
+
+DA_PUBLISH_HOUR_CT = 13  # ERCOT publishes day-ahead results about 13:00 CT the day before delivery
+
+HashpriceInput: TypeAlias = float | int | pd.Series | np.ndarray
+
+
+def dispatch_site(site: Site) -> DispatchSite:
+    """The optimiser's flat view of ``site`` (IT MW at the hardware, facility = IT × PUE)."""
+    asics = site.asic_fleets
+    gpus = site.gpu_fleets
+    mining_it = sum(f.it_power_mw for f in asics)
+    mining_fac = sum(f.facility_power_mw for f in asics)
+    hashrate_th = sum(f.count * f.unit_hashrate_th_s for f in asics)
+    mining_pue = mining_fac / mining_it if mining_it > 0 else 1.0
+    j_per_th = mining_it * 1e6 / hashrate_th if hashrate_th > 0 else 1.0
+    hall_cap_it = sum(h.capacity_mw / h.pue for h in site.halls if any(f.kind == "asic" for f in h.fleets))
+    mining_it = min(mining_it, hall_cap_it) if asics else 0.0
+    gpu_count = site.gpu_count
+    gpu_it = sum(f.it_power_mw for f in gpus)
+    gpu_fac = sum(f.facility_power_mw for f in gpus)
+    ramp_fac = site.mining.ramp_mw_per_interval
+    ramp_it = mining_it if math.isinf(ramp_fac) else ramp_fac / mining_pue
+    min_off = math.ceil(site.mining.min_off_minutes / site.interval_minutes)
+    markets = site.markets
+    return DispatchSite(
+        name=site.name,
+        connection_mw=site.grid_connection_mw,
+        mining_it_mw=mining_it,
+        mining_pue=mining_pue,
+        mining_j_per_th=j_per_th,
+        mining_ramp_up_mw_per_interval=ramp_it,
+        mining_min_off_intervals=min_off,
+        gpu_count=gpu_count,
+        gpu_mw=gpu_it / gpu_count if gpu_count else 0.0,
+        ai_pue=gpu_fac / gpu_it if gpu_it > 0 else 1.0,
+        ai_price_usd_per_gpu_hour=site.ai.contract_price_usd_per_gpu_hour,
+        spot_price_usd_per_gpu_hour=site.ai.spot.price_usd_per_gpu_hour,
+        spot_max_gpus=site.ai.spot.max_gpus,
+        inference_shed_penalty_usd_per_gpu_hour=site.ai.shed_penalty_usd_per_gpu_hour,
+        contract=site.contract.kind,
+        index_adder_usd_per_mwh=site.contract.adder_usd_per_mwh,
+        block_mw=site.contract.block_mw,
+        block_price_usd_per_mwh=site.contract.block_price_usd_per_mwh,
+        four_cp_rate_usd_per_mw=markets.four_cp.rate_usd_per_mw_year / 4.0
+        if markets.four_cp.enabled
+        else 0.0,
+        reserve_max_mw=markets.reserves.max_mw if markets.reserves.enabled else 0.0,
+        reserve_penalty_multiplier=markets.reserves.undelivered_penalty_multiplier,
+    )
+
+
+def hashprice_series(hashprice: HashpriceInput, index: pd.DatetimeIndex) -> FloatArray:
+    """Hashprice (USD per PH/s per day) on ``index``: constant, forward-filled series, or an array."""
+    if isinstance(hashprice, int | float):
+        value = float(hashprice)
+        if not math.isfinite(value) or value < 0:
+            raise DispatchInputError(
+                f"hashprice {hashprice} must be a finite number >= 0",
+                hint="pass e.g. --hashprice 45 (USD per PH/s per day)",
+            )
+        return np.full(len(index), value)
+    if isinstance(hashprice, np.ndarray):
+        arr = np.asarray(hashprice, dtype=np.float64)
+        if arr.shape != (len(index),):
+            raise DispatchInputError(
+                f"hashprice array has shape {arr.shape}, expected ({len(index)},)",
+                hint="give one value per real-time interval, or a dated series",
+            )
+        return arr
+    series = hashprice.astype(np.float64)
+    s_index = pd.DatetimeIndex(series.index)
+    series.index = s_index.tz_localize("UTC") if s_index.tz is None else s_index.tz_convert("UTC")
+    series = series.sort_index()
+    if len(series) == 0 or series.index[0] > index[0]:
+        raise DispatchInputError(
+            "hashprice series starts after the first price interval"
+            + (f" ({series.index[0].isoformat()})" if len(series) else " (it is empty)"),
+            hint="extend the hashprice series back to the start of the price file",
+        )
+    out = series.reindex(series.index.union(index)).ffill().reindex(index).to_numpy()
+    return np.asarray(out, dtype=np.float64)
+
+
+def forecast_publication(index: pd.DatetimeIndex) -> np.ndarray:
+    """For every interval, the index of the first interval at which its day-ahead price is known."""
+    local = index.tz_convert(CENTRAL)
+    day = local.normalize()
+    published = (day - pd.Timedelta(days=1) + pd.Timedelta(hours=DA_PUBLISH_HOUR_CT)).tz_convert("UTC")
+    pos = np.searchsorted(index.asi8, published.asi8, side="left")
+    return np.clip(pos, 0, len(index) - 1).astype(np.int64)
+
+
+def build_inputs(
+    site: Site,
+    rt: pd.DataFrame,
+    da: pd.DataFrame | None,
+    hashprice: HashpriceInput,
+    zone: str | None = None,
+) -> DispatchInputs:
+    """Align the site, real-time prices (zone column), forecast and hashprice on one UTC index."""
+    zone = zone or site.zone
+    price_series = select_zone(rt, zone)
+    index = pd.DatetimeIndex(price_series.index).tz_convert("UTC")
+    if len(index) < 2:
+        raise DispatchInputError(
+            "the real-time price frame needs at least two intervals", hint="pass a longer price file"
+        )
+    step = index[1] - index[0]
+    hours = step.total_seconds() / 3600
+    if step != timedelta(minutes=site.interval_minutes):
+        raise DispatchInputError(
+            f"prices are every {step} but site '{site.name}' dispatches every {site.interval_minutes} min",
+            hint="set site.interval_minutes to the price interval",
+        )
+    price = price_series.to_numpy(dtype=np.float64)
+    per_day = round(24 / hours)
+    if da is not None:
+        forecast = align_da_to_rt(da, index)
+        forecast_price = select_zone(forecast, zone).to_numpy(dtype=np.float64)
+        known_from = forecast_publication(index)
+    else:
+        shift = np.maximum(np.arange(len(index)) - per_day, 0)
+        forecast_price = price[shift]
+        known_from = shift.astype(np.int64)
+    dsite = dispatch_site(site)
+    gpu_it_per_gpu = dsite.gpu_mw
+    inference = site.ai.inference.gpus_busy(index) * gpu_it_per_gpu
+    reserves = site.markets.reserves
+    reserve_price = (
+        reserves.price_usd_per_mw_h_series(forecast_price) if reserves.enabled else np.zeros(len(index))
+    )
+    fc = site.markets.four_cp
+    four_cp = four_cp_mask(fc.intervals_utc, index) if fc.enabled else np.zeros(len(index), dtype=bool)
+    if fc.enabled and da is not None:
+        alerts = forecast_4cp_alerts(da, index, zone=fc.forecast_zone, ratio=fc.forecast_ratio)
+    else:
+        alerts = np.zeros(len(index), dtype=bool)
+    em = site.markets.emergency
+    caps = emergency_cap_mw(em.events, index) if em.enabled else np.full(len(index), np.inf)
+    end = index[-1] + step
+    jobs = []
+    for job in site.training_jobs(index[0], end):
+        release = int(np.searchsorted(index.asi8, pd.Timestamp(job.release_utc).value, side="left"))
+        deadline = int(np.searchsorted(index.asi8, pd.Timestamp(job.deadline_utc).value, side="left"))
+        if deadline <= release:
+            continue
+        jobs.append(
+            TrainingJob(
+                name=job.name,
+                energy_mwh=job.gpu_hours * gpu_it_per_gpu,
+                release=release,
+                deadline=deadline,
+                max_mw=job.gpus_max * gpu_it_per_gpu,
+                revenue_usd_per_mwh=job.price_usd_per_gpu_hour / gpu_it_per_gpu,
+                unmet_penalty_usd_per_mwh=job.miss_penalty_usd_per_gpu_hour / gpu_it_per_gpu,
+            )
+        )
+    return DispatchInputs(
+        site=dsite,
+        interval_start_utc=index,
+        hours=hours,
+        price_usd_per_mwh=price,
+        forecast_usd_per_mwh=forecast_price,
+        forecast_known_from=known_from,
+        hashprice_usd_per_ph_day=hashprice_series(hashprice, index),
+        ai_inference_mw=np.asarray(inference, dtype=np.float64),
+        reserve_price_usd_per_mw_h=np.asarray(reserve_price, dtype=np.float64),
+        four_cp=np.asarray(four_cp, dtype=bool),
+        four_cp_forecast=np.asarray(alerts, dtype=bool),
+        emergency_cap_mw=np.asarray(caps, dtype=np.float64),
+        jobs=tuple(jobs),
+        zone=zone,
+    )

@@ -1,0 +1,169 @@
+"""The per-interval ledger: what a policy's decisions earn and cost against realised prices.
+
+Every policy is settled by the same function, so policies are compared on the same books. Columns
+(USD per interval unless the name says otherwise):
+
+``interval_start_utc`` (UTC), ``hours``, ``price_usd_per_mwh`` (real time), ``ai_inference_mw``,
+``ai_training_mw``, ``ai_spot_mw``, ``mining_mw`` (IT power at the hardware, before PUE),
+``curtailed_mw`` (ASIC IT capacity not mining), ``grid_import_mw`` (facility power incl. PUE),
+``reserve_mw`` (committed), ``reserve_shortfall_mw``, ``inference_shed_mw``, ``training_unmet_mwh``
+(at each job's deadline), ``four_cp`` (realised 4CP interval), ``revenue_ai_usd``,
+``revenue_mining_usd``, ``revenue_reserves_usd``, ``curtailment_credits_usd``, ``energy_cost_usd``,
+``four_cp_cost_usd``, ``penalty_usd``, ``profit_usd``, ``gpus_busy`` (GPUs doing AI work).
+
+Money: ``energy_cost_usd`` is the fixed block (``block_mw × block price × hours``) plus real-time
+energy above the block (index contract: all energy at real time + adder);
+``curtailment_credits_usd`` is unused block energy × real-time price (zero under index);
+``four_cp_cost_usd`` is the 4CP rate × grid import at each realised 4CP interval; ``penalty_usd``
+adds inference shed (SLA credit per GPU-hour), undelivered reserve (multiplier × reserve price) and
+training energy left undone at a deadline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs
+
+LEDGER_COLUMNS = (
+    "interval_start_utc",
+    "hours",
+    "price_usd_per_mwh",
+    "ai_inference_mw",
+    "ai_training_mw",
+    "ai_spot_mw",
+    "mining_mw",
+    "curtailed_mw",
+    "grid_import_mw",
+    "reserve_mw",
+    "reserve_shortfall_mw",
+    "inference_shed_mw",
+    "training_unmet_mwh",
+    "four_cp",
+    "revenue_ai_usd",
+    "revenue_mining_usd",
+    "revenue_reserves_usd",
+    "curtailment_credits_usd",
+    "energy_cost_usd",
+    "four_cp_cost_usd",
+    "penalty_usd",
+    "profit_usd",
+    "gpus_busy",
+)
+
+
+def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
+    """Settle ``d`` against the realised inputs, one row per interval."""
+    site, h, n = inputs.site, inputs.hours, inputs.n
+    price = inputs.price_usd_per_mwh
+    m, a, x, o, r = d.mining_mw, d.inference_mw, d.training_mw, d.spot_mw, d.reserve_mw
+    grid = site.mining_pue * m + site.ai_pue * (a + x + o)
+    shed = np.maximum(inputs.ai_inference_mw - a, 0.0)
+    shortfall = np.maximum(r - site.mining_pue * m, 0.0)
+    unmet = np.zeros(n)
+    unmet_penalty = np.zeros(n)
+    revenue_training = np.zeros(n)
+    if len(d.training_by_job_mw) != len(inputs.jobs):
+        raise DispatchInputError(
+            f"decisions split training over {len(d.training_by_job_mw)} jobs, inputs have {len(inputs.jobs)}",
+            hint="a policy must return one training series per job of the inputs",
+        )
+    for job, xj in zip(inputs.jobs, d.training_by_job_mw, strict=True):
+        left = max(job.energy_mwh - float(xj[job.release : job.deadline].sum() * h), 0.0)
+        unmet[job.deadline - 1] += left
+        unmet_penalty[job.deadline - 1] += left * job.unmet_penalty_usd_per_mwh
+        revenue_training += xj * h * job.revenue_usd_per_mwh
+    if site.contract == "fixed_block":
+        above = np.maximum(grid - site.block_mw, 0.0)
+        unused = np.maximum(site.block_mw - grid, 0.0)
+        energy_cost = site.block_mw * site.block_price_usd_per_mwh * h + price * above * h
+        credits = price * unused * h
+    else:
+        energy_cost = (price + site.index_adder_usd_per_mwh) * grid * h
+        credits = np.zeros(n)
+    four_cp_cost = np.where(inputs.four_cp, site.four_cp_rate_usd_per_mw * grid, 0.0)
+    revenue_ai = (a * site.ai_revenue_usd_per_mwh + o * site.spot_revenue_usd_per_mwh) * h + revenue_training
+    revenue_mining = m * h * inputs.mining_revenue_usd_per_mwh
+    revenue_reserves = r * inputs.reserve_price_usd_per_mw_h * h
+    penalty = (
+        shed * site.shed_penalty_usd_per_mwh * h
+        + shortfall * site.reserve_penalty_multiplier * inputs.reserve_price_usd_per_mw_h * h
+        + unmet_penalty
+    )
+    profit = revenue_ai + revenue_mining + revenue_reserves + credits - energy_cost - four_cp_cost - penalty
+    gpus = np.rint((a + x + o) / site.gpu_mw).astype(np.int64) if site.gpu_mw > 0 else np.zeros(n, np.int64)
+    frame = pd.DataFrame(
+        {
+            "interval_start_utc": inputs.interval_start_utc,
+            "hours": np.full(n, h),
+            "price_usd_per_mwh": price,
+            "ai_inference_mw": a,
+            "ai_training_mw": x,
+            "ai_spot_mw": o,
+            "mining_mw": m,
+            "curtailed_mw": np.maximum(site.mining_it_mw - m, 0.0),
+            "grid_import_mw": grid,
+            "reserve_mw": r,
+            "reserve_shortfall_mw": shortfall,
+            "inference_shed_mw": shed,
+            "training_unmet_mwh": unmet,
+            "four_cp": inputs.four_cp,
+            "revenue_ai_usd": revenue_ai,
+            "revenue_mining_usd": revenue_mining,
+            "revenue_reserves_usd": revenue_reserves,
+            "curtailment_credits_usd": credits,
+            "energy_cost_usd": energy_cost,
+            "four_cp_cost_usd": four_cp_cost,
+            "penalty_usd": penalty,
+            "profit_usd": profit,
+            "gpus_busy": gpus,
+        }
+    )
+    return frame
+
+
+def summarize(
+    ledger: pd.DataFrame,
+    policy: str,
+    *,
+    solve_seconds: float,
+    perfect_profit_usd: float | None,
+    always_profit_usd: float | None,
+) -> dict[str, Any]:
+    """The backtest summary (the JSON contract): totals, ratio to ``perfect`` and flexibility capture.
+
+    ``flex_capture = (profit − always) / (perfect − always)``; ``None`` where a reference is missing
+    or ``perfect`` does not beat ``always`` (no flexibility value to capture).
+    """
+    h = ledger["hours"].to_numpy()
+    profit = float(ledger["profit_usd"].sum())
+    ratio = profit / perfect_profit_usd if perfect_profit_usd else None
+    flex = None
+    if perfect_profit_usd is not None and always_profit_usd is not None:
+        span = perfect_profit_usd - always_profit_usd
+        flex = (profit - always_profit_usd) / span if span > 1e-6 else None
+    return {
+        "policy": policy,
+        "profit_usd": profit,
+        "revenue_usd": {
+            "ai": float(ledger["revenue_ai_usd"].sum()),
+            "mining": float(ledger["revenue_mining_usd"].sum()),
+            "reserves": float(ledger["revenue_reserves_usd"].sum()),
+            "curtailment_credits": float(ledger["curtailment_credits_usd"].sum()),
+        },
+        "energy_cost_usd": float(ledger["energy_cost_usd"].sum()),
+        "energy_mwh": {
+            "ai": float(
+                ((ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]) * h).sum()
+            ),
+            "mining": float((ledger["mining_mw"] * h).sum()),
+            "curtailed": float((ledger["curtailed_mw"] * h).sum()),
+        },
+        "ratio_to_perfect": ratio,
+        "flex_capture": flex,
+        "solve_seconds": float(solve_seconds),
+        "intervals": len(ledger),
+    }

@@ -1,0 +1,456 @@
+"""Dispatch policies: a registry behind one narrow seam.
+
+A policy is an object with a ``name``, an ``online`` flag and ``run(inputs, progress=None) ->
+Decisions``. Online policies may read, when deciding interval ``t``, only what is known at ``t``:
+the real-time price and emergency cap of ``t`` and earlier, the day-ahead prices and reserve prices
+published by ``t`` (``forecast_known_from``), the current hashprice and the contracted AI profile
+and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
+
+- ``perfect``: one LP over the whole horizon with realised prices and the true 4CP intervals
+  (:func:`drakewell.dispatch.model.solve`): the upper bound.
+- ``mpc``: receding horizon. Every interval it re-solves one reusable :class:`DispatchModel` whose
+  look-ahead has a fine head and a coarse tail — 16 × 15 min (4 h), then 20 × 1 h (to 24 h), then
+  36 × 4 h (to 7 days, a full weekly training cycle): 72 periods instead of 672, so a step costs a
+  few milliseconds. The structure never changes; each step only rewrites costs and bounds and HiGHS
+  warm-starts from the previous basis (presolve off). Prices: the current real-time price for the
+  current interval, then the published day-ahead price plus the current real-time/day-ahead gap
+  decaying by ``blend_decay`` per interval; beyond what is published, the same hour of the last
+  published day. Hashprice: persistence. 4CP: a real-time running-peak trigger
+  (:func:`four_cp_trigger`: a weekday 15:00-19:00 CT interval of June-September whose price reaches
+  ``trigger_ratio`` × the month's earlier window peak); when it fires, drawing power now costs the
+  4CP rate × the chance that this is the month's peak, taken as the record probability
+  ``day of month / days in month`` (a record set on day ``d`` of ``N`` i.i.d. days survives with
+  probability ``d/N``). The LP then weighs shedding load now against that expected charge.
+  Reserves: at 13:00 Central Time (with the day-ahead results) the plan's reserve for the
+  next day is committed and then binds: shortfall pays the penalty. Training jobs use up to
+  ``job_slots`` slots (earliest deadlines first); a deadline beyond the look-ahead asks for the
+  pro-rata share of the remaining energy within it. Only the first interval is applied.
+- ``threshold``: mine while the real-time price is below the mining breakeven
+  (``revenue per MWh / PUE``), within ramp and minimum-off limits; AI flat (inference on demand,
+  training at its average rate, spot up to its cap). No reserves, no 4CP awareness.
+- ``always``: everything on (the same AI), mining at the highest feasible level.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from drakewell.dispatch.model import (
+    DispatchModel,
+    JobColumns,
+    PeriodData,
+    SolveStatus,
+    marginal_price,
+    solve,
+)
+from drakewell.dispatch.types import BoolArray, Decisions, DispatchInputError, DispatchInputs
+from drakewell.errors import DispatchError
+from drakewell.inputs.grid import FOUR_CP_MONTHS, PEAK_WINDOW_CT
+from drakewell.inputs.prices import CENTRAL
+
+Progress = Callable[[int, int], None]  # (intervals done, total)
+
+
+class Policy(Protocol):
+    """The seam: a named strategy that turns inputs into per-interval decisions."""
+
+    name: str
+    online: bool
+
+    def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions: ...
+
+
+POLICIES: dict[str, Callable[[], Policy]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], Policy]], Callable[[], Policy]]:
+    def deco(factory: Callable[[], Policy]) -> Callable[[], Policy]:
+        POLICIES[name] = factory
+        return factory
+
+    return deco
+
+
+def get_policy(name: str) -> Policy:
+    """A fresh policy object by name; unknown names raise with the list of known ones."""
+    try:
+        return POLICIES[name]()
+    except KeyError:
+        raise DispatchInputError(
+            f"unknown dispatch policy {name!r}", hint=f"choose one of {', '.join(sorted(POLICIES))} or 'all'"
+        ) from None
+
+
+def policy_names() -> list[str]:
+    """Registered policy names, the reference ones (perfect, always) included."""
+    return list(POLICIES)
+
+
+# -- perfect foresight --------------------------------------------------------------------------
+
+
+class PerfectPolicy:
+    name = "perfect"
+    online = False
+
+    def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions:
+        t0 = time.perf_counter()
+        sol = solve(inputs)
+        if sol.status is not SolveStatus.OPTIMAL:
+            raise DispatchError(
+                f"the full-horizon LP ended with status '{sol.status.value}'",
+                hint="check the inputs for extreme values; the model is feasible by construction",
+            )
+        if progress:
+            progress(inputs.n, inputs.n)
+        return Decisions(
+            mining_mw=np.clip(sol.mining_mw, 0, None),
+            inference_mw=np.clip(sol.inference_mw, 0, None),
+            training_mw=np.clip(sol.training_mw, 0, None),
+            spot_mw=np.clip(sol.spot_mw, 0, None),
+            reserve_mw=np.clip(sol.reserve_mw, 0, None),
+            training_by_job_mw=tuple(np.clip(x, 0, None) for x in sol.training_by_job_mw),
+            solve_seconds=time.perf_counter() - t0,
+            statuses={sol.status.value: 1},
+        )
+
+
+register("perfect")(PerfectPolicy)
+
+
+# -- rule-based policies ------------------------------------------------------------------------
+
+
+def simulate_rule(inputs: DispatchInputs, mine_on: BoolArray) -> Decisions:
+    """Run the fleet interval by interval: AI flat, mining on where ``mine_on`` within its limits.
+
+    Limits applied in order: facility cap (connection and emergency) sheds spot, then training,
+    then inference; mining takes what is left, at most ramp-up above the last interval and never
+    machines still in their minimum off time.
+    """
+    site, n, hours = inputs.site, inputs.n, inputs.hours
+    eta_m, eta_a = site.mining_pue, site.ai_pue
+    W = site.mining_min_off_intervals
+    jobs = inputs.jobs
+    rate = np.array([min(j.max_mw, j.energy_mwh / ((j.deadline - j.release) * hours)) for j in jobs])
+    active = np.zeros((len(jobs), n), dtype=bool)
+    for i, j in enumerate(jobs):
+        active[i, j.release : j.deadline] = True
+    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+    m_out, a_out, o_out = np.zeros(n), np.zeros(n), np.zeros(n)
+    x_out = np.zeros((len(jobs), n))
+    m_prev = site.mining_it_mw
+    recent = [0.0] * max(W - 1, 0)
+    gpu_it, spot_max = site.gpu_it_mw, site.spot_max_gpus * site.gpu_mw
+    for t in range(n):
+        a = min(inputs.ai_inference_mw[t], gpu_it)
+        x = rate * active[:, t]
+        room = gpu_it - a
+        if x.sum() > room:
+            x = x * (room / x.sum()) if x.sum() > 0 else x
+        o = min(spot_max, max(gpu_it - a - x.sum(), 0.0))
+        budget = cap[t] / eta_a
+        for part in ("o", "x", "a"):  # shed AI only if the cap demands it
+            total = a + x.sum() + o
+            if total <= budget:
+                break
+            excess = total - budget
+            if part == "o":
+                o = max(o - excess, 0.0)
+            elif part == "x":
+                s = x.sum()
+                x = x * max(s - excess, 0.0) / s if s > 0 else x
+            else:
+                a = max(a - excess, 0.0)
+        ai_fac = eta_a * (a + x.sum() + o)
+        held = sum(recent)
+        m = site.mining_it_mw if mine_on[t] else 0.0
+        m = min(
+            m,
+            m_prev + site.mining_ramp_up_mw_per_interval,
+            site.mining_it_mw - held,
+            max(cap[t] - ai_fac, 0.0) / eta_m,
+        )
+        m = max(m, 0.0)
+        if W > 1:
+            recent = [max(m_prev - m, 0.0), *recent[:-1]]
+        m_prev = m
+        m_out[t], a_out[t], o_out[t] = m, a, o
+        x_out[:, t] = x
+    return Decisions(
+        mining_mw=m_out,
+        inference_mw=a_out,
+        training_mw=x_out.sum(axis=0),
+        spot_mw=o_out,
+        reserve_mw=np.zeros(n),
+        training_by_job_mw=tuple(x_out),
+    )
+
+
+class ThresholdPolicy:
+    name = "threshold"
+    online = True
+
+    def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions:
+        t0 = time.perf_counter()
+        price = marginal_price(inputs.site, inputs.price_usd_per_mwh)
+        mine_on = price * inputs.site.mining_pue < inputs.mining_revenue_usd_per_mwh
+        d = simulate_rule(inputs, mine_on)
+        if progress:
+            progress(inputs.n, inputs.n)
+        return _timed(d, time.perf_counter() - t0)
+
+
+class AlwaysPolicy:
+    name = "always"
+    online = True
+
+    def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions:
+        t0 = time.perf_counter()
+        d = simulate_rule(inputs, np.ones(inputs.n, dtype=bool))
+        if progress:
+            progress(inputs.n, inputs.n)
+        return _timed(d, time.perf_counter() - t0)
+
+
+def _timed(d: Decisions, seconds: float) -> Decisions:
+    return Decisions(
+        d.mining_mw,
+        d.inference_mw,
+        d.training_mw,
+        d.spot_mw,
+        d.reserve_mw,
+        d.training_by_job_mw,
+        seconds,
+        {"rule": 1},
+    )
+
+
+register("threshold")(ThresholdPolicy)
+register("always")(AlwaysPolicy)
+
+
+# -- receding horizon -----------------------------------------------------------------------------
+
+DEFAULT_GRID: tuple[tuple[int, int], ...] = ((16, 1), (20, 4), (36, 16))  # (count, intervals each)
+
+
+class MpcPolicy:
+    """Receding-horizon LP (see the module docstring for what it knows and when)."""
+
+    name = "mpc"
+    online = True
+
+    def __init__(
+        self,
+        grid: tuple[tuple[int, int], ...] = DEFAULT_GRID,
+        *,
+        job_slots: int = 3,
+        blend_decay: float = 0.8,
+        commit_hour_ct: int = 13,
+        trigger_ratio: float = 0.9,
+    ) -> None:
+        self.n_k = np.concatenate([np.full(c, w, dtype=np.int64) for c, w in grid])
+        self.trigger_ratio = trigger_ratio
+        self.job_slots = job_slots
+        self.blend_decay = blend_decay
+        self.commit_hour_ct = commit_hour_ct
+
+    def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions:
+        t_start = time.perf_counter()
+        site, n, hours = inputs.site, inputs.n, inputs.hours
+        eta_m, eta_a = site.mining_pue, site.ai_pue
+        per_day = round(24 / hours)
+        n_k = self.n_k
+        K = len(n_k)
+        starts = np.concatenate([[0], np.cumsum(n_k)[:-1]]).astype(np.int64)
+        L = int(n_k.sum())
+        period_of = np.repeat(np.arange(K), n_k)  # look-ahead offset -> period
+        W = site.mining_min_off_intervals
+        S = self.job_slots
+        model = DispatchModel(site, n_k, hours, [np.arange(K)] * S, [], presolve=False, time_limit_s=5.0)
+        # what an online operator knows, precomputed without looking ahead of its own rules
+        rt_m = marginal_price(site, inputs.price_usd_per_mwh)
+        # 4CP: expected charge of drawing power now = rate x P(this trigger is the month's peak)
+        local = inputs.interval_start_utc.tz_convert(CENTRAL)
+        trigger = four_cp_trigger(inputs, self.trigger_ratio)
+        record_weight = np.asarray(local.day / local.days_in_month, dtype=np.float64)
+        four_cp_now = np.where(trigger, site.four_cp_rate_usd_per_mw * record_weight, 0.0)
+        lc = np.zeros(K)
+        fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
+        known = np.maximum.accumulate(inputs.forecast_known_from)
+        last_known = np.searchsorted(known, np.arange(n), side="right") - 1
+        mine_rev = inputs.mining_revenue_usd_per_mwh
+        local_day = np.asarray(local.normalize().asi8)
+        commit_at = np.asarray((local.hour == self.commit_hour_ct) & (local.minute == 0))
+        commit_at[0] = True
+        held_matrix = np.array(
+            [[1.0 if s + age < W else 0.0 for age in range(1, W)] for s in starts]
+        ).reshape(K, max(W - 1, 0))
+        jobs = inputs.jobs
+        rel = np.array([j.release for j in jobs], dtype=np.int64)
+        dl = np.array([j.deadline for j in jobs], dtype=np.int64)
+        done = np.zeros(len(jobs))
+        energy = np.array([j.energy_mwh for j in jobs])
+        committed = np.full(n, np.nan)
+        cap_all = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+        offsets = np.arange(L)
+        decay = self.blend_decay**offsets
+
+        out_m, out_a, out_o, out_r = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        out_x = np.zeros((len(jobs), n))
+        statuses: dict[str, int] = {}
+        m_prev = site.mining_it_mw
+        recent = np.zeros(max(W - 1, 0))
+        report_every = max(n // 200, 1)
+        empty_ub = np.zeros(K)
+        zero_job = JobColumns(np.arange(K), empty_ub, 0.0, 0.0, 0.0, 0.0)
+        for t in range(n):
+            u = t + offsets
+            lk = last_known[t]
+            um = np.where(u <= lk, u, u - per_day * np.ceil((u - lk) / per_day).astype(np.int64))
+            um = np.clip(um, 0, n - 1)
+            ud = np.where(u < n, u, u - per_day * np.ceil((u - (n - 1)) / per_day).astype(np.int64))
+            ud = np.clip(ud, 0, n - 1)
+            price = fc_m[um] + (rt_m[t] - fc_m[um[0]]) * decay
+            price[0] = rt_m[t]
+            agg_price = np.add.reduceat(price, starts) / n_k
+            demand = np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k
+            res_price = np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k
+            com = np.full(L, np.nan)
+            inside = u < n
+            com[inside] = committed[u[inside]]
+            unc = np.isnan(com)
+            r_lb = np.add.reduceat(np.where(unc, 0.0, com), starts) / n_k
+            r_ub = r_lb + np.add.reduceat(unc.astype(np.float64), starts) * site.reserve_max_mw / n_k
+            lc[0] = four_cp_now[t]
+            cap = np.full(K, site.connection_mw)
+            cap[0] = cap_all[t]
+            # training slots: earliest deadlines first among jobs still open
+            open_jobs = np.flatnonzero((dl > t) & (rel < t + L) & (energy - done > 1e-9))
+            open_jobs = open_jobs[np.argsort(dl[open_jobs], kind="stable")][:S]
+            slot_cols: list[JobColumns] = []
+            p_lo, p_hi = t + starts, t + starts + n_k
+            for i in open_jobs:
+                j = jobs[i]
+                overlap = np.clip(np.minimum(p_hi, j.deadline) - np.maximum(p_lo, j.release), 0, None) / n_k
+                left = float(energy[i] - done[i])
+                begin = max(t, j.release)
+                e_min = left if j.deadline <= t + L else left * (t + L - begin) / (j.deadline - begin)
+                slot_cols.append(
+                    JobColumns(
+                        np.arange(K),
+                        j.max_mw * overlap,
+                        e_min,
+                        left,
+                        j.revenue_usd_per_mwh,
+                        j.unmet_penalty_usd_per_mwh,
+                    )
+                )
+            slot_cols += [zero_job] * (S - len(slot_cols))
+            data = PeriodData(
+                price_usd_per_mwh=agg_price,
+                mining_revenue_usd_per_mwh=np.full(K, mine_rev[t]),
+                ai_inference_mw=demand,
+                reserve_price_usd_per_mw_h=res_price,
+                reserve_lb_mw=r_lb,
+                reserve_ub_mw=r_ub,
+                cap_mw=cap,
+                held_off_mw=held_matrix @ recent if W > 1 else np.zeros(K),
+                mining_prev_mw=m_prev,
+                jobs=tuple(slot_cols),
+                peak_row_ub=(),
+                peak_lb_mw=np.zeros(0),
+                load_cost_usd_per_mw=lc,
+            )
+            sol = model.solve(data)
+            statuses[sol.status.value] = statuses.get(sol.status.value, 0) + 1
+            if sol.status is SolveStatus.OPTIMAL:
+                m0 = max(float(sol.mining_mw[0]), 0.0)
+                a0 = max(float(sol.inference_mw[0]), 0.0)
+                o0 = max(float(sol.spot_mw[0]), 0.0)
+                for slot, i in enumerate(open_jobs):
+                    out_x[i, t] = max(float(sol.training_by_job_mw[slot][0]), 0.0)
+            else:  # keep the fleet safe: hold mining within limits, serve inference, nothing else
+                held = float(recent.sum())
+                m0 = min(m_prev, site.mining_it_mw - held)
+                a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
+                o0 = 0.0
+                m0 = max(min(m0, (cap_all[t] - eta_a * a0) / eta_m), 0.0)
+            if commit_at[t]:
+                day = local_day[t] if t == 0 else None
+                if day is None:
+                    nxt = np.flatnonzero(local_day > local_day[t])
+                    target_day = local_day[nxt[0]] if len(nxt) else None
+                else:
+                    target_day = day
+                if target_day is not None:
+                    lo = int(np.searchsorted(local_day, target_day, side="left"))
+                    hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
+                    lo = max(lo, t)
+                    if hi > lo and sol.status is SolveStatus.OPTIMAL:
+                        r_plan = sol.reserve_mw[period_of[np.arange(lo, hi) - t]]
+                        committed[lo:hi] = np.clip(r_plan, 0.0, site.reserve_max_mw)
+                    elif hi > lo:
+                        committed[lo:hi] = 0.0
+            r_t = committed[t]
+            out_r[t] = 0.0 if np.isnan(r_t) else float(r_t)
+            out_m[t], out_a[t], out_o[t] = m0, a0, o0
+            done += out_x[:, t] * hours
+            if W > 1:
+                recent = np.concatenate([[max(m_prev - m0, 0.0)], recent[:-1]])
+            m_prev = m0
+            if progress and (t % report_every == 0 or t == n - 1):
+                progress(t + 1, n)
+        return Decisions(
+            mining_mw=out_m,
+            inference_mw=out_a,
+            training_mw=out_x.sum(axis=0),
+            spot_mw=out_o,
+            reserve_mw=out_r,
+            training_by_job_mw=tuple(out_x),
+            solve_seconds=time.perf_counter() - t_start,
+            statuses=statuses,
+        )
+
+
+register("mpc")(MpcPolicy)
+
+
+def four_cp_window(index: pd.DatetimeIndex) -> BoolArray:
+    """Weekday 15:00-19:00 Central Time intervals of the 4CP months (June-September)."""
+    local = index.tz_convert(CENTRAL)
+    start, end = PEAK_WINDOW_CT
+    return np.asarray(
+        (local.weekday < 5)
+        & (local.hour >= start)
+        & (local.hour < end)
+        & local.month.isin(list(FOUR_CP_MONTHS)),
+        dtype=bool,
+    )
+
+
+def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> BoolArray:
+    """Real-time 4CP trigger: a window interval whose real-time price reaches ``ratio`` × the highest
+    window price seen earlier in the same month (the first window interval of a month triggers).
+
+    It reads prices up to the interval itself only — the running-peak rule 4CP watchers apply to
+    real-time system load, with the price as the public proxy for load.
+    """
+    window = four_cp_window(inputs.interval_start_utc)
+    local = inputs.interval_start_utc.tz_convert(CENTRAL)
+    month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
+    price = inputs.price_usd_per_mwh
+    out = np.zeros(inputs.n, dtype=bool)
+    best: dict[int, float] = {}
+    for t in np.flatnonzero(window):
+        prior = best.get(int(month[t]))
+        if prior is None or price[t] >= ratio * prior:
+            out[t] = True
+        best[int(month[t])] = price[t] if prior is None else max(prior, float(price[t]))
+    return out
