@@ -241,3 +241,22 @@ def test_parse_duration() -> None:
     for text in ("soon", "0 days", "-1 day"):
         with pytest.raises(ValueError):
             parse_duration(text)
+
+
+def test_every_example_site_loads() -> None:
+    sites = sorted(EXAMPLE.parent.glob("*.toml"))
+    assert len(sites) >= 2
+    for path in sites:
+        site = load_site(path)
+        assert site.mining_capacity_mw + site.gpu_capacity_mw <= site.grid_connection_mw
+
+
+def test_small_index_site_defaults() -> None:
+    site = load_site(EXAMPLE.parent / "small-index.toml")
+    assert site.contract.kind == "index" and site.contract.adder_usd_per_mwh == 2.5
+    assert site.mining_capacity_mw == pytest.approx(1400 * 3500e-6 * 1.10)
+    assert site.mining.ramp_mw_per_interval == float("inf") and site.mining.min_off_minutes == 0
+    assert not site.markets.four_cp.enabled and not site.markets.reserves.enabled
+    assert site.ai.spot.max_gpus == 0 and site.ai.training == ()
+    busy = site.ai.inference.gpus_busy(pd.date_range("2023-07-01T00:00Z", periods=96, freq="15min"))
+    assert (busy == 600).all()
