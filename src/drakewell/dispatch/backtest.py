@@ -19,9 +19,12 @@ from drakewell.dispatch.inputs import HashpriceInput, build_inputs
 from drakewell.dispatch.ledger import build_ledger, summarize
 from drakewell.dispatch.policies import Progress, get_policy, policy_names
 from drakewell.dispatch.types import Decisions, DispatchInputs
+from drakewell.errors import DrakewellError
 from drakewell.site import Site, load_site
 
 REFERENCES = ("perfect", "always")
+EXAMPLE_SITE = Path("examples/sites/west-texas-hybrid.toml")
+_SOURCE_EXAMPLE_SITE = Path(__file__).resolve().parents[3] / EXAMPLE_SITE
 
 
 @dataclass(frozen=True)
@@ -101,4 +104,83 @@ def compare_policies(
     """Backtest several policies (default: every registered one) on the same inputs."""
     site_obj = site if isinstance(site, Site) else load_site(site)
     inputs = build_inputs(site_obj, rt_prices, da_prices, hashprice, zone)
+    return backtest_inputs(inputs, policies, progress=progress)
+
+
+def resolve_site(site: Site | str | Path | None) -> Site:
+    """A site object from an object, a path, or ``None`` (the example site, from the working
+    directory or the source tree)."""
+    if isinstance(site, Site):
+        return site
+    if site is None or Path(site) == EXAMPLE_SITE:
+        path = EXAMPLE_SITE if EXAMPLE_SITE.is_file() else _SOURCE_EXAMPLE_SITE
+        return load_site(path)
+    return load_site(site)
+
+
+def load_backtest_inputs(
+    site: Site | str | Path | None,
+    *,
+    prices: str | Path | None = None,
+    forecast: str | Path | None = None,
+    zone: str | None = None,
+    hashprice: str | float | pd.Series | None = None,
+    seed: int = 0,
+) -> DispatchInputs:
+    """Inputs for a backtest from files, or the seeded synthetic July–September series.
+
+    Without ``prices`` the synthetic real-time, day-ahead and hashprice series are used (any of
+    ``forecast``/``hashprice`` given still wins). With real prices and no hashprice, a daily
+    hashprice is derived from the BTC price file in the data folder; without that file the
+    synthetic generator's calibrated mean is used as a constant.
+    """
+    from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, parse_hashprice
+    from drakewell.inputs.prices import load_ercot_prices
+    from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
+
+    site_obj = resolve_site(site)
+    hp: float | pd.Series | None = None
+    if isinstance(hashprice, str | Path):
+        hp = parse_hashprice(str(hashprice))
+    elif hashprice is not None:
+        hp = hashprice
+    if prices is None:
+        syn = synthetic_inputs("2023-07-01", 92, seed=seed)
+        rt, da = syn.rt, syn.da
+        if hp is None:
+            hp = syn.hashprice
+    else:
+        rt = load_ercot_prices(prices)
+        da = None
+    if forecast is not None:
+        da = load_ercot_prices(forecast)
+    if hp is None:
+        try:
+            hp = derive_daily_hashprice(load_btc_prices())
+        except DrakewellError:
+            hp = HASHPRICE_MEAN_USD_PER_PH_DAY
+    return build_inputs(site_obj, rt, da, hp, zone)
+
+
+def dispatch_comparison(
+    *,
+    site: Site | str | Path | None = None,
+    zone: str | None = None,
+    real_data: bool = True,
+    policies: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> list[BacktestResult]:
+    """The demo's dispatch comparison: every policy on the example site.
+
+    Uses the July–September 2023 ERCOT real-time prices (day-ahead as forecast) when the data
+    folder has them and ``real_data`` is true, else the seeded synthetic series.
+    """
+    from drakewell.config import data_file
+
+    rt_file = data_file("ercot/ercot_rtm_spp_2023-07_09.csv") if real_data else None
+    da_file = data_file("ercot/ercot_dam_spp_2023-07_09.csv") if real_data else None
+    if rt_file is not None and da_file is not None:
+        inputs = load_backtest_inputs(site, prices=rt_file, forecast=da_file, zone=zone)
+    else:
+        inputs = load_backtest_inputs(site, zone=zone)
     return backtest_inputs(inputs, policies, progress=progress)

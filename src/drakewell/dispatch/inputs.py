@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, FloatArray, TrainingJob
+from drakewell.inputs.bitcoin import hashprice_on_index
 from drakewell.inputs.grid import emergency_cap_mw, forecast_4cp_alerts, four_cp_mask
 from drakewell.inputs.prices import CENTRAL, align_da_to_rt, select_zone
 from drakewell.site import Site
@@ -79,35 +80,24 @@ def dispatch_site(site: Site) -> DispatchSite:
 
 
 def hashprice_series(hashprice: HashpriceInput, index: pd.DatetimeIndex) -> FloatArray:
-    """Hashprice (USD per PH/s per day) on ``index``: constant, forward-filled series, or an array."""
-    if isinstance(hashprice, int | float):
-        value = float(hashprice)
-        if not math.isfinite(value) or value < 0:
-            raise DispatchInputError(
-                f"hashprice {hashprice} must be a finite number >= 0",
-                hint="pass e.g. --hashprice 45 (USD per PH/s per day)",
-            )
-        return np.full(len(index), value)
+    """Hashprice (USD per PH/s per day) on ``index``: a constant, a daily series (by UTC day, see
+    :func:`drakewell.inputs.bitcoin.hashprice_on_index`) or one value per interval."""
     if isinstance(hashprice, np.ndarray):
         arr = np.asarray(hashprice, dtype=np.float64)
         if arr.shape != (len(index),):
             raise DispatchInputError(
                 f"hashprice array has shape {arr.shape}, expected ({len(index)},)",
-                hint="give one value per real-time interval, or a dated series",
+                hint="give one value per real-time interval, or a daily series",
             )
-        return arr
-    series = hashprice.astype(np.float64)
-    s_index = pd.DatetimeIndex(series.index)
-    series.index = s_index.tz_localize("UTC") if s_index.tz is None else s_index.tz_convert("UTC")
-    series = series.sort_index()
-    if len(series) == 0 or series.index[0] > index[0]:
+    else:
+        value = float(hashprice) if isinstance(hashprice, int | float) else hashprice
+        arr = hashprice_on_index(value, index)
+    if not np.isfinite(arr).all() or (arr < 0).any():
         raise DispatchInputError(
-            "hashprice series starts after the first price interval"
-            + (f" ({series.index[0].isoformat()})" if len(series) else " (it is empty)"),
-            hint="extend the hashprice series back to the start of the price file",
+            "hashprice must be finite and >= 0 everywhere",
+            hint="pass e.g. --hashprice 45 (USD per PH/s per day)",
         )
-    out = series.reindex(series.index.union(index)).ffill().reindex(index).to_numpy()
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(arr, dtype=np.float64)
 
 
 def forecast_publication(index: pd.DatetimeIndex) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""``drakewell backtest``: run dispatch policies over a price history, print and write the results.
+
+A thin layer over :mod:`drakewell.dispatch.backtest`. Without ``--prices`` it backtests the seeded,
+calibrated synthetic July–September series, so the command works on a fresh checkout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Dispatch backtests.", no_args_is_help=True)
+
+
+@app.command()
+def backtest(
+    site: Annotated[
+        Path | None, typer.Option(help="site TOML (default: the example West Texas site)")
+    ] = None,
+    prices: Annotated[
+        Path | None, typer.Option(help="ERCOT real-time price CSV (default: synthetic July-September)")
+    ] = None,
+    forecast: Annotated[
+        Path | None, typer.Option(help="ERCOT day-ahead price CSV used as the forecast")
+    ] = None,
+    zone: Annotated[
+        str | None, typer.Option(help="price column, e.g. LZ_WEST (default: the site's zone)")
+    ] = None,
+    hashprice: Annotated[
+        str | None, typer.Option(help="USD per PH/s per day, or a daily CSV (default: synthetic series)")
+    ] = None,
+    policy: Annotated[str, typer.Option(help="perfect | mpc | threshold | always | all")] = "all",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the summary JSON here ('-': stdout)")
+    ] = None,
+    ledger: Annotated[Path | None, typer.Option(help="write the per-interval ledger CSV here")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic inputs")] = 0,
+) -> None:
+    """Backtest dispatch policies; ``--policy all`` prints a comparison table."""
+    from rich.console import Console
+
+    from drakewell.dispatch.backtest import EXAMPLE_SITE, load_backtest_inputs
+    from drakewell.dispatch.policies import get_policy, policy_names
+    from drakewell.errors import ConfigError
+
+    console = Console(stderr=json_out is not None and str(json_out) == "-")
+    names = policy_names() if policy == "all" else [policy]
+    for name in names:
+        get_policy(name)
+    if ledger is not None and len(names) > 1:
+        raise ConfigError(
+            "--ledger writes one policy's ledger", hint="pick one --policy, or write ledgers per policy"
+        )
+    inputs = load_backtest_inputs(
+        site or EXAMPLE_SITE, prices=prices, forecast=forecast, zone=zone, hashprice=hashprice, seed=seed
+    )
+    results = _run_with_progress(console, inputs, names)
+    summaries = [r.summary for r in results]
+    if len(results) > 1:
+        console.print(
+            render_table(summaries, title=f"{inputs.site.name}, {inputs.zone}, {inputs.n:,} intervals")
+        )
+    else:
+        console.print_json(json.dumps(summaries[0]))
+    if json_out is not None:
+        payload: Any = summaries if policy == "all" else summaries[0]
+        text = json.dumps(payload, indent=2)
+        if str(json_out) == "-":
+            print(text)
+        else:
+            json_out.write_text(text + "\n", encoding="utf-8")
+    if ledger is not None:
+        frame = results[0].ledger.copy()
+        frame["interval_start_utc"] = frame["interval_start_utc"].map(lambda ts: ts.isoformat())
+        frame.to_csv(ledger, index=False)
+
+
+def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from drakewell.dispatch.backtest import backtest_inputs
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("dispatch", total=inputs.n)
+
+        def on_policy(name: str) -> None:
+            bar.update(task, description=f"policy {name}", completed=0)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return backtest_inputs(inputs, names, progress=progress, on_policy=on_policy)
+
+
+def render_table(summaries: list[dict[str, Any]], *, title: str = "dispatch backtest") -> Any:
+    """A Rich table of backtest summaries (one row per policy)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in (
+        "policy",
+        "profit $M",
+        "AI $M",
+        "mining $M",
+        "reserves $M",
+        "credits $M",
+        "energy $M",
+        "ratio to perfect",
+        "flex capture",
+        "solve s",
+    ):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "—" if value is None else format(value, spec)
+
+    for s in summaries:
+        rev = s["revenue_usd"]
+        table.add_row(
+            s["policy"],
+            f"{s['profit_usd'] / 1e6:,.3f}",
+            f"{rev['ai'] / 1e6:,.3f}",
+            f"{rev['mining'] / 1e6:,.3f}",
+            f"{rev['reserves'] / 1e6:,.3f}",
+            f"{rev['curtailment_credits'] / 1e6:,.3f}",
+            f"{s['energy_cost_usd'] / 1e6:,.3f}",
+            fmt(s["ratio_to_perfect"], ".4f"),
+            fmt(s["flex_capture"], ".3f"),
+            f"{s['solve_seconds']:.2f}",
+        )
+    return table
