@@ -565,7 +565,9 @@ class _SiteIn(_Model):
 def _key_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
-        if isinstance(part, int):
+        if part == "[key]":  # pydantic's marker for a bad table name rather than its value
+            out += " (the name itself)"
+        elif isinstance(part, int):
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)

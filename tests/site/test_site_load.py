@@ -144,6 +144,13 @@ def test_invalid_values_name_their_key(path: tuple[str | int, ...], value: Any, 
         parse(mutate(path, value))
 
 
+def test_bad_hall_name_is_named() -> None:
+    data = example_data()
+    data["halls"]["gpu hall!"] = data["halls"].pop("gpu-hall")
+    with pytest.raises(SiteError, match=r"halls\.gpu hall! \(the name itself\): String should match"):
+        parse(data)
+
+
 def test_missing_required_key_is_named() -> None:
     with pytest.raises(SiteError, match=r"missing key ai\.contract_price_usd_per_gpu_hour"):
         parse(mutate(("ai", "contract_price_usd_per_gpu_hour"), None, delete=True))
