@@ -167,3 +167,48 @@ def summarize(
         "solve_seconds": float(solve_seconds),
         "intervals": len(ledger),
     }
+
+
+def limit_violations(inputs: DispatchInputs, d: Decisions, *, tol_mw: float = 1e-5) -> list[str]:
+    """Physical limits ``d`` breaks (empty when feasible): connection and emergency caps, hall and
+    GPU capacity, inference above demand, ASIC ramp-up, minimum off time and job power limits."""
+    site = inputs.site
+    out: list[str] = []
+    m, a, x, o = d.mining_mw, d.inference_mw, d.training_mw, d.spot_mw
+    grid = site.mining_pue * m + site.ai_pue * (a + x + o)
+    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+
+    def report(name: str, bad: np.ndarray) -> None:
+        if bad.any():
+            out.append(f"{name} at {int(bad.sum())} interval(s), first {int(np.flatnonzero(bad)[0])}")
+
+    for name, arr in (
+        ("mining", m),
+        ("inference", a),
+        ("training", x),
+        ("spot", o),
+        ("reserve", d.reserve_mw),
+    ):
+        report(f"negative {name}", arr < -tol_mw)
+    report("grid import above connection/emergency cap", grid > cap + tol_mw)
+    report("mining above the ASIC fleet", m > site.mining_it_mw + tol_mw)
+    report("GPUs over capacity", a + x + o > site.gpu_it_mw + tol_mw)
+    report("inference above demand", a > inputs.ai_inference_mw + tol_mw)
+    report("spot above its cap", o > site.spot_max_gpus * site.gpu_mw + tol_mw)
+    prev = np.concatenate([[site.mining_it_mw], m[:-1]])
+    report("ASIC ramp-up above limit", m - prev > site.mining_ramp_up_mw_per_interval + tol_mw)
+    W = site.mining_min_off_intervals
+    if W > 1:
+        shut = np.maximum(prev - m, 0.0)
+        held = np.zeros(len(m))
+        for lag in range(1, W):
+            held[lag:] += shut[:-lag]
+        report("machines restarted inside their minimum off time", m + held > site.mining_it_mw + tol_mw)
+    for job, xj in zip(inputs.jobs, d.training_by_job_mw, strict=False):
+        outside = np.ones(len(xj), dtype=bool)
+        outside[job.release : job.deadline] = False
+        report(
+            f"job {job.name} outside its window or above max power",
+            (xj > job.max_mw + tol_mw) | (outside & (xj > tol_mw)),
+        )
+    return out

@@ -427,7 +427,7 @@ def four_cp_window(index: pd.DatetimeIndex) -> BoolArray:
     local = index.tz_convert(CENTRAL)
     start, end = PEAK_WINDOW_CT
     return np.asarray(
-        (local.weekday < 5)
+        (local.day_of_week < 5)
         & (local.hour >= start)
         & (local.hour < end)
         & local.month.isin(list(FOUR_CP_MONTHS)),

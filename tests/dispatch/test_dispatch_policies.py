@@ -1,0 +1,133 @@
+"""Policies: no online policy reads the future; all respect the fleet's limits; perfect bounds them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from drakewell.dispatch.backtest import backtest_inputs, resolve_site
+from drakewell.dispatch.inputs import build_inputs
+from drakewell.dispatch.ledger import build_ledger, limit_violations
+from drakewell.dispatch.policies import POLICIES, Policy, get_policy, policy_names, simulate_rule
+from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingJob
+from drakewell.inputs.synthetic import synthetic_inputs
+
+ONLINE = [name for name in POLICIES if get_policy(name).online]
+
+
+@pytest.fixture(scope="module")
+def week() -> DispatchInputs:
+    """The example site on four synthetic days from a Monday (4CP windows, reserves, emergency-free),
+    with two training jobs whose deadlines fall inside the horizon."""
+    syn = synthetic_inputs("2023-08-07", 4, seed=7)
+    inputs = build_inputs(resolve_site(None), syn.rt, syn.da, syn.hashprice, "LZ_WEST")
+    gpu = inputs.site.gpu_mw
+    jobs = (
+        TrainingJob("a", 2000 * 30 * gpu, 10, 200, 4000 * gpu, 2.0 / gpu, 4.0 / gpu),
+        TrainingJob("b", 3000 * 40 * gpu, 96, 380, 5000 * gpu, 2.0 / gpu, 4.0 / gpu),
+    )
+    return replace(inputs, jobs=jobs)
+
+
+def perturb_after(inputs: DispatchInputs, t: int, rng: np.random.Generator) -> DispatchInputs:
+    """Everything an operator could not know at ``t`` replaced by something else."""
+    n = inputs.n
+    later = np.arange(n) > t
+    unpublished = inputs.forecast_known_from > t
+    price = inputs.price_usd_per_mwh.copy()
+    price[later] = rng.choice([-20.0, 15.0, 90.0, 400.0, 3000.0], size=int(later.sum()))
+    forecast = inputs.forecast_usd_per_mwh.copy()
+    forecast[unpublished] = rng.uniform(-10, 900, size=int(unpublished.sum()))
+    reserve = inputs.reserve_price_usd_per_mw_h.copy()
+    reserve[unpublished] = rng.uniform(0, 200, size=int(unpublished.sum()))
+    hashprice = inputs.hashprice_usd_per_ph_day.copy()
+    hashprice[later] = rng.uniform(20, 120, size=int(later.sum()))
+    caps = inputs.emergency_cap_mw.copy()
+    caps[later] = rng.choice([np.inf, 5.0, 40.0], size=int(later.sum()))
+    alerts = inputs.four_cp_forecast.copy()
+    alerts[unpublished] = rng.random(int(unpublished.sum())) < 0.3
+    return replace(
+        inputs,
+        price_usd_per_mwh=price,
+        forecast_usd_per_mwh=forecast,
+        reserve_price_usd_per_mw_h=reserve,
+        hashprice_usd_per_ph_day=hashprice,
+        emergency_cap_mw=caps,
+        four_cp=rng.random(n) < 0.01,  # the realised 4CP list is only known after the season
+        four_cp_forecast=alerts,
+    )
+
+
+def first_difference(a: Decisions, b: Decisions, upto: int) -> str | None:
+    for name in ("mining_mw", "inference_mw", "training_mw", "spot_mw", "reserve_mw"):
+        x, y = getattr(a, name)[: upto + 1], getattr(b, name)[: upto + 1]
+        if not np.array_equal(x, y):
+            return f"{name} differs at interval {int(np.flatnonzero(x != y)[0])}"
+    return None
+
+
+def lookahead_at(policy: Policy, inputs: DispatchInputs, times: list[int], seed: int = 0) -> list[str]:
+    base = policy.run(inputs)
+    rng = np.random.default_rng(seed)
+    found = []
+    for t in times:
+        diff = first_difference(base, policy.run(perturb_after(inputs, t, rng)), t)
+        if diff:
+            found.append(f"t={t}: {diff}")
+    return found
+
+
+@pytest.mark.parametrize("name", ONLINE)
+def test_online_policy_never_reads_the_future(week: DispatchInputs, name: str) -> None:
+    # 0: start; 70: mid-afternoon CT of day 1 (4CP window); 150: after a commitment; 383: last
+    assert lookahead_at(get_policy(name), week, [0, 70, 150, 383]) == []
+
+
+def test_the_lookahead_check_catches_a_policy_that_peeks(week: DispatchInputs) -> None:
+    class Peeking:
+        name = "peeking"
+        online = True
+
+        def run(self, inputs: DispatchInputs, progress: object = None) -> Decisions:
+            nxt = np.concatenate([inputs.price_usd_per_mwh[1:], [0.0]])
+            return simulate_rule(inputs, nxt < 100.0)
+
+    assert lookahead_at(Peeking(), week, [70, 150]) != []
+
+
+def test_registry_lists_policies_and_refuses_unknown_names() -> None:
+    assert {"perfect", "mpc", "threshold", "always"} <= set(policy_names())
+    with pytest.raises(DispatchInputError, match="unknown dispatch policy 'greedy'") as err:
+        get_policy("greedy")
+    assert "mpc" in (err.value.hint or "")
+
+
+def test_every_policy_respects_the_limits_and_perfect_bounds_them(week: DispatchInputs) -> None:
+    results = {r.policy: r for r in backtest_inputs(week)}
+    for name, result in results.items():
+        assert limit_violations(week, result.decisions) == [], name
+    best = results["perfect"].summary["profit_usd"]
+    for name, result in results.items():
+        assert result.summary["profit_usd"] <= best + 1e-6 * abs(best), name
+    assert results["perfect"].summary["flex_capture"] == pytest.approx(1.0)
+    assert results["always"].summary["flex_capture"] == pytest.approx(0.0)
+
+
+def test_mpc_commits_reserves_a_day_ahead_and_they_bind(week: DispatchInputs) -> None:
+    d = get_policy("mpc").run(week)
+    assert d.reserve_mw.max() > 0
+    ledger = build_ledger(week, d)
+    # a committed interval either carries its reserve on running miners or pays the shortfall
+    carried = week.site.mining_pue * d.mining_mw + ledger["reserve_shortfall_mw"].to_numpy()
+    assert (carried >= d.reserve_mw - 1e-6).all()
+
+
+def test_threshold_mines_exactly_where_price_is_below_breakeven_when_unconstrained(week: DispatchInputs) -> None:
+    free = replace(week, site=replace(week.site, mining_ramp_up_mw_per_interval=1e3, mining_min_off_intervals=0))
+    d = get_policy("threshold").run(free)
+    below = free.price_usd_per_mwh * free.site.mining_pue < free.mining_revenue_usd_per_mwh
+    capped = np.isfinite(free.emergency_cap_mw)
+    np.testing.assert_allclose(d.mining_mw[below & ~capped], free.site.mining_it_mw)
+    assert (d.mining_mw[~below] == 0).all()
