@@ -21,14 +21,19 @@ def fixed(mining: list[float], n_jobs: int = 0) -> Decisions:
 
 def test_fixed_block_pays_the_block_and_credits_unused_energy_at_real_time(tiny_inputs: Make) -> None:
     # block 10 MW at $40; the site draws 5, 12 and 10 MW at real-time $20, $100 and -$10
-    inputs = tiny_inputs([20.0, 100.0, -10.0], contract="fixed_block", block_mw=10.0,
-                         block_price_usd_per_mwh=40.0, mining_it_mw=12.0)
+    inputs = tiny_inputs(
+        [20.0, 100.0, -10.0],
+        contract="fixed_block",
+        block_mw=10.0,
+        block_price_usd_per_mwh=40.0,
+        mining_it_mw=12.0,
+    )
     ledger = build_ledger(inputs, fixed([5.0, 12.0, 10.0]))
     block = 10 * 40 * 0.25  # $100 per interval
     np.testing.assert_allclose(ledger["energy_cost_usd"], [block, block + 2 * 100 * 0.25, block])
     np.testing.assert_allclose(ledger["curtailment_credits_usd"], [5 * 20 * 0.25, 0.0, 0.0])
     rev = ledger["revenue_mining_usd"].to_numpy()
-    np.testing.assert_allclose(ledger["profit_usd"], rev + [25.0, 0.0, 0.0] - [100.0, 150.0, 100.0])
+    np.testing.assert_allclose(ledger["profit_usd"], rev + np.array([25.0, 0.0, 0.0]) - [100.0, 150.0, 100.0])
 
 
 def test_fully_curtailed_block_earns_credits_equal_to_real_time_value(tiny_inputs: Make) -> None:
@@ -46,8 +51,14 @@ def test_index_contract_pays_real_time_plus_adder(tiny_inputs: Make) -> None:
 
 
 def test_reserve_shortfall_and_four_cp_are_charged(tiny_inputs: Make) -> None:
-    inputs = tiny_inputs([50.0, 50.0], reserve_price=10.0, reserve_max_mw=5.0, reserve_penalty_multiplier=3.0,
-                         four_cp=[1], four_cp_rate_usd_per_mw=100.0)
+    inputs = tiny_inputs(
+        [50.0, 50.0],
+        reserve_price=10.0,
+        reserve_max_mw=5.0,
+        reserve_penalty_multiplier=3.0,
+        four_cp=[1],
+        four_cp_rate_usd_per_mw=100.0,
+    )
     z = np.zeros(2)
     d = Decisions(np.array([5.0, 2.0]), z, z, z, np.array([5.0, 5.0]))
     ledger = build_ledger(inputs, d)
@@ -76,9 +87,20 @@ def test_decisions_must_split_training_per_job(tiny_inputs: Make) -> None:
 def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
     ledger = build_ledger(tiny_inputs([100.0, 100.0]), fixed([10.0, 10.0]))
     profit = float(ledger["profit_usd"].sum())
-    s = summarize(ledger, "x", solve_seconds=0.5, perfect_profit_usd=2 * profit, always_profit_usd=0.5 * profit)
-    assert list(s) == ["policy", "profit_usd", "revenue_usd", "energy_cost_usd", "energy_mwh", "ratio_to_perfect",
-                       "flex_capture", "solve_seconds", "intervals"]
+    s = summarize(
+        ledger, "x", solve_seconds=0.5, perfect_profit_usd=2 * profit, always_profit_usd=0.5 * profit
+    )
+    assert list(s) == [
+        "policy",
+        "profit_usd",
+        "revenue_usd",
+        "energy_cost_usd",
+        "energy_mwh",
+        "ratio_to_perfect",
+        "flex_capture",
+        "solve_seconds",
+        "intervals",
+    ]
     assert list(s["revenue_usd"]) == ["ai", "mining", "reserves", "curtailment_credits"]
     assert list(s["energy_mwh"]) == ["ai", "mining", "curtailed"]
     assert s["ratio_to_perfect"] == pytest.approx(0.5)
@@ -90,7 +112,9 @@ def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
 
 
 def test_limit_violations_names_each_broken_limit(tiny_inputs: Make) -> None:
-    inputs = tiny_inputs([10.0] * 4, caps={2: 1.0}, mining_ramp_up_mw_per_interval=2.0, mining_min_off_intervals=3)
+    inputs = tiny_inputs(
+        [10.0] * 4, caps={2: 1.0}, mining_ramp_up_mw_per_interval=2.0, mining_min_off_intervals=3
+    )
     assert limit_violations(inputs, fixed([10.0, 10.0, 0.0, 0.0])) == []
     found = limit_violations(inputs, fixed([10.0, 0.0, 2.0, 4.0]))
     assert any("minimum off time" in v for v in found)

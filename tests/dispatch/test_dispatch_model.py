@@ -60,8 +60,15 @@ def test_minimum_off_time_weighs_the_forced_outage(
 
 
 def test_training_runs_in_the_cheapest_interval_of_its_window(tiny_inputs: Make) -> None:
-    job = TrainingJob("j", energy_mwh=0.25, release=0, deadline=4, max_mw=1.0, revenue_usd_per_mwh=2000.0,
-                      unmet_penalty_usd_per_mwh=5000.0)
+    job = TrainingJob(
+        "j",
+        energy_mwh=0.25,
+        release=0,
+        deadline=4,
+        max_mw=1.0,
+        revenue_usd_per_mwh=2000.0,
+        unmet_penalty_usd_per_mwh=5000.0,
+    )
     inputs = tiny_inputs([80.0, 20.0, 60.0, 90.0, 10.0], jobs=[job], mining_it_mw=0.0)
     sol = solve(inputs)
     # interval 4 is cheaper still but after the deadline
@@ -69,8 +76,15 @@ def test_training_runs_in_the_cheapest_interval_of_its_window(tiny_inputs: Make)
 
 
 def test_unmet_training_is_left_when_the_penalty_is_below_the_power_cost(tiny_inputs: Make) -> None:
-    job = TrainingJob("j", energy_mwh=0.25, release=0, deadline=1, max_mw=1.0, revenue_usd_per_mwh=0.0,
-                      unmet_penalty_usd_per_mwh=100.0)
+    job = TrainingJob(
+        "j",
+        energy_mwh=0.25,
+        release=0,
+        deadline=1,
+        max_mw=1.0,
+        revenue_usd_per_mwh=0.0,
+        unmet_penalty_usd_per_mwh=100.0,
+    )
     inputs = tiny_inputs([500.0], jobs=[job], mining_it_mw=0.0)
     assert solve(inputs).training_mw[0] == pytest.approx(0.0, abs=1e-9)
     ledger = build_ledger(inputs, get_policy("perfect").run(inputs))
@@ -123,16 +137,28 @@ def test_lp_objective_equals_ledger_profit_up_to_the_stated_constants(tiny_input
     prices = rng.normal(80, 60, 96)
     job = TrainingJob("j", 3.0, 10, 90, 0.5, 2000.0, 4000.0)
     inputs = tiny_inputs(
-        prices, demand=0.4, reserve_price=12.0, four_cp=[40], jobs=[job], contract="fixed_block", block_mw=6.0,
-        block_price_usd_per_mwh=45.0, four_cp_rate_usd_per_mw=300.0, reserve_max_mw=3.0,
-        inference_shed_penalty_usd_per_gpu_hour=1.0, mining_min_off_intervals=2, mining_ramp_up_mw_per_interval=4.0,
+        prices,
+        demand=0.4,
+        reserve_price=12.0,
+        four_cp=[40],
+        jobs=[job],
+        contract="fixed_block",
+        block_mw=6.0,
+        block_price_usd_per_mwh=45.0,
+        four_cp_rate_usd_per_mw=300.0,
+        reserve_max_mw=3.0,
+        inference_shed_penalty_usd_per_gpu_hour=1.0,
+        mining_min_off_intervals=2,
+        mining_ramp_up_mw_per_interval=4.0,
     )
     sol = solve(inputs)
     ledger = build_ledger(inputs, get_policy("perfect").run(inputs))
     site, h = inputs.site, inputs.hours
     shed_constant = site.shed_penalty_usd_per_mwh * inputs.ai_inference_mw.sum() * h
     block_constant = (site.block_mw * (site.block_price_usd_per_mwh - prices) * h).sum()
-    assert ledger["profit_usd"].sum() == pytest.approx(-sol.objective_usd - shed_constant - block_constant, rel=1e-7)
+    assert ledger["profit_usd"].sum() == pytest.approx(
+        -sol.objective_usd - shed_constant - block_constant, rel=1e-7
+    )
 
 
 def test_solver_statuses_map_to_our_enum_and_unknown_never_crashes() -> None:

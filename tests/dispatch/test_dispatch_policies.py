@@ -124,8 +124,10 @@ def test_mpc_commits_reserves_a_day_ahead_and_they_bind(week: DispatchInputs) ->
     assert (carried >= d.reserve_mw - 1e-6).all()
 
 
-def test_threshold_mines_exactly_where_price_is_below_breakeven_when_unconstrained(week: DispatchInputs) -> None:
-    free = replace(week, site=replace(week.site, mining_ramp_up_mw_per_interval=1e3, mining_min_off_intervals=0))
+def test_threshold_mines_where_price_is_below_breakeven_when_unconstrained(week: DispatchInputs) -> None:
+    free = replace(
+        week, site=replace(week.site, mining_ramp_up_mw_per_interval=1e3, mining_min_off_intervals=0)
+    )
     d = get_policy("threshold").run(free)
     below = free.price_usd_per_mwh * free.site.mining_pue < free.mining_revenue_usd_per_mwh
     capped = np.isfinite(free.emergency_cap_mw)
