@@ -1,0 +1,393 @@
+"""An OpenAI-compatible HTTP gateway that routes each chat completion to an inference backend.
+
+``POST /v1/chat/completions`` takes an OpenAI chat request and forwards it unchanged to the backend
+a routing policy picks (:mod:`drakewell.routing.policies`, the same seam the simulator uses). The
+backend's answer — a JSON body, or a ``text/event-stream`` of chunks when ``"stream": true`` — is
+passed back as it arrives.
+
+**Bounded time.** Every attempt has a connect timeout and a *first-byte* timeout: the backend must
+send its status and headers (and, for a stream, the first chunk) within ``first_byte_timeout_s``.
+After that a JSON body must arrive within ``body_timeout_s`` and a stream may go quiet for at most
+``idle_timeout_s`` between chunks. An attempt that fails (refused, timed out, or status ≥ 500) marks
+its backend down for ``down_for_s`` and the request fails over to the next candidate the policy
+picks among the healthy, untried backends (then the down ones, as a last resort). Each backend is
+tried at most once, so a request takes at most ``n · (connect + first byte)`` before the gateway
+answers ``503``. A 4xx answer is the client's fault and is passed back without failover. Once a
+stream's first chunk has been passed on, the gateway is committed: if the backend dies mid-stream,
+it ends the stream with an SSE ``error`` event (replaying on another backend would duplicate text).
+
+**Live load.** The gateway counts its own requests in flight to each backend (``own``) and reads
+the backend's ``x-queue-depth`` header (requests it holds, ours included) from every answer. The
+load a policy sees is ``own + external``, where ``external = max(0, depth − own)`` at the last answer
+is the traffic other clients put on that backend. The slot time estimate is a moving average of
+each request's duration at the backend.
+
+**Routing inputs.** The user's region comes from the ``x-user-region`` header (default: the
+gateway's); the prompt length is estimated as characters / 4. Answers carry ``x-drakewell-backend``
+(who served) and ``x-drakewell-attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from drakewell.errors import RoutingError
+from drakewell.routing.nodes import EdgeNode
+from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy
+
+QUEUE_DEPTH_HEADER = "x-queue-depth"
+USER_REGION_HEADER = "x-user-region"
+CHARS_PER_TOKEN = 4
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "date", "server"}
+)
+
+
+class GatewayConfigError(RoutingError):
+    """The gateway's backends or timeouts are misconfigured."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One upstream: the node it runs on and its base URL (``http://host:port``)."""
+
+    node: EdgeNode
+    url: str
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise GatewayConfigError(
+                f"backend {self.node.name!r}: URL {self.url!r} is not http(s)",
+                hint="give a base URL such as http://10.0.0.5:8000",
+            )
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Backends, the policy, RTTs from each user region (ms, one per backend) and the time limits."""
+
+    backends: tuple[Backend, ...]
+    rtt_ms: dict[str, tuple[float, ...]]
+    default_user_region: str
+    policy: str = "slo-aware"
+    sla_ttft_ms: float = 800.0
+    connect_timeout_s: float = 0.5
+    first_byte_timeout_s: float = 10.0
+    body_timeout_s: float = 120.0
+    idle_timeout_s: float = 30.0
+    down_for_s: float = 5.0
+    typical_slot_s: float = 2.0
+    seed: int = 0
+    policy_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.backends:
+            raise GatewayConfigError("the gateway has no backends", hint="pass at least one --backend")
+        if self.default_user_region not in self.rtt_ms:
+            raise GatewayConfigError(
+                f"no RTTs for the default user region {self.default_user_region!r}",
+                hint="add a row for it to rtt_ms",
+            )
+        limits = {
+            "connect_timeout_s": self.connect_timeout_s,
+            "first_byte_timeout_s": self.first_byte_timeout_s,
+            "body_timeout_s": self.body_timeout_s,
+            "idle_timeout_s": self.idle_timeout_s,
+            "sla_ttft_ms": self.sla_ttft_ms,
+            "typical_slot_s": self.typical_slot_s,
+        }
+        for name, value in limits.items():
+            if not value > 0:
+                raise GatewayConfigError(
+                    f"{name} must be > 0, got {value!r}", hint=f"set {name} to a positive value"
+                )
+        if self.down_for_s < 0:
+            raise GatewayConfigError("down_for_s must be ≥ 0", hint="use 0 to never mark backends down")
+
+
+def _error(status: int, message: str, kind: str, **extra: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status, headers=extra)
+
+
+def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
+    chars = 0
+    for message in payload.get("messages", ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):  # content parts
+            chars += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    return max(1, chars // CHARS_PER_TOKEN)
+
+
+class _Upstream(Exception):
+    """An attempt failed in a way that warrants failover."""
+
+
+class Gateway:
+    """The routing state behind the HTTP app: policy, fleet view, backend health, HTTP client."""
+
+    def __init__(self, config: GatewayConfig, policy: RoutingPolicy | None = None) -> None:
+        self.config = config
+        self.policy = policy if policy is not None else make_policy(config.policy, **config.policy_params)
+        n = len(config.backends)
+        self.view = FleetView([b.node for b in config.backends], config.rtt_ms, [config.typical_slot_s] * n)
+        self.own = [0] * n
+        self.external = [0] * n
+        self.down_until = [0.0] * n
+        self.rng = random.Random(config.seed)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            cfg = self.config
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=cfg.connect_timeout_s,
+                    read=cfg.idle_timeout_s,
+                    write=cfg.connect_timeout_s,
+                    pool=cfg.connect_timeout_s,
+                ),
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # --- load bookkeeping -------------------------------------------------------------------
+    def _dispatch(self, i: int) -> None:
+        self.own[i] += 1
+        self.view.outstanding[i] = self.own[i] + self.external[i]
+
+    def _finish(self, i: int, started: float, ok: bool) -> None:
+        self.own[i] -= 1
+        self.view.outstanding[i] = self.own[i] + self.external[i]
+        if ok:
+            self.view.observe_slot_s(i, time.perf_counter() - started)
+
+    def _report(self, i: int, headers: httpx.Headers) -> None:
+        raw = headers.get(QUEUE_DEPTH_HEADER)
+        if raw is None:
+            return
+        try:
+            depth = int(raw)
+        except ValueError:
+            return  # a backend that reports nonsense keeps its last estimate
+        self.external[i] = max(0, depth - self.own[i])
+        self.view.outstanding[i] = self.own[i] + self.external[i]
+
+    def _mark_down(self, i: int) -> None:
+        self.down_until[i] = time.monotonic() + self.config.down_for_s
+
+    def candidates(self, tried: set[int]) -> list[int]:
+        """Healthy untried backends, else any untried one."""
+        now = time.monotonic()
+        untried = [i for i in range(len(self.config.backends)) if i not in tried]
+        healthy = [i for i in untried if self.down_until[i] <= now]
+        return healthy or untried
+
+    def health(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [
+            {
+                "name": b.node.name,
+                "url": b.url,
+                "up": self.down_until[i] <= now,
+                "in_flight": self.own[i],
+                "external": self.external[i],
+                "slot_s": round(self.view.slot_s[i], 4),
+            }
+            for i, b in enumerate(self.config.backends)
+        ]
+
+    # --- one request -----------------------------------------------------------------------
+    async def _open(
+        self, i: int, body: bytes, stream: bool
+    ) -> tuple[httpx.Response, AsyncIterator[bytes], bytes]:
+        """Send to backend ``i``; return its response, its chunk iterator and the first chunk (for a
+        stream), all within the first-byte limit."""
+        url = self.config.backends[i].url.rstrip("/") + "/v1/chat/completions"
+        request = self.client.build_request(
+            "POST", url, content=body, headers={"content-type": "application/json"}
+        )
+        response: httpx.Response | None = None
+        chunks: AsyncIterator[bytes] | None = None
+
+        async def first_byte() -> bytes:
+            nonlocal response, chunks
+            response = await self.client.send(request, stream=True)
+            if response.status_code >= 400 or not stream:
+                return b""
+            chunks = response.aiter_raw()
+            async for chunk in chunks:
+                if chunk:
+                    return chunk
+            return b""
+
+        try:
+            first = await asyncio.wait_for(first_byte(), self.config.first_byte_timeout_s)
+        except (httpx.HTTPError, TimeoutError, OSError) as exc:
+            if response is not None:
+                await response.aclose()
+            raise _Upstream(type(exc).__name__) from exc
+        assert response is not None
+        if response.status_code >= 500:
+            await response.aclose()
+            raise _Upstream(f"status {response.status_code}")
+        return response, chunks if chunks is not None else response.aiter_raw(), first
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(
+                400, "the request body is not valid JSON; send an OpenAI chat request", "invalid_request"
+            )
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("messages"), list)
+            or not payload["messages"]
+        ):
+            return _error(
+                400, "the request needs a non-empty 'messages' list (OpenAI chat format)", "invalid_request"
+            )
+        region = request.headers.get(USER_REGION_HEADER, self.config.default_user_region)
+        if region not in self.config.rtt_ms:
+            return _error(
+                400,
+                f"unknown user region {region!r} in {USER_REGION_HEADER}; use one of: "
+                + ", ".join(sorted(self.config.rtt_ms)),
+                "invalid_request",
+            )
+        stream = bool(payload.get("stream"))
+        route = RouteRequest(region, _estimate_prompt_tokens(payload), self.config.sla_ttft_ms)
+        tried: set[int] = set()
+        failures: list[str] = []
+        while True:
+            candidates = self.candidates(tried)
+            if not candidates:
+                break
+            i = self.policy.choose(self.view, route, candidates, self.rng)
+            tried.add(i)
+            started = time.perf_counter()
+            self._dispatch(i)
+            try:
+                response, chunks, first = await self._open(i, body, stream)
+            except _Upstream as exc:
+                self._finish(i, started, ok=False)
+                self._mark_down(i)
+                failures.append(f"{self.config.backends[i].node.name}: {exc}")
+                continue
+            self._report(i, response.headers)
+            headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers["x-drakewell-backend"] = self.config.backends[i].node.name
+            headers["x-drakewell-attempts"] = str(len(tried))
+            if not stream or response.status_code >= 400:
+                try:
+                    content = await asyncio.wait_for(response.aread(), self.config.body_timeout_s)
+                except (httpx.HTTPError, TimeoutError, OSError) as exc:
+                    self._finish(i, started, ok=False)
+                    self._mark_down(i)
+                    failures.append(f"{self.config.backends[i].node.name}: body {type(exc).__name__}")
+                    continue
+                finally:
+                    await response.aclose()
+                self._finish(i, started, ok=response.status_code < 400)
+                return Response(content, response.status_code, headers=headers)
+            return StreamingResponse(
+                self._relay(i, response, chunks, first, started), response.status_code, headers=headers
+            )
+        return _error(
+            503,
+            "no backend answered in time (" + "; ".join(failures) + "); retry later or check the backends",
+            "backend_unavailable",
+            **{"x-drakewell-attempts": str(len(tried))},
+        )
+
+    async def _relay(
+        self, i: int, response: httpx.Response, chunks: AsyncIterator[bytes], first: bytes, started: float
+    ) -> AsyncIterator[bytes]:
+        ok = False
+        try:
+            yield first
+            try:
+                async for chunk in chunks:
+                    yield chunk
+                ok = True
+            except (httpx.HTTPError, OSError) as exc:
+                self._mark_down(i)
+                event = {
+                    "error": {"message": f"backend stream broke: {type(exc).__name__}", "type": "upstream"}
+                }
+                yield f"event: error\ndata: {json.dumps(event)}\n\n".encode()
+        finally:
+            with contextlib.suppress(Exception):
+                await response.aclose()
+            self._finish(i, started, ok)
+
+
+def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = None) -> Starlette:
+    """The Starlette app: ``POST /v1/chat/completions``, ``GET /healthz``, ``GET /v1/gateway/backends``."""
+    gateway = Gateway(config, policy)
+
+    async def chat(request: Request) -> Response:
+        return await gateway.handle(request)
+
+    async def healthz(request: Request) -> Response:
+        up = any(b["up"] for b in gateway.health())
+        return JSONResponse({"ok": up}, 200 if up else 503)
+
+    async def backends(request: Request) -> Response:
+        return JSONResponse({"policy": gateway.policy.name, "backends": gateway.health()})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/v1/gateway/backends", backends),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+def loopback_config(
+    urls: Sequence[str], *, policy: str = "least-load", concurrency: int = 8, **limits: Any
+) -> GatewayConfig:
+    """A gateway config for backends on one machine (all RTTs 1 ms, one user region ``local``)."""
+    nodes = [
+        EdgeNode(f"backend-{k}", "local", 1, "any", 5000.0, 50.0, concurrency, 0.0) for k in range(len(urls))
+    ]
+    return GatewayConfig(
+        backends=tuple(Backend(n, u) for n, u in zip(nodes, urls, strict=True)),
+        rtt_ms={"local": tuple(1.0 for _ in urls)},
+        default_user_region="local",
+        policy=policy,
+        **limits,
+    )
