@@ -72,3 +72,8 @@ def make_inputs(
 @pytest.fixture
 def tiny_inputs() -> Callable[..., DispatchInputs]:
     return make_inputs
+
+
+@pytest.fixture
+def tiny_site() -> DispatchSite:
+    return TINY

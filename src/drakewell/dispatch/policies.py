@@ -87,8 +87,9 @@ def get_policy(name: str) -> Policy:
 
 
 def policy_names() -> list[str]:
-    """Registered policy names, the reference ones (perfect, always) included."""
-    return list(POLICIES)
+    """Registered policy names, best-first for the built-in ones, then any others."""
+    order = ["perfect", "mpc", "threshold", "always"]
+    return [n for n in order if n in POLICIES] + [n for n in POLICIES if n not in order]
 
 
 # -- perfect foresight --------------------------------------------------------------------------
