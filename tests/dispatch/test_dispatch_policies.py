@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from drakewell.dispatch.backtest import backtest_inputs, resolve_site
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.ledger import build_ledger, limit_violations
-from drakewell.dispatch.policies import POLICIES, Policy, get_policy, policy_names, simulate_rule
+from drakewell.dispatch.policies import (
+    POLICIES,
+    Policy,
+    four_cp_trigger,
+    get_policy,
+    policy_names,
+    record_weight,
+    simulate_rule,
+)
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingJob
 from drakewell.inputs.synthetic import synthetic_inputs
+
+Make = Callable[..., DispatchInputs]
 
 ONLINE = [name for name in POLICIES if get_policy(name).online]
 
@@ -133,3 +145,22 @@ def test_threshold_mines_where_price_is_below_breakeven_when_unconstrained(week:
     capped = np.isfinite(free.emergency_cap_mw)
     np.testing.assert_allclose(d.mining_mw[below & ~capped], free.site.mining_it_mw)
     assert (d.mining_mw[~below] == 0).all()
+
+
+def test_record_weight_counts_window_intervals_of_the_calendar_month() -> None:
+    index = pd.date_range("2023-07-01T05:00Z", periods=31 * 96, freq="15min")  # July 2023 in CDT
+    w = pd.Series(record_weight(index), index=index)
+    m = 21 * 16  # 21 weekdays × sixteen 15-minute intervals from 15:00 to 19:00 CT
+    assert w[pd.Timestamp("2023-07-03T15:00-05:00")] == pytest.approx(1 / m)  # first weekday window
+    assert w[pd.Timestamp("2023-07-03T14:45-05:00")] == 0.0
+    assert w[pd.Timestamp("2023-07-08T16:00-05:00")] == 0.0  # Saturday
+    assert w[pd.Timestamp("2023-07-31T18:45-05:00")] == pytest.approx(1.0)
+    assert (w > 0).sum() == m
+
+
+def test_four_cp_trigger_grades_prices_against_the_months_running_window_peak(tiny_inputs: Make) -> None:
+    # Monday 2023-07-03 from 15:00 CT: 100 (first: 1), 95 (0.95 of peak → 0.5), 80 (→ 0), 120 (record)
+    inputs = tiny_inputs([100.0, 95.0, 80.0, 120.0], start="2023-07-03T20:00:00Z")
+    np.testing.assert_allclose(four_cp_trigger(inputs, 0.9), [1.0, 0.5, 0.0, 1.0])
+    outside = tiny_inputs([100.0, 500.0], start="2023-07-03T12:00:00Z")  # 07:00 CT
+    np.testing.assert_allclose(four_cp_trigger(outside, 0.9), [0.0, 0.0])

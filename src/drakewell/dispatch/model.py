@@ -23,15 +23,17 @@ Objective (minimise the negative of profit, USD)
 .. math::
 
    \min \sum_k \Delta_k \Big[ (\eta_m \pi_k - h_k) m_k + (\eta_a \pi_k - v - \sigma) a_k
-        + (\eta_a \pi_k - v_o) o_k + \sum_j (\eta_a \pi_k - v) x_{jk} - \rho_k r_k + \phi q_k \Big]
-        + \sum_j \psi u_j + \sum_g c_{4CP}\, p_g
+        + (\eta_a \pi_k - v_o) o_k + \sum_j (\eta_a \pi_k - v_j) x_{jk} - \rho_k r_k
+        + \phi \rho_k q_k \Big] + \sum_k \lambda_k g_k + \sum_j \psi_j u_j + \sum_g c_{4CP}\, p_g
 
-with price :math:`\pi_k` (real-time, or forecast), mining revenue per MWh :math:`h_k` (from
-hashprice and J/TH), AI contract revenue :math:`v` and spot revenue :math:`v_o` per MWh (price per
-GPU-hour / MW per GPU), inference shed penalty :math:`\sigma` (serving inference avoids it; the
-constant :math:`-\sigma \sum \Delta_k d_k` is dropped), reserve price :math:`\rho_k`, shortfall
-penalty :math:`\phi`, unmet-training penalty :math:`\psi` and 4CP rate :math:`c_{4CP}` (USD per
-facility MW at the peak interval).
+with price :math:`\pi_k` (real-time, or forecast; plus the adder under an index contract), mining
+revenue per MWh :math:`h_k` (hashprice × 1000 / (J/TH) / 24), AI contract revenue :math:`v`, job
+revenue :math:`v_j` and spot revenue :math:`v_o` per MWh of IT energy (price per GPU-hour ÷ MW per
+GPU), inference shed penalty :math:`\sigma` (serving inference avoids it; the constant
+:math:`-\sigma \sum_k \Delta_k d_k` is dropped), reserve price :math:`\rho_k` and shortfall multiplier
+:math:`\phi`, unmet-training penalty :math:`\psi_j` per MWh, 4CP rate :math:`c_{4CP}` (USD per
+facility MW at a peak interval) and :math:`\lambda_k`, an extra charge per facility MW drawn in
+period ``k`` (the receding-horizon policy prices its expected 4CP charge this way; zero otherwise).
 
 Power contracts change the accounting, not the decision: under a fixed-price block of :math:`B` MW
 at price :math:`P` with sell-back at real time, the energy bill is
@@ -470,17 +472,12 @@ def held_off_mw(state: FleetState, starts: IntArray, min_off: int) -> FloatArray
     return held
 
 
-def solve(
-    inputs: DispatchInputs,
-    window: slice | None = None,
-    state: FleetState | None = None,
-    *,
-    four_cp: str = "realised",
-) -> Solution:
+def solve(inputs: DispatchInputs, window: slice | None = None, state: FleetState | None = None) -> Solution:
     """Solve the window of ``inputs`` at full resolution with every price realised (hindsight).
 
-    ``four_cp`` chooses which intervals carry the peak charge: ``"realised"`` (the true 4CP list) or
-    ``"forecast"`` (the day-ahead risk flags). Reserve is free in ``[0, reserve_max_mw]``.
+    The realised 4CP intervals carry the peak charge (one group per month, the peak already set in
+    ``state.peak_mw`` as its floor) and reserve is free in ``[0, reserve_max_mw]``. A job whose
+    window is cut by ``window`` is left out; ``state`` says how far jobs have progressed.
     """
     window = window or slice(0, inputs.n)
     start, stop, _ = window.indices(inputs.n)
@@ -488,7 +485,7 @@ def solve(
     site = sub.site
     state = state or FleetState(mining_mw=site.mining_it_mw)
     n = sub.n
-    flags = sub.four_cp if four_cp == "realised" else sub.four_cp_forecast
+    flags = sub.four_cp
     months = np.array(month_keys(sub))
     groups: list[IntArray] = []
     group_keys: list[str] = []

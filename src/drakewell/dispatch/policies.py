@@ -16,11 +16,11 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
   current interval, then the published day-ahead price plus the current real-time/day-ahead gap
   decaying by ``blend_decay`` per interval; beyond what is published, the same hour of the last
   published day. Hashprice: persistence. 4CP: a real-time running-peak trigger
-  (:func:`four_cp_trigger`: a weekday 15:00-19:00 CT interval of June-September whose price reaches
-  ``trigger_ratio`` × the month's earlier window peak); when it fires, drawing power now costs the
-  4CP rate × the chance that this is the month's peak, taken as the record probability
-  ``day of month / days in month`` (a record set on day ``d`` of ``N`` i.i.d. days survives with
-  probability ``d/N``). The LP then weighs shedding load now against that expected charge.
+  (:func:`four_cp_trigger`) on weekday 15:00-19:00 CT intervals of June-September, graded from 0 at
+  ``trigger_ratio`` × the month's earlier window peak to 1 at a new peak; drawing power now then
+  costs the 4CP rate × trigger grade × :func:`record_weight` (the chance that a running peak set at
+  this point of the month stays the month's peak). The LP weighs shedding load now against that
+  expected charge; no 4CP cost is planned for later periods.
   Reserves: at 13:00 Central Time (with the day-ahead results) the plan's reserve for the
   next day is committed and then binds: shortfall pays the penalty. Training jobs use up to
   ``job_slots`` slots (earliest deadlines first); a deadline beyond the look-ahead asks for the
@@ -48,7 +48,7 @@ from drakewell.dispatch.model import (
     marginal_price,
     solve,
 )
-from drakewell.dispatch.types import BoolArray, Decisions, DispatchInputError, DispatchInputs
+from drakewell.dispatch.types import BoolArray, Decisions, DispatchInputError, DispatchInputs, FloatArray
 from drakewell.errors import DispatchError
 from drakewell.inputs.grid import FOUR_CP_MONTHS, PEAK_WINDOW_CT
 from drakewell.inputs.prices import CENTRAL
@@ -280,8 +280,7 @@ class MpcPolicy:
         # 4CP: expected charge of drawing power now = rate x P(this trigger is the month's peak)
         local = inputs.interval_start_utc.tz_convert(CENTRAL)
         trigger = four_cp_trigger(inputs, self.trigger_ratio)
-        record_weight = np.asarray(local.day / local.days_in_month, dtype=np.float64)
-        four_cp_now = np.where(trigger, site.four_cp_rate_usd_per_mw * record_weight, 0.0)
+        four_cp_now = site.four_cp_rate_usd_per_mw * trigger * record_weight(inputs.interval_start_utc)
         lc = np.zeros(K)
         fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
         known = np.maximum.accumulate(inputs.forecast_known_from)
@@ -436,7 +435,26 @@ def four_cp_window(index: pd.DatetimeIndex) -> BoolArray:
     )
 
 
-def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> BoolArray:
+def record_weight(index: pd.DatetimeIndex) -> FloatArray:
+    """For a 4CP-window interval, ``k / M``: its position ``k`` among the ``M`` window intervals of its
+    calendar month (0 outside the window). If the month's window loads were exchangeable, a running
+    peak set at position ``k`` would stay the month's peak with probability ``k / M``."""
+    out = np.zeros(len(index))
+    if len(index) == 0:
+        return out
+    step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=15)
+    local = index.tz_convert(CENTRAL)
+    for year, month in sorted(set(zip(local.year, local.month, strict=True))):
+        first = pd.Timestamp(year=int(year), month=int(month), day=1).tz_localize(CENTRAL)
+        calendar = pd.date_range(first, first + pd.offsets.MonthBegin(1), freq=step, inclusive="left")
+        window = four_cp_window(calendar)
+        position = pd.Series(np.cumsum(window) / max(int(window.sum()), 1), index=calendar.tz_convert("UTC"))
+        mask = np.asarray((local.year == year) & (local.month == month))
+        out[mask] = position.reindex(index[mask]).fillna(0.0).to_numpy() * four_cp_window(index[mask])
+    return out
+
+
+def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> FloatArray:
     """Real-time 4CP trigger: a window interval whose real-time price reaches ``ratio`` × the highest
     window price seen earlier in the same month (the first window interval of a month triggers).
 
@@ -447,11 +465,13 @@ def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> BoolArray:
     local = inputs.interval_start_utc.tz_convert(CENTRAL)
     month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
     price = inputs.price_usd_per_mwh
-    out = np.zeros(inputs.n, dtype=bool)
+    out = np.zeros(inputs.n)
     best: dict[int, float] = {}
     for t in np.flatnonzero(window):
         prior = best.get(int(month[t]))
-        if prior is None or price[t] >= ratio * prior:
-            out[t] = True
+        if prior is None or prior <= 0:
+            out[t] = 1.0
+        elif price[t] >= ratio * prior:
+            out[t] = min((price[t] / prior - ratio) / (1.0 - ratio), 1.0) if ratio < 1 else 1.0
         best[int(month[t])] = price[t] if prior is None else max(prior, float(price[t]))
     return out
