@@ -260,6 +260,7 @@ def load_skyplane(path: Path | None = None, regions: Sequence[str] | None = None
     np.fill_diagonal(known, np.inf)
     relay = np.min(known[:, :, None] + known[None, :, :], axis=1)
     holes = ~measured
+    np.fill_diagonal(holes, False)
     if np.any(holes & ~np.isfinite(relay)):
         i, j = map(int, np.argwhere(holes & ~np.isfinite(relay))[0])
         raise LatencyDataError(

@@ -11,7 +11,8 @@ A node is a frozen :class:`EdgeNode`. Its service model is deliberately small:
 
 :func:`emerging_market_nodes` is the default fleet: five small nodes in emerging-market cloud
 regions (Cape Town, Bahrain, Mumbai, São Paulo, Jakarta) and one large hyperscaler node in
-N. Virginia. Speeds are typical of an 8-billion-parameter model on H100-class GPUs; energy prices
+N. Virginia. Each edge node is one 8-GPU server running 32 streams; the hyperscaler node is
+64 GPUs running 256. Speeds are typical of an 8-billion-parameter model on H100-class GPUs; energy prices
 are stated per node and are illustrative, not quotes.
 """
 
@@ -93,7 +94,7 @@ def emerging_market_nodes() -> tuple[EdgeNode, ...]:
     model = "llama-3.1-8b-instruct"
 
     def edge(name: str, region: str, price: float) -> EdgeNode:
-        return EdgeNode(name, region, 2, model, 6000.0, 60.0, 8, price)
+        return EdgeNode(name, region, 8, model, 6000.0, 60.0, 32, price)
 
     return (
         edge("cpt-edge", "aws:af-south-1", 75.0),
@@ -101,5 +102,5 @@ def emerging_market_nodes() -> tuple[EdgeNode, ...]:
         edge("bom-edge", "aws:ap-south-1", 85.0),
         edge("gru-edge", "aws:sa-east-1", 65.0),
         edge("cgk-edge", "aws:ap-southeast-3", 90.0),
-        EdgeNode("iad-hyperscale", "aws:us-east-1", 16, model, 8000.0, 60.0, 64, 110.0),
+        EdgeNode("iad-hyperscale", "aws:us-east-1", 64, model, 8000.0, 60.0, 256, 110.0),
     )

@@ -288,8 +288,10 @@ class SloAware:
         min_cost = min(cost[i] for i in kept) or 1.0
         weights = []
         for i, ttft in zip(kept, ttfts, strict=True):
+            rho = out[i] / conc[i]
+            rho = rho if rho < 0.95 else 0.95
             score = (
-                self.w_load * out[i] / conc[i] + self.w_cost * cost[i] / min_cost + self.w_ttft * ttft / sla
+                self.w_load * rho / (1.0 - rho) + self.w_cost * cost[i] / min_cost + self.w_ttft * ttft / sla
             )
             weights.append(1.0 / (score * score + 1e-12))
         return rng.choices(kept, weights)[0]

@@ -63,7 +63,7 @@ class WorkloadSpec:
     peak_local_h: float = 20.0
     burst_rate_per_hour: float = 1.0
     burst_mean_s: float = 60.0
-    burst_multiplier: float = 2.5
+    burst_multiplier: float = 2.0
     prompt_median_tokens: float = 400.0
     prompt_sigma: float = 0.8
     prompt_max_tokens: int = 4096
@@ -143,7 +143,7 @@ def emerging_market_users() -> tuple[UserRegion, ...]:
         UserRegion("aws:ap-south-1", 1.0, 5.5, 30.0),
         UserRegion("aws:sa-east-1", 1.0, -3.0, 25.0),
         UserRegion("aws:ap-southeast-3", 1.0, 7.0, 30.0),
-        UserRegion("aws:us-east-1", 1.5, -5.0, 10.0),
+        UserRegion("aws:us-east-1", 1.0, -5.0, 10.0),
     )
 
 
