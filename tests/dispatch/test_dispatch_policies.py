@@ -164,3 +164,38 @@ def test_four_cp_trigger_grades_prices_against_the_months_running_window_peak(ti
     np.testing.assert_allclose(four_cp_trigger(inputs, 0.9), [1.0, 0.5, 0.0, 1.0])
     outside = tiny_inputs([100.0, 500.0], start="2023-07-03T12:00:00Z")  # 07:00 CT
     np.testing.assert_allclose(four_cp_trigger(outside, 0.9), [0.0, 0.0])
+
+
+def test_mpc_falls_back_safely_when_a_step_is_not_solved(
+    week: DispatchInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drakewell.dispatch import model
+
+    real_solve = model.DispatchModel.solve
+    calls = {"n": 0}
+
+    def flaky(self: model.DispatchModel, data: model.PeriodData) -> model.Solution:
+        calls["n"] += 1
+        sol = real_solve(self, data)
+        if calls["n"] % 7 == 0:  # every seventh step: the solver gives up
+            return replace(sol, status=model.SolveStatus.UNKNOWN)
+        return sol
+
+    monkeypatch.setattr(model.DispatchModel, "solve", flaky)
+    d = get_policy("mpc").run(week.slice(0, 120))
+    assert d.statuses == {"optimal": 120 - 120 // 7, "unknown": 120 // 7}
+    assert limit_violations(week.slice(0, 120), d) == []
+
+
+def test_perfect_refuses_a_non_optimal_solve(week: DispatchInputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drakewell.dispatch import model, policies
+    from drakewell.errors import DispatchError
+
+    real = model.solve
+
+    def failing(inputs: DispatchInputs) -> model.Solution:
+        return replace(real(inputs), status=model.SolveStatus.TIME_LIMIT)
+
+    monkeypatch.setattr(policies, "solve", failing)
+    with pytest.raises(DispatchError, match="time_limit"):
+        get_policy("perfect").run(week.slice(0, 10))
