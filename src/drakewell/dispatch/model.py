@@ -64,7 +64,7 @@ upward, so the model is always feasible and bounded; all-zero dispatch is feasib
 
 Integrality
 -----------
-None. The ASIC fleet is ~17,000 machines of ~3.6 kW, so on/off states aggregate into MW of a
+None. The example ASIC fleet is 15,680 machines of 3.6 kW, so on/off states aggregate into MW of a
 divisible fleet; the minimum off time is the cohort formulation above, exact for a divisible
 fleet, and rounding to whole machines changes power by less than one machine (0.004 MW). GPU counts
 are reported as ``round(MW / MW per GPU)``. A MILP would add solve time and no accuracy.
