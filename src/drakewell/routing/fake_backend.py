@@ -43,8 +43,12 @@ def fake_backend_app(
     ttft_s: float = 0.0,
     tokens: int = 4,
     token_delay_s: float = 0.0,
+    queue_depth: int | None = None,
 ) -> Starlette:
-    """An ASGI app that behaves as described in the module docstring."""
+    """An ASGI app that behaves as described in the module docstring.
+
+    ``queue_depth`` fixes the reported ``x-queue-depth`` (load from other clients), else it is the
+    number of requests in flight."""
     if mode not in MODES:
         raise RoutingError(f"unknown fake backend mode {mode!r}", hint=f"use one of: {', '.join(MODES)}")
     state = {"in_flight": 0, "served": 0}
@@ -55,7 +59,8 @@ def fake_backend_app(
     async def chat(request: Request) -> Response:
         payload: dict[str, Any] = await request.json()
         state["in_flight"] += 1
-        headers = {"x-queue-depth": str(state["in_flight"]), "x-backend": name}
+        depth = state["in_flight"] if queue_depth is None else queue_depth
+        headers = {"x-queue-depth": str(depth), "x-backend": name}
         streaming = False
         try:
             if mode == "hang":  # never answers; stops waiting only when the client hangs up
