@@ -155,3 +155,18 @@ def test_bad_series_are_refused(tiny_inputs: Make) -> None:
 def test_dispatch_site_is_frozen(tiny_site: DispatchSite) -> None:
     with pytest.raises(AttributeError):
         tiny_site.connection_mw = 5.0  # type: ignore[misc]
+
+
+def test_synthetic_default_picks_4cp_intervals_by_the_proxy_rule() -> None:
+    from drakewell.dispatch.backtest import load_backtest_inputs
+
+    inputs = load_backtest_inputs(None, zone="LZ_NORTH", seed=3)
+    assert inputs.n == 92 * 96
+    picks = np.flatnonzero(inputs.four_cp)
+    assert len(picks) == 3  # July, August, September
+    local = inputs.interval_start_utc.tz_convert("America/Chicago")
+    for i in picks:
+        same_month = (
+            (local.month == local[i].month) & (local.day_of_week < 5) & (local.hour >= 15) & (local.hour < 19)
+        )
+        assert inputs.price_usd_per_mwh[i] == inputs.price_usd_per_mwh[np.asarray(same_month)].max()

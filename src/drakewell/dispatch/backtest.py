@@ -9,7 +9,7 @@ it needs); :func:`compare_policies` runs several and reuses the references.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +130,14 @@ def load_backtest_inputs(
     """Inputs for a backtest from files, or the seeded synthetic July–September series.
 
     Without ``prices`` the synthetic real-time, day-ahead and hashprice series are used (any of
-    ``forecast``/``hashprice`` given still wins). With real prices and no hashprice, a daily
+    ``forecast``/``hashprice`` given still wins), and the 4CP intervals are picked from the
+    synthetic prices by the same price-proxy rule that picked the shipped 2023 list
+    (:func:`drakewell.inputs.grid.proxy_4cp_intervals`). With real prices and no hashprice, a daily
     hashprice is derived from the BTC price file in the data folder; without that file the
     synthetic generator's calibrated mean is used as a constant.
     """
     from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, parse_hashprice
+    from drakewell.inputs.grid import four_cp_mask, proxy_4cp_intervals
     from drakewell.inputs.prices import load_ercot_prices
     from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 
@@ -144,6 +147,7 @@ def load_backtest_inputs(
         hp = parse_hashprice(str(hashprice))
     elif hashprice is not None:
         hp = hashprice
+    synthetic = prices is None
     if prices is None:
         syn = synthetic_inputs("2023-07-01", 92, seed=seed)
         rt, da = syn.rt, syn.da
@@ -159,7 +163,12 @@ def load_backtest_inputs(
             hp = derive_daily_hashprice(load_btc_prices())
         except DrakewellError:
             hp = HASHPRICE_MEAN_USD_PER_PH_DAY
-    return build_inputs(site_obj, rt, da, hp, zone)
+    inputs = build_inputs(site_obj, rt, da, hp, zone)
+    if synthetic and site_obj.markets.four_cp.enabled:
+        # the site's 4CP list belongs to real 2023 prices; synthetic prices get the same proxy rule
+        proxy = proxy_4cp_intervals(rt, zone=site_obj.markets.four_cp.forecast_zone)
+        inputs = replace(inputs, four_cp=four_cp_mask(list(proxy), inputs.interval_start_utc))
+    return inputs
 
 
 def dispatch_comparison(
