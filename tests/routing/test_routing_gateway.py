@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +48,7 @@ def failing() -> Iterator[LoopbackServer]:
         yield server
 
 
-def gateway(urls: list[str], policy: str = "nearest", **limits: float) -> LoopbackServer:
+def gateway(urls: list[str], policy: str = "nearest", **limits: Any) -> LoopbackServer:
     """A gateway whose ``nearest`` policy tries backends in the order given (RTT 1, 2, 3 … ms)."""
     config = loopback_config(urls, policy=policy, first_byte_timeout_s=FIRST_BYTE_S, **limits)
     config = GatewayConfig(

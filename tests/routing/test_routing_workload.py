@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from drakewell.routing.workload import (
 )
 
 
-def node(**changes: object) -> EdgeNode:
+def node(**changes: Any) -> EdgeNode:
     base = EdgeNode("n", "aws:af-south-1", 2, "m", 1000.0, 50.0, 4, 80.0, 500.0)
     return dataclasses.replace(base, **changes)
 
@@ -60,7 +61,7 @@ def test_fleet_needs_nodes_with_unique_names() -> None:
     check_unique_names(emerging_market_nodes())
 
 
-def spec(**changes: object) -> WorkloadSpec:
+def spec(**changes: Any) -> WorkloadSpec:
     base = WorkloadSpec(
         users=(UserRegion("aws:af-south-1", 1.0, 2.0),), duration_s=600.0, base_rate_per_s=5.0
     )
