@@ -19,8 +19,10 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
   (:func:`four_cp_trigger`) on weekday 15:00-19:00 CT intervals of June-September, graded from 0 at
   ``trigger_ratio`` × the month's earlier window peak to 1 at a new peak; drawing power now then
   costs the 4CP rate × trigger grade × :func:`record_weight` (the chance that a running peak set at
-  this point of the month stays the month's peak). The LP weighs shedding load now against that
-  expected charge; no 4CP cost is planned for later periods.
+  this point of the month stays the month's peak). The trigger only counts on the day-ahead 4CP
+  alert days of the site's forecast rule (``four_cp_forecast``, published with the day-ahead
+  prices) when the inputs carry any. The LP weighs shedding load now against that expected charge;
+  no 4CP cost is planned for later periods.
   Reserves: at 13:00 Central Time (with the day-ahead results) the plan's reserve for the
   next day is committed and then binds: shortfall pays the penalty. Training jobs use up to
   ``job_slots`` slots (earliest deadlines first); a deadline beyond the look-ahead asks for the
@@ -255,7 +257,9 @@ class MpcPolicy:
         blend_decay: float = 0.8,
         commit_hour_ct: int = 13,
         trigger_ratio: float = 0.9,
+        gate_with_alerts: bool = True,
     ) -> None:
+        self.gate_with_alerts = gate_with_alerts
         self.n_k = np.concatenate([np.full(c, w, dtype=np.int64) for c, w in grid])
         self.trigger_ratio = trigger_ratio
         self.job_slots = job_slots
@@ -281,6 +285,8 @@ class MpcPolicy:
         local = inputs.interval_start_utc.tz_convert(CENTRAL)
         trigger = four_cp_trigger(inputs, self.trigger_ratio)
         four_cp_now = site.four_cp_rate_usd_per_mw * trigger * record_weight(inputs.interval_start_utc)
+        if self.gate_with_alerts and inputs.four_cp_forecast.any():
+            four_cp_now = np.where(inputs.four_cp_forecast, four_cp_now, 0.0)
         lc = np.zeros(K)
         fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
         known = np.maximum.accumulate(inputs.forecast_known_from)
@@ -383,12 +389,9 @@ class MpcPolicy:
                 o0 = 0.0
                 m0 = max(min(m0, (cap_all[t] - eta_a * a0) / eta_m), 0.0)
             if commit_at[t]:
-                day = local_day[t] if t == 0 else None
-                if day is None:
-                    nxt = np.flatnonzero(local_day > local_day[t])
-                    target_day = local_day[nxt[0]] if len(nxt) else None
-                else:
-                    target_day = day
+                # t = 0 commits the rest of today; 13:00 CT commits tomorrow
+                later = local_day[local_day > local_day[t]]
+                target_day = local_day[t] if t == 0 else (later[0] if len(later) else None)
                 if target_day is not None:
                     lo = int(np.searchsorted(local_day, target_day, side="left"))
                     hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
