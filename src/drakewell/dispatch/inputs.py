@@ -23,15 +23,41 @@ from typing import TypeAlias
 import numpy as np
 import pandas as pd
 
-from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, FloatArray, TrainingJob
+from drakewell.dispatch.types import (
+    BoolArray,
+    DispatchInputError,
+    DispatchInputs,
+    DispatchSite,
+    FloatArray,
+    TrainingJob,
+)
 from drakewell.inputs.bitcoin import hashprice_on_index
-from drakewell.inputs.grid import emergency_cap_mw, forecast_4cp_alerts, four_cp_mask
+from drakewell.inputs.grid import (
+    FOUR_CP_MONTHS,
+    PEAK_WINDOW_CT,
+    emergency_cap_mw,
+    forecast_4cp_alerts,
+    four_cp_mask,
+)
 from drakewell.inputs.prices import CENTRAL, align_da_to_rt, select_zone
 from drakewell.site import Site
 
 DA_PUBLISH_HOUR_CT = 13  # ERCOT publishes day-ahead results about 13:00 CT the day before delivery
 
 HashpriceInput: TypeAlias = float | int | pd.Series | np.ndarray
+
+
+def four_cp_window(index: pd.DatetimeIndex) -> BoolArray:
+    """Weekday 15:00-19:00 Central Time intervals of the 4CP months (June-September)."""
+    local = index.tz_convert(CENTRAL)
+    start, end = PEAK_WINDOW_CT
+    return np.asarray(
+        (local.day_of_week < 5)
+        & (local.hour >= start)
+        & (local.hour < end)
+        & local.month.isin(list(FOUR_CP_MONTHS)),
+        dtype=bool,
+    )
 
 
 def dispatch_site(site: Site) -> DispatchSite:
@@ -152,6 +178,8 @@ def build_inputs(
     four_cp = four_cp_mask(fc.intervals_utc, index) if fc.enabled else np.zeros(len(index), dtype=bool)
     if fc.enabled and da is not None:
         alerts = forecast_4cp_alerts(da, index, zone=fc.forecast_zone, ratio=fc.forecast_ratio)
+    elif fc.enabled:  # no day-ahead information: every peak window is at risk
+        alerts = four_cp_window(index)
     else:
         alerts = np.zeros(len(index), dtype=bool)
     em = site.markets.emergency

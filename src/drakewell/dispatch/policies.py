@@ -21,8 +21,8 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
   costs the 4CP rate × trigger grade × :func:`record_weight` (the chance that a running peak set at
   this point of the month stays the month's peak). The trigger only counts on the day-ahead 4CP
   alert days of the site's forecast rule (``four_cp_forecast``, published with the day-ahead
-  prices) when the inputs carry any. The LP weighs shedding load now against that expected charge;
-  no 4CP cost is planned for later periods.
+  prices; every window is an alert when there is no day-ahead file). The LP weighs shedding load
+  now against that expected charge; no 4CP cost is planned for later periods.
   Reserves: at 13:00 Central Time (with the day-ahead results) the plan's reserve for the
   next day is committed and then binds: shortfall pays the penalty. Training jobs use up to
   ``job_slots`` slots (earliest deadlines first); a deadline beyond the look-ahead asks for the
@@ -42,6 +42,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import (
     DispatchModel,
     JobColumns,
@@ -52,7 +53,6 @@ from drakewell.dispatch.model import (
 )
 from drakewell.dispatch.types import BoolArray, Decisions, DispatchInputError, DispatchInputs, FloatArray
 from drakewell.errors import DispatchError
-from drakewell.inputs.grid import FOUR_CP_MONTHS, PEAK_WINDOW_CT
 from drakewell.inputs.prices import CENTRAL
 
 Progress = Callable[[int, int], None]  # (intervals done, total)
@@ -285,7 +285,7 @@ class MpcPolicy:
         local = inputs.interval_start_utc.tz_convert(CENTRAL)
         trigger = four_cp_trigger(inputs, self.trigger_ratio)
         four_cp_now = site.four_cp_rate_usd_per_mw * trigger * record_weight(inputs.interval_start_utc)
-        if self.gate_with_alerts and inputs.four_cp_forecast.any():
+        if self.gate_with_alerts:
             four_cp_now = np.where(inputs.four_cp_forecast, four_cp_now, 0.0)
         lc = np.zeros(K)
         fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
@@ -423,19 +423,6 @@ class MpcPolicy:
 
 
 register("mpc")(MpcPolicy)
-
-
-def four_cp_window(index: pd.DatetimeIndex) -> BoolArray:
-    """Weekday 15:00-19:00 Central Time intervals of the 4CP months (June-September)."""
-    local = index.tz_convert(CENTRAL)
-    start, end = PEAK_WINDOW_CT
-    return np.asarray(
-        (local.day_of_week < 5)
-        & (local.hour >= start)
-        & (local.hour < end)
-        & local.month.isin(list(FOUR_CP_MONTHS)),
-        dtype=bool,
-    )
 
 
 def record_weight(index: pd.DatetimeIndex) -> FloatArray:
