@@ -7,11 +7,13 @@
 - :func:`build_inputs` aligns everything on the real-time interval index (UTC):
   the day-ahead price becomes the forecast, published at 13:00 Central Time the day before delivery
   (``forecast_known_from``); without a day-ahead file the forecast is the real-time price of the
-  same interval one day earlier (known then). Hashprice is a constant, a daily/interval series
-  (forward-filled) or an array. AI inference demand is the site's GPU profile × IT MW per GPU.
-  Reserve prices follow the site's rule (e.g. a fraction of the day-ahead price), 4CP intervals come
-  from the site's file and the 4CP forecast flags from
-  :func:`drakewell.inputs.grid.forecast_4cp_alerts` (day-ahead data only).
+  same interval one day earlier (known then). Hashprice is a constant, a daily series (by UTC
+  day) or one value per interval. AI inference demand is the site's GPU profile × IT MW per GPU;
+  training jobs become interval windows with IT energy ``gpu_hours × IT MW per GPU``. Reserve
+  prices follow the site's rule (e.g. a fraction of the day-ahead price), 4CP intervals come from
+  the site's file and the 4CP alert flags from :func:`drakewell.inputs.grid.forecast_4cp_alerts`
+  (day-ahead data only; without a day-ahead file every weekday 15:00-19:00 CT window of June to
+  September is flagged). Emergency events become a facility cap per interval.
 """
 
 from __future__ import annotations
