@@ -133,3 +133,17 @@ def test_bad_hashprice_argument_is_refused(price_files: tuple[Path, Path]) -> No
     )
     assert isinstance(result.exception, InputDataError)
     assert "neither a number nor an existing CSV" in str(result.exception)
+
+
+def test_write_results_puts_summary_and_ledgers_in_a_folder(
+    price_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from drakewell.dispatch import load_backtest_inputs, write_results
+    from drakewell.dispatch.backtest import backtest_inputs
+
+    inputs = load_backtest_inputs(None, prices=price_files[0], forecast=price_files[1], hashprice=60.0)
+    results = backtest_inputs(inputs, ["threshold", "always"])
+    paths = write_results(results, tmp_path / "out")
+    assert [p.name for p in paths] == ["dispatch_summary.json", "ledger_threshold.csv", "ledger_always.csv"]
+    assert [s["policy"] for s in json.loads(paths[0].read_text())] == ["threshold", "always"]
+    assert len(pd.read_csv(paths[1])) == inputs.n

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         dispatch_comparison,
         load_backtest_inputs,
         run_backtest,
+        write_results,
     )
     from drakewell.dispatch.inputs import build_inputs, dispatch_site
     from drakewell.dispatch.ledger import LEDGER_COLUMNS, build_ledger, limit_violations, summarize
@@ -65,6 +66,7 @@ __all__ = [
     "run_backtest",
     "solve",
     "summarize",
+    "write_results",
 ]
 
 # The CLI imports ``drakewell.dispatch.cli`` on every ``drakewell`` start; resolving names lazily
@@ -94,6 +96,7 @@ _LAZY = {
     "run_backtest": "drakewell.dispatch.backtest",
     "solve": "drakewell.dispatch.model",
     "summarize": "drakewell.dispatch.ledger",
+    "write_results": "drakewell.dispatch.backtest",
 }
 
 

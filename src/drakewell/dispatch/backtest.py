@@ -193,3 +193,26 @@ def dispatch_comparison(
     else:
         inputs = load_backtest_inputs(site, zone=zone)
     return backtest_inputs(inputs, policies, progress=progress)
+
+
+def write_results(results: Sequence[BacktestResult], out_dir: str | Path) -> list[Path]:
+    """Write ``dispatch_summary.json`` (the list of summaries) and ``ledger_<policy>.csv`` per policy
+    (UTC times in ISO-8601) into ``out_dir``; returns the paths written."""
+    import json
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = folder / "dispatch_summary.json"
+    summary.write_text(json.dumps([r.summary for r in results], indent=2) + "\n", encoding="utf-8")
+    paths = [summary]
+    for r in results:
+        paths.append(write_ledger_csv(r.ledger, folder / f"ledger_{r.policy}.csv"))
+    return paths
+
+
+def write_ledger_csv(ledger: pd.DataFrame, path: str | Path) -> Path:
+    """Write a ledger as CSV with ISO-8601 UTC interval starts."""
+    frame = ledger.copy()
+    frame["interval_start_utc"] = frame["interval_start_utc"].map(lambda ts: ts.isoformat())
+    frame.to_csv(path, index=False)
+    return Path(path)

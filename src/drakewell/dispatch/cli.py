@@ -73,9 +73,7 @@ def backtest(
         else:
             json_out.write_text(text + "\n", encoding="utf-8")
     if ledger is not None:
-        frame = results[0].ledger.copy()
-        frame["interval_start_utc"] = frame["interval_start_utc"].map(lambda ts: ts.isoformat())
-        frame.to_csv(ledger, index=False)
+        write_ledger_csv(results[0].ledger, ledger)
 
 
 def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]:
