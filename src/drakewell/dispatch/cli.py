@@ -42,7 +42,7 @@ def backtest(
     """Backtest dispatch policies; ``--policy all`` prints a comparison table."""
     from rich.console import Console
 
-    from drakewell.dispatch.backtest import EXAMPLE_SITE, load_backtest_inputs
+    from drakewell.dispatch.backtest import EXAMPLE_SITE, load_backtest_inputs, write_ledger_csv
     from drakewell.dispatch.policies import get_policy, policy_names
     from drakewell.errors import ConfigError
 
