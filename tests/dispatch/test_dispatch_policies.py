@@ -174,7 +174,7 @@ def test_mpc_falls_back_safely_when_a_step_is_not_solved(
     real_solve = model.DispatchModel.solve
     calls = {"n": 0}
 
-    def flaky(self: model.DispatchModel, data: model.PeriodData) -> model.Solution:
+    def flaky(self: model.DispatchModel, data: model.PeriodData) -> model.DispatchResult:
         calls["n"] += 1
         sol = real_solve(self, data)
         if calls["n"] % 7 == 0:  # every seventh step: the solver gives up
@@ -193,7 +193,7 @@ def test_perfect_refuses_a_non_optimal_solve(week: DispatchInputs, monkeypatch: 
 
     real = model.solve
 
-    def failing(inputs: DispatchInputs) -> model.Solution:
+    def failing(inputs: DispatchInputs) -> model.DispatchResult:
         return replace(real(inputs), status=model.SolveStatus.TIME_LIMIT)
 
     monkeypatch.setattr(policies, "solve", failing)

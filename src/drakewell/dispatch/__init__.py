@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from drakewell.dispatch.inputs import build_inputs, dispatch_site
     from drakewell.dispatch.ledger import LEDGER_COLUMNS, build_ledger, limit_violations, summarize
-    from drakewell.dispatch.model import FleetState, solve
+    from drakewell.dispatch.model import DispatchResult, FleetState, solve
     from drakewell.dispatch.policies import Policy, get_policy, policy_names, register
     from drakewell.dispatch.types import (
         Decisions,
@@ -47,6 +47,7 @@ __all__ = [
     "Decisions",
     "DispatchInputError",
     "DispatchInputs",
+    "DispatchResult",
     "DispatchSite",
     "FleetState",
     "Policy",
@@ -76,6 +77,7 @@ _LAZY = {
     "Decisions": "drakewell.dispatch.types",
     "DispatchInputError": "drakewell.dispatch.types",
     "DispatchInputs": "drakewell.dispatch.types",
+    "DispatchResult": "drakewell.dispatch.model",
     "DispatchSite": "drakewell.dispatch.types",
     "FleetState": "drakewell.dispatch.model",
     "LEDGER_COLUMNS": "drakewell.dispatch.ledger",

@@ -188,7 +188,7 @@ class PeriodData:
 
 
 @dataclass(frozen=True)
-class Solution:
+class DispatchResult:
     """Per-period optimal values and the solve outcome."""
 
     status: SolveStatus
@@ -412,7 +412,7 @@ class DispatchModel:
             row_hi[rg] = ub
         return cost, lo, hi, row_lo, row_hi
 
-    def solve(self, d: PeriodData) -> Solution:
+    def solve(self, d: PeriodData) -> DispatchResult:
         """Set this solve's numbers and run HiGHS (warm-started if the model was solved before)."""
         t0 = time.perf_counter()
         cost, lo, hi, row_lo, row_hi = self._costs_and_bounds(d)
@@ -436,7 +436,7 @@ class DispatchModel:
             np.add.at(per, p, x[xc])
             by_job.append(per)
             training += per
-        return Solution(
+        return DispatchResult(
             status=status,
             objective_usd=obj,
             mining_mw=x[self.M],
@@ -472,7 +472,9 @@ def held_off_mw(state: FleetState, starts: IntArray, min_off: int) -> FloatArray
     return held
 
 
-def solve(inputs: DispatchInputs, window: slice | None = None, state: FleetState | None = None) -> Solution:
+def solve(
+    inputs: DispatchInputs, window: slice | None = None, state: FleetState | None = None
+) -> DispatchResult:
     """Solve the window of ``inputs`` at full resolution with every price realised (hindsight).
 
     The realised 4CP intervals carry the peak charge (one group per month, the peak already set in
