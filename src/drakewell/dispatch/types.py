@@ -158,7 +158,8 @@ class DispatchInputs:
     - ``ai_inference_mw``: IT power inference needs (contracted profile, known in advance).
     - ``reserve_price_usd_per_mw_h``: day-ahead reserve price, published with the forecast.
     - ``four_cp``: the realised 4CP intervals (only ``perfect`` sees them);
-      ``four_cp_forecast``: the peak-risk intervals flagged from day-ahead data.
+      ``four_cp_forecast``: the 4CP alert intervals flagged from day-ahead data (known, like the
+      forecast, from ``forecast_known_from``).
     - ``emergency_cap_mw``: facility power cap (``inf`` where none), known from its own interval on.
     """
 
