@@ -139,7 +139,7 @@ class LoopbackServer:
         *,
         port: int = 0,
         startup_timeout_s: float = 10.0,
-        shutdown_grace_s: float = 0.2,
+        shutdown_grace_s: int = 1,
         log_level: str = "warning",
     ) -> None:
         config = uvicorn.Config(

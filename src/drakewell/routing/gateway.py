@@ -149,27 +149,29 @@ class Gateway:
         self.external = [0] * n
         self.down_until = [0.0] * n
         self.rng = random.Random(config.seed)
-        self._client: httpx.AsyncClient | None = None
+        self._transport: httpx.AsyncHTTPTransport | None = None
+        self._urls = tuple(httpx.URL(b.url.rstrip("/") + "/v1/chat/completions") for b in config.backends)
+        self._timeouts = {
+            "connect": config.connect_timeout_s,
+            "read": config.idle_timeout_s,
+            "write": config.connect_timeout_s,
+            "pool": config.connect_timeout_s,
+        }
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            cfg = self.config
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=cfg.connect_timeout_s,
-                    read=cfg.idle_timeout_s,
-                    write=cfg.connect_timeout_s,
-                    pool=cfg.connect_timeout_s,
-                ),
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+    def transport(self) -> httpx.AsyncHTTPTransport:
+        # httpx's transport seam directly: the client layer (redirects, cookies, auth, hooks) is
+        # not needed for a proxy hop and costs about a quarter of a millisecond per request.
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)
             )
-        return self._client
+        return self._transport
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
 
     # --- load bookkeeping -------------------------------------------------------------------
     def _dispatch(self, i: int) -> None:
@@ -223,16 +225,19 @@ class Gateway:
     ) -> tuple[httpx.Response, AsyncIterator[bytes], bytes]:
         """Send to backend ``i``; return its response, its chunk iterator and the first chunk (for a
         stream), all within the first-byte limit."""
-        url = self.config.backends[i].url.rstrip("/") + "/v1/chat/completions"
-        request = self.client.build_request(
-            "POST", url, content=body, headers={"content-type": "application/json"}
+        request = httpx.Request(
+            "POST",
+            self._urls[i],
+            content=body,
+            headers={"content-type": "application/json"},
+            extensions={"timeout": self._timeouts},
         )
         response: httpx.Response | None = None
         chunks: AsyncIterator[bytes] | None = None
 
         async def first_byte() -> bytes:
             nonlocal response, chunks
-            response = await self.client.send(request, stream=True)
+            response = await self.transport.handle_async_request(request)
             if response.status_code >= 400 or not stream:
                 return b""
             chunks = response.aiter_raw()
