@@ -170,3 +170,25 @@ def test_synthetic_default_picks_4cp_intervals_by_the_proxy_rule() -> None:
             (local.month == local[i].month) & (local.day_of_week < 5) & (local.hour >= 15) & (local.hour < 19)
         )
         assert inputs.price_usd_per_mwh[i] == inputs.price_usd_per_mwh[np.asarray(same_month)].max()
+
+
+def test_4cp_alerts_follow_the_sites_forecast_rule(
+    site: Site, frames: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    from drakewell.inputs.grid import forecast_4cp_alerts
+
+    rt, da = frames
+    fc = site.markets.four_cp
+    inputs = build_inputs(site, rt, da, 55.0, "LZ_WEST")
+    expected = forecast_4cp_alerts(
+        da,
+        inputs.interval_start_utc,
+        zone=fc.forecast_zone,
+        ratio=fc.forecast_ratio,
+        threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
+    )
+    np.testing.assert_array_equal(inputs.four_cp_forecast, expected)
+    no_da = build_inputs(site, rt, None, 55.0, "LZ_WEST")
+    local = inputs.interval_start_utc.tz_convert("America/Chicago")
+    window = (local.day_of_week < 5) & (local.hour >= 15) & (local.hour < 19)
+    np.testing.assert_array_equal(no_da.four_cp_forecast, np.asarray(window))

@@ -179,7 +179,13 @@ def build_inputs(
     fc = site.markets.four_cp
     four_cp = four_cp_mask(fc.intervals_utc, index) if fc.enabled else np.zeros(len(index), dtype=bool)
     if fc.enabled and da is not None:
-        alerts = forecast_4cp_alerts(da, index, zone=fc.forecast_zone, ratio=fc.forecast_ratio)
+        alerts = forecast_4cp_alerts(
+            da,
+            index,
+            zone=fc.forecast_zone,
+            ratio=fc.forecast_ratio,
+            threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
+        )
     elif fc.enabled:  # no day-ahead information: every peak window is at risk
         alerts = four_cp_window(index)
     else:
