@@ -209,6 +209,15 @@ class LeastLoad:
         return min(candidates, key=lambda i: (out[i] / conc[i], row[i]))
 
 
+def _draw_by_slots(candidates: Sequence[int], conc: Sequence[int], rng: random.Random) -> int:
+    x = rng.random() * sum(conc[i] for i in candidates)
+    for i in candidates:
+        x -= conc[i]
+        if x < 0:
+            return i
+    return candidates[-1]
+
+
 @register_policy("p2c")
 class PowerOfTwoChoices:
     name = "p2c"
@@ -220,9 +229,10 @@ class PowerOfTwoChoices:
         if len(candidates) == 1:
             return candidates[0]
         conc = view.concurrency
-        a, b = rng.choices(candidates, [conc[i] for i in candidates], k=2)
-        while a == b:
-            b = rng.choices(candidates, [conc[i] for i in candidates])[0]
+        a = _draw_by_slots(candidates, conc, rng)
+        b = a
+        while b == a:
+            b = _draw_by_slots(candidates, conc, rng)
         out = view.outstanding
         return a if out[a] / conc[a] <= out[b] / conc[b] else b
 
