@@ -30,7 +30,10 @@ def backtest(
         str | None, typer.Option(help="price column, e.g. LZ_WEST (default: the site's zone)")
     ] = None,
     hashprice: Annotated[
-        str | None, typer.Option(help="USD per PH/s per day, or a daily CSV (default: synthetic series)")
+        str | None,
+        typer.Option(
+            help="USD per PH/s per day, or a daily CSV (default: synthetic; with --prices, derived from BTC prices)"
+        ),
     ] = None,
     policy: Annotated[str, typer.Option(help="perfect | mpc | threshold | always | all")] = "all",
     json_out: Annotated[
@@ -39,7 +42,7 @@ def backtest(
     ledger: Annotated[Path | None, typer.Option(help="write the per-interval ledger CSV here")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic inputs")] = 0,
 ) -> None:
-    """Backtest dispatch policies; ``--policy all`` prints a comparison table."""
+    """Backtest dispatch policies; --policy all prints a comparison table."""
     from rich.console import Console
 
     from drakewell.dispatch.backtest import EXAMPLE_SITE, load_backtest_inputs, write_ledger_csv
