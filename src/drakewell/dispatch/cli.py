@@ -32,7 +32,7 @@ def backtest(
     hashprice: Annotated[
         str | None,
         typer.Option(
-            help="USD per PH/s per day, or a daily CSV (default: synthetic; with --prices, derived from BTC prices)"
+            help="USD per PH/s per day, or a daily CSV (default: synthetic; with --prices, from BTC prices)"
         ),
     ] = None,
     policy: Annotated[str, typer.Option(help="perfect | mpc | threshold | always | all")] = "all",
