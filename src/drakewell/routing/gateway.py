@@ -247,7 +247,8 @@ class Gateway:
             return b""
 
         try:
-            first = await asyncio.wait_for(first_byte(), self.config.first_byte_timeout_s)
+            async with asyncio.timeout(self.config.first_byte_timeout_s):  # no extra task, unlike wait_for
+                first = await first_byte()
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             if response is not None:
                 await response.aclose()
@@ -307,7 +308,8 @@ class Gateway:
             headers["x-drakewell-attempts"] = str(len(tried))
             if not stream or response.status_code >= 400:
                 try:
-                    content = await asyncio.wait_for(response.aread(), self.config.body_timeout_s)
+                    async with asyncio.timeout(self.config.body_timeout_s):
+                        content = await response.aread()
                 except (httpx.HTTPError, TimeoutError, OSError) as exc:
                     self._finish(i, started, ok=False)
                     self._mark_down(i)
