@@ -1,0 +1,477 @@
+"""The exchange's REST API (FastAPI): orders, book, trades, leases, marks, index, accounts.
+
+Authentication: every private route takes the header ``X-API-Key``; the key's SHA-256 names the
+account (keys themselves are never stored). An account sees and touches only its own orders,
+leases and balance; someone else's order id answers 404 exactly like a missing one. Market data
+(instruments, book, public trades, marks, index, forward curve) is public.
+
+Every command route answers only after the command's journal record has committed (see
+:class:`~drakewell.exchange.journal.GroupCommitter`): concurrent requests share one commit.
+Refusals answer ``{"code", "message", "hint"}``: 400 for malformed input the schema cannot express
+(an unknown instrument, a missing limit price), 404 for an unknown order, 409 for a refusal by the
+market state (collateral, capacity, floor, post-only, fill-or-kill, closed order), 401 for a
+missing or unknown key, 503 when the engine halted after a failed commit.
+
+Use :func:`create_app` for a standalone server or include :data:`router` in another app and set
+``app.state.exchange`` to an :class:`ExchangeService`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, Field
+
+from drakewell.errors import ExchangeError
+from drakewell.exchange.book import BUY, Order
+from drakewell.exchange.engine import (
+    MAX_PRICE,
+    MAX_QTY,
+    Engine,
+    EngineHalted,
+    OrderRejected,
+    UnknownOrder,
+    hash_api_key,
+)
+from drakewell.exchange.instruments import GPU_MODELS, REGIONS
+from drakewell.exchange.journal import GroupCommitter, Journal
+from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
+from drakewell.exchange.pricing import forward_curve, gpu_hour_index, marks
+
+# --- the service ----------------------------------------------------------------------------------
+
+
+class ExchangeService:
+    """An engine, its journal (optional), the group committer and the lease forwarder."""
+
+    def __init__(self, engine: Engine, journal: Journal | None = None, sink: LeaseSink | None = None) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.committer = GroupCommitter(engine)
+        self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink())
+
+    def account_for_key(self, api_key: str) -> str | None:
+        key_hash = hash_api_key(api_key)
+        for acct in self.engine.accounts.values():
+            if secrets.compare_digest(acct.key_hash, key_hash):
+                return acct.account_id
+        return None
+
+    async def acknowledge(self) -> None:
+        """Wait until every command applied so far is durable, then forward new leases."""
+        await self.committer.durable(self.engine.seq)
+        self.forwarder.forward()
+
+
+def demo_service(journal: Journal | None = None, engine: Engine | None = None) -> tuple[ExchangeService, dict[str, str]]:
+    """A service with two funded accounts (a buyer and a provider with capacity) and their API keys."""
+    from drakewell.exchange.instruments import parse_instrument
+    from drakewell.units import USD
+
+    engine = engine or Engine()
+    keys = {}
+    if "demo-buyer" not in engine.accounts:
+        keys = {"demo-buyer": secrets.token_urlsafe(24), "demo-provider": secrets.token_urlsafe(24)}
+        for name, key in keys.items():
+            engine.open_account(name, hash_api_key(key))
+        engine.deposit("demo-buyer", 1_000_000 * USD)
+        start = parse_instrument("H100-SXM.us-tx.2026-12-01T00Z.24h").start_s
+        engine.register_asset("demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400,
+                              150_000)
+        engine.commit()
+    return ExchangeService(engine, journal), keys
+
+
+# --- schemas (I/O edge only) -----------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    hint: str | None = None
+
+
+class OrderIn(BaseModel):
+    instrument: str = Field(min_length=1, max_length=64, examples=["H100-SXM.us-tx.2026-12-01T00Z.24h"])
+    side: Literal["buy", "sell"]
+    qty: int = Field(ge=1, le=MAX_QTY, description="whole GPUs")
+    price: int | None = Field(
+        default=None, ge=1, le=MAX_PRICE,
+        description="limit (or, for market orders, protection) price in micro-USD per GPU-hour",
+    )
+    order_type: Literal["limit", "market"] = "limit"
+    tif: Literal["GTC", "IOC", "FOK"] = "GTC"
+    post_only: bool = False
+    asset: str | None = Field(default=None, min_length=1, max_length=80)
+    allow_below_floor: bool = False
+
+
+class AmendIn(BaseModel):
+    price: int | None = Field(default=None, ge=1, le=MAX_PRICE)
+    qty: int | None = Field(default=None, ge=1, le=MAX_QTY, description="new open quantity")
+
+
+class OrderOut(BaseModel):
+    oid: int
+    instrument: str
+    side: Literal["buy", "sell"]
+    price: int
+    status: Literal["open", "filled", "cancelled"]
+    submitted: int
+    filled: int
+    open: int
+    cancelled: int
+    tif: str
+    post_only: bool
+    asset: str | None
+    reason: str
+
+
+class LevelOut(BaseModel):
+    price: int
+    qty: int
+    orders: int
+
+
+class BookOut(BaseModel):
+    instrument: str
+    bids: list[LevelOut]
+    asks: list[LevelOut]
+
+
+class TradeOut(BaseModel):
+    tid: int
+    instrument: str
+    price: int
+    qty: int
+    taker_side: Literal["buy", "sell"]
+
+
+class LeaseOut(BaseModel):
+    lease_id: int
+    renter: str
+    provider: str
+    asset: str
+    instrument: str
+    gpus: int
+    start_s: int
+    end_s: int
+    price: int
+    amount: int
+
+
+class MarkOut(BaseModel):
+    instrument: str
+    mark: int | None
+    last: int | None
+    best_bid: int | None
+    best_ask: int | None
+    traded_gpus: int
+    traded_gpu_hours: int
+
+
+class ForwardOut(BaseModel):
+    start: datetime
+    price: int
+    instruments: int
+
+
+class AssetIn(BaseModel):
+    asset_id: str = Field(min_length=1, max_length=80)
+    gpu_model: Literal["H100-SXM", "H100-PCIE", "H200-SXM", "B200"]
+    region: str = Field(min_length=1, max_length=16)
+    gpus: int = Field(ge=1, le=MAX_QTY)
+    available_from_s: int = Field(ge=0, le=2**40)
+    available_to_s: int = Field(ge=0, le=2**40)
+    floor_price: int = Field(default=0, ge=0, le=MAX_PRICE)
+
+
+class AssetOut(BaseModel):
+    asset_id: str
+    gpu_model: str
+    region: str
+    gpus: int
+    available_from_s: int
+    available_to_s: int
+    floor_price: int
+    committed_gpus_total: int
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    balance: int
+    reserved: int
+    free: int
+    assets: list[AssetOut]
+
+
+class InstrumentsOut(BaseModel):
+    gpu_models: list[str]
+    regions: list[str]
+    active: list[str]
+
+
+# --- plumbing --------------------------------------------------------------------------------------
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the account's API key")
+
+
+class _HttpRefusal(Exception):
+    def __init__(self, status: int, code: str, message: str, hint: str | None) -> None:
+        self.status, self.code, self.message, self.hint = status, code, message, hint
+
+
+def _service(request: Request) -> ExchangeService:
+    service: ExchangeService = request.app.state.exchange
+    return service
+
+
+def _account(
+    request: Request, api_key: Annotated[str | None, Depends(_api_key)]
+) -> str:
+    if not api_key:
+        raise _HttpRefusal(401, "missing_api_key", "no X-API-Key header", "send your account's API key")
+    account = _service(request).account_for_key(api_key)
+    if account is None:
+        raise _HttpRefusal(401, "bad_api_key", "unknown API key", "check the key, or ask for a new one")
+    return account
+
+
+Service = Annotated[ExchangeService, Depends(_service)]
+AccountId = Annotated[str, Depends(_account)]
+
+_ERR = {"model": ErrorOut}
+_PRIVATE: dict[int | str, dict[str, Any]] = {401: _ERR}
+_COMMAND: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 404: _ERR, 409: _ERR, 503: _ERR}
+
+
+def _refusal(exc: ExchangeError) -> _HttpRefusal:
+    if isinstance(exc, EngineHalted):
+        return _HttpRefusal(503, exc.code, exc.message, exc.hint)
+    code = getattr(exc, "code", "refused")
+    if isinstance(exc, UnknownOrder):
+        status = 404
+    elif isinstance(exc, OrderRejected) and (code.startswith("bad_") or code.startswith("missing_")):
+        status = 400
+    else:
+        status = 409
+    return _HttpRefusal(status, code, exc.message, exc.hint)
+
+
+def _order_out(o: Order) -> OrderOut:
+    return OrderOut(
+        oid=o.oid, instrument=o.instrument, side="buy" if o.side == BUY else "sell", price=o.price,
+        status=o.status,  # type: ignore[arg-type]
+        submitted=o.submitted, filled=o.filled, open=o.qty, cancelled=o.cancelled, tif=o.tif,
+        post_only=o.post_only, asset=o.asset, reason=o.reason,
+    )
+
+
+router = APIRouter()
+
+
+@router.get("/instruments", response_model=InstrumentsOut, tags=["market data"])
+async def get_instruments(service: Service) -> InstrumentsOut:
+    """Tradable GPU models and regions, and the instruments seen so far."""
+    return InstrumentsOut(gpu_models=list(GPU_MODELS), regions=list(REGIONS), active=list(service.engine.instruments))
+
+
+@router.get("/book/{instrument}", response_model=BookOut, responses={400: _ERR}, tags=["market data"])
+async def get_book(
+    service: Service,
+    instrument: Annotated[str, Path(min_length=1, max_length=64)],
+    depth: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> BookOut:
+    """Aggregated price levels, best first."""
+    try:
+        book = service.engine.book(instrument)
+    except ExchangeError as exc:
+        raise _refusal(exc) from None
+    return BookOut(
+        instrument=instrument,
+        bids=[LevelOut(price=p, qty=q, orders=n) for p, q, n in book.bids.depth()[:depth]],
+        asks=[LevelOut(price=p, qty=q, orders=n) for p, q, n in book.asks.depth()[:depth]],
+    )
+
+
+@router.get("/trades", response_model=list[TradeOut], tags=["market data"])
+async def get_trades(
+    service: Service,
+    instrument: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[TradeOut]:
+    """The latest public trades (no account names), newest first."""
+    out: list[TradeOut] = []
+    for t in reversed(service.engine.trades):
+        if instrument is None or t.instrument == instrument:
+            out.append(TradeOut(tid=t.tid, instrument=t.instrument, price=t.price, qty=t.qty,
+                                taker_side="buy" if t.taker_side == BUY else "sell"))
+            if len(out) >= limit:
+                break
+    return out
+
+
+@router.get("/marks", response_model=list[MarkOut], tags=["market data"])
+async def get_marks(service: Service) -> list[MarkOut]:
+    """The mark price of every active instrument (EWMA of trades clamped to the quotes, else mid)."""
+    return [MarkOut(
+        instrument=m.instrument, mark=m.mark, last=m.last, best_bid=m.best_bid, best_ask=m.best_ask,
+        traded_gpus=m.traded_gpus, traded_gpu_hours=m.traded_gpu_hours) for m in marks(service.engine).values()]
+
+
+@router.get("/index", response_model=dict[str, int | None], tags=["market data"])
+async def get_index(service: Service) -> dict[str, int | None]:
+    """The GPU-hour index of each GPU model (micro-USD per GPU-hour; null where nothing is priced)."""
+    return gpu_hour_index(service.engine)
+
+
+@router.get("/forward/{gpu_model}", response_model=list[ForwardOut], tags=["market data"])
+async def get_forward(
+    service: Service,
+    gpu_model: Literal["H100-SXM", "H100-PCIE", "H200-SXM", "B200"],
+    region: Annotated[str | None, Query(max_length=16)] = None,
+) -> list[ForwardOut]:
+    """The forward curve of a GPU model (optionally one region) by contract start."""
+    return [ForwardOut(start=p.start, price=p.price, instruments=p.instruments)
+            for p in forward_curve(service.engine, gpu_model, region)]
+
+
+@router.get("/account", response_model=AccountOut, responses=_PRIVATE, tags=["account"])
+async def get_account(service: Service, account: AccountId) -> AccountOut:
+    """Your balance, collateral reserved by open buys, and registered capacity."""
+    acct = service.engine.accounts[account]
+    return AccountOut(
+        account_id=account, balance=acct.balance, reserved=acct.reserved, free=acct.free,
+        assets=[
+            AssetOut(asset_id=a.asset_id, gpu_model=a.gpu_model, region=a.region, gpus=a.gpus,
+                     available_from_s=a.available_from_s, available_to_s=a.available_to_s,
+                     floor_price=a.floor_price, committed_gpus_total=a.total)
+            for a in service.engine.assets_by_owner[account]
+        ],
+    )
+
+
+@router.post("/account/assets", response_model=AssetOut, status_code=201, responses=_COMMAND, tags=["account"])
+async def post_asset(service: Service, account: AccountId, body: AssetIn) -> AssetOut:
+    """Register capacity of a tokenized GPU asset you may sell."""
+    try:
+        a = service.engine.register_asset(account, body.asset_id, body.gpu_model, body.region, body.gpus,
+                                          body.available_from_s, body.available_to_s, body.floor_price)
+    except ExchangeError as exc:
+        raise _refusal(exc) from None
+    await service.acknowledge()
+    return AssetOut(asset_id=a.asset_id, gpu_model=a.gpu_model, region=a.region, gpus=a.gpus,
+                    available_from_s=a.available_from_s, available_to_s=a.available_to_s,
+                    floor_price=a.floor_price, committed_gpus_total=a.total)
+
+
+@router.post("/orders", response_model=OrderOut, status_code=201, responses=_COMMAND, tags=["orders"])
+async def post_order(service: Service, account: AccountId, body: OrderIn) -> OrderOut:
+    """Place a limit or market order; answered after it is journaled (and matched)."""
+    try:
+        order = service.engine.place(account, body.instrument, body.side, body.qty, body.price, body.tif,
+                                     body.order_type, body.post_only, body.asset, body.allow_below_floor)
+    except ExchangeError as exc:
+        raise _refusal(exc) from None
+    await service.acknowledge()
+    return _order_out(order)
+
+
+@router.get("/orders", response_model=list[OrderOut], responses=_PRIVATE, tags=["orders"])
+async def get_orders(
+    service: Service,
+    account: AccountId,
+    status: Literal["open", "filled", "cancelled"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[OrderOut]:
+    """Your orders, newest first."""
+    engine = service.engine
+    out: list[OrderOut] = []
+    for oid in reversed(engine.orders_by_account[account]):
+        o = engine.orders[oid]
+        if status is None or o.status == status:
+            out.append(_order_out(o))
+            if len(out) >= limit:
+                break
+    return out
+
+
+@router.get("/orders/{oid}", response_model=OrderOut, responses={401: _ERR, 404: _ERR}, tags=["orders"])
+async def get_order(service: Service, account: AccountId, oid: int) -> OrderOut:
+    """One of your orders."""
+    o = service.engine.orders.get(oid)
+    if o is None or o.account != account:
+        raise _HttpRefusal(404, "unknown_order", f"no order {oid} of account {account!r}",
+                           "list your orders with GET /orders")
+    return _order_out(o)
+
+
+@router.patch("/orders/{oid}", response_model=OrderOut, responses=_COMMAND, tags=["orders"])
+async def patch_order(service: Service, account: AccountId, oid: int, body: AmendIn) -> OrderOut:
+    """Amend price and/or open quantity (a price change or increase loses priority)."""
+    try:
+        order = service.engine.amend(account, oid, body.price, body.qty)
+    except ExchangeError as exc:
+        raise _refusal(exc) from None
+    await service.acknowledge()
+    return _order_out(order)
+
+
+@router.delete("/orders/{oid}", response_model=OrderOut, responses=_COMMAND, tags=["orders"])
+async def delete_order(service: Service, account: AccountId, oid: int) -> OrderOut:
+    """Cancel the open remainder of one of your orders."""
+    try:
+        order = service.engine.cancel(account, oid)
+    except ExchangeError as exc:
+        raise _refusal(exc) from None
+    await service.acknowledge()
+    return _order_out(order)
+
+
+@router.get("/leases", response_model=list[LeaseOut], responses=_PRIVATE, tags=["account"])
+async def get_leases(
+    service: Service, account: AccountId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[LeaseOut]:
+    """Leases you rent or provide, newest first."""
+    out: list[LeaseOut] = []
+    for lease in reversed(service.engine.leases):
+        if account in (lease.renter, lease.provider):
+            out.append(LeaseOut(lease_id=lease.lease_id, renter=lease.renter, provider=lease.provider,
+                                asset=lease.asset, instrument=lease.instrument, gpus=lease.gpus,
+                                start_s=lease.start_s, end_s=lease.end_s, price=lease.price,
+                                amount=lease.amount))
+            if len(out) >= limit:
+                break
+    return out
+
+
+async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, _HttpRefusal)
+    return JSONResponse(status_code=exc.status,
+                        content=ErrorOut(code=exc.code, message=exc.message, hint=exc.hint).model_dump())
+
+
+def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
+    """Mount the exchange routes on ``app`` under ``prefix``."""
+    app.state.exchange = service
+    app.add_exception_handler(_HttpRefusal, _refusal_handler)
+    app.include_router(router, prefix=prefix)
+
+
+def create_app(service: ExchangeService | None = None) -> FastAPI:
+    """A standalone exchange app (a demo service with fresh keys when none is given)."""
+    app = FastAPI(
+        title="Drakewell exchange",
+        version="1",
+        description="Standardized GPU-time contracts: prices in micro-USD per GPU-hour, quantities in GPUs.",
+    )
+    install(app, service or demo_service()[0])
+    return app
+
+
+__all__ = ["ExchangeService", "create_app", "demo_service", "install", "router"]

@@ -1,0 +1,723 @@
+"""The matching engine: accounts, capacity, books, trades and leases, driven by journaled commands.
+
+Commands are the engine's public methods: :meth:`Engine.open_account`, :meth:`Engine.deposit`,
+:meth:`Engine.withdraw`, :meth:`Engine.register_asset`, :meth:`Engine.place`, :meth:`Engine.cancel`
+and :meth:`Engine.amend`. Each one validates everything *before* it changes anything, so a refusal
+(an :class:`~drakewell.errors.ExchangeError` subclass with a ``code`` and a hint) leaves the state
+untouched and is not journaled. An accepted command gets the next sequence number and, when a
+journal is attached, is queued as ``(seq, kind, args)``.
+
+**Determinism.** The state is a pure function of the accepted command sequence: ids are counters,
+there is no wall clock inside, and iteration orders are insertion orders. Replaying the journal
+therefore rebuilds exactly the same books, balances, capacity and leases
+(:meth:`Engine.snapshot` compares them).
+
+**Durability rule.** A command is acknowledged only after its journal record has committed:
+:meth:`Engine.commit` writes every queued record in one transaction (a group commit of N commands
+acknowledges all N at once) and returns the last durable sequence number. In-memory effects of an
+unacknowledged command may be visible before it commits; if the process dies first they are lost
+with it, and nobody was told they happened. If a commit fails the engine halts (every later command
+is refused) because memory is then ahead of the journal: restart and replay.
+
+Orders: limit (GTC, IOC, FOK, post-only) and market orders with a protection price (a market order
+is an IOC limited at its protection price). Amend: a price change or a size increase loses priority
+(the order re-enters at the back of its new level and may trade), a size decrease keeps it.
+Each fill is one trade and one lease (renter = buyer, provider's asset = the sell order's asset).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from drakewell.errors import ExchangeError
+from drakewell.exchange.book import BUY, CANCELLED, FILLED, OPEN, SELL, Book, Order
+from drakewell.exchange.instruments import GPU_MODELS, REGIONS, InstrumentError, parse_instrument
+from drakewell.exchange.risk import (
+    Account,
+    Asset,
+    BelowFloor,
+    InsufficientBalance,
+    InsufficientCapacity,
+    RiskError,
+)
+from drakewell.units import USD
+
+MAX_PRICE = 10_000 * USD  # base units per GPU-hour
+MAX_QTY = 1_000_000  # GPUs per order
+TIFS = ("GTC", "IOC", "FOK")
+SIDES = {"buy": BUY, "sell": SELL}
+SIDE_NAMES = {BUY: "buy", SELL: "sell"}
+
+
+class OrderRejected(ExchangeError):
+    """An order, amend or cancel was refused; ``code`` is a stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str, *, hint: str) -> None:
+        self.code = code
+        super().__init__(message, hint=hint)
+
+
+class UnknownOrder(OrderRejected):
+    """No order with that id belongs to the account."""
+
+
+class AccountError(OrderRejected):
+    """An account is unknown, already exists, or an amount is invalid."""
+
+
+class EngineHalted(ExchangeError):
+    """A journal commit failed; memory may be ahead of the journal."""
+
+    code = "engine_halted"
+
+
+def hash_api_key(api_key: str) -> str:
+    """The stored form of an API key (SHA-256 hex); keys themselves are never kept."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class Trade:
+    """One fill: ``qty`` GPUs at ``price`` base units per GPU-hour."""
+
+    __slots__ = ("buy_oid", "buyer", "instrument", "price", "qty", "sell_oid", "seller", "taker_side", "tid")
+
+    def __init__(
+        self,
+        tid: int,
+        instrument: str,
+        price: int,
+        qty: int,
+        buy_oid: int,
+        sell_oid: int,
+        buyer: str,
+        seller: str,
+        taker_side: int,
+    ) -> None:
+        self.tid = tid
+        self.instrument = instrument
+        self.price = price
+        self.qty = qty
+        self.buy_oid = buy_oid
+        self.sell_oid = sell_oid
+        self.buyer = buyer
+        self.seller = seller
+        self.taker_side = taker_side
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, s) for s in Trade.__slots__)
+
+
+class Lease:
+    """A lease from a trade: ``gpus`` of ``asset`` for ``[start_s, end_s)`` at ``price`` per GPU-hour.
+
+    ``amount`` (= price × gpus × hours, base units) left the renter's balance into escrow.
+    """
+
+    __slots__ = ("amount", "asset", "end_s", "gpus", "instrument", "lease_id", "price", "provider", "renter", "start_s")
+
+    def __init__(
+        self,
+        lease_id: int,
+        renter: str,
+        provider: str,
+        asset: str,
+        instrument: str,
+        gpus: int,
+        start_s: int,
+        end_s: int,
+        price: int,
+        amount: int,
+    ) -> None:
+        self.lease_id = lease_id
+        self.renter = renter
+        self.provider = provider
+        self.asset = asset
+        self.instrument = instrument
+        self.gpus = gpus
+        self.start_s = start_s
+        self.end_s = end_s
+        self.price = price
+        self.amount = amount
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, s) for s in Lease.__slots__)
+
+
+class _Inst:
+    """Per-instrument cache: its book and window."""
+
+    __slots__ = ("book", "end_s", "gpu_model", "hours", "region", "start_s")
+
+    def __init__(self, instrument_id: str) -> None:
+        inst = parse_instrument(instrument_id)
+        self.book = Book(instrument_id)
+        self.start_s = inst.start_s
+        self.end_s = inst.end_s
+        self.hours = inst.duration_h
+        self.gpu_model = inst.gpu_model
+        self.region = inst.region
+
+
+Record = tuple[int, str, dict[str, Any]]
+
+
+def _bad(code: str, message: str, hint: str) -> OrderRejected:
+    return OrderRejected(code, message, hint=hint)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int, code: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise _bad(code, f"{name} {value!r} is not a whole number in {lo}..{hi}", f"give {name} as an integer")
+    return value
+
+
+class Engine:
+    """All books and accounts of one exchange; see the module docstring for the rules."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.committed_seq = 0
+        self.halted = False
+        self.accounts: dict[str, Account] = {}
+        self.assets: dict[str, Asset] = {}
+        self.assets_by_owner: dict[str, list[Asset]] = {}
+        self.instruments: dict[str, _Inst] = {}
+        self.orders: dict[int, Order] = {}
+        self.orders_by_account: dict[str, list[int]] = {}
+        self.trades: list[Trade] = []
+        self.leases: list[Lease] = []
+        self.next_oid = 1
+        self.pending: list[Record] | None = None  # set when a journal is attached
+        self.journal_write: Callable[[list[Record]], None] | None = None
+
+    # --- journal ------------------------------------------------------------------------------
+
+    def attach(self, write: Callable[[list[Record]], None]) -> None:
+        """Queue every accepted command from now on; ``write`` makes a batch durable (one commit)."""
+        self.pending = []
+        self.journal_write = write
+        self.committed_seq = self.seq
+
+    def _accept(self, kind: str, args: dict[str, Any]) -> None:
+        self.seq += 1
+        if self.pending is not None:
+            self.pending.append((self.seq, kind, args))
+
+    def take_pending(self) -> list[Record]:
+        """Hand the queued records to a committer (which must call :meth:`mark_durable` or halt)."""
+        batch = self.pending or []
+        if self.pending is not None:
+            self.pending = []
+        return batch
+
+    def mark_durable(self, seq: int) -> None:
+        if seq > self.committed_seq:
+            self.committed_seq = seq
+
+    def halt(self) -> None:
+        self.halted = True
+
+    def commit(self) -> int:
+        """Group-commit every queued record; returns the last durable (acknowledgeable) sequence."""
+        if self.journal_write is None:
+            self.committed_seq = self.seq
+            return self.seq
+        batch = self.take_pending()
+        if batch:
+            try:
+                self.journal_write(batch)
+            except Exception:
+                self.halted = True
+                raise
+            self.committed_seq = batch[-1][0]
+        return self.committed_seq
+
+    def apply(self, kind: str, args: dict[str, Any]) -> Any:
+        """Apply one journaled command (replay)."""
+        method = _COMMANDS.get(kind)
+        if method is None:
+            raise ExchangeError(f"journal holds an unknown command {kind!r}", hint="replay with a matching version")
+        return method(self, **args)
+
+    def _check_live(self) -> None:
+        if self.halted:
+            raise EngineHalted(
+                "the exchange halted after a failed journal commit",
+                hint="restart it; the journal replay restores every acknowledged command",
+            )
+
+    # --- accounts and capacity ----------------------------------------------------------------
+
+    def open_account(self, account_id: str, key_hash: str) -> Account:
+        """Open an account; ``key_hash`` is :func:`hash_api_key` of its API key."""
+        self._check_live()
+        if not isinstance(account_id, str) or not 1 <= len(account_id) <= 64 or not account_id.isprintable():
+            raise AccountError("bad_account", f"account id {account_id!r} is not 1..64 printable characters",
+                               hint="choose a short printable name")
+        if account_id in self.accounts:
+            raise AccountError("account_exists", f"account {account_id!r} already exists", hint="pick another id")
+        if not isinstance(key_hash, str) or len(key_hash) != 64:
+            raise AccountError("bad_key_hash", "key_hash is not a SHA-256 hex digest",
+                               hint="pass hash_api_key(api_key)")
+        if any(a.key_hash == key_hash for a in self.accounts.values()):
+            raise AccountError("key_in_use", "that API key already belongs to another account",
+                               hint="generate a fresh API key for each account")
+        acct = Account(account_id, key_hash)
+        self.accounts[account_id] = acct
+        self.orders_by_account[account_id] = []
+        self.assets_by_owner[account_id] = []
+        self._accept("open_account", {"account_id": account_id, "key_hash": key_hash})
+        return acct
+
+    def _account(self, account_id: str) -> Account:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise AccountError("unknown_account", f"no account {account_id!r}", hint="open the account first")
+        return acct
+
+    def deposit(self, account_id: str, amount: int) -> int:
+        """Credit ``amount`` base units (e.g. a stablecoin deposit seen on chain); returns the balance."""
+        self._check_live()
+        acct = self._account(account_id)
+        _check_int("amount", amount, 1, 10**18, "bad_amount")
+        acct.balance += amount
+        self._accept("deposit", {"account_id": account_id, "amount": amount})
+        return acct.balance
+
+    def withdraw(self, account_id: str, amount: int) -> int:
+        """Debit ``amount`` base units of free balance; returns the balance."""
+        self._check_live()
+        acct = self._account(account_id)
+        _check_int("amount", amount, 1, 10**18, "bad_amount")
+        if amount > acct.free:
+            raise InsufficientBalance(
+                f"withdrawal of {amount} exceeds the free balance {acct.free} of {account_id!r}",
+                hint="cancel open buy orders to release their collateral, or withdraw less",
+            )
+        acct.balance -= amount
+        self._accept("withdraw", {"account_id": account_id, "amount": amount})
+        return acct.balance
+
+    def register_asset(
+        self,
+        account_id: str,
+        asset_id: str,
+        gpu_model: str,
+        region: str,
+        gpus: int,
+        available_from_s: int,
+        available_to_s: int,
+        floor_price: int = 0,
+    ) -> Asset:
+        """Register ``gpus`` GPUs of a tokenized asset that ``account_id`` may sell in a window.
+
+        ``floor_price`` (base units per GPU-hour) is the lowest price its sells may take unless an
+        order says ``allow_below_floor`` (see :func:`drakewell.exchange.pricing.floor_price`).
+        """
+        self._check_live()
+        self._account(account_id)
+        if not isinstance(asset_id, str) or not 1 <= len(asset_id) <= 80 or not asset_id.isprintable():
+            raise AccountError("bad_asset", f"asset id {asset_id!r} is not 1..80 printable characters",
+                               hint="use the token's id, e.g. its contract address or pool name")
+        if asset_id in self.assets:
+            raise AccountError("asset_exists", f"asset {asset_id!r} is already registered",
+                               hint="raise capacity by registering a new asset id")
+        if gpu_model not in GPU_MODELS:
+            raise AccountError("bad_asset", f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}")
+        if region not in REGIONS:
+            raise AccountError("bad_asset", f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}")
+        _check_int("gpus", gpus, 1, MAX_QTY, "bad_asset")
+        _check_int("available_from_s", available_from_s, 0, 2**40, "bad_asset")
+        _check_int("available_to_s", available_to_s, 0, 2**40, "bad_asset")
+        _check_int("floor_price", floor_price, 0, MAX_PRICE, "bad_asset")
+        if available_to_s <= available_from_s:
+            raise AccountError("bad_asset", "the availability window is empty",
+                               hint="available_to_s must be after available_from_s")
+        asset = Asset(asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price)
+        self.assets[asset_id] = asset
+        self.assets_by_owner[account_id].append(asset)
+        self._accept(
+            "register_asset",
+            {
+                "account_id": account_id,
+                "asset_id": asset_id,
+                "gpu_model": gpu_model,
+                "region": region,
+                "gpus": gpus,
+                "available_from_s": available_from_s,
+                "available_to_s": available_to_s,
+                "floor_price": floor_price,
+            },
+        )
+        return asset
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def _inst(self, instrument: str) -> _Inst:
+        inst = self.instruments.get(instrument)
+        if inst is None:
+            inst = _Inst(instrument)  # raises InstrumentError
+            self.instruments[instrument] = inst
+        return inst
+
+    def _pick_asset(
+        self, account: str, inst: _Inst, qty: int, price: int, asset_id: str | None, allow_below_floor: bool
+    ) -> Asset:
+        start_s, end_s = inst.start_s, inst.end_s
+        if asset_id is not None:
+            asset = self.assets.get(asset_id)
+            if asset is None or asset.owner != account:
+                raise InsufficientCapacity(
+                    f"asset {asset_id!r} is not registered to {account!r}",
+                    hint="register the asset's capacity first, or omit asset to use any of yours",
+                )
+            candidates = [asset]
+        else:
+            candidates = self.assets_by_owner.get(account, [])
+        why = "no registered asset of this GPU model and region"
+        for asset in candidates:
+            if asset.gpu_model != inst.gpu_model or asset.region != inst.region:
+                continue
+            if not asset.covers(start_s, end_s):
+                why = f"asset {asset.asset_id!r} is not available for the whole contract window"
+                continue
+            if price < asset.floor_price and not allow_below_floor:
+                if asset_id is not None or len(candidates) == 1:
+                    raise BelowFloor(
+                        f"sell price {price} is below asset {asset.asset_id!r}'s floor {asset.floor_price} "
+                        "(its mining value)",
+                        hint="raise the price, or set allow_below_floor to sell under the mining alternative",
+                    )
+                why = f"price {price} is below the floor of asset {asset.asset_id!r}"
+                continue
+            if not asset.can_commit(start_s, end_s, qty):
+                why = f"asset {asset.asset_id!r} has fewer than {qty} GPUs free in that window"
+                continue
+            return asset
+        raise InsufficientCapacity(
+            f"cannot back a sell of {qty} GPUs of {inst.book.instrument}: {why}",
+            hint="register capacity for that model, region and window, or sell fewer GPUs",
+        )
+
+    def place(
+        self,
+        account: str,
+        instrument: str,
+        side: str,
+        qty: int,
+        price: int | None = None,
+        tif: str = "GTC",
+        order_type: str = "limit",
+        post_only: bool = False,
+        asset: str | None = None,
+        allow_below_floor: bool = False,
+    ) -> Order:
+        """Place an order; returns it (``status``, ``filled``, ``qty`` open, ``cancelled``).
+
+        ``price`` is the limit (base units per GPU-hour) or, for ``order_type="market"``, the
+        protection price: the worst price the order may trade at (a market order is IOC).
+        """
+        if self.halted:
+            self._check_live()
+        acct = self.accounts.get(account)
+        if acct is None:
+            raise AccountError("unknown_account", f"no account {account!r}", hint="open the account first")
+        s = SIDES.get(side)
+        if s is None:
+            raise _bad("bad_side", f"side {side!r} is neither buy nor sell", "use side='buy' or side='sell'")
+        inst = self.instruments.get(instrument)
+        if inst is None:
+            try:
+                inst = self._inst(instrument)
+            except InstrumentError as exc:
+                raise _bad("bad_instrument", exc.message, exc.hint or "") from None
+        if type(qty) is not int or not 0 < qty <= MAX_QTY:
+            _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
+        if order_type == "limit":
+            if price is None:
+                raise _bad("bad_price", "a limit order needs a price", "give price in base units per GPU-hour")
+            if tif not in TIFS:
+                raise _bad("bad_tif", f"time in force {tif!r} is not one of {TIFS}", "use GTC, IOC or FOK")
+        elif order_type == "market":
+            if price is None:
+                raise _bad(
+                    "missing_protection",
+                    "a market order needs a protection price",
+                    "give price = the worst price per GPU-hour you accept",
+                )
+            if post_only:
+                raise _bad("bad_order_type", "a market order cannot be post-only", "use a limit order")
+            tif = "IOC"
+        else:
+            raise _bad("bad_order_type", f"order type {order_type!r} is not limit or market", "use limit or market")
+        if type(price) is not int or not 0 < price <= MAX_PRICE:
+            _check_int("price", price, 1, MAX_PRICE, "bad_price")
+        if post_only and tif != "GTC":
+            raise _bad("bad_tif", "a post-only order must be GTC", "drop post_only or use tif GTC")
+        book = inst.book
+        if post_only and book.crosses(s, price):
+            raise _bad(
+                "post_only_would_cross",
+                f"post-only {side} at {price} would trade against the book",
+                "lower a buy / raise a sell below/above the opposite best price",
+            )
+        hours = inst.hours
+        collateral = 0
+        backing: Asset | None = None
+        if s == BUY:
+            collateral = price * qty * hours
+            if collateral > acct.balance - acct.reserved:
+                raise InsufficientBalance(
+                    f"buy needs {collateral} base units of collateral, {account!r} has {acct.free} free",
+                    hint="deposit more, cancel other buys, or buy fewer GPUs / at a lower price",
+                )
+        else:
+            backing = self._pick_asset(account, inst, qty, price, asset, allow_below_floor)
+        oid = self.next_oid
+        order = Order(oid, account, instrument, s, price, qty, tif, post_only, backing.asset_id if backing else None)
+        if tif == "FOK" and book.fillable(order) < qty:
+            raise _bad(
+                "fok_not_fillable",
+                f"fill-or-kill {side} of {qty} cannot fill completely at {price} or better",
+                "use IOC for a partial fill, or GTC to rest",
+            )
+        # accepted: from here on nothing refuses
+        self.next_oid = oid + 1
+        if s == BUY:
+            acct.reserved += collateral
+        else:
+            assert backing is not None
+            backing.commit(inst.start_s, inst.end_s, qty)
+        self.orders[oid] = order
+        self.orders_by_account[account].append(oid)
+        if self.pending is not None:
+            args: dict[str, Any] = {"account": account, "instrument": instrument, "side": side, "qty": qty,
+                                    "price": price}
+            if tif != "GTC":
+                args["tif"] = tif
+            if order_type != "limit":
+                args["order_type"] = order_type
+            if post_only:
+                args["post_only"] = True
+            if asset is not None:
+                args["asset"] = asset
+            if allow_below_floor:
+                args["allow_below_floor"] = True
+            self._accept("place", args)
+        else:
+            self.seq += 1
+        self._execute(order, inst)
+        return order
+
+    def _execute(self, order: Order, inst: _Inst) -> None:
+        """Match an accepted order, settle its fills, then rest or cancel the remainder."""
+        book = inst.book
+        opp = book.asks if order.side == BUY else book.bids
+        if opp.keys and opp.keys[-1] >= opp.sign * order.price:
+            fills = book.match(order)
+            if fills:
+                self._settle(order, fills, inst)
+        if order.qty:
+            if order.reason or order.tif != "GTC":
+                self._release(order, inst, order.qty)
+                order.cancelled += order.qty
+                order.qty = 0
+                order.status = CANCELLED
+                if not order.reason:
+                    order.reason = "unfilled_ioc"
+            else:
+                (book.bids if order.side == BUY else book.asks).add(order)
+        else:
+            order.status = FILLED
+
+    def _settle(self, taker: Order, fills: list[tuple[Order, int, int]], inst: _Inst) -> None:
+        hours = inst.hours
+        start_s, end_s = inst.start_s, inst.end_s
+        accounts = self.accounts
+        trades = self.trades
+        leases = self.leases
+        instrument = inst.book.instrument
+        tside = taker.side
+        for maker, q, p in fills:
+            if tside == BUY:
+                buy, sell = taker, maker
+            else:
+                buy, sell = maker, taker
+            buyer = accounts[buy.account]
+            amount = p * q * hours
+            buyer.reserved -= buy.price * q * hours
+            buyer.balance -= amount
+            tid = len(trades) + 1
+            trades.append(Trade(tid, instrument, p, q, buy.oid, sell.oid, buy.account, sell.account, tside))
+            leases.append(
+                Lease(tid, buy.account, sell.account, sell.asset or "", instrument, q, start_s, end_s, p, amount)
+            )
+
+    def _release(self, order: Order, inst: _Inst, qty: int) -> None:
+        if order.side == BUY:
+            self.accounts[order.account].reserved -= order.price * qty * inst.hours
+        else:
+            self.assets[order.asset or ""].release(inst.start_s, inst.end_s, qty)
+
+    def _own_open(self, account: str, oid: int) -> Order:
+        order = self.orders.get(oid) if type(oid) is int else None
+        if order is None or order.account != account:
+            raise UnknownOrder("unknown_order", f"no order {oid!r} of account {account!r}",
+                               hint="list your orders with GET /orders")
+        if order.status != OPEN:
+            raise OrderRejected("order_closed", f"order {oid} is already {order.status}",
+                                hint="only open orders can be cancelled or amended")
+        return order
+
+    def cancel(self, account: str, oid: int) -> Order:
+        """Cancel the open remainder of an own order."""
+        if self.halted:
+            self._check_live()
+        order = self._own_open(account, oid)
+        inst = self.instruments[order.instrument]
+        book = inst.book
+        (book.bids if order.side == BUY else book.asks).remove(order)
+        self._release(order, inst, order.qty)
+        order.cancelled += order.qty
+        order.qty = 0
+        order.status = CANCELLED
+        order.reason = "cancelled"
+        if self.pending is not None:
+            self._accept("cancel", {"account": account, "oid": oid})
+        else:
+            self.seq += 1
+        return order
+
+    def amend(self, account: str, oid: int, price: int | None = None, qty: int | None = None) -> Order:
+        """Change an own resting order's price and/or open quantity (see the module docstring)."""
+        self._check_live()
+        order = self._own_open(account, oid)
+        if price is None and qty is None:
+            raise _bad("bad_amend", "an amend needs a new price or quantity", "give price, qty or both")
+        new_price = order.price if price is None else _check_int("price", price, 1, MAX_PRICE, "bad_price")
+        new_qty = order.qty if qty is None else _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
+        inst = self.instruments[order.instrument]
+        book = inst.book
+        side = book.bids if order.side == BUY else book.asks
+        hours = inst.hours
+        acct = self.accounts[account]
+        if new_price == order.price and new_qty == order.qty:
+            raise _bad("bad_amend", "the amend changes nothing", "give a different price or quantity")
+        if new_price == order.price and new_qty < order.qty:
+            # size decrease keeps priority
+            diff = order.qty - new_qty
+            self._release(order, inst, diff)
+            order.qty = new_qty
+            order.cancelled += diff
+            self._accept("amend", {"account": account, "oid": oid, "price": price, "qty": qty})
+            return order
+        # loses priority: check the new state's risk first
+        if order.post_only and book.crosses(order.side, new_price):
+            raise _bad("post_only_would_cross", f"post-only order {oid} at {new_price} would trade",
+                       "choose a price that does not cross, or cancel and place a taker order")
+        asset: Asset | None = None
+        if order.side == BUY:
+            extra = new_price * new_qty * hours - order.price * order.qty * hours
+            if extra > acct.free:
+                raise InsufficientBalance(
+                    f"amend needs {extra} more base units of collateral, {account!r} has {acct.free} free",
+                    hint="deposit more or amend to a smaller size / lower price",
+                )
+        else:
+            asset = self.assets[order.asset or ""]
+            if new_price < asset.floor_price and new_price < order.price:
+                raise BelowFloor(
+                    f"amended price {new_price} is below asset {asset.asset_id!r}'s floor {asset.floor_price}",
+                    hint="keep the price at or above the floor (cancel and re-place with allow_below_floor)",
+                )
+            if new_qty > order.qty and not asset.can_commit(inst.start_s, inst.end_s, new_qty - order.qty):
+                raise InsufficientCapacity(
+                    f"asset {asset.asset_id!r} has fewer than {new_qty - order.qty} more GPUs free",
+                    hint="amend to a smaller size or register more capacity",
+                )
+        side.remove(order)
+        if order.side == BUY:
+            acct.reserved += new_price * new_qty * hours - order.price * order.qty * hours
+        else:
+            assert asset is not None
+            if new_qty > order.qty:
+                asset.commit(inst.start_s, inst.end_s, new_qty - order.qty)
+            elif new_qty < order.qty:
+                asset.release(inst.start_s, inst.end_s, order.qty - new_qty)
+        fresh = Order(oid, account, order.instrument, order.side, new_price, new_qty, "GTC", order.post_only,
+                      order.asset)
+        fresh.submitted = order.submitted + max(0, new_qty - order.qty)
+        fresh.filled = order.filled
+        fresh.cancelled = order.cancelled + max(0, order.qty - new_qty)
+        order.qty = 0  # the old entry is dead in its deque
+        order.status = CANCELLED
+        order.reason = "replaced"
+        self.orders[oid] = fresh
+        self._accept("amend", {"account": account, "oid": oid, "price": price, "qty": qty})
+        self._execute(fresh, inst)
+        return fresh
+
+    # --- views --------------------------------------------------------------------------------
+
+    def book(self, instrument: str) -> Book:
+        inst = self.instruments.get(instrument)
+        if inst is None:
+            try:
+                inst = self._inst(instrument)
+            except InstrumentError as exc:
+                raise _bad("bad_instrument", exc.message, exc.hint or "") from None
+        return inst.book
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the journal must reproduce, as plain comparable data."""
+        books = {}
+        for iid, inst in self.instruments.items():
+            books[iid] = {
+                "bids": [(o.oid, o.account, o.price, o.qty) for o in inst.book.bids.orders()],
+                "asks": [(o.oid, o.account, o.price, o.qty) for o in inst.book.asks.orders()],
+            }
+        return {
+            "seq": self.seq,
+            "next_oid": self.next_oid,
+            "accounts": {a.account_id: (a.balance, a.reserved, a.key_hash) for a in self.accounts.values()},
+            "assets": {
+                a.asset_id: (a.owner, a.gpu_model, a.region, a.gpus, a.available_from_s, a.available_to_s,
+                             a.floor_price, a.total, sorted(a.windows.items()))
+                for a in self.assets.values()
+            },
+            "books": books,
+            "orders": {
+                oid: (o.status, o.price, o.submitted, o.filled, o.cancelled, o.qty, o.reason)
+                for oid, o in self.orders.items()
+            },
+            "trades": [t.as_tuple() for t in self.trades],
+            "leases": [lease.as_tuple() for lease in self.leases],
+        }
+
+
+_COMMANDS: dict[str, Callable[..., Any]] = {
+    "open_account": Engine.open_account,
+    "deposit": Engine.deposit,
+    "withdraw": Engine.withdraw,
+    "register_asset": Engine.register_asset,
+    "place": Engine.place,
+    "cancel": Engine.cancel,
+    "amend": Engine.amend,
+}
+
+__all__ = [
+    "CANCELLED",
+    "FILLED",
+    "OPEN",
+    "AccountError",
+    "Engine",
+    "EngineHalted",
+    "Lease",
+    "OrderRejected",
+    "RiskError",
+    "Trade",
+    "UnknownOrder",
+    "hash_api_key",
+]
