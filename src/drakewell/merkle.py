@@ -5,6 +5,14 @@
 - leaves are sorted by hash, laid out like OpenZeppelin's array tree (root at index 0, leaves at the
   end in reverse order), so roots and proofs equal those of ``@openzeppelin/merkle-tree`` and verify
   with snekmate's ``merkle_proof_verification`` on chain.
+
+Fast path (a million leaves in seconds). In the array layout node ``i`` has children ``2i+1`` and
+``2i+2``, so the nodes ``[hi // 2, hi)`` depend only on nodes ``>= hi``: the tree is built in
+``O(log n)`` slices, each hashed by one list comprehension. Leaves are sorted with NumPy on their
+four big-endian 64-bit words (a lexicographic sort of 32-byte strings). For rows of static ABI types
+``abi.encode`` is the concatenation of one 32-byte big-endian word per value, so
+:func:`leaf_hashes_static` packs whole columns with NumPy instead of calling ``eth_abi`` per row.
+Keccak comes from ``safe-pysha3`` (C, about four times less call overhead than pycryptodome's).
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
+import numpy as np
 from eth_abi import encode as abi_encode
+from sha3 import keccak_256 as _keccak_256
 
 from drakewell.errors import DrakewellError
 
@@ -24,7 +33,7 @@ class MerkleError(DrakewellError):
 
 
 def keccak256(data: bytes) -> bytes:
-    return _keccak.new(digest_bits=256, data=data).digest()
+    return _keccak_256(data).digest()
 
 
 def leaf_hash(types: Sequence[str], values: Sequence[Any]) -> bytes:
@@ -34,6 +43,101 @@ def leaf_hash(types: Sequence[str], values: Sequence[Any]) -> bytes:
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
     return keccak256(a + b if a < b else b + a)
+
+
+_UINT_BITS = {f"uint{8 * k}": 8 * k for k in range(1, 33)}
+
+
+def _word_column(abi_type: str, column: Sequence[Any] | np.ndarray, n: int) -> np.ndarray:
+    """One ABI type's column as an ``(n, 32)`` uint8 array of big-endian words."""
+    out = np.zeros((n, 32), dtype=np.uint8)
+    if abi_type in _UINT_BITS:
+        arr = np.asarray(column)
+        if arr.dtype.kind in "iu" and (arr.dtype.kind == "u" or n == 0 or int(arr.min()) >= 0):
+            out[:, 24:] = arr.astype(">u8").view(np.uint8).reshape(n, 8)
+            return out
+        limit = 1 << _UINT_BITS[abi_type]
+        words = []
+        for v in column:
+            iv = int(v)
+            if not 0 <= iv < limit:
+                raise MerkleError(f"{v!r} is out of range for {abi_type}", hint="pass values the type holds")
+            words.append(iv.to_bytes(32, "big"))
+        return np.frombuffer(b"".join(words), dtype=np.uint8).reshape(n, 32)
+    if abi_type == "address":
+        raw = b"".join(_address_bytes(v) for v in column)
+        out[:, 12:] = np.frombuffer(raw, dtype=np.uint8).reshape(n, 20)
+        return out
+    if abi_type == "bytes32":
+        raw = b"".join(_bytes32(v) for v in column)
+        return np.frombuffer(raw, dtype=np.uint8).reshape(n, 32)
+    if abi_type == "bool":
+        out[:, 31] = np.asarray(column, dtype=bool)
+        return out
+    raise MerkleError(
+        f"type {abi_type!r} has no fast static encoding",
+        hint="use uintN, address, bytes32 or bool, or hash rows one by one with leaf_hash()",
+    )
+
+
+def _address_bytes(v: Any) -> bytes:
+    raw = bytes.fromhex(v[2:] if v[:2] in ("0x", "0X") else v) if isinstance(v, str) else bytes(v)
+    if len(raw) != 20:
+        raise MerkleError(f"address {v!r} is not 20 bytes", hint="pass 0x-prefixed 40-hex-digit addresses")
+    return raw
+
+
+def _bytes32(v: Any) -> bytes:
+    raw = bytes.fromhex(v[2:] if v[:2] in ("0x", "0X") else v) if isinstance(v, str) else bytes(v)
+    if len(raw) != 32:
+        raise MerkleError(f"bytes32 value {v!r} is not 32 bytes", hint="pass exactly 32 bytes")
+    return raw
+
+
+def _check_columns(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> int:
+    if len(types) != len(columns):
+        raise MerkleError(f"{len(columns)} columns for {len(types)} types", hint="pass one column per type")
+    n = len(columns[0]) if columns else 0
+    if any(len(c) != n for c in columns):
+        raise MerkleError("columns have different lengths", hint="pass one value per row in every column")
+    return n
+
+
+def encode_static_columns(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> bytes:
+    """``abi.encode`` of every row, concatenated: row ``i`` is ``32 * len(types)`` bytes."""
+    n = _check_columns(types, columns)
+    words = np.empty((n, len(types), 32), dtype=np.uint8)
+    for j, (t, c) in enumerate(zip(types, columns, strict=True)):
+        words[:, j, :] = _word_column(t, c, n)
+    return words.tobytes()
+
+
+_CHUNK_ROWS = 32768  # rows encoded at a time: keeps the packed words in cache and memory flat
+
+
+def leaf_hashes_static(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> list[bytes]:
+    """Standard leaves of rows given column by column; every type must be static (see module doc)."""
+    n = _check_columns(types, columns)
+    width = 32 * len(types)
+    k = _keccak_256
+    out: list[bytes] = []
+    for lo in range(0, n, _CHUNK_ROWS):
+        hi = min(n, lo + _CHUNK_ROWS)
+        data = encode_static_columns(types, [c[lo:hi] for c in columns])
+        out += [k(k(data[i : i + width]).digest()).digest() for i in range(0, len(data), width)]
+    return out
+
+
+def _sorted_hashes(hashes: Sequence[bytes]) -> list[bytes]:
+    n = len(hashes)
+    if n < 4096:
+        return sorted(hashes)
+    words = np.frombuffer(b"".join(hashes), dtype=">u8").reshape(n, 4).astype(np.uint64)
+    order = np.argsort(words[:, 0], kind="stable")
+    first = words[order, 0]
+    if bool((first[1:] == first[:-1]).any()):  # equal leading words: sort on all four
+        order = np.lexsort((words[:, 3], words[:, 2], words[:, 1], words[:, 0]))
+    return [hashes[i] for i in order.tolist()]
 
 
 @dataclass(frozen=True)
@@ -48,14 +152,24 @@ class MerkleTree:
     def from_leaf_hashes(cls, hashes: Sequence[bytes]) -> MerkleTree:
         if not hashes:
             raise MerkleError("cannot build a Merkle tree of no leaves", hint="add at least one leaf")
-        ordered = sorted(hashes)
+        if any(len(h) != 32 for h in hashes):
+            raise MerkleError("a leaf hash is not 32 bytes", hint="hash values with leaf_hash()")
+        ordered = _sorted_hashes(hashes)
         n = len(ordered)
         tree: list[bytes] = [b""] * (2 * n - 1)
-        for i, h in enumerate(ordered):
-            tree[len(tree) - 1 - i] = h
-        for i in range(len(tree) - 1 - n, -1, -1):
-            tree[i] = hash_pair(tree[2 * i + 1], tree[2 * i + 2])
-        positions = {h: len(tree) - 1 - i for i, h in enumerate(ordered)}
+        tree[n - 1 :] = ordered[::-1]
+        k = _keccak_256
+        hi = n - 1
+        while hi > 0:
+            lo = hi // 2  # nodes [lo, hi) have all their children at indices >= hi
+            lefts = tree[2 * lo + 1 : 2 * hi : 2]
+            rights = tree[2 * lo + 2 : 2 * hi + 1 : 2]
+            tree[lo:hi] = [
+                k(a + b).digest() if a < b else k(b + a).digest() for a, b in zip(lefts, rights, strict=True)
+            ]
+            hi = lo
+        size = len(tree)
+        positions = {h: size - 1 - i for i, h in enumerate(ordered)}
         return cls(tuple(tree), tuple(hashes), positions)
 
     @classmethod

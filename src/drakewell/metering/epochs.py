@@ -1,0 +1,495 @@
+"""Epochs: close an epoch into two Merkle trees, and prove one reading or one lease's delivery.
+
+An epoch of an asset is ``floor(windowStart / epoch_seconds)`` (one day by default). Closing it
+builds, in OpenZeppelin's ``StandardMerkleTree`` convention (:mod:`drakewell.merkle`):
+
+- the **readings tree**: one leaf per stored reading, leaf types :data:`READING_LEAF_TYPES`
+  (the reading's fields in struct order);
+- the **deliveries tree**: one leaf per lease (``leaseId != 0``) with readings in the epoch,
+  ``(leaseId, asset, epoch, Σ gpuSeconds, Σ energyWh)``, leaf types :data:`DELIVERY_LEAF_TYPES`.
+  An epoch with no leased readings has deliveries root ``bytes32(0)``.
+
+The roots and totals ``(n_readings, energy_wh, gpu_seconds)`` are what
+``MeterRegistry.anchor(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh,
+gpu_seconds)`` takes. Once closed, an epoch accepts no more readings (ingest answers
+``epoch_closed``); proofs rebuild the tree from the stored readings and check its root against the
+recorded one, so a changed database is detected instead of yielding a proof that fails on chain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+
+from drakewell.errors import MeteringError
+from drakewell.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
+from drakewell.metering import tables
+from drakewell.metering.ingest import MeterStore, signed_from_row
+from drakewell.metering.readings import (
+    DELIVERY_LEAF_TYPES,
+    READING_LEAF_TYPES,
+    MeterDomain,
+    Reading,
+    normalize_address,
+)
+from drakewell.metering.signing import FastVerifier
+
+ZERO_ROOT = bytes(32)
+
+
+class EpochError(MeteringError):
+    """An epoch cannot be closed, or a proof cannot be built for it."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the nodes delivered against one lease in one epoch (a deliveries-tree leaf)."""
+
+    lease_id: int
+    asset: bytes
+    epoch: int
+    gpu_seconds: int
+    energy_wh: int
+
+    def values(self) -> tuple[Any, ...]:
+        return (self.lease_id, self.asset, self.epoch, self.gpu_seconds, self.energy_wh)
+
+    def leaf(self) -> bytes:
+        return keccak256(keccak256(b"".join(_word(v) for v in self.values())))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaseId": self.lease_id,
+            "asset": "0x" + self.asset.hex(),
+            "epoch": self.epoch,
+            "gpuSeconds": self.gpu_seconds,
+            "energyWh": self.energy_wh,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Delivery:
+        try:
+            return cls(
+                lease_id=int(obj["leaseId"]),
+                asset=bytes.fromhex(str(obj["asset"])[2:]),
+                epoch=int(obj["epoch"]),
+                gpu_seconds=int(obj["gpuSeconds"]),
+                energy_wh=int(obj["energyWh"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EpochError(
+                f"bad delivery {dict(obj)!r}: {exc}",
+                hint="a delivery has leaseId, asset, epoch, gpuSeconds and energyWh",
+            ) from None
+
+
+def _word(v: Any) -> bytes:
+    return v if isinstance(v, bytes) else int(v).to_bytes(32, "big")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """A closed epoch: roots and totals (the arguments of ``MeterRegistry.anchor``)."""
+
+    asset: bytes
+    epoch: int
+    epoch_seconds: int
+    readings_root: bytes
+    deliveries_root: bytes
+    n_readings: int
+    n_leases: int
+    energy_wh: int
+    gpu_seconds: int
+    hashes_th: int
+    tokens: int
+    closed_at: float
+    anchor_tx: str | None = None
+
+    def anchor_args(self) -> tuple[bytes, int, bytes, bytes, int, int, int]:
+        """``(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)``."""
+        return (
+            self.asset,
+            self.epoch,
+            self.readings_root,
+            self.deliveries_root,
+            self.n_readings,
+            self.energy_wh,
+            self.gpu_seconds,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": "0x" + self.asset.hex(),
+            "epoch": self.epoch,
+            "epochSeconds": self.epoch_seconds,
+            "readingsRoot": "0x" + self.readings_root.hex(),
+            "deliveriesRoot": "0x" + self.deliveries_root.hex(),
+            "nReadings": self.n_readings,
+            "nLeases": self.n_leases,
+            "energyWh": self.energy_wh,
+            "gpuSeconds": self.gpu_seconds,
+            "hashesTh": self.hashes_th,
+            "tokens": self.tokens,
+            "closedAt": self.closed_at,
+            "anchorTx": self.anchor_tx,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> EpochRecord:
+        return cls(
+            asset=bytes.fromhex(str(row["asset"])[2:]),
+            epoch=int(row["epoch"]),
+            epoch_seconds=int(row["epoch_seconds"]),
+            readings_root=bytes(row["readings_root"]),
+            deliveries_root=bytes(row["deliveries_root"]),
+            n_readings=int(row["n_readings"]),
+            n_leases=int(row["n_leases"]),
+            energy_wh=int(row["energy_wh"]),
+            gpu_seconds=int(row["gpu_seconds"]),
+            hashes_th=int(row["hashes_th"]),
+            tokens=int(row["tokens"]),
+            closed_at=float(row["closed_at"]),
+            anchor_tx=row["anchor_tx"],
+        )
+
+
+@dataclass(frozen=True)
+class EpochTrees:
+    """Both trees of one epoch and the frame they were built from."""
+
+    readings_tree: MerkleTree
+    deliveries_tree: MerkleTree | None  # None when no reading carries a lease
+    readings: pd.DataFrame  # stored rows, ordered by node and seq (row i <-> leaf i)
+    deliveries: tuple[Delivery, ...]  # ordered by lease id (delivery i <-> leaf i)
+
+    @property
+    def readings_root(self) -> bytes:
+        return self.readings_tree.root
+
+    @property
+    def deliveries_root(self) -> bytes:
+        return self.deliveries_tree.root if self.deliveries_tree is not None else ZERO_ROOT
+
+
+def reading_columns(frame: pd.DataFrame) -> list[Any]:
+    """The readings-tree leaf columns of a ``meter_readings`` frame, in struct order."""
+    asset = [bytes.fromhex(a[2:]) for a in frame["asset"]]
+    ints = [
+        frame[c].to_numpy(dtype=np.uint64)
+        for c in (
+            "epoch",
+            "seq",
+            "window_start",
+            "window_end",
+            "energy_wh",
+            "gpu_seconds",
+            "hashes_th",
+            "tokens",
+        )
+    ]
+    lease = [int(x) for x in frame["lease_id"]]
+    return [list(frame["node"]), asset, *ints, lease]
+
+
+def summarize_deliveries(frame: pd.DataFrame, asset: bytes, epoch: int) -> tuple[Delivery, ...]:
+    """One delivery per lease id (non-zero) in the frame, ordered by lease id."""
+    leased = frame[frame["lease_id"] != "0"]
+    if leased.empty:
+        return ()
+    sums: dict[int, list[int]] = {}
+    for lease, gpu_s, energy in zip(
+        leased["lease_id"], leased["gpu_seconds"], leased["energy_wh"], strict=True
+    ):
+        acc = sums.setdefault(int(lease), [0, 0])
+        acc[0] += int(gpu_s)
+        acc[1] += int(energy)
+    return tuple(Delivery(lid, asset, epoch, g, e) for lid, (g, e) in sorted(sums.items()))
+
+
+def build_epoch_trees(frame: pd.DataFrame, asset: bytes, epoch: int) -> EpochTrees:
+    """Both Merkle trees over an epoch's stored readings (a ``meter_readings`` frame)."""
+    if frame.empty:
+        raise EpochError(
+            f"epoch {epoch} of asset 0x{asset.hex()} has no readings",
+            hint="ingest readings for it first, or pick an epoch that has some",
+        )
+    readings_tree = MerkleTree.from_leaf_hashes(
+        leaf_hashes_static(READING_LEAF_TYPES, reading_columns(frame))
+    )
+    deliveries = summarize_deliveries(frame, asset, epoch)
+    deliveries_tree = (
+        MerkleTree.from_leaf_hashes(
+            leaf_hashes_static(
+                DELIVERY_LEAF_TYPES,
+                [list(col) for col in zip(*(d.values() for d in deliveries), strict=True)],
+            )
+        )
+        if deliveries
+        else None
+    )
+    return EpochTrees(readings_tree, deliveries_tree, frame.reset_index(drop=True), deliveries)
+
+
+def close_epoch(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord:
+    """Build the epoch's trees and record roots and totals; closing twice returns the record."""
+    existing = epoch_record(store, asset, epoch)
+    if existing is not None:
+        return existing
+    frame = store.readings_frame(asset, epoch)
+    trees = build_epoch_trees(frame, asset, epoch)
+    record = EpochRecord(
+        asset=asset,
+        epoch=int(epoch),
+        epoch_seconds=store.epoch_seconds,
+        readings_root=trees.readings_root,
+        deliveries_root=trees.deliveries_root,
+        n_readings=len(frame),
+        n_leases=len(trees.deliveries),
+        energy_wh=int(sum(int(v) for v in frame["energy_wh"])),
+        gpu_seconds=int(sum(int(v) for v in frame["gpu_seconds"])),
+        hashes_th=int(sum(int(v) for v in frame["hashes_th"])),
+        tokens=int(sum(int(v) for v in frame["tokens"])),
+        closed_at=time.time(),
+    )
+    row = record.to_json()
+    with store.engine.begin() as conn:
+        conn.execute(
+            tables.epochs.insert(),
+            {
+                "asset": row["asset"],
+                "epoch": record.epoch,
+                "epoch_seconds": record.epoch_seconds,
+                "readings_root": record.readings_root,
+                "deliveries_root": record.deliveries_root,
+                "n_readings": record.n_readings,
+                "n_leases": record.n_leases,
+                "energy_wh": record.energy_wh,
+                "gpu_seconds": record.gpu_seconds,
+                "hashes_th": record.hashes_th,
+                "tokens": record.tokens,
+                "closed_at": record.closed_at,
+                "anchor_tx": None,
+            },
+        )
+    _TREE_CACHE[(store_key(store), asset, int(epoch))] = trees
+    return record
+
+
+def epoch_record(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord | None:
+    e = tables.epochs.c
+    with store.engine.connect() as conn:
+        row = (
+            conn.execute(select(tables.epochs).where(e.asset == "0x" + asset.hex(), e.epoch == int(epoch)))
+            .mappings()
+            .first()
+        )
+    return EpochRecord.from_row(row) if row is not None else None
+
+
+def epoch_records(store: MeterStore, asset: bytes | None = None) -> list[EpochRecord]:
+    e = tables.epochs.c
+    q = select(tables.epochs).order_by(e.asset, e.epoch)
+    if asset is not None:
+        q = q.where(e.asset == "0x" + asset.hex())
+    with store.engine.connect() as conn:
+        return [EpochRecord.from_row(r) for r in conn.execute(q).mappings().all()]
+
+
+def open_epochs(store: MeterStore) -> list[tuple[bytes, int]]:
+    """``(asset, epoch)`` pairs that have readings but are not closed yet."""
+    r, e = tables.readings.c, tables.epochs.c
+    q = (
+        select(r.asset, r.epoch)
+        .distinct()
+        .where(~select(e.epoch).where(e.asset == r.asset, e.epoch == r.epoch).exists())
+        .order_by(r.asset, r.epoch)
+    )
+    with store.engine.connect() as conn:
+        return [(bytes.fromhex(a[2:]), int(ep)) for a, ep in conn.execute(q).all()]
+
+
+def record_anchor(store: MeterStore, asset: bytes, epoch: int, tx_hash: str) -> None:
+    """Remember the transaction that anchored an epoch's roots."""
+    e = tables.epochs.c
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(tables.epochs)
+            .where(e.asset == "0x" + asset.hex(), e.epoch == int(epoch))
+            .values(anchor_tx=tx_hash)
+        )
+
+
+# -- proofs ----------------------------------------------------------------------------------------
+
+_TREE_CACHE: dict[tuple[str, bytes, int], EpochTrees] = {}
+_TREE_CACHE_MAX = 8
+
+
+def store_key(store: MeterStore) -> str:
+    return str(store.engine.url)
+
+
+def _trees(store: MeterStore, record: EpochRecord) -> EpochTrees:
+    key = (store_key(store), record.asset, record.epoch)
+    trees = _TREE_CACHE.get(key)
+    if trees is None:
+        trees = build_epoch_trees(
+            store.readings_frame(record.asset, record.epoch), record.asset, record.epoch
+        )
+        if len(_TREE_CACHE) >= _TREE_CACHE_MAX:
+            _TREE_CACHE.pop(next(iter(_TREE_CACHE)))
+        _TREE_CACHE[key] = trees
+    if trees.readings_root != record.readings_root or trees.deliveries_root != record.deliveries_root:
+        _TREE_CACHE.pop(key, None)
+        raise EpochError(
+            f"stored readings of epoch {record.epoch} no longer hash to the recorded root",
+            hint="the database was changed after the epoch closed; restore it from a backup",
+        )
+    return trees
+
+
+def _closed_record(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord:
+    record = epoch_record(store, asset, epoch)
+    if record is None:
+        raise EpochError(
+            f"epoch {epoch} of asset 0x{asset.hex()} is not closed",
+            hint="close it first (drakewell meter close-epoch)",
+        )
+    return record
+
+
+@dataclass(frozen=True)
+class ReadingProof:
+    """A reading, its signature, and its path to the epoch's readings root."""
+
+    reading: Reading
+    signature: bytes
+    proof: tuple[bytes, ...]
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "reading",
+            "reading": self.reading.to_json(),
+            "signature": "0x" + self.signature.hex(),
+            "leaf": "0x" + self.reading.leaf().hex(),
+            "proof": ["0x" + p.hex() for p in self.proof],
+            "root": "0x" + self.root.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ReadingProof:
+        try:
+            return cls(
+                reading=Reading.from_json(obj["reading"]),
+                signature=_hex(obj["signature"]),
+                proof=tuple(_hex(p) for p in obj["proof"]),
+                root=_hex(obj["root"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EpochError(
+                f"bad reading proof: {exc}", hint="pass the JSON that 'meter prove' wrote"
+            ) from None
+
+
+@dataclass(frozen=True)
+class DeliveryProof:
+    """A lease's delivery in one epoch and its path to the epoch's deliveries root."""
+
+    delivery: Delivery
+    proof: tuple[bytes, ...]
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "delivery",
+            "delivery": self.delivery.to_json(),
+            "leaf": "0x" + self.delivery.leaf().hex(),
+            "proof": ["0x" + p.hex() for p in self.proof],
+            "root": "0x" + self.root.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> DeliveryProof:
+        try:
+            return cls(
+                delivery=Delivery.from_json(obj["delivery"]),
+                proof=tuple(_hex(p) for p in obj["proof"]),
+                root=_hex(obj["root"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EpochError(
+                f"bad delivery proof: {exc}", hint="pass the JSON that 'meter prove' wrote"
+            ) from None
+
+
+def _hex(text: Any) -> bytes:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        raise ValueError(f"{text!r} is not 0x hex")
+    return bytes.fromhex(text[2:])
+
+
+def prove_reading(store: MeterStore, node: str, seq: int) -> ReadingProof:
+    """Proof that reading ``(node, seq)`` is in its (closed) epoch's readings tree."""
+    node = normalize_address(node)
+    c = tables.readings.c
+    with store.engine.connect() as conn:
+        row = (
+            conn.execute(select(tables.readings).where(c.node == node, c.seq == int(seq))).mappings().first()
+        )
+    if row is None:
+        raise EpochError(f"no stored reading ({node}, seq {seq})", hint="check the node address and sequence")
+    signed = signed_from_row(row)
+    record = _closed_record(store, signed.reading.asset, signed.reading.epoch)
+    trees = _trees(store, record)
+    proof = trees.readings_tree.proof(signed.reading.leaf())
+    return ReadingProof(signed.reading, signed.signature, tuple(proof), record.readings_root)
+
+
+def prove_delivery(store: MeterStore, asset: bytes, epoch: int, lease_id: int) -> DeliveryProof:
+    """Proof of a lease's delivery summary in a (closed) epoch's deliveries tree."""
+    record = _closed_record(store, asset, epoch)
+    trees = _trees(store, record)
+    for d in trees.deliveries:
+        if d.lease_id == int(lease_id):
+            assert trees.deliveries_tree is not None
+            return DeliveryProof(d, tuple(trees.deliveries_tree.proof(d.leaf())), record.deliveries_root)
+    raise EpochError(
+        f"lease {lease_id} has no readings in epoch {epoch} of asset 0x{asset.hex()}",
+        hint="list the epoch's leases with the deliveries of its record",
+    )
+
+
+def verify_reading_proof(
+    proof: ReadingProof,
+    root: bytes | None = None,
+    *,
+    domain: MeterDomain | None = None,
+) -> bool:
+    """Off-chain check: the reading's leaf (recomputed from its fields) is under ``root``.
+
+    ``root`` defaults to the one in the proof (pass the anchored root to check against the chain's
+    record). With ``domain``, the signature must also recover to the reading's node.
+    """
+    target = proof.root if root is None else root
+    if not verify_proof(target, proof.reading.leaf(), proof.proof):
+        return False
+    if domain is not None:
+        return FastVerifier().is_signed_by(proof.reading.node, domain.digest(proof.reading), proof.signature)
+    return True
+
+
+def verify_delivery_proof(proof: DeliveryProof, root: bytes | None = None) -> bool:
+    target = proof.root if root is None else root
+    return verify_proof(target, proof.delivery.leaf(), proof.proof)
+
+
+def deliveries_of(store: MeterStore, asset: bytes, epoch: int) -> Sequence[Delivery]:
+    """The per-lease delivery summaries of an epoch (closed or not) from the stored readings."""
+    return summarize_deliveries(store.readings_frame(asset, epoch), asset, int(epoch))

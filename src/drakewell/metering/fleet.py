@@ -1,0 +1,332 @@
+"""A simulated fleet: the readings a site's nodes would sign for a dispatch ledger.
+
+Input: the dispatch ledger (``interval_start_utc`` UTC, ``hours``, ``ai_inference_mw``,
+``ai_training_mw``, ``ai_spot_mw``, ``mining_mw`` as IT MW at the hardware, ``gpus_busy``) and
+plain fleet parameters (:class:`FleetParams`): GPU servers (GPUs per node, W per GPU) and ASIC
+containers (units per node, W and TH/s per unit). One secp256k1 key per node.
+
+Per interval ``t`` of ``h`` hours (a window ``[t, t + h)``, which must not straddle an epoch):
+
+- **GPU work.** ``E_ai = (inference + training + spot MW) · h · 10⁶`` Wh. The ``gpus_busy`` GPUs
+  (capped at the fleet's) are packed onto nodes in order: first each active lease's GPUs (leases
+  in id order, :class:`Lease` = GPUs over a UTC window), then unleased work. A node carrying ``g``
+  busy GPUs of one lease signs a reading with ``gpuSeconds = g · Δt``, ``energyWh = E_ai · g /
+  gpus_busy`` and ``tokens = gpuSeconds · tokens_per_gpu_s · inference share``; a node serving
+  several leases signs one reading per lease.
+- **Mining.** ``E_btc = mining MW · h · 10⁶`` Wh spread over ASIC nodes in order (``units · W``
+  each, fractional last node); ``hashesTh = E · 3600 · TH/s ÷ W`` times the node's efficiency.
+- **Noise.** Each node's meter has a fixed calibration error ``~ N(0, meter_bias)`` and each
+  reading a random error ``~ N(0, meter_noise)`` on energy; each ASIC node a fixed efficiency
+  ``~ N(1, asic_efficiency_spread)`` on hashes. Values are rounded to integers.
+- **Missing windows.** With probability ``missing_rate`` a node does not report a window; its
+  counters keep running, so its next reading in the same epoch covers both windows (energy is
+  carried, never lost). The last window of an epoch is always reported.
+
+Hence metered energy equals the ledger's energy up to meter error and rounding:
+``|Σ metered − Σ ledger| ≤ ENERGY_TOLERANCE · Σ ledger + n_readings`` Wh
+(:data:`ENERGY_TOLERANCE` = 0.5 %, several standard deviations of the default noise on any fleet
+of more than a few nodes). Readings are capped at the node's nameplate (ingest would refuse more).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drakewell.errors import MeteringError
+from drakewell.metering.ingest import CAPACITY_HEADROOM, NodeSpec
+from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, MeterDomain, Reading, SignedReading, asset_id
+from drakewell.metering.signing import NodeKey
+
+ENERGY_TOLERANCE = 0.005  # relative: metered vs ledger energy (see module docstring)
+LEDGER_COLUMNS = (
+    "interval_start_utc",
+    "hours",
+    "ai_inference_mw",
+    "ai_training_mw",
+    "ai_spot_mw",
+    "mining_mw",
+    "gpus_busy",
+)
+
+
+class FleetError(MeteringError):
+    """The ledger or fleet description cannot be turned into readings."""
+
+
+@dataclass(frozen=True)
+class FleetParams:
+    """Plain fleet parameters (independent of the site file's shape)."""
+
+    gpu_nodes: int
+    gpus_per_node: int
+    gpu_w: float  # IT watts per GPU incl. its share of the server
+    asic_nodes: int
+    asics_per_node: int
+    asic_w: float  # IT watts per ASIC unit
+    asic_th_s: float  # TH/s per ASIC unit
+    tokens_per_gpu_s: float = 1_500.0  # inference throughput per busy GPU
+    gpu_asset: bytes = field(default_factory=lambda: asset_id("drakewell:gpu-pool"))
+    asic_asset: bytes = field(default_factory=lambda: asset_id("drakewell:asic-pool"))
+
+    def __post_init__(self) -> None:
+        for name in ("gpu_nodes", "gpus_per_node", "asic_nodes", "asics_per_node"):
+            if getattr(self, name) < 0:
+                raise FleetError(f"{name} is negative", hint="counts are >= 0")
+        if self.gpu_nodes and (self.gpus_per_node <= 0 or self.gpu_w <= 0):
+            raise FleetError("GPU nodes need gpus_per_node > 0 and gpu_w > 0", hint="describe the servers")
+        if self.asic_nodes and (self.asics_per_node <= 0 or self.asic_w <= 0 or self.asic_th_s <= 0):
+            raise FleetError(
+                "ASIC nodes need asics_per_node, asic_w and asic_th_s > 0", hint="describe the miners"
+            )
+
+    @property
+    def total_gpus(self) -> int:
+        return self.gpu_nodes * self.gpus_per_node
+
+
+@dataclass(frozen=True)
+class Lease:
+    """GPUs leased over a UTC window ``[start_utc, end_utc)``."""
+
+    gpus: int
+    start_utc: datetime
+    end_utc: datetime
+
+    def __post_init__(self) -> None:
+        if self.start_utc.tzinfo is None or self.end_utc.tzinfo is None:
+            raise FleetError("lease times must carry a time zone", hint="pass UTC datetimes")
+        if self.gpus <= 0 or self.end_utc <= self.start_utc:
+            raise FleetError("a lease needs gpus > 0 and end after start", hint="fix the lease")
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    meter_bias: float = 0.002  # sd of each node's fixed calibration error
+    meter_noise: float = 0.005  # sd of each reading's random error
+    asic_efficiency_spread: float = 0.02  # sd of each ASIC node's hashes per joule
+    missing_rate: float = 0.01  # chance a node skips a (non-final) window
+
+
+@dataclass(frozen=True)
+class SimulatedFleet:
+    keys: dict[str, NodeKey]  # address -> key
+    nodes: tuple[NodeSpec, ...]
+    readings: tuple[SignedReading, ...]
+
+    @property
+    def energy_wh(self) -> int:
+        return sum(s.reading.energy_wh for s in self.readings)
+
+
+def ledger_energy_wh(ledger: pd.DataFrame) -> float:
+    """IT energy of AI work and mining in the ledger, in Wh."""
+    ai = ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]
+    return float(((ai + ledger["mining_mw"]) * ledger["hours"]).sum() * 1e6)
+
+
+def _node_keys(n: int, rng: np.random.Generator) -> list[NodeKey]:
+    keys = []
+    for _ in range(n):
+        while True:
+            raw = rng.bytes(32)
+            if 0 < int.from_bytes(raw, "big") < 2**256 - 2**128:  # comfortably below the group order
+                break
+        keys.append(NodeKey(raw))
+    return keys
+
+
+def simulate_fleet(
+    ledger: pd.DataFrame,
+    params: FleetParams,
+    domain: MeterDomain,
+    *,
+    leases: Mapping[int, Lease] | None = None,
+    noise: NoiseModel | None = None,
+    seed: int = 0,
+    epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+) -> SimulatedFleet:
+    """Readings the fleet would sign for ``ledger`` (see the module docstring for the model)."""
+    missing = [c for c in LEDGER_COLUMNS if c not in ledger.columns]
+    if missing:
+        raise FleetError(
+            f"ledger lacks column(s) {', '.join(missing)}", hint="pass the dispatch backtest's ledger frame"
+        )
+    noise = noise or NoiseModel()
+    leases = dict(leases or {})
+    if any(lid <= 0 for lid in leases):
+        raise FleetError("lease ids must be positive", hint="0 means unleased work")
+    rng = np.random.default_rng(seed)
+    gpu_keys = _node_keys(params.gpu_nodes, rng)
+    asic_keys = _node_keys(params.asic_nodes, rng)
+    gpu_specs = [
+        NodeSpec(
+            k.address,
+            params.gpu_asset,
+            "gpu",
+            gpus=params.gpus_per_node,
+            gpu_w=params.gpu_w,
+            max_tokens_per_gpu_s=max(params.tokens_per_gpu_s * 2, 1.0),
+        )
+        for k in gpu_keys
+    ]
+    asic_specs = [
+        NodeSpec(
+            k.address,
+            params.asic_asset,
+            "asic",
+            asic_units=params.asics_per_node,
+            asic_w=params.asic_w,
+            asic_th_s=params.asic_th_s,
+        )
+        for k in asic_keys
+    ]
+    gpu_bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.gpu_nodes)
+    asic_bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.asic_nodes)
+    asic_eff = np.clip(1.0 + rng.normal(0.0, noise.asic_efficiency_spread, params.asic_nodes), 0.8, 1.0)
+
+    starts = pd.DatetimeIndex(pd.to_datetime(ledger["interval_start_utc"], utc=True))
+    start_s = (starts.as_unit("s").asi8).astype(np.int64)
+    dur_s = np.rint(ledger["hours"].to_numpy(dtype=float) * 3600).astype(np.int64)
+    if (dur_s <= 0).any():
+        raise FleetError("ledger has intervals of no duration", hint="hours must be > 0")
+    end_s = start_s + dur_s
+    epochs = start_s // epoch_seconds
+    if ((end_s - 1) // epoch_seconds != epochs).any():
+        raise FleetError(
+            f"a ledger interval straddles an epoch boundary ({epoch_seconds} s epochs)",
+            hint="use intervals that divide the epoch length (5, 15, 60 minutes for day epochs)",
+        )
+    last_in_epoch = np.append(epochs[1:] != epochs[:-1], True) if len(epochs) else np.array([], bool)
+    ai_mw = (ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]).to_numpy(float)
+    inf_share = np.divide(
+        ledger["ai_inference_mw"].to_numpy(float), ai_mw, out=np.zeros_like(ai_mw), where=ai_mw > 0
+    )
+    mining_mw = ledger["mining_mw"].to_numpy(float)
+    busy = np.minimum(np.maximum(ledger["gpus_busy"].to_numpy(dtype=np.int64), 0), params.total_gpus)
+    lease_bounds = {
+        lid: (int(pd.Timestamp(lz.start_utc).timestamp()), int(pd.Timestamp(lz.end_utc).timestamp()), lz.gpus)
+        for lid, lz in sorted(leases.items())
+    }
+
+    seqs: dict[str, int] = {}
+    out: list[SignedReading] = []
+    # pending[node index] = {lease id: [window start, energy, gpu_s, hashes, tokens]}
+    gpu_pending: list[dict[int, list[float]]] = [{} for _ in range(params.gpu_nodes)]
+    asic_pending: list[dict[int, list[float]]] = [{} for _ in range(params.asic_nodes)]
+
+    def emit(
+        key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, lease: int, acc: list[float], end: int
+    ) -> None:
+        ws = int(acc[0])
+        dt = end - ws
+        cap_wh = spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0
+        cap_th = spec.max_th_s * dt * (1 + CAPACITY_HEADROOM)
+        energy = int(min(round(acc[1]), math.floor(cap_wh)))
+        gpu_s = int(min(round(acc[2]), spec.gpus * dt))
+        hashes = int(min(round(acc[3]), math.floor(cap_th)))
+        tokens = int(min(round(acc[4]), math.floor(gpu_s * spec.max_tokens_per_gpu_s)))
+        seq = seqs.get(key.address, 0) + 1
+        seqs[key.address] = seq
+        reading = Reading(key.address, asset, epoch, seq, ws, end, energy, gpu_s, hashes, tokens, lease)
+        out.append(key.sign(reading, domain))
+
+    for t in range(len(ledger)):
+        ws, we, dt, ep = int(start_s[t]), int(end_s[t]), int(dur_s[t]), int(epochs[t])
+        final = bool(last_in_epoch[t])
+        # -- GPU nodes: pack leased GPUs, then unleased busy GPUs
+        if params.gpu_nodes:
+            n_busy = int(busy[t])
+            e_ai = ai_mw[t] * dt / 3600.0 * 1e6
+            chunks: list[tuple[int, int]] = []  # (lease id, gpus) in packing order
+            left = n_busy
+            for lid, (ls, le, lg) in lease_bounds.items():
+                if ls < we and le > ws and left > 0:
+                    g = min(lg, left)
+                    chunks.append((lid, g))
+                    left -= g
+            if left > 0:
+                chunks.append((0, left))
+            per_node: list[dict[int, int]] = [{} for _ in range(params.gpu_nodes)]
+            node_i, room = 0, params.gpus_per_node
+            for lid, g in chunks:
+                while g > 0:
+                    take = min(g, room)
+                    per_node[node_i][lid] = per_node[node_i].get(lid, 0) + take
+                    g -= take
+                    room -= take
+                    if room == 0 and node_i + 1 < params.gpu_nodes:
+                        node_i, room = node_i + 1, params.gpus_per_node
+            if n_busy == 0 and e_ai > 0:
+                per_node[0][0] = 0  # idle draw with no whole GPU busy: metered on the first node
+            for i in range(params.gpu_nodes):
+                pend = gpu_pending[i]
+                for lid, g in per_node[i].items():
+                    share = g / n_busy if n_busy else 1.0
+                    energy = e_ai * share * gpu_bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
+                    acc = pend.setdefault(lid, [ws, 0.0, 0.0, 0.0, 0.0])
+                    acc[1] += max(energy, 0.0)
+                    acc[2] += g * dt
+                    acc[4] += g * dt * params.tokens_per_gpu_s * inf_share[t]
+                if pend and (final or rng.random() >= noise.missing_rate):
+                    for lid, acc in sorted(pend.items()):
+                        emit(gpu_keys[i], gpu_specs[i], params.gpu_asset, ep, lid, acc, we)
+                    pend.clear()
+        # -- ASIC nodes: spread mining energy over containers in order
+        if params.asic_nodes and mining_mw[t] > 0:
+            e_btc = mining_mw[t] * dt / 3600.0 * 1e6
+            node_wh = params.asics_per_node * params.asic_w * dt / 3600.0
+            left_wh = e_btc
+            for i in range(params.asic_nodes):
+                if left_wh <= 0 and not asic_pending[i]:
+                    continue
+                part = min(left_wh, node_wh) if i + 1 < params.asic_nodes else left_wh
+                left_wh -= part
+                pend = asic_pending[i]
+                if part > 0:
+                    energy = part * asic_bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
+                    acc = pend.setdefault(0, [ws, 0.0, 0.0, 0.0, 0.0])
+                    acc[1] += max(energy, 0.0)
+                    acc[3] += part * 3600.0 * params.asic_th_s / params.asic_w * asic_eff[i]
+                if pend and (final or rng.random() >= noise.missing_rate):
+                    emit(asic_keys[i], asic_specs[i], params.asic_asset, ep, 0, pend[0], we)
+                    pend.clear()
+    keys = {k.address: k for k in (*gpu_keys, *asic_keys)}
+    return SimulatedFleet(keys, (*gpu_specs, *asic_specs), tuple(out))
+
+
+def fleet_params_from_site(
+    site: Any,
+    *,
+    gpus_per_node: int = 8,
+    asics_per_node: int = 200,
+    tokens_per_gpu_s: float = 1_500.0,
+) -> FleetParams:
+    """Fleet parameters from a :class:`drakewell.site.Site` (GPU servers of ``gpus_per_node``,
+    ASIC containers of ``asics_per_node``; watts and hashrate are count-weighted means of its fleets).
+    """
+    gpu_fleets: Sequence[Any] = site.gpu_fleets
+    asic_fleets: Sequence[Any] = site.asic_fleets
+    n_gpus = sum(f.count for f in gpu_fleets)
+    n_asics = sum(f.count for f in asic_fleets)
+    gpu_w = sum(f.count * f.unit_power_w for f in gpu_fleets) / n_gpus if n_gpus else 0.0
+    asic_w = sum(f.count * f.unit_power_w for f in asic_fleets) / n_asics if n_asics else 0.0
+    asic_th = sum(f.count * f.unit_hashrate_th_s for f in asic_fleets) / n_asics if n_asics else 0.0
+    return FleetParams(
+        gpu_nodes=math.ceil(n_gpus / gpus_per_node) if n_gpus else 0,
+        gpus_per_node=gpus_per_node,
+        gpu_w=gpu_w,
+        asic_nodes=math.ceil(n_asics / asics_per_node) if n_asics else 0,
+        asics_per_node=asics_per_node,
+        asic_w=asic_w,
+        asic_th_s=asic_th,
+        tokens_per_gpu_s=tokens_per_gpu_s,
+        gpu_asset=asset_id(f"{site.name}:gpu-pool"),
+        asic_asset=asset_id(f"{site.name}:asic-pool"),
+    )

@@ -1,0 +1,536 @@
+"""Ingest: verify, deduplicate and durably store batches of signed readings.
+
+Each reading of a batch is either accepted (stored), a duplicate (an identical reading is already
+stored: acknowledged, not stored again) or rejected with one :class:`RejectReason`, checked in
+this order:
+
+1. ``malformed``: a field out of range for its ABI type, ``windowEnd <= windowStart``, a
+   non-canonical signature (length, ``v``, high ``s``), or an integer above ``2**63 - 1`` (the
+   store's 64-bit columns; no physical reading comes near it);
+2. ``unknown_signer``: the reading's node is not registered for the reading's asset;
+3. ``bad_signature``: the signature does not recover to the reading's node under this domain;
+4. ``window_outside_epoch``: ``epoch != windowStart // epoch_seconds`` or the window ends after
+   its epoch;
+5. ``beyond_capacity``: more than the node's hardware can deliver in the window:
+   ``energyWh·3600 > P_max·Δt·(1 + h)``, ``gpuSeconds > gpus·Δt``,
+   ``hashesTh > units·TH/s·Δt·(1 + h)`` or ``tokens > gpuSeconds·max tokens/GPU-s``, with
+   ``P_max = gpus·W_gpu + units·W_asic`` and headroom ``h`` = :data:`CAPACITY_HEADROOM` (meter
+   and power-supply tolerance). The check is per reading;
+6. ``epoch_closed``: the epoch's root is already built;
+7. ``equivocation``: a different reading holds the same ``(node, seq)``; it is refused and kept
+   in ``meter_equivocations`` as evidence.
+
+Durability: a batch is written in one transaction (``executemany``) and acknowledged only after
+it commits (SQLite WAL with ``synchronous=FULL``), so a crash loses no acknowledged reading, and the
+``(node, seq)`` primary key with digest comparison makes re-sending after a crash idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import Engine, and_, select
+
+from drakewell.errors import MeteringError
+from drakewell.metering import tables
+from drakewell.metering.readings import (
+    DEFAULT_EPOCH_SECONDS,
+    MalformedReadingError,
+    MeterDomain,
+    Reading,
+    SignedReading,
+    normalize_address,
+)
+from drakewell.metering.signing import FastVerifier, signature_problem
+from drakewell.store import open_engine
+
+CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
+INT63_MAX = 2**63 - 1
+
+
+class RejectReason(StrEnum):
+    MALFORMED = "malformed"
+    UNKNOWN_SIGNER = "unknown_signer"
+    BAD_SIGNATURE = "bad_signature"
+    WINDOW_OUTSIDE_EPOCH = "window_outside_epoch"
+    BEYOND_CAPACITY = "beyond_capacity"
+    EPOCH_CLOSED = "epoch_closed"
+    EQUIVOCATION = "equivocation"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A registered node: its signer address, the asset it meters, and its hardware limits."""
+
+    address: str
+    asset: bytes
+    kind: Literal["gpu", "asic"]
+    gpus: int = 0
+    gpu_w: float = 0.0  # IT watts per GPU incl. its share of the server
+    asic_units: int = 0
+    asic_w: float = 0.0  # watts per ASIC unit
+    asic_th_s: float = 0.0  # TH/s per ASIC unit
+    max_tokens_per_gpu_s: float = 100_000.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", normalize_address(self.address))
+        if self.kind not in ("gpu", "asic"):
+            raise MeteringError(f"node kind {self.kind!r} is not 'gpu' or 'asic'", hint="pick one")
+        if len(self.asset) != 32:
+            raise MeteringError("node asset is not 32 bytes", hint="use readings.asset_id(name)")
+        numbers = (self.gpus, self.gpu_w, self.asic_units, self.asic_w, self.asic_th_s)
+        if min(numbers) < 0 or self.max_tokens_per_gpu_s < 0:
+            raise MeteringError(f"node {self.address} has a negative limit", hint="limits are >= 0")
+        if self.max_power_w <= 0:
+            raise MeteringError(
+                f"node {self.address} has no power capacity",
+                hint="give gpus and gpu_w, or asic_units and asic_w",
+            )
+
+    @property
+    def max_power_w(self) -> float:
+        return self.gpus * self.gpu_w + self.asic_units * self.asic_w
+
+    @property
+    def max_th_s(self) -> float:
+        return self.asic_units * self.asic_th_s
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "asset": "0x" + self.asset.hex(),
+            "kind": self.kind,
+            "gpus": self.gpus,
+            "gpu_w": self.gpu_w,
+            "asic_units": self.asic_units,
+            "asic_w": self.asic_w,
+            "asic_th_s": self.asic_th_s,
+            "max_tokens_per_gpu_s": self.max_tokens_per_gpu_s,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> NodeSpec:
+        data = dict(row)
+        data["asset"] = bytes.fromhex(str(data["asset"])[2:])
+        return cls(**data)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_row()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> NodeSpec:
+        try:
+            return cls.from_row(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MeteringError(
+                f"bad node description {dict(obj)!r}: {exc}",
+                hint="give address, asset (0x+64 hex), kind and the hardware limits",
+            ) from None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int  # position in the batch
+    node: str | None
+    seq: int | None
+    reason: RejectReason
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "node": self.node,
+            "seq": self.seq,
+            "reason": str(self.reason),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int  # newly stored
+    duplicates: int  # already stored, identical: acknowledged
+    rejected: tuple[Rejection, ...]
+
+    @property
+    def acknowledged(self) -> int:
+        return self.accepted + self.duplicates
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.to_json() for r in self.rejected],
+        }
+
+
+class MeterStore:
+    """The metering database: nodes, readings, equivocation evidence and closed epochs."""
+
+    def __init__(
+        self,
+        url_or_engine: str | Engine,
+        domain: MeterDomain,
+        *,
+        epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+    ) -> None:
+        if epoch_seconds <= 0:
+            raise MeteringError(f"epoch length {epoch_seconds} s is not positive", hint="default is 86400")
+        self.engine = open_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        self.domain = domain
+        self.epoch_seconds = int(epoch_seconds)
+        self._verifier = FastVerifier()
+        self._nodes: dict[str, NodeSpec] = {}
+        self._load_nodes()
+
+    # -- nodes -----------------------------------------------------------------------------------
+
+    def _load_nodes(self) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tables.nodes)).mappings().all()
+        self._nodes = {r["address"]: NodeSpec.from_row(r) for r in rows}
+
+    def register_nodes(self, specs: Iterable[NodeSpec]) -> int:
+        """Register (or update the limits of) nodes; returns how many were written."""
+        rows = [s.to_row() for s in specs]
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            addresses = [r["address"] for r in rows]
+            conn.execute(tables.nodes.delete().where(tables.nodes.c.address.in_(addresses)))
+            conn.execute(tables.nodes.insert(), rows)
+        self._load_nodes()
+        return len(rows)
+
+    @property
+    def nodes(self) -> dict[str, NodeSpec]:
+        return dict(self._nodes)
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest(self, batch: Sequence[SignedReading | Mapping[str, Any]]) -> IngestResult:
+        """Verify and store one batch (see the module docstring); returns after it is durable."""
+        rejected: list[Rejection] = []
+        if any(isinstance(item, Mapping) for item in batch):
+            parsed: list[SignedReading | None] = []
+            for i, item in enumerate(batch):
+                if isinstance(item, SignedReading):
+                    parsed.append(item)
+                    continue
+                try:
+                    parsed.append(SignedReading.from_json(item))
+                except MalformedReadingError as exc:
+                    rejected.append(
+                        Rejection(i, _get(item, "node"), _get(item, "seq"), RejectReason.MALFORMED, str(exc))
+                    )
+                    parsed.append(None)
+        else:
+            parsed = list(batch)  # type: ignore[arg-type]
+
+        if any(isinstance(p, SignedReading) and p.reading.node not in self._nodes for p in parsed):
+            self._load_nodes()  # another process may have registered it
+        nodes = self._nodes
+        verifier = self._verifier
+        digest_of = self.domain.digest
+        es = self.epoch_seconds
+        headroom = 1.0 + CAPACITY_HEADROOM
+
+        # index -> (signed, digest), in batch order
+        candidates: list[tuple[int, SignedReading, bytes]] = []
+        for i, signed in enumerate(parsed):
+            if signed is None:
+                continue
+            r = signed.reading
+            problem = _fast_problem(r) or signature_problem(signed.signature)
+            if problem:
+                rejected.append(Rejection(i, r.node, r.seq, RejectReason.MALFORMED, problem))
+                continue
+            node = nodes.get(r.node)
+            if node is None or node.asset != r.asset:
+                detail = (
+                    f"node {r.node} is not registered"
+                    if node is None
+                    else f"node {r.node} is registered for asset 0x{node.asset.hex()}, not 0x{r.asset.hex()}"
+                )
+                rejected.append(Rejection(i, r.node, r.seq, RejectReason.UNKNOWN_SIGNER, detail))
+                continue
+            digest = digest_of(r)
+            if not verifier.is_signed_by(r.node, digest, signed.signature, checked=True):
+                rejected.append(
+                    Rejection(
+                        i, r.node, r.seq, RejectReason.BAD_SIGNATURE, "signature does not recover to the node"
+                    )
+                )
+                continue
+            start, end = r.window_start, r.window_end
+            if r.epoch != start // es or end > (r.epoch + 1) * es:
+                rejected.append(
+                    Rejection(
+                        i,
+                        r.node,
+                        r.seq,
+                        RejectReason.WINDOW_OUTSIDE_EPOCH,
+                        f"window [{start}, {end}) is not inside epoch {r.epoch} of {es} s",
+                    )
+                )
+                continue
+            dt = end - start
+            over = _over_capacity(r, node, dt, headroom)
+            if over:
+                rejected.append(Rejection(i, r.node, r.seq, RejectReason.BEYOND_CAPACITY, over))
+                continue
+            candidates.append((i, signed, digest))
+
+        accepted_rows, duplicates, evidence = self._deduplicate(candidates, rejected)
+        if accepted_rows or evidence:
+            with self.engine.begin() as conn:
+                if accepted_rows:
+                    _insert_rows_fast(conn, tables.readings, accepted_rows)
+                if evidence:
+                    _insert_ignoring_duplicates(conn, tables.equivocations, evidence)
+        rejected.sort(key=lambda rj: rj.index)
+        return IngestResult(len(accepted_rows), duplicates, tuple(rejected))
+
+    def _deduplicate(
+        self, candidates: list[tuple[int, SignedReading, bytes]], rejected: list[Rejection]
+    ) -> tuple[list[tuple[Any, ...]], int, list[dict[str, Any]]]:
+        """Split candidates into new rows, duplicates and equivocations (against batch and store)."""
+        if not candidates:
+            return [], 0, []
+        by_node: dict[str, list[int]] = {}
+        for _, signed, _ in candidates:
+            by_node.setdefault(signed.reading.node, []).append(signed.reading.seq)
+        closed = self._closed_epochs({signed.reading.asset for _, signed, _ in candidates})
+        existing: dict[tuple[str, int], bytes] = {}
+        c = tables.readings.c
+        with self.engine.connect() as conn:
+            for node, seqs in by_node.items():
+                q = select(c.seq, c.digest).where(
+                    and_(c.node == node, c.seq >= min(seqs), c.seq <= max(seqs))
+                )
+                for seq, digest in conn.execute(q):
+                    existing[(node, seq)] = bytes(digest)
+        rows: list[tuple[Any, ...]] = []  # in READING_COLUMNS order
+        evidence: list[dict[str, Any]] = []
+        duplicates = 0
+        now = time.time()
+        for i, signed, digest in candidates:
+            r = signed.reading
+            key = (r.node, r.seq)
+            held = existing.get(key)
+            if held is not None:
+                if held == digest:
+                    duplicates += 1
+                    continue
+                evidence.append(
+                    {
+                        "node": r.node,
+                        "seq": r.seq,
+                        "digest": digest,
+                        "existing_digest": held,
+                        "reading_json": json.dumps(signed.to_json(), sort_keys=True),
+                        "detected_at": now,
+                    }
+                )
+                rejected.append(
+                    Rejection(
+                        i,
+                        r.node,
+                        r.seq,
+                        RejectReason.EQUIVOCATION,
+                        f"a different reading 0x{held.hex()} already holds ({r.node}, seq {r.seq})",
+                    )
+                )
+                continue
+            if (r.asset, r.epoch) in closed:
+                rejected.append(
+                    Rejection(
+                        i, r.node, r.seq, RejectReason.EPOCH_CLOSED, f"epoch {r.epoch} is already closed"
+                    )
+                )
+                continue
+            existing[key] = digest
+            rows.append(
+                (
+                    r.node,
+                    r.seq,
+                    "0x" + r.asset.hex(),
+                    r.epoch,
+                    r.window_start,
+                    r.window_end,
+                    r.energy_wh,
+                    r.gpu_seconds,
+                    r.hashes_th,
+                    r.tokens,
+                    str(r.lease_id),
+                    digest,
+                    signed.signature,
+                )
+            )
+        return rows, duplicates, evidence
+
+    def _closed_epochs(self, assets: set[bytes]) -> set[tuple[bytes, int]]:
+        e = tables.epochs.c
+        hexes = ["0x" + a.hex() for a in assets]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(e.asset, e.epoch).where(e.asset.in_(hexes))).all()
+        return {(bytes.fromhex(a[2:]), int(ep)) for a, ep in rows}
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def readings_frame(self, asset: bytes | None = None, epoch: int | None = None) -> pd.DataFrame:
+        """Stored readings as a frame (one row per reading, ordered by node and seq)."""
+        c = tables.readings.c
+        q = select(tables.readings)
+        if asset is not None:
+            q = q.where(c.asset == "0x" + asset.hex())
+        if epoch is not None:
+            q = q.where(c.epoch == int(epoch))
+        q = q.order_by(c.node, c.seq)
+        with self.engine.connect() as conn:
+            result = conn.execute(q)
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        if frame.empty:
+            frame = pd.DataFrame(columns=[col.name for col in tables.readings.columns])
+        return frame
+
+    def signed_readings(self, asset: bytes | None = None, epoch: int | None = None) -> list[SignedReading]:
+        frame = self.readings_frame(asset, epoch)
+        return [signed_from_row(row) for row in frame.to_dict("records")]
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables.readings)).scalar_one())
+
+    def equivocations(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(select(tables.equivocations).order_by(tables.equivocations.c.id))
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                "node": r["node"],
+                "seq": int(r["seq"]),
+                "digest": "0x" + bytes(r["digest"]).hex(),
+                "existing_digest": "0x" + bytes(r["existing_digest"]).hex(),
+                "reading": json.loads(r["reading_json"]),
+                "detected_at": float(r["detected_at"]),
+            }
+            for r in rows
+        ]
+
+    def export_parquet(self, path: str | Path, asset: bytes | None = None, epoch: int | None = None) -> Path:
+        """Write stored readings to Parquet (bytes as 0x hex, lease id as decimal text)."""
+        frame = self.readings_frame(asset, epoch)
+        for col in ("digest", "signature"):
+            frame[col] = ["0x" + bytes(v).hex() for v in frame[col]]
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out, index=False)
+        return out
+
+
+def signed_from_row(row: Mapping[Any, Any]) -> SignedReading:
+    """Rebuild a signed reading from a ``meter_readings`` row."""
+    reading = Reading(
+        node=str(row["node"]),
+        asset=bytes.fromhex(str(row["asset"])[2:]),
+        epoch=int(row["epoch"]),
+        seq=int(row["seq"]),
+        window_start=int(row["window_start"]),
+        window_end=int(row["window_end"]),
+        energy_wh=int(row["energy_wh"]),
+        gpu_seconds=int(row["gpu_seconds"]),
+        hashes_th=int(row["hashes_th"]),
+        tokens=int(row["tokens"]),
+        lease_id=int(row["lease_id"]),
+    )
+    return SignedReading(reading, bytes(row["signature"]))
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, Mapping) else None
+
+
+def _fast_problem(r: Reading) -> str | None:
+    """Range checks of the ingest hot path (falls back to the full check on anything unusual)."""
+    ints = (r.epoch, r.seq, r.window_start, r.window_end, r.energy_wh, r.gpu_seconds, r.hashes_th, r.tokens)
+    if (
+        all(type(v) is int and 0 <= v <= INT63_MAX for v in ints)
+        and type(r.lease_id) is int
+        and r.window_end > r.window_start
+        and type(r.asset) is bytes
+        and len(r.asset) == 32
+        and type(r.node) is str
+        and len(r.node) == 42
+        and 0 <= r.lease_id < 2**256
+    ):
+        return None
+    problem = r.check()
+    if problem:
+        return problem
+    return "a value exceeds 2**63 - 1, beyond any physical reading and the store's 64-bit columns"
+
+
+def _over_capacity(r: Reading, node: NodeSpec, dt: int, headroom: float) -> str | None:
+    if r.energy_wh * 3600 > node.max_power_w * dt * headroom:
+        return f"energy {r.energy_wh} Wh in {dt} s exceeds the node's {node.max_power_w:.0f} W"
+    if r.gpu_seconds > node.gpus * dt:
+        return f"{r.gpu_seconds} GPU-seconds in {dt} s exceed the node's {node.gpus} GPUs"
+    if r.hashes_th > node.max_th_s * dt * headroom:
+        return f"{r.hashes_th} TH in {dt} s exceed the node's {node.max_th_s:.0f} TH/s"
+    if r.tokens > r.gpu_seconds * node.max_tokens_per_gpu_s:
+        return f"{r.tokens} tokens exceed {node.max_tokens_per_gpu_s:.0f} per GPU-second of {r.gpu_seconds}"
+    return None
+
+
+READING_COLUMNS = (
+    "node",
+    "seq",
+    "asset",
+    "epoch",
+    "window_start",
+    "window_end",
+    "energy_wh",
+    "gpu_seconds",
+    "hashes_th",
+    "tokens",
+    "lease_id",
+    "digest",
+    "signature",
+)
+
+
+def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+    """``executemany`` straight on the driver: the ingest hot path skips per-row SQLAlchemy processing.
+
+    Rows are tuples in :data:`READING_COLUMNS` order; the placeholder style follows the driver.
+    """
+    style = conn.dialect.paramstyle
+    mark = "?" if style == "qmark" else "%s"
+    cols = ", ".join(READING_COLUMNS)
+    marks = ", ".join([mark] * len(READING_COLUMNS))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", rows)
+
+
+def _insert_ignoring_duplicates(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, skipping those that hit a unique constraint (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)

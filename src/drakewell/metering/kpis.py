@@ -1,0 +1,145 @@
+"""Key performance indicators of metered delivery, as frames (used by settlement and the report).
+
+Per node, asset and epoch (:func:`node_kpis`), with ``T`` the epoch length in seconds:
+
+- ``load_rate`` = Σ gpuSeconds ÷ (GPUs · T) — busy over available GPU-seconds (GPU nodes);
+- ``uptime`` = seconds covered by the node's distinct reading windows ÷ T (a missed window that
+  a later reading covers counts as up; windows are merged, so overlaps count once);
+- ``tokens_per_joule`` = Σ tokens ÷ (Σ energyWh · 3600) (GPU nodes; inference efficiency);
+- ``j_per_th`` = Σ energyWh · 3600 ÷ Σ hashesTh (ASIC nodes);
+- plus the sums ``energy_wh``, ``gpu_seconds``, ``hashes_th``, ``tokens`` and ``n_readings``.
+
+Per lease and epoch (:func:`lease_kpis`): delivered ``gpu_hours`` and ``energy_wh``; given the
+lease book (lease id → :class:`~drakewell.metering.fleet.Lease`), the contracted GPU-hours that fall
+in the epoch and ``delivery_ratio`` = delivered ÷ contracted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from drakewell.metering.fleet import Lease
+from drakewell.metering.ingest import NodeSpec
+from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS
+
+NODE_KPI_COLUMNS = [
+    "node",
+    "asset",
+    "epoch",
+    "kind",
+    "n_readings",
+    "energy_wh",
+    "gpu_seconds",
+    "hashes_th",
+    "tokens",
+    "load_rate",
+    "uptime",
+    "tokens_per_joule",
+    "j_per_th",
+]
+LEASE_KPI_COLUMNS = [
+    "lease_id",
+    "asset",
+    "epoch",
+    "gpu_hours",
+    "energy_wh",
+    "contracted_gpu_hours",
+    "delivery_ratio",
+]
+
+
+def _covered_seconds(windows: pd.DataFrame) -> int:
+    spans = sorted(
+        set(zip(windows["window_start"].astype(int), windows["window_end"].astype(int), strict=True))
+    )
+    total, cur_s, cur_e = 0, None, None
+    for s, e in spans:
+        if cur_e is None or s > cur_e:
+            if cur_e is not None and cur_s is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None and cur_s is not None:
+        total += cur_e - cur_s
+    return total
+
+
+def node_kpis(
+    readings: pd.DataFrame,
+    nodes: Mapping[str, NodeSpec],
+    *,
+    epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+) -> pd.DataFrame:
+    """One row per (node, asset, epoch) of a ``meter_readings`` frame (see module docstring)."""
+    if readings.empty:
+        return pd.DataFrame(columns=NODE_KPI_COLUMNS)
+    rows = []
+    for (node, asset, epoch), g in readings.groupby(["node", "asset", "epoch"], sort=True):
+        spec = nodes.get(str(node))
+        energy = int(g["energy_wh"].astype(np.int64).sum())
+        gpu_s = int(g["gpu_seconds"].astype(np.int64).sum())
+        hashes = int(g["hashes_th"].astype(np.int64).sum())
+        tokens = int(g["tokens"].astype(np.int64).sum())
+        joules = energy * 3600.0
+        kind = spec.kind if spec is not None else ("asic" if hashes > 0 else "gpu")
+        gpus = spec.gpus if spec is not None else 0
+        rows.append(
+            {
+                "node": node,
+                "asset": asset,
+                "epoch": int(epoch),
+                "kind": kind,
+                "n_readings": len(g),
+                "energy_wh": energy,
+                "gpu_seconds": gpu_s,
+                "hashes_th": hashes,
+                "tokens": tokens,
+                "load_rate": gpu_s / (gpus * epoch_seconds) if gpus else np.nan,
+                "uptime": _covered_seconds(g) / epoch_seconds,
+                "tokens_per_joule": tokens / joules if kind == "gpu" and joules > 0 else np.nan,
+                "j_per_th": joules / hashes if kind == "asic" and hashes > 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=NODE_KPI_COLUMNS)
+
+
+def lease_kpis(
+    readings: pd.DataFrame,
+    leases: Mapping[int, Lease] | None = None,
+    *,
+    epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+) -> pd.DataFrame:
+    """Delivered GPU-hours per lease and epoch, against the lease's contracted GPU-hours if given."""
+    leased = readings[readings["lease_id"].astype(str) != "0"] if not readings.empty else readings
+    if leased.empty:
+        return pd.DataFrame(columns=LEASE_KPI_COLUMNS)
+    rows = []
+    for (lease, asset, epoch), g in leased.groupby(["lease_id", "asset", "epoch"], sort=True):
+        lid = int(lease)
+        gpu_h = int(g["gpu_seconds"].astype(np.int64).sum()) / 3600.0
+        contracted = np.nan
+        if leases is not None and lid in leases:
+            lz = leases[lid]
+            e0, e1 = int(epoch) * epoch_seconds, (int(epoch) + 1) * epoch_seconds
+            s, e = int(lz.start_utc.timestamp()), int(lz.end_utc.timestamp())
+            contracted = lz.gpus * max(0, min(e, e1) - max(s, e0)) / 3600.0
+        rows.append(
+            {
+                "lease_id": lid,
+                "asset": asset,
+                "epoch": int(epoch),
+                "gpu_hours": gpu_h,
+                "energy_wh": int(g["energy_wh"].astype(np.int64).sum()),
+                "contracted_gpu_hours": contracted,
+                "delivery_ratio": gpu_h / contracted if contracted and contracted > 0 else np.nan,
+            }
+        )
+    return (
+        pd.DataFrame(rows, columns=LEASE_KPI_COLUMNS)
+        .sort_values(["lease_id", "epoch"])
+        .reset_index(drop=True)
+    )

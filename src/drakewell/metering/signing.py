@@ -1,0 +1,159 @@
+"""Node keys, signing, and the two verification paths (fast coincurve, reference eth-account).
+
+A node signs the EIP-712 digest of a reading (:meth:`MeterDomain.digest`) with its secp256k1 key;
+the signature is ``r ‖ s ‖ v`` with ``v = 27 + recovery id`` and ``s`` in the lower half of the
+curve order, exactly what ``eth_account`` produces and what ``ecrecover`` (snekmate's ECDSA) accepts.
+
+Fast path: :class:`FastVerifier` calls libsecp256k1 (through coincurve's cffi bindings) to recover
+the public key from ``(digest, r, s, recovery id)``. The first time a node's key is recovered it is
+hashed to an address (``keccak256(pubkey)[12:]``) and, when that matches the node, remembered; from
+then on a recovered key is compared byte for byte with the remembered one, which costs no hashing.
+Recovery (not mere verification against a known key) is what checks ``v``, so a signature accepted
+here also recovers to the node on chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
+
+from drakewell.merkle import keccak256
+from drakewell.metering.readings import MeterDomain, Reading, SignedReading, normalize_address
+
+# secp256k1 group order and half of it (EIP-2: s must be at most n/2)
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_HALF_N = SECP256K1_N // 2
+
+
+def address_of_pubkey(pubkey64: bytes) -> str:
+    """Ethereum address of an uncompressed public key without its 0x04 prefix (64 bytes)."""
+    return "0x" + keccak256(pubkey64)[12:].hex()
+
+
+@dataclass(frozen=True)
+class NodeKey:
+    """A node's secp256k1 signing key."""
+
+    private_key: bytes  # 32 bytes
+
+    @classmethod
+    def generate(cls) -> NodeKey:
+        return cls(coincurve.PrivateKey(secrets.token_bytes(32)).secret)
+
+    @classmethod
+    def from_hex(cls, text: str) -> NodeKey:
+        raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+        if len(raw) != 32:
+            from drakewell.metering.readings import MalformedReadingError
+
+            raise MalformedReadingError("a private key is 32 bytes", hint="pass 0x followed by 64 hex digits")
+        return cls(raw)
+
+    @property
+    def hex(self) -> str:
+        return "0x" + self.private_key.hex()
+
+    @property
+    def address(self) -> str:
+        pub = coincurve.PrivateKey(self.private_key).public_key.format(compressed=False)[1:]
+        return address_of_pubkey(pub)
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """65-byte ``r ‖ s ‖ v`` over a 32-byte digest (libsecp256k1 always returns low ``s``)."""
+        sig = coincurve.PrivateKey(self.private_key).sign_recoverable(digest, hasher=None)
+        return sig[:64] + bytes([27 + sig[64]])
+
+    def sign(self, reading: Reading, domain: MeterDomain) -> SignedReading:
+        return SignedReading(reading, self.sign_digest(domain.digest(reading)))
+
+
+def signature_problem(signature: bytes) -> str | None:
+    """``None`` for a canonical 65-byte signature, else what is wrong with it."""
+    if len(signature) != 65:
+        return f"signature is {len(signature)} bytes, not 65"
+    if signature[64] not in (27, 28):
+        return f"signature v={signature[64]} is not 27 or 28"
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_HALF_N):
+        return "signature r or s is out of range (s must be in the lower half of the curve order)"
+    return None
+
+
+class FastVerifier:
+    """Recovers signers with libsecp256k1 directly; remembers each node's public key once proven."""
+
+    def __init__(self) -> None:
+        self._ctx = GLOBAL_CONTEXT.ctx
+        self._rsig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self._pub = ffi.new("secp256k1_pubkey *")
+        self._out = ffi.new("unsigned char[65]")
+        self._outlen = ffi.new("size_t *")
+        self._known: dict[str, bytes] = {}  # node address -> 64-byte public key
+
+    def recover_pubkey(self, digest: bytes, signature: bytes) -> bytes | None:
+        """The 64-byte public key that signed ``digest``, or ``None`` if the signature is invalid."""
+        if signature_problem(signature) is not None:
+            return None
+        return self._recover_canonical(digest, signature)
+
+    def _recover_canonical(self, digest: bytes, signature: bytes) -> bytes | None:
+        """:meth:`recover_pubkey` for a signature already checked by :func:`signature_problem`."""
+        if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
+            self._ctx, self._rsig, signature[:64], signature[64] - 27
+        ):
+            return None
+        if not lib.secp256k1_ecdsa_recover(self._ctx, self._pub, self._rsig, digest):
+            return None
+        self._outlen[0] = 65
+        lib.secp256k1_ec_pubkey_serialize(
+            self._ctx, self._out, self._outlen, self._pub, lib.SECP256K1_EC_UNCOMPRESSED
+        )
+        return bytes(ffi.buffer(self._out, 65))[1:]
+
+    def recover_address(self, digest: bytes, signature: bytes) -> str | None:
+        pub = self.recover_pubkey(digest, signature)
+        return None if pub is None else address_of_pubkey(pub)
+
+    def is_signed_by(self, node: str, digest: bytes, signature: bytes, *, checked: bool = False) -> bool:
+        """Whether ``signature`` over ``digest`` recovers to ``node`` (lower-case 0x address).
+
+        ``checked=True`` skips the canonical-form check when the caller has done it already.
+        """
+        pub = (
+            self._recover_canonical(digest, signature) if checked else self.recover_pubkey(digest, signature)
+        )
+        if pub is None:
+            return False
+        known = self._known.get(node)
+        if known is not None:
+            return pub == known
+        if address_of_pubkey(pub) == node:
+            self._known[node] = pub
+            return True
+        return False
+
+
+def recover_with_eth_account(signed: SignedReading, domain: MeterDomain) -> str:
+    """The signer by eth-account's reference path (slow; used to cross-check the fast path)."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    message = encode_typed_data(full_message=domain.typed_data(signed.reading))
+    return normalize_address(Account.recover_message(message, signature=signed.signature))
+
+
+def sign_with_eth_account(private_key: bytes, reading: Reading, domain: MeterDomain) -> SignedReading:
+    """Sign through eth-account (reference path)."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    signed: Any = Account.sign_message(
+        encode_typed_data(full_message=domain.typed_data(reading)), private_key=private_key
+    )
+    return SignedReading(reading, bytes(signed.signature))
