@@ -68,7 +68,9 @@ class ExchangeService:
         self.forwarder.forward()
 
 
-def demo_service(journal: Journal | None = None, engine: Engine | None = None) -> tuple[ExchangeService, dict[str, str]]:
+def demo_service(
+    journal: Journal | None = None, engine: Engine | None = None
+) -> tuple[ExchangeService, dict[str, str]]:
     """A service with two funded accounts (a buyer and a provider with capacity) and their API keys."""
     from drakewell.exchange.instruments import parse_instrument
     from drakewell.units import USD
@@ -81,8 +83,9 @@ def demo_service(journal: Journal | None = None, engine: Engine | None = None) -
             engine.open_account(name, hash_api_key(key))
         engine.deposit("demo-buyer", 1_000_000 * USD)
         start = parse_instrument("H100-SXM.us-tx.2026-12-01T00Z.24h").start_s
-        engine.register_asset("demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400,
-                              150_000)
+        engine.register_asset(
+            "demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400, 150_000
+        )
         engine.commit()
     return ExchangeService(engine, journal), keys
 
@@ -101,7 +104,9 @@ class OrderIn(BaseModel):
     side: Literal["buy", "sell"]
     qty: int = Field(ge=1, le=MAX_QTY, description="whole GPUs")
     price: int | None = Field(
-        default=None, ge=1, le=MAX_PRICE,
+        default=None,
+        ge=1,
+        le=MAX_PRICE,
         description="limit (or, for market orders, protection) price in micro-USD per GPU-hour",
     )
     order_type: Literal["limit", "market"] = "limit"
@@ -231,9 +236,7 @@ def _service(request: Request) -> ExchangeService:
     return service
 
 
-def _account(
-    request: Request, api_key: Annotated[str | None, Depends(_api_key)]
-) -> str:
+def _account(request: Request, api_key: Annotated[str | None, Depends(_api_key)]) -> str:
     if not api_key:
         raise _HttpRefusal(401, "missing_api_key", "no X-API-Key header", "send your account's API key")
     account = _service(request).account_for_key(api_key)
@@ -265,10 +268,19 @@ def _refusal(exc: ExchangeError) -> _HttpRefusal:
 
 def _order_out(o: Order) -> OrderOut:
     return OrderOut(
-        oid=o.oid, instrument=o.instrument, side="buy" if o.side == BUY else "sell", price=o.price,
+        oid=o.oid,
+        instrument=o.instrument,
+        side="buy" if o.side == BUY else "sell",
+        price=o.price,
         status=o.status,  # type: ignore[arg-type]
-        submitted=o.submitted, filled=o.filled, open=o.qty, cancelled=o.cancelled, tif=o.tif,
-        post_only=o.post_only, asset=o.asset, reason=o.reason,
+        submitted=o.submitted,
+        filled=o.filled,
+        open=o.qty,
+        cancelled=o.cancelled,
+        tif=o.tif,
+        post_only=o.post_only,
+        asset=o.asset,
+        reason=o.reason,
     )
 
 
@@ -278,7 +290,9 @@ router = APIRouter()
 @router.get("/instruments", response_model=InstrumentsOut, tags=["market data"])
 async def get_instruments(service: Service) -> InstrumentsOut:
     """Tradable GPU models and regions, and the instruments seen so far."""
-    return InstrumentsOut(gpu_models=list(GPU_MODELS), regions=list(REGIONS), active=list(service.engine.instruments))
+    return InstrumentsOut(
+        gpu_models=list(GPU_MODELS), regions=list(REGIONS), active=list(service.engine.instruments)
+    )
 
 
 @router.get("/book/{instrument}", response_model=BookOut, responses={400: _ERR}, tags=["market data"])
@@ -309,8 +323,15 @@ async def get_trades(
     out: list[TradeOut] = []
     for t in reversed(service.engine.trades):
         if instrument is None or t.instrument == instrument:
-            out.append(TradeOut(tid=t.tid, instrument=t.instrument, price=t.price, qty=t.qty,
-                                taker_side="buy" if t.taker_side == BUY else "sell"))
+            out.append(
+                TradeOut(
+                    tid=t.tid,
+                    instrument=t.instrument,
+                    price=t.price,
+                    qty=t.qty,
+                    taker_side="buy" if t.taker_side == BUY else "sell",
+                )
+            )
             if len(out) >= limit:
                 break
     return out
@@ -319,9 +340,18 @@ async def get_trades(
 @router.get("/marks", response_model=list[MarkOut], tags=["market data"])
 async def get_marks(service: Service) -> list[MarkOut]:
     """The mark price of every active instrument (EWMA of trades clamped to the quotes, else mid)."""
-    return [MarkOut(
-        instrument=m.instrument, mark=m.mark, last=m.last, best_bid=m.best_bid, best_ask=m.best_ask,
-        traded_gpus=m.traded_gpus, traded_gpu_hours=m.traded_gpu_hours) for m in marks(service.engine).values()]
+    return [
+        MarkOut(
+            instrument=m.instrument,
+            mark=m.mark,
+            last=m.last,
+            best_bid=m.best_bid,
+            best_ask=m.best_ask,
+            traded_gpus=m.traded_gpus,
+            traded_gpu_hours=m.traded_gpu_hours,
+        )
+        for m in marks(service.engine).values()
+    ]
 
 
 @router.get("/index", response_model=dict[str, int | None], tags=["market data"])
@@ -337,8 +367,10 @@ async def get_forward(
     region: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[ForwardOut]:
     """The forward curve of a GPU model (optionally one region) by contract start."""
-    return [ForwardOut(start=p.start, price=p.price, instruments=p.instruments)
-            for p in forward_curve(service.engine, gpu_model, region)]
+    return [
+        ForwardOut(start=p.start, price=p.price, instruments=p.instruments)
+        for p in forward_curve(service.engine, gpu_model, region)
+    ]
 
 
 @router.get("/account", response_model=AccountOut, responses=_PRIVATE, tags=["account"])
@@ -346,36 +378,73 @@ async def get_account(service: Service, account: AccountId) -> AccountOut:
     """Your balance, collateral reserved by open buys, and registered capacity."""
     acct = service.engine.accounts[account]
     return AccountOut(
-        account_id=account, balance=acct.balance, reserved=acct.reserved, free=acct.free,
+        account_id=account,
+        balance=acct.balance,
+        reserved=acct.reserved,
+        free=acct.free,
         assets=[
-            AssetOut(asset_id=a.asset_id, gpu_model=a.gpu_model, region=a.region, gpus=a.gpus,
-                     available_from_s=a.available_from_s, available_to_s=a.available_to_s,
-                     floor_price=a.floor_price, committed_gpus_total=a.total)
+            AssetOut(
+                asset_id=a.asset_id,
+                gpu_model=a.gpu_model,
+                region=a.region,
+                gpus=a.gpus,
+                available_from_s=a.available_from_s,
+                available_to_s=a.available_to_s,
+                floor_price=a.floor_price,
+                committed_gpus_total=a.total,
+            )
             for a in service.engine.assets_by_owner[account]
         ],
     )
 
 
-@router.post("/account/assets", response_model=AssetOut, status_code=201, responses=_COMMAND, tags=["account"])
+@router.post(
+    "/account/assets", response_model=AssetOut, status_code=201, responses=_COMMAND, tags=["account"]
+)
 async def post_asset(service: Service, account: AccountId, body: AssetIn) -> AssetOut:
     """Register capacity of a tokenized GPU asset you may sell."""
     try:
-        a = service.engine.register_asset(account, body.asset_id, body.gpu_model, body.region, body.gpus,
-                                          body.available_from_s, body.available_to_s, body.floor_price)
+        a = service.engine.register_asset(
+            account,
+            body.asset_id,
+            body.gpu_model,
+            body.region,
+            body.gpus,
+            body.available_from_s,
+            body.available_to_s,
+            body.floor_price,
+        )
     except ExchangeError as exc:
         raise _refusal(exc) from None
     await service.acknowledge()
-    return AssetOut(asset_id=a.asset_id, gpu_model=a.gpu_model, region=a.region, gpus=a.gpus,
-                    available_from_s=a.available_from_s, available_to_s=a.available_to_s,
-                    floor_price=a.floor_price, committed_gpus_total=a.total)
+    return AssetOut(
+        asset_id=a.asset_id,
+        gpu_model=a.gpu_model,
+        region=a.region,
+        gpus=a.gpus,
+        available_from_s=a.available_from_s,
+        available_to_s=a.available_to_s,
+        floor_price=a.floor_price,
+        committed_gpus_total=a.total,
+    )
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201, responses=_COMMAND, tags=["orders"])
 async def post_order(service: Service, account: AccountId, body: OrderIn) -> OrderOut:
     """Place a limit or market order; answered after it is journaled (and matched)."""
     try:
-        order = service.engine.place(account, body.instrument, body.side, body.qty, body.price, body.tif,
-                                     body.order_type, body.post_only, body.asset, body.allow_below_floor)
+        order = service.engine.place(
+            account,
+            body.instrument,
+            body.side,
+            body.qty,
+            body.price,
+            body.tif,
+            body.order_type,
+            body.post_only,
+            body.asset,
+            body.allow_below_floor,
+        )
     except ExchangeError as exc:
         raise _refusal(exc) from None
     await service.acknowledge()
@@ -406,8 +475,12 @@ async def get_order(service: Service, account: AccountId, oid: int) -> OrderOut:
     """One of your orders."""
     o = service.engine.orders.get(oid)
     if o is None or o.account != account:
-        raise _HttpRefusal(404, "unknown_order", f"no order {oid} of account {account!r}",
-                           "list your orders with GET /orders")
+        raise _HttpRefusal(
+            404,
+            "unknown_order",
+            f"no order {oid} of account {account!r}",
+            "list your orders with GET /orders",
+        )
     return _order_out(o)
 
 
@@ -441,10 +514,20 @@ async def get_leases(
     out: list[LeaseOut] = []
     for lease in reversed(service.engine.leases):
         if account in (lease.renter, lease.provider):
-            out.append(LeaseOut(lease_id=lease.lease_id, renter=lease.renter, provider=lease.provider,
-                                asset=lease.asset, instrument=lease.instrument, gpus=lease.gpus,
-                                start_s=lease.start_s, end_s=lease.end_s, price=lease.price,
-                                amount=lease.amount))
+            out.append(
+                LeaseOut(
+                    lease_id=lease.lease_id,
+                    renter=lease.renter,
+                    provider=lease.provider,
+                    asset=lease.asset,
+                    instrument=lease.instrument,
+                    gpus=lease.gpus,
+                    start_s=lease.start_s,
+                    end_s=lease.end_s,
+                    price=lease.price,
+                    amount=lease.amount,
+                )
+            )
             if len(out) >= limit:
                 break
     return out
@@ -452,8 +535,10 @@ async def get_leases(
 
 async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, _HttpRefusal)
-    return JSONResponse(status_code=exc.status,
-                        content=ErrorOut(code=exc.code, message=exc.message, hint=exc.hint).model_dump())
+    return JSONResponse(
+        status_code=exc.status,
+        content=ErrorOut(code=exc.code, message=exc.message, hint=exc.hint).model_dump(),
+    )
 
 
 def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:

@@ -115,7 +115,18 @@ class Lease:
     ``amount`` (= price × gpus × hours, base units) left the renter's balance into escrow.
     """
 
-    __slots__ = ("amount", "asset", "end_s", "gpus", "instrument", "lease_id", "price", "provider", "renter", "start_s")
+    __slots__ = (
+        "amount",
+        "asset",
+        "end_s",
+        "gpus",
+        "instrument",
+        "lease_id",
+        "price",
+        "provider",
+        "renter",
+        "start_s",
+    )
 
     def __init__(
         self,
@@ -169,7 +180,9 @@ def _bad(code: str, message: str, hint: str) -> OrderRejected:
 
 def _check_int(name: str, value: Any, lo: int, hi: int, code: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise _bad(code, f"{name} {value!r} is not a whole number in {lo}..{hi}", f"give {name} as an integer")
+        raise _bad(
+            code, f"{name} {value!r} is not a whole number in {lo}..{hi}", f"give {name} as an integer"
+        )
     return value
 
 
@@ -238,7 +251,9 @@ class Engine:
         """Apply one journaled command (replay)."""
         method = _COMMANDS.get(kind)
         if method is None:
-            raise ExchangeError(f"journal holds an unknown command {kind!r}", hint="replay with a matching version")
+            raise ExchangeError(
+                f"journal holds an unknown command {kind!r}", hint="replay with a matching version"
+            )
         return method(self, **args)
 
     def _check_live(self) -> None:
@@ -254,16 +269,25 @@ class Engine:
         """Open an account; ``key_hash`` is :func:`hash_api_key` of its API key."""
         self._check_live()
         if not isinstance(account_id, str) or not 1 <= len(account_id) <= 64 or not account_id.isprintable():
-            raise AccountError("bad_account", f"account id {account_id!r} is not 1..64 printable characters",
-                               hint="choose a short printable name")
+            raise AccountError(
+                "bad_account",
+                f"account id {account_id!r} is not 1..64 printable characters",
+                hint="choose a short printable name",
+            )
         if account_id in self.accounts:
-            raise AccountError("account_exists", f"account {account_id!r} already exists", hint="pick another id")
+            raise AccountError(
+                "account_exists", f"account {account_id!r} already exists", hint="pick another id"
+            )
         if not isinstance(key_hash, str) or len(key_hash) != 64:
-            raise AccountError("bad_key_hash", "key_hash is not a SHA-256 hex digest",
-                               hint="pass hash_api_key(api_key)")
+            raise AccountError(
+                "bad_key_hash", "key_hash is not a SHA-256 hex digest", hint="pass hash_api_key(api_key)"
+            )
         if any(a.key_hash == key_hash for a in self.accounts.values()):
-            raise AccountError("key_in_use", "that API key already belongs to another account",
-                               hint="generate a fresh API key for each account")
+            raise AccountError(
+                "key_in_use",
+                "that API key already belongs to another account",
+                hint="generate a fresh API key for each account",
+            )
         acct = Account(account_id, key_hash)
         self.accounts[account_id] = acct
         self.orders_by_account[account_id] = []
@@ -319,23 +343,38 @@ class Engine:
         self._check_live()
         self._account(account_id)
         if not isinstance(asset_id, str) or not 1 <= len(asset_id) <= 80 or not asset_id.isprintable():
-            raise AccountError("bad_asset", f"asset id {asset_id!r} is not 1..80 printable characters",
-                               hint="use the token's id, e.g. its contract address or pool name")
+            raise AccountError(
+                "bad_asset",
+                f"asset id {asset_id!r} is not 1..80 printable characters",
+                hint="use the token's id, e.g. its contract address or pool name",
+            )
         if asset_id in self.assets:
-            raise AccountError("asset_exists", f"asset {asset_id!r} is already registered",
-                               hint="raise capacity by registering a new asset id")
+            raise AccountError(
+                "asset_exists",
+                f"asset {asset_id!r} is already registered",
+                hint="raise capacity by registering a new asset id",
+            )
         if gpu_model not in GPU_MODELS:
-            raise AccountError("bad_asset", f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}")
+            raise AccountError(
+                "bad_asset", f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}"
+            )
         if region not in REGIONS:
-            raise AccountError("bad_asset", f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}")
+            raise AccountError(
+                "bad_asset", f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}"
+            )
         _check_int("gpus", gpus, 1, MAX_QTY, "bad_asset")
         _check_int("available_from_s", available_from_s, 0, 2**40, "bad_asset")
         _check_int("available_to_s", available_to_s, 0, 2**40, "bad_asset")
         _check_int("floor_price", floor_price, 0, MAX_PRICE, "bad_asset")
         if available_to_s <= available_from_s:
-            raise AccountError("bad_asset", "the availability window is empty",
-                               hint="available_to_s must be after available_from_s")
-        asset = Asset(asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price)
+            raise AccountError(
+                "bad_asset",
+                "the availability window is empty",
+                hint="available_to_s must be after available_from_s",
+            )
+        asset = Asset(
+            asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price
+        )
         self.assets[asset_id] = asset
         self.assets_by_owner[account_id].append(asset)
         self._accept(
@@ -355,12 +394,12 @@ class Engine:
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def _inst(self, instrument: str) -> _Inst:
-        inst = self.instruments.get(instrument)
-        if inst is None:
-            inst = _Inst(instrument)  # raises InstrumentError
-            self.instruments[instrument] = inst
-        return inst
+    def _new_inst(self, instrument: str) -> _Inst:
+        """A fresh instrument entry; it joins ``self.instruments`` only when an order is accepted."""
+        try:
+            return _Inst(instrument)
+        except InstrumentError as exc:
+            raise _bad("bad_instrument", exc.message, exc.hint or "") from None
 
     def _pick_asset(
         self, account: str, inst: _Inst, qty: int, price: int, asset_id: str | None, allow_below_floor: bool
@@ -429,15 +468,14 @@ class Engine:
             raise _bad("bad_side", f"side {side!r} is neither buy nor sell", "use side='buy' or side='sell'")
         inst = self.instruments.get(instrument)
         if inst is None:
-            try:
-                inst = self._inst(instrument)
-            except InstrumentError as exc:
-                raise _bad("bad_instrument", exc.message, exc.hint or "") from None
+            inst = self._new_inst(instrument)
         if type(qty) is not int or not 0 < qty <= MAX_QTY:
             _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
         if order_type == "limit":
             if price is None:
-                raise _bad("bad_price", "a limit order needs a price", "give price in base units per GPU-hour")
+                raise _bad(
+                    "bad_price", "a limit order needs a price", "give price in base units per GPU-hour"
+                )
             if tif not in TIFS:
                 raise _bad("bad_tif", f"time in force {tif!r} is not one of {TIFS}", "use GTC, IOC or FOK")
         elif order_type == "market":
@@ -451,7 +489,9 @@ class Engine:
                 raise _bad("bad_order_type", "a market order cannot be post-only", "use a limit order")
             tif = "IOC"
         else:
-            raise _bad("bad_order_type", f"order type {order_type!r} is not limit or market", "use limit or market")
+            raise _bad(
+                "bad_order_type", f"order type {order_type!r} is not limit or market", "use limit or market"
+            )
         if type(price) is not int or not 0 < price <= MAX_PRICE:
             _check_int("price", price, 1, MAX_PRICE, "bad_price")
         if post_only and tif != "GTC":
@@ -476,7 +516,9 @@ class Engine:
         else:
             backing = self._pick_asset(account, inst, qty, price, asset, allow_below_floor)
         oid = self.next_oid
-        order = Order(oid, account, instrument, s, price, qty, tif, post_only, backing.asset_id if backing else None)
+        order = Order(
+            oid, account, instrument, s, price, qty, tif, post_only, backing.asset_id if backing else None
+        )
         if tif == "FOK" and book.fillable(order) < qty:
             raise _bad(
                 "fok_not_fillable",
@@ -492,9 +534,16 @@ class Engine:
             backing.commit(inst.start_s, inst.end_s, qty)
         self.orders[oid] = order
         self.orders_by_account[account].append(oid)
+        if instrument not in self.instruments:
+            self.instruments[instrument] = inst
         if self.pending is not None:
-            args: dict[str, Any] = {"account": account, "instrument": instrument, "side": side, "qty": qty,
-                                    "price": price}
+            args: dict[str, Any] = {
+                "account": account,
+                "instrument": instrument,
+                "side": side,
+                "qty": qty,
+                "price": price,
+            }
             if tif != "GTC":
                 args["tif"] = tif
             if order_type != "limit":
@@ -552,7 +601,9 @@ class Engine:
             tid = len(trades) + 1
             trades.append(Trade(tid, instrument, p, q, buy.oid, sell.oid, buy.account, sell.account, tside))
             leases.append(
-                Lease(tid, buy.account, sell.account, sell.asset or "", instrument, q, start_s, end_s, p, amount)
+                Lease(
+                    tid, buy.account, sell.account, sell.asset or "", instrument, q, start_s, end_s, p, amount
+                )
             )
 
     def _release(self, order: Order, inst: _Inst, qty: int) -> None:
@@ -564,11 +615,17 @@ class Engine:
     def _own_open(self, account: str, oid: int) -> Order:
         order = self.orders.get(oid) if type(oid) is int else None
         if order is None or order.account != account:
-            raise UnknownOrder("unknown_order", f"no order {oid!r} of account {account!r}",
-                               hint="list your orders with GET /orders")
+            raise UnknownOrder(
+                "unknown_order",
+                f"no order {oid!r} of account {account!r}",
+                hint="list your orders with GET /orders",
+            )
         if order.status != OPEN:
-            raise OrderRejected("order_closed", f"order {oid} is already {order.status}",
-                                hint="only open orders can be cancelled or amended")
+            raise OrderRejected(
+                "order_closed",
+                f"order {oid} is already {order.status}",
+                hint="only open orders can be cancelled or amended",
+            )
         return order
 
     def cancel(self, account: str, oid: int) -> Order:
@@ -615,8 +672,11 @@ class Engine:
             return order
         # loses priority: check the new state's risk first
         if order.post_only and book.crosses(order.side, new_price):
-            raise _bad("post_only_would_cross", f"post-only order {oid} at {new_price} would trade",
-                       "choose a price that does not cross, or cancel and place a taker order")
+            raise _bad(
+                "post_only_would_cross",
+                f"post-only order {oid} at {new_price} would trade",
+                "choose a price that does not cross, or cancel and place a taker order",
+            )
         asset: Asset | None = None
         if order.side == BUY:
             extra = new_price * new_qty * hours - order.price * order.qty * hours
@@ -629,7 +689,7 @@ class Engine:
             asset = self.assets[order.asset or ""]
             if new_price < asset.floor_price and new_price < order.price:
                 raise BelowFloor(
-                    f"amended price {new_price} is below asset {asset.asset_id!r}'s floor {asset.floor_price}",
+                    f"amended price {new_price} is below the floor {asset.floor_price} of {asset.asset_id!r}",
                     hint="keep the price at or above the floor (cancel and re-place with allow_below_floor)",
                 )
             if new_qty > order.qty and not asset.can_commit(inst.start_s, inst.end_s, new_qty - order.qty):
@@ -646,8 +706,17 @@ class Engine:
                 asset.commit(inst.start_s, inst.end_s, new_qty - order.qty)
             elif new_qty < order.qty:
                 asset.release(inst.start_s, inst.end_s, order.qty - new_qty)
-        fresh = Order(oid, account, order.instrument, order.side, new_price, new_qty, "GTC", order.post_only,
-                      order.asset)
+        fresh = Order(
+            oid,
+            account,
+            order.instrument,
+            order.side,
+            new_price,
+            new_qty,
+            "GTC",
+            order.post_only,
+            order.asset,
+        )
         fresh.submitted = order.submitted + max(0, new_qty - order.qty)
         fresh.filled = order.filled
         fresh.cancelled = order.cancelled + max(0, order.qty - new_qty)
@@ -662,12 +731,10 @@ class Engine:
     # --- views --------------------------------------------------------------------------------
 
     def book(self, instrument: str) -> Book:
+        """The book of ``instrument`` (an empty one, not registered, if nothing was accepted on it)."""
         inst = self.instruments.get(instrument)
         if inst is None:
-            try:
-                inst = self._inst(instrument)
-            except InstrumentError as exc:
-                raise _bad("bad_instrument", exc.message, exc.hint or "") from None
+            inst = self._new_inst(instrument)
         return inst.book
 
     def snapshot(self) -> dict[str, Any]:
@@ -683,8 +750,17 @@ class Engine:
             "next_oid": self.next_oid,
             "accounts": {a.account_id: (a.balance, a.reserved, a.key_hash) for a in self.accounts.values()},
             "assets": {
-                a.asset_id: (a.owner, a.gpu_model, a.region, a.gpus, a.available_from_s, a.available_to_s,
-                             a.floor_price, a.total, sorted(a.windows.items()))
+                a.asset_id: (
+                    a.owner,
+                    a.gpu_model,
+                    a.region,
+                    a.gpus,
+                    a.available_from_s,
+                    a.available_to_s,
+                    a.floor_price,
+                    a.total,
+                    sorted(a.windows.items()),
+                )
                 for a in self.assets.values()
             },
             "books": books,

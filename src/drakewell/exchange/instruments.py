@@ -77,9 +77,7 @@ class Instrument:
 def make_instrument(gpu_model: str, region: str, start: datetime, duration_h: int) -> Instrument:
     """Build and validate an instrument from its parts (``start`` must be an aware UTC hour)."""
     if gpu_model not in GPU_MODELS:
-        raise InstrumentError(
-            f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}"
-        )
+        raise InstrumentError(f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}")
     if region not in REGIONS:
         raise InstrumentError(f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}")
     if start.tzinfo is None:
@@ -89,7 +87,11 @@ def make_instrument(gpu_model: str, region: str, start: datetime, duration_h: in
         raise InstrumentError(
             f"start {start.isoformat()} is not on the hour", hint="contracts start on a whole UTC hour"
         )
-    if not isinstance(duration_h, int) or isinstance(duration_h, bool) or not 1 <= duration_h <= MAX_DURATION_H:
+    if (
+        not isinstance(duration_h, int)
+        or isinstance(duration_h, bool)
+        or not 1 <= duration_h <= MAX_DURATION_H
+    ):
         raise InstrumentError(
             f"duration {duration_h!r} h is not a whole number of hours in 1..{MAX_DURATION_H}",
             hint="write the duration as a whole number of hours, e.g. 24h",

@@ -67,7 +67,10 @@ class Journal:
                 f"batch starts at seq {batch[0][0]} but the journal ends at {self.last_seq}",
                 hint="one engine per journal: replay it with recover() before writing",
             )
-        rows = [{"seq": seq, "kind": kind, "body": json.dumps(args, separators=(",", ":"))} for seq, kind, args in batch]
+        rows = [
+            {"seq": seq, "kind": kind, "body": json.dumps(args, separators=(",", ":"))}
+            for seq, kind, args in batch
+        ]
         with self.db.begin() as conn:
             conn.execute(journal_table.insert(), rows)
         self.last_seq = batch[-1][0]
@@ -88,8 +91,10 @@ def replay(journal: Journal, engine: Engine | None = None) -> Engine:
     engine = engine or Engine()
     for seq, kind, args in journal.records():
         if seq != engine.seq + 1:
-            raise JournalError(f"journal jumps from seq {engine.seq} to {seq}",
-                               hint="the journal was edited or truncated in the middle; restore it")
+            raise JournalError(
+                f"journal jumps from seq {engine.seq} to {seq}",
+                hint="the journal was edited or truncated in the middle; restore it",
+            )
         try:
             engine.apply(kind, args)
         except ExchangeError as exc:

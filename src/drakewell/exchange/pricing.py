@@ -128,11 +128,15 @@ def floor_price(mining_value_usd_per_mwh: float, facility_power_w_per_gpu: float
     v = Decimal(str(mining_value_usd_per_mwh))
     w = Decimal(str(facility_power_w_per_gpu))
     if not v.is_finite() or v < 0:
-        raise PricingError(f"mining value {mining_value_usd_per_mwh} USD/MWh is negative or not finite",
-                           hint="pass the site's mining revenue per facility MWh (0 if it cannot mine)")
+        raise PricingError(
+            f"mining value {mining_value_usd_per_mwh} USD/MWh is negative or not finite",
+            hint="pass the site's mining revenue per facility MWh (0 if it cannot mine)",
+        )
     if not w.is_finite() or w <= 0:
-        raise PricingError(f"facility power {facility_power_w_per_gpu} W per GPU is not positive",
-                           hint="pass (GPU TDP + server overhead per GPU) × PUE in watts")
+        raise PricingError(
+            f"facility power {facility_power_w_per_gpu} W per GPU is not positive",
+            hint="pass (GPU TDP + server overhead per GPU) × PUE in watts",
+        )
     return int((v * w).to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -156,8 +160,9 @@ def floor_price_for(
     if gpu_model not in GPU_MODELS:
         raise PricingError(f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}")
     try:
-        value = mining_revenue_usd_per_mwh(asic_efficiency_j_per_th, hashprice_usd_per_ph_day, pue=pue,
-                                           pool_fee=pool_fee)
+        value = mining_revenue_usd_per_mwh(
+            asic_efficiency_j_per_th, hashprice_usd_per_ph_day, pue=pue, pool_fee=pool_fee
+        )
     except ValueError as exc:
         raise PricingError(f"cannot value mining: {exc}", hint="check efficiency, PUE and pool fee") from None
     gpu = load_catalog().gpu(GPU_MODELS[gpu_model])

@@ -1,0 +1,131 @@
+"""``drakewell exchange``: serve the REST API, print a book, replay a journal, open accounts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The GPU-time exchange: order books, leases, marks.", no_args_is_help=True)
+
+DEFAULT_JOURNAL = Path("out/exchange/journal.sqlite")
+
+
+def _state_digest(snapshot: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@app.command()
+def serve(
+    journal: Path = typer.Option(DEFAULT_JOURNAL, help="SQLite journal file (created if absent)"),
+    host: str = typer.Option("127.0.0.1", help="interface to listen on"),
+    port: int = typer.Option(8600, help="TCP port"),
+    demo: bool = typer.Option(True, help="open two demo accounts (printed with their keys) if absent"),
+) -> None:
+    """Serve the exchange API, recovering its state from the journal first."""
+    import uvicorn
+
+    from drakewell.exchange.api import ExchangeService, create_app, demo_service
+    from drakewell.exchange.journal import recover
+
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    engine, jrnl = recover(journal)
+    typer.echo(f"recovered {engine.seq} commands from {journal}")
+    if demo:
+        service, keys = demo_service(jrnl, engine)
+        for name, key in keys.items():
+            typer.echo(f"demo account {name}: X-API-Key {key}")
+    else:
+        service = ExchangeService(engine, jrnl)
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+
+
+@app.command("open-account")
+def open_account(
+    account_id: str = typer.Argument(..., help="account name"),
+    journal: Path = typer.Option(DEFAULT_JOURNAL, help="SQLite journal file"),
+    deposit_usd: float = typer.Option(0.0, help="initial deposit in USD"),
+) -> None:
+    """Open an account in a journal (stop the server first) and print its new API key."""
+    import secrets
+
+    from drakewell.exchange.engine import hash_api_key
+    from drakewell.exchange.journal import recover
+    from drakewell.units import usd_to_base
+
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    engine, jrnl = recover(journal)
+    key = secrets.token_urlsafe(24)
+    engine.open_account(account_id, hash_api_key(key))
+    if deposit_usd > 0:
+        engine.deposit(account_id, usd_to_base(deposit_usd))
+    engine.commit()
+    jrnl.close()
+    typer.echo(f"account {account_id}: X-API-Key {key}")
+
+
+@app.command()
+def book(
+    instrument: str = typer.Argument(..., help="e.g. H100-SXM.us-tx.2026-12-01T00Z.24h"),
+    journal: Path = typer.Option(DEFAULT_JOURNAL, help="SQLite journal file"),
+    depth: int = typer.Option(10, min=1, help="levels per side"),
+) -> None:
+    """Print an instrument's book as rebuilt from the journal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from drakewell.errors import ExchangeError
+    from drakewell.exchange.journal import Journal, replay
+
+    if not journal.exists():
+        raise ExchangeError(f"no journal at {journal}", hint="pass --journal PATH of a running exchange")
+    engine = replay(Journal(journal))
+    b = engine.book(instrument)
+    table = Table(title=f"{instrument} (micro-USD per GPU-hour)")
+    for col in ("bid orders", "bid GPUs", "bid", "ask", "ask GPUs", "ask orders"):
+        table.add_column(col, justify="right")
+    bids, asks = b.bids.depth()[:depth], b.asks.depth()[:depth]
+    for i in range(max(len(bids), len(asks))):
+        bid = [str(bids[i][2]), str(bids[i][1]), str(bids[i][0])] if i < len(bids) else ["", "", ""]
+        ask = [str(asks[i][0]), str(asks[i][1]), str(asks[i][2])] if i < len(asks) else ["", "", ""]
+        table.add_row(*bid, *ask)
+    Console().print(table)
+
+
+@app.command()
+def replay(
+    journal: Path = typer.Argument(..., help="SQLite journal file (or database URL)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Rebuild the exchange from a journal and print what it holds (and a digest of the state)."""
+    import time
+
+    from drakewell.errors import ExchangeError
+    from drakewell.exchange.journal import Journal
+    from drakewell.exchange.journal import replay as replay_journal
+
+    if "://" not in str(journal) and not journal.exists():
+        raise ExchangeError(f"no journal at {journal}", hint="pass the path of an exchange journal file")
+    t0 = time.perf_counter()
+    engine = replay_journal(Journal(journal))
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "commands": engine.seq,
+        "accounts": len(engine.accounts),
+        "assets": len(engine.assets),
+        "instruments": len(engine.instruments),
+        "orders": len(engine.orders),
+        "open_orders": sum(1 for o in engine.orders.values() if o.status == "open"),
+        "trades": len(engine.trades),
+        "leases": len(engine.leases),
+        "escrow_base_units": sum(lease.amount for lease in engine.leases),
+        "state_sha256": _state_digest(engine.snapshot()),
+        "replay_s": round(elapsed, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            typer.echo(f"{k:>18}: {v}")

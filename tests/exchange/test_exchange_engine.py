@@ -1,0 +1,270 @@
+"""Matching rules, risk and every refusal path of the engine."""
+
+from __future__ import annotations
+
+import pytest
+from exchange_helpers import INST, INST_1H, START_S, funded_engine
+
+from drakewell.errors import ExchangeError
+from drakewell.exchange.engine import (
+    AccountError,
+    Engine,
+    EngineHalted,
+    OrderRejected,
+    UnknownOrder,
+    hash_api_key,
+)
+from drakewell.exchange.risk import BelowFloor, InsufficientBalance, InsufficientCapacity
+
+P = 2_000_000  # 2 USD per GPU-hour
+
+
+def test_price_time_priority_and_partial_fills() -> None:
+    e = funded_engine()
+    a = e.place("bob", INST, "sell", 5, P + 10)
+    b = e.place("dave", INST, "sell", 5, P)
+    c = e.place("bob", INST, "sell", 5, P)  # same price as b, later
+    taker = e.place("alice", INST, "buy", 12, P + 10)
+    assert [(t.sell_oid, t.qty, t.price) for t in e.trades] == [(b.oid, 5, P), (c.oid, 5, P), (a.oid, 2, P + 10)]
+    assert taker.status == "filled" and taker.filled == 12
+    assert a.qty == 3 and a.filled == 2 and a.status == "open"
+    assert e.book(INST).best_ask() == P + 10
+
+
+def test_buy_collateral_is_reserved_then_settled_at_the_trade_price() -> None:
+    e = funded_engine()
+    alice = e.accounts["alice"]
+    before = alice.balance
+    e.place("bob", INST, "sell", 4, P)
+    buy = e.place("alice", INST, "buy", 10, P + 500)
+    # 4 filled at P (the better price), 6 rest reserved at the limit
+    assert alice.balance == before - P * 4 * 24
+    assert alice.reserved == (P + 500) * 6 * 24
+    assert e.leases[0].amount == P * 4 * 24 and e.leases[0].renter == "alice" and e.leases[0].asset == "pool-bob"
+    e.cancel("alice", buy.oid)
+    assert alice.reserved == 0
+    total = sum(a.balance for a in e.accounts.values()) + sum(lease.amount for lease in e.leases)
+    assert total == 4 * 10_000_000 * 1_000_000
+
+
+def test_ioc_cancels_the_rest_and_fok_is_all_or_nothing() -> None:
+    e = funded_engine()
+    e.place("bob", INST, "sell", 3, P)
+    ioc = e.place("alice", INST, "buy", 5, P, tif="IOC")
+    assert (ioc.filled, ioc.cancelled, ioc.status, ioc.reason) == (3, 2, "cancelled", "unfilled_ioc")
+    assert e.accounts["alice"].reserved == 0
+    e.place("bob", INST, "sell", 3, P)
+    with pytest.raises(OrderRejected, match="fill-or-kill") as info:
+        e.place("alice", INST, "buy", 4, P, tif="FOK")
+    assert info.value.code == "fok_not_fillable"
+    fok = e.place("alice", INST, "buy", 3, P, tif="FOK")
+    assert fok.status == "filled"
+
+
+def test_market_order_stops_at_its_protection_price() -> None:
+    e = funded_engine()
+    e.place("bob", INST, "sell", 2, P)
+    e.place("bob", INST, "sell", 2, P + 100)
+    e.place("bob", INST, "sell", 2, P + 1000)
+    m = e.place("alice", INST, "buy", 10, P + 100, order_type="market")
+    assert m.filled == 4 and m.cancelled == 6 and m.status == "cancelled"
+    assert e.book(INST).best_ask() == P + 1000
+    with pytest.raises(OrderRejected) as info:
+        e.place("alice", INST, "buy", 1, None, order_type="market")
+    assert info.value.code == "missing_protection"
+
+
+def test_post_only_refuses_to_cross_and_rests_otherwise() -> None:
+    e = funded_engine()
+    e.place("bob", INST, "sell", 2, P)
+    with pytest.raises(OrderRejected) as info:
+        e.place("alice", INST, "buy", 1, P, post_only=True)
+    assert info.value.code == "post_only_would_cross"
+    o = e.place("alice", INST, "buy", 1, P - 1, post_only=True)
+    assert o.status == "open" and e.book(INST).best_bid() == P - 1
+
+
+def test_self_trade_prevention_cancels_the_taker() -> None:
+    e = funded_engine()
+    e.place("dave", INST, "sell", 1, P - 5)
+    own = e.place("alice", INST, "sell", 3, P)
+    buy = e.place("alice", INST, "buy", 5, P)
+    assert buy.filled == 1 and buy.status == "cancelled" and buy.reason == "self_trade_prevented"
+    assert own.qty == 3 and own.status == "open"
+    assert all(t.buyer != t.seller for t in e.trades)
+    # FOK counts only the liquidity ahead of its own resting order
+    with pytest.raises(OrderRejected, match="fill-or-kill"):
+        e.place("alice", INST, "buy", 1, P, tif="FOK")
+
+
+def test_amend_down_keeps_priority_and_up_or_reprice_loses_it() -> None:
+    e = funded_engine()
+    first = e.place("bob", INST, "sell", 5, P)
+    second = e.place("dave", INST, "sell", 5, P)
+    e.amend("bob", first.oid, qty=3)
+    assert first.qty == 3 and first.cancelled == 2
+    e.place("alice", INST, "buy", 1, P)
+    assert e.trades[-1].sell_oid == first.oid  # kept its place
+    grown = e.amend("bob", first.oid, qty=6)
+    e.place("alice", INST, "buy", 1, P)
+    assert e.trades[-1].sell_oid == second.oid  # lost its place
+    assert grown.submitted == grown.filled + grown.qty + grown.cancelled
+    moved = e.amend("dave", second.oid, price=P - 1)
+    assert e.book(INST).best_ask() == P - 1 and moved.qty == 4
+    # a buy amended through the ask trades at once
+    bid = e.place("carol", INST, "buy", 2, P - 10)
+    crossed = e.amend("carol", bid.oid, price=P - 1)
+    assert crossed.status == "filled" and e.trades[-1].price == P - 1
+
+
+def test_same_gpu_hour_is_never_sold_twice_across_overlapping_contracts() -> None:
+    e = Engine()
+    e.open_account("prov", hash_api_key("p"))
+    e.register_asset("prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400)
+    e.place("prov", INST, "sell", 6, P)  # 24 h from START
+    with pytest.raises(InsufficientCapacity, match="fewer than 3 GPUs"):
+        e.place("prov", INST_1H, "sell", 3, P)  # hour 5 overlaps
+    e.place("prov", INST_1H, "sell", 2, P)
+    later = "H100-SXM.us-tx.2026-12-02T00Z.1h"  # outside the asset's window
+    with pytest.raises(InsufficientCapacity, match="not available"):
+        e.place("prov", later, "sell", 1, P)
+    other_region = "H100-SXM.us-va.2026-12-01T00Z.24h"
+    with pytest.raises(InsufficientCapacity, match="no registered asset"):
+        e.place("prov", other_region, "sell", 1, P)
+
+
+def test_cancelled_sell_frees_its_capacity_and_fills_keep_it() -> None:
+    e = funded_engine(gpus=10)
+    s = e.place("bob", INST, "sell", 10, P)
+    e.place("alice", INST, "buy", 4, P)
+    e.cancel("bob", s.oid)
+    e.place("bob", INST, "sell", 6, P)  # 4 leased + 6 = 10
+    with pytest.raises(InsufficientCapacity):
+        e.place("bob", INST, "sell", 1, P)
+
+
+def test_floor_price_refuses_cheaper_sells_unless_allowed() -> None:
+    e = funded_engine(floor_price=P)
+    with pytest.raises(BelowFloor, match="floor"):
+        e.place("bob", INST, "sell", 1, P - 1)
+    ok = e.place("bob", INST, "sell", 1, P - 1, allow_below_floor=True)
+    assert ok.status == "open"
+    resting = e.place("dave", INST, "sell", 1, P + 5)
+    with pytest.raises(BelowFloor):
+        e.amend("dave", resting.oid, price=P - 2)
+
+
+def test_insufficient_balance_and_withdrawals() -> None:
+    e = funded_engine(balance=P * 24 * 10)
+    e.place("alice", INST, "buy", 10, P)
+    with pytest.raises(InsufficientBalance, match="collateral"):
+        e.place("alice", INST, "buy", 1, P)
+    with pytest.raises(InsufficientBalance, match="free balance"):
+        e.withdraw("alice", 1)
+    assert e.withdraw("carol", 5) == P * 24 * 10 - 5
+    o = e.place("carol", INST, "buy", 1, P)
+    with pytest.raises(InsufficientBalance, match="more base units"):
+        e.amend("carol", o.oid, qty=10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"side": "hold"}, "bad_side"),
+        ({"instrument": "A100.us-tx.2026-12-01T00Z.24h"}, "bad_instrument"),
+        ({"qty": 0}, "bad_quantity"),
+        ({"qty": 1.5}, "bad_quantity"),
+        ({"qty": True}, "bad_quantity"),
+        ({"price": 0}, "bad_price"),
+        ({"price": None}, "bad_price"),
+        ({"price": 10**13}, "bad_price"),
+        ({"tif": "DAY"}, "bad_tif"),
+        ({"tif": "IOC", "post_only": True}, "bad_tif"),
+        ({"order_type": "stop"}, "bad_order_type"),
+        ({"order_type": "market", "post_only": True}, "bad_order_type"),
+        ({"account": "mallory"}, "unknown_account"),
+    ],
+)
+def test_bad_orders_are_refused_without_changing_state(kwargs: dict[str, object], code: str) -> None:
+    e = funded_engine()
+    before = e.snapshot()
+    args: dict[str, object] = {"account": "alice", "instrument": INST, "side": "buy", "qty": 1, "price": P}
+    args.update(kwargs)
+    with pytest.raises(OrderRejected) as info:
+        e.place(**args)  # type: ignore[arg-type]
+    assert info.value.code == code and info.value.hint
+    assert e.snapshot() == before
+
+
+def test_cancel_and_amend_refusals() -> None:
+    e = funded_engine()
+    o = e.place("alice", INST, "buy", 2, P)
+    with pytest.raises(UnknownOrder):
+        e.cancel("carol", o.oid)  # not the owner
+    with pytest.raises(UnknownOrder):
+        e.cancel("alice", 999)
+    with pytest.raises(OrderRejected, match="changes nothing"):
+        e.amend("alice", o.oid, price=P)
+    with pytest.raises(OrderRejected, match="needs a new price"):
+        e.amend("alice", o.oid)
+    with pytest.raises(OrderRejected) as info:
+        e.amend("alice", o.oid, qty=0)
+    assert info.value.code == "bad_quantity"
+    post = e.place("carol", INST, "sell", 1, P + 10, post_only=True)
+    with pytest.raises(OrderRejected, match="post-only"):
+        e.amend("carol", post.oid, price=P)
+    e.cancel("alice", o.oid)
+    with pytest.raises(OrderRejected, match="already cancelled"):
+        e.cancel("alice", o.oid)
+    with pytest.raises(OrderRejected, match="already cancelled"):
+        e.amend("alice", o.oid, qty=1)
+    grow = e.place("bob", INST, "sell", 5, P + 20)
+    with pytest.raises(InsufficientCapacity):
+        e.amend("bob", grow.oid, qty=10**6)
+
+
+def test_account_and_asset_refusals() -> None:
+    e = Engine()
+    e.open_account("a", hash_api_key("k"))
+    with pytest.raises(AccountError, match="already exists"):
+        e.open_account("a", hash_api_key("other"))
+    with pytest.raises(AccountError, match="already belongs"):
+        e.open_account("b", hash_api_key("k"))
+    with pytest.raises(AccountError, match="SHA-256"):
+        e.open_account("b", "short")
+    with pytest.raises(AccountError, match="printable"):
+        e.open_account("", hash_api_key("x"))
+    with pytest.raises(AccountError, match="no account"):
+        e.deposit("zz", 5)
+    with pytest.raises(OrderRejected, match="amount"):
+        e.deposit("a", 0)
+    good = ("a", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 3600, 0)
+    for i, bad in enumerate([("B300",), ("xx-xx",), (0,), (START_S, START_S), (-1,)]):
+        args = list(good)
+        pos = {0: 2, 1: 3, 2: 4, 3: 5, 4: 7}[i]
+        args[pos : pos + len(bad)] = bad
+        with pytest.raises(OrderRejected) as info:
+            e.register_asset(*args)
+        assert info.value.code == "bad_asset"  # type: ignore[arg-type]
+    e.register_asset(*good)
+    with pytest.raises(AccountError, match="already registered"):
+        e.register_asset(*good)
+    with pytest.raises(InsufficientCapacity, match="not registered to"):
+        e.place("a", INST, "sell", 1, P, asset="nope")
+    assert e.seq == 2  # one account, one asset: refusals take no sequence number
+
+
+def test_a_failed_commit_halts_the_engine() -> None:
+    e = funded_engine()
+
+    def broken(_batch: object) -> None:
+        raise OSError("disk full")
+
+    e.attach(broken)
+    e.place("alice", INST, "buy", 1, P)
+    with pytest.raises(OSError):
+        e.commit()
+    with pytest.raises(EngineHalted, match="restart"):
+        e.place("alice", INST, "buy", 1, P)
+    with pytest.raises(ExchangeError):
+        e.deposit("alice", 1)
