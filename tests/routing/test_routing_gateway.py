@@ -50,7 +50,7 @@ def failing() -> Iterator[LoopbackServer]:
 
 def gateway(urls: list[str], policy: str = "nearest", **limits: Any) -> LoopbackServer:
     """A gateway whose ``nearest`` policy tries backends in the order given (RTT 1, 2, 3 … ms)."""
-    config = loopback_config(urls, policy=policy, first_byte_timeout_s=FIRST_BYTE_S, **limits)
+    config = loopback_config(urls, policy=policy, **{"first_byte_timeout_s": FIRST_BYTE_S, **limits})
     config = GatewayConfig(
         **{**config.__dict__, "rtt_ms": {"local": tuple(float(k + 1) for k in range(len(urls)))}}
     )
@@ -235,3 +235,67 @@ def test_backend_option_parsing() -> None:
     for bad in ("http://h:1", "a=http://h:1,slots=many", "a=http://h:1,colour=red"):
         with pytest.raises(ConfigError):
             _parse_backend(bad, 0)
+
+
+def test_user_region_header_routes_each_user_to_its_nearest_backend() -> None:
+    with (
+        LoopbackServer(fake_backend_app("east"), log_level="error") as east,
+        LoopbackServer(fake_backend_app("west"), log_level="error") as west,
+    ):
+        nodes = [EdgeNode(n, n, 1, "m", 1000.0, 50.0, 4, 0.0) for n in ("east", "west")]
+        config = GatewayConfig(
+            backends=(Backend(nodes[0], east.url), Backend(nodes[1], west.url)),
+            rtt_ms={"east": (5.0, 150.0), "west": (150.0, 5.0)},
+            default_user_region="east",
+            policy="nearest",
+        )
+        with (
+            LoopbackServer(create_gateway_app(config), log_level="error") as gw,
+            httpx.Client(base_url=gw.url, timeout=5) as client,
+        ):
+            assert post(client).headers["x-backend"] == "east"
+            assert post(client, **{"x-user-region": "west"}).headers["x-backend"] == "west"
+            assert post(client, **{"x-user-region": "east"}).headers["x-backend"] == "east"
+
+
+def test_client_hanging_up_mid_stream_releases_the_backend_slot() -> None:
+    with (
+        LoopbackServer(fake_backend_app("slow", tokens=200, token_delay_s=0.02), log_level="error") as slow,
+        gateway([slow.url]) as gw,
+        httpx.Client(base_url=gw.url, timeout=5) as client,
+    ):
+        with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as r:
+            lines = r.iter_lines()
+            assert next(lines).startswith("data: ")
+            busy = client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"]
+        # leaving the block closes the connection with ~190 tokens still to come
+        deadline = time.monotonic() + 3.0
+        while (
+            client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"]
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        assert busy == 1
+        assert client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"] == 0
+
+
+def test_backend_dying_mid_stream_ends_the_stream_promptly() -> None:
+    dying = LoopbackServer(
+        fake_backend_app("dying", tokens=500, token_delay_s=0.01), log_level="critical"
+    ).start()
+    try:
+        with (
+            gateway([dying.url], idle_timeout_s=5.0) as gw,
+            httpx.Client(base_url=gw.url, timeout=10) as client,
+            client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as r,
+        ):
+            lines = r.iter_lines()
+            assert next(lines).startswith("data: ")
+            started = time.perf_counter()
+            dying.stop()
+            rest = list(lines)
+            assert time.perf_counter() - started < 4.0  # well inside the 5 s idle timeout
+        assert "data: [DONE]" not in rest
+        assert any("event: error" in line for line in rest)
+    finally:
+        dying.stop()

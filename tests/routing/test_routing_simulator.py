@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drakewell.errors import RoutingError
 from drakewell.routing.latency import great_circle_matrix
@@ -120,3 +122,54 @@ def test_runs_are_deterministic_for_a_seed() -> None:
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.ttft_ms, y.ttft_ms)
         assert x.summary() == y.summary()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrivals=st.lists(st.floats(0.0, 30.0), min_size=1, max_size=60),
+    prompts=st.lists(st.integers(1, 4000), min_size=60, max_size=60),
+    outputs=st.lists(st.integers(1, 400), min_size=60, max_size=60),
+    name=st.sampled_from(["nearest", "least-load", "p2c", "slo-aware", "cost-aware"]),
+    concurrency=st.integers(1, 3),
+)
+def test_simulation_invariants_hold_for_any_workload(
+    arrivals: list[float], prompts: list[int], outputs: list[int], name: str, concurrency: int
+) -> None:
+    nodes = (
+        EdgeNode("cpt", REGIONS[0], 1, "m", 2000.0, 40.0, concurrency, 70.0),
+        EdgeNode("iad", REGIONS[1], 2, "m", 4000.0, 40.0, 2 * concurrency, 110.0),
+    )
+    spec = WorkloadSpec(users=(UserRegion(REGIONS[0], 1.0, 2.0, 20.0),), duration_s=30.0, sla_ttft_ms=700.0)
+    sc = Scenario(nodes, spec, great_circle_matrix(REGIONS))
+    n = len(arrivals)
+    w = Workload(
+        spec,
+        np.sort(np.asarray(arrivals)),
+        np.zeros(n, dtype=np.int64),
+        np.asarray(prompts[:n], dtype=np.int64),
+        np.asarray(outputs[:n], dtype=np.int64),
+    )
+    r = simulate(sc, w, make_policy(name), seed=1)
+    rows = sc.rtt_rows()[REGIONS[0]]
+    # no request is faster than the best node's round trip plus its own prefill there
+    floor = np.minimum(
+        rows[0] + w.prompt_tokens * 1000.0 / 2000.0,
+        rows[1] + w.prompt_tokens * 1000.0 / 4000.0,
+    )
+    assert np.all(r.ttft_ms >= floor - 1e-6)
+    assert r.n_requests == n
+    assert sum(r.share.values()) == pytest.approx(1.0)
+    assert all(0.0 <= u <= 1.0 + 1e-9 for u in r.utilisation.values())
+    # busy slot-seconds lie between every request on its fastest node and on its slowest node
+    makespan = int(w.output_tokens.sum()) / r.tokens_per_s
+    assert makespan >= spec.duration_s * (1 - 1e-9)
+    busy = {nd.name: r.utilisation[nd.name] * nd.concurrency * makespan for nd in nodes}
+    per_node = np.stack(
+        [
+            [nd.slot_seconds(p, o) for p, o in zip(w.prompt_tokens, w.output_tokens, strict=True)]
+            for nd in nodes
+        ]
+    )
+    assert per_node.min(axis=0).sum() - 1e-6 <= sum(busy.values()) <= per_node.max(axis=0).sum() + 1e-6
+    # and the energy cost is those slot-seconds priced per node
+    assert r.cost_usd == pytest.approx(sum(busy[nd.name] * nd.cost_usd_per_slot_s for nd in nodes))

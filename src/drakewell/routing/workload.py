@@ -25,6 +25,7 @@ policy sees the same requests.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -161,14 +162,15 @@ def _tokens(rng: np.random.Generator, median: float, sigma: float, cap: int, n: 
 
 def mean_tokens(spec: WorkloadSpec) -> tuple[float, float]:
     """Mean (prompt, output) tokens of ``spec``'s clipped distributions (fixed-seed estimate)."""
-    rng = np.random.default_rng(0)
-    prompt = _tokens(
-        rng, spec.prompt_median_tokens, spec.prompt_sigma, spec.prompt_max_tokens, 200_000
-    ).mean()
-    output = _tokens(
-        rng, spec.output_median_tokens, spec.output_sigma, spec.output_max_tokens, 200_000
-    ).mean()
-    return float(prompt), float(output)
+    return (
+        _mean_clipped_lognormal(spec.prompt_median_tokens, spec.prompt_sigma, spec.prompt_max_tokens),
+        _mean_clipped_lognormal(spec.output_median_tokens, spec.output_sigma, spec.output_max_tokens),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _mean_clipped_lognormal(median: float, sigma: float, cap: int) -> float:
+    return float(_tokens(np.random.default_rng(0), median, sigma, cap, 200_000).mean())
 
 
 def mean_slot_seconds(spec: WorkloadSpec, nodes: tuple[EdgeNode, ...]) -> float:
