@@ -1,1 +1,83 @@
-"""Drakewell metering."""
+"""Verifiable metering: signed readings, ingest, epoch Merkle trees, proofs, KPIs, a simulated fleet.
+
+Nodes sign EIP-712 :class:`Reading` structs (:mod:`~drakewell.metering.readings`,
+:mod:`~drakewell.metering.signing`); :class:`MeterStore` verifies, deduplicates and stores them
+(:mod:`~drakewell.metering.ingest`); :func:`close_epoch` builds each epoch's readings and
+deliveries trees whose roots go to ``MeterRegistry`` (:mod:`~drakewell.metering.epochs`);
+:func:`prove_reading` / :func:`prove_delivery` prove one leaf; :mod:`~drakewell.metering.kpis`
+turns readings into utilisation and efficiency frames; :func:`simulate_fleet` turns a dispatch
+ledger into the readings a fleet would sign.
+
+Typical use::
+
+    from drakewell.metering import MeterDomain, MeterStore, close_epoch, simulate_fleet
+    domain = MeterDomain(chain_id, meter_registry_address)
+    fleet = simulate_fleet(ledger, FleetParams(...), domain)
+    store = MeterStore("sqlite:///meter.sqlite", domain)
+    store.register_nodes(fleet.nodes)
+    store.ingest(fleet.readings)
+    record = close_epoch(store, asset, epoch)   # record.anchor_args() -> MeterRegistry.anchor
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drakewell.metering.epochs import (
+        Delivery,
+        DeliveryProof,
+        EpochRecord,
+        ReadingProof,
+        close_epoch,
+        epoch_record,
+        prove_delivery,
+        prove_reading,
+        verify_delivery_proof,
+        verify_reading_proof,
+    )
+    from drakewell.metering.fleet import FleetParams, Lease, NoiseModel, SimulatedFleet, simulate_fleet
+    from drakewell.metering.ingest import IngestResult, MeterStore, NodeSpec, RejectReason
+    from drakewell.metering.kpis import lease_kpis, node_kpis
+    from drakewell.metering.readings import MeterDomain, Reading, SignedReading, asset_id, epoch_of
+    from drakewell.metering.signing import FastVerifier, NodeKey
+
+_EXPORTS = {
+    "Delivery": "epochs",
+    "DeliveryProof": "epochs",
+    "EpochRecord": "epochs",
+    "ReadingProof": "epochs",
+    "close_epoch": "epochs",
+    "epoch_record": "epochs",
+    "prove_delivery": "epochs",
+    "prove_reading": "epochs",
+    "verify_delivery_proof": "epochs",
+    "verify_reading_proof": "epochs",
+    "FleetParams": "fleet",
+    "Lease": "fleet",
+    "NoiseModel": "fleet",
+    "SimulatedFleet": "fleet",
+    "simulate_fleet": "fleet",
+    "IngestResult": "ingest",
+    "MeterStore": "ingest",
+    "NodeSpec": "ingest",
+    "RejectReason": "ingest",
+    "lease_kpis": "kpis",
+    "node_kpis": "kpis",
+    "MeterDomain": "readings",
+    "Reading": "readings",
+    "SignedReading": "readings",
+    "asset_id": "readings",
+    "epoch_of": "readings",
+    "FastVerifier": "signing",
+    "NodeKey": "signing",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'drakewell.metering' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"drakewell.metering.{module}"), name)

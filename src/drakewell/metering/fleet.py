@@ -330,3 +330,39 @@ def fleet_params_from_site(
         gpu_asset=asset_id(f"{site.name}:gpu-pool"),
         asic_asset=asset_id(f"{site.name}:asic-pool"),
     )
+
+
+def synthetic_ledger(
+    days: int = 1,
+    *,
+    start_utc: str = "2025-07-01",
+    interval_minutes: int = 15,
+    gpus: int = 384,
+    gpu_w: float = 1_200.0,
+    mining_it_mw: float = 3.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A small ledger with the dispatch ledger's metering columns (demo and tests, no solver).
+
+    Busy GPUs follow a daily cycle with noise; mining takes a random share of its capacity.
+    """
+    if days <= 0 or interval_minutes <= 0 or gpus < 0:
+        raise FleetError("days and interval_minutes must be > 0 and gpus >= 0", hint="e.g. days=1")
+    n = days * 24 * 60 // interval_minutes
+    index = pd.date_range(start_utc, periods=n, freq=f"{interval_minutes}min", tz="UTC")
+    rng = np.random.default_rng(seed)
+    hour = index.hour.to_numpy() + index.minute.to_numpy() / 60.0
+    cycle = 0.6 + 0.3 * np.sin((hour - 9.0) / 24.0 * 2 * np.pi)
+    busy = np.clip(np.rint(gpus * (cycle + rng.normal(0.0, 0.05, n))), 0, gpus).astype(np.int64)
+    ai_mw = busy * gpu_w / 1e6
+    return pd.DataFrame(
+        {
+            "interval_start_utc": index,
+            "hours": interval_minutes / 60.0,
+            "ai_inference_mw": ai_mw * 0.6,
+            "ai_training_mw": ai_mw * 0.3,
+            "ai_spot_mw": ai_mw * 0.1,
+            "mining_mw": mining_it_mw * rng.uniform(0.2, 1.0, n),
+            "gpus_busy": busy,
+        }
+    )

@@ -1,0 +1,299 @@
+"""``drakewell meter …``: keys, signing, ingest, epochs and proofs, with JSON in and out.
+
+Every command reads JSON from a file (or ``-`` for standard input) and prints JSON to standard
+output. The EIP-712 domain is ``--chain-id`` and ``--registry`` (the MeterRegistry address).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from drakewell.errors import ConfigError, MeteringError
+
+app = typer.Typer(
+    help="Verifiable metering: signed readings, epoch Merkle roots, proofs.", no_args_is_help=True
+)
+
+DEFAULT_DB = "out/meter/meter.sqlite"
+DEFAULT_CHAIN_ID = 31337
+ZERO_ADDRESS = "0x" + "00" * 20
+
+ChainIdOpt = Annotated[int, typer.Option("--chain-id", help="EIP-712 domain chain id.")]
+RegistryOpt = Annotated[
+    str, typer.Option("--registry", help="MeterRegistry address (EIP-712 verifyingContract).")
+]
+DbOpt = Annotated[str, typer.Option("--db", help="Database URL or SQLite file path.")]
+EpochSecondsOpt = Annotated[int, typer.Option("--epoch-seconds", help="Epoch length in seconds.")]
+
+
+def _read_json(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {source}: {exc}", hint="pass an existing JSON file or - for stdin"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{source} is not JSON: {exc}", hint="pass the JSON another meter command wrote"
+        ) from None
+
+
+def _emit(obj: Any, out: Path | None = None) -> None:
+    text = json.dumps(obj, indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
+def _as_list(obj: Any) -> list[Any]:
+    return obj if isinstance(obj, list) else [obj]
+
+
+def _domain(chain_id: int, registry: str) -> Any:
+    from drakewell.metering.readings import MeterDomain
+
+    return MeterDomain(chain_id, registry)
+
+
+def _store(db: str, chain_id: int, registry: str, epoch_seconds: int) -> Any:
+    from drakewell.metering.ingest import MeterStore
+    from drakewell.store import sqlite_url
+
+    url = db if "://" in db else sqlite_url(db)
+    if "://" not in db:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    return MeterStore(url, _domain(chain_id, registry), epoch_seconds=epoch_seconds)
+
+
+@app.command()
+def keygen(
+    count: Annotated[int, typer.Option(help="How many node keys.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Write the keys here instead of stdout.")] = None,
+) -> None:
+    """New node keys: [{"address", "privateKey"}]. Keep the file secret."""
+    from drakewell.metering.signing import NodeKey
+
+    if count <= 0:
+        raise ConfigError(f"--count must be > 0, got {count}", hint="e.g. --count 4")
+    keys = [NodeKey.generate() for _ in range(count)]
+    _emit([{"address": k.address, "privateKey": k.hex} for k in keys], out)
+
+
+@app.command()
+def sign(
+    readings: Annotated[str, typer.Argument(help="JSON reading or list of readings (unsigned), or -.")],
+    keys: Annotated[str, typer.Option("--keys", help="JSON keys file from 'meter keygen'.")],
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+    out: Annotated[Path | None, typer.Option(help="Write signed readings here instead of stdout.")] = None,
+) -> None:
+    """Sign readings with the key of each reading's node."""
+    from drakewell.metering.readings import Reading
+    from drakewell.metering.signing import NodeKey
+
+    book: dict[str, NodeKey] = {}
+    for entry in _as_list(_read_json(keys)):
+        try:
+            key = NodeKey.from_hex(entry["privateKey"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"bad key entry in {keys}: {exc}", hint="use the file 'meter keygen' wrote"
+            ) from None
+        book[key.address] = key
+    domain = _domain(chain_id, registry)
+    signed = []
+    for obj in _as_list(_read_json(readings)):
+        reading = Reading.from_json(obj)
+        key = book.get(reading.node)
+        if key is None:
+            raise MeteringError(
+                f"no key for node {reading.node} in {keys}", hint="sign with that node's key file"
+            )
+        signed.append(key.sign(reading, domain).to_json())
+    _emit(signed, out)
+
+
+@app.command()
+def ingest(
+    readings: Annotated[str, typer.Argument(help="JSON list of signed readings, or -.")],
+    nodes: Annotated[
+        str | None, typer.Option(help="JSON list of node descriptions to register first.")
+    ] = None,
+    db: DbOpt = DEFAULT_DB,
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+    epoch_seconds: EpochSecondsOpt = 86_400,
+    batch_size: Annotated[int, typer.Option(help="Readings per transaction.")] = 5_000,
+) -> None:
+    """Verify and store signed readings; prints counts and each rejection with its reason."""
+    from drakewell.metering.ingest import NodeSpec
+
+    if batch_size <= 0:
+        raise ConfigError(f"--batch-size must be > 0, got {batch_size}", hint="e.g. 5000")
+    store = _store(db, chain_id, registry, epoch_seconds)
+    if nodes is not None:
+        store.register_nodes(NodeSpec.from_json(n) for n in _as_list(_read_json(nodes)))
+    items = _as_list(_read_json(readings))
+    accepted = duplicates = 0
+    rejected: list[dict[str, Any]] = []
+    for lo in range(0, len(items), batch_size):
+        result = store.ingest(items[lo : lo + batch_size])
+        accepted += result.accepted
+        duplicates += result.duplicates
+        for r in result.rejected:
+            entry = r.to_json()
+            entry["index"] += lo
+            rejected.append(entry)
+    _emit({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+
+
+@app.command("close-epoch")
+def close_epoch_cmd(
+    asset: Annotated[
+        str | None, typer.Option(help="Asset id (0x+64 hex) or name; default: every asset.")
+    ] = None,
+    epoch: Annotated[int | None, typer.Option(help="Epoch number; default: every open epoch.")] = None,
+    db: DbOpt = DEFAULT_DB,
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+    epoch_seconds: EpochSecondsOpt = 86_400,
+) -> None:
+    """Build the readings and deliveries Merkle trees of epochs; prints their records (roots, totals)."""
+    from drakewell.metering.epochs import close_epoch, open_epochs
+    from drakewell.metering.readings import asset_id
+
+    store = _store(db, chain_id, registry, epoch_seconds)
+    wanted = asset_id(asset) if asset is not None else None
+    targets = [
+        (a, e)
+        for a, e in open_epochs(store)
+        if (wanted is None or a == wanted) and (epoch is None or e == epoch)
+    ]
+    if epoch is not None and wanted is not None and not targets:
+        targets = [(wanted, epoch)]  # already closed (returns its record) or empty (says so)
+    _emit([close_epoch(store, a, e).to_json() for a, e in targets])
+
+
+@app.command()
+def prove(
+    node: Annotated[str | None, typer.Option(help="Node address (reading proof).")] = None,
+    seq: Annotated[int | None, typer.Option(help="Sequence number (reading proof).")] = None,
+    lease: Annotated[int | None, typer.Option(help="Lease id (delivery proof).")] = None,
+    asset: Annotated[str | None, typer.Option(help="Asset id or name (delivery proof).")] = None,
+    epoch: Annotated[int | None, typer.Option(help="Epoch (delivery proof).")] = None,
+    db: DbOpt = DEFAULT_DB,
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+    epoch_seconds: EpochSecondsOpt = 86_400,
+) -> None:
+    """Proof of one reading (--node --seq) or of one lease's delivery (--lease --asset --epoch)."""
+    from drakewell.metering.epochs import prove_delivery, prove_reading
+    from drakewell.metering.readings import asset_id
+
+    store = _store(db, chain_id, registry, epoch_seconds)
+    if node is not None and seq is not None:
+        _emit(prove_reading(store, node, seq).to_json())
+    elif lease is not None and asset is not None and epoch is not None:
+        _emit(prove_delivery(store, asset_id(asset), epoch, lease).to_json())
+    else:
+        raise ConfigError("say which proof", hint="give --node and --seq, or --lease, --asset and --epoch")
+
+
+@app.command()
+def verify(
+    proof: Annotated[str, typer.Argument(help="Proof JSON from 'meter prove', or -.")],
+    root: Annotated[str | None, typer.Option(help="Root to check against (e.g. the anchored one).")] = None,
+    chain_id: Annotated[int | None, typer.Option("--chain-id", help="Also check the signature.")] = None,
+    registry: RegistryOpt = ZERO_ADDRESS,
+) -> None:
+    """Check a proof off chain; prints {"valid": ...} and exits 1 when it is not."""
+    from drakewell.metering.epochs import (
+        DeliveryProof,
+        ReadingProof,
+        verify_delivery_proof,
+        verify_reading_proof,
+    )
+
+    obj = _read_json(proof)
+    target = None
+    if root is not None:
+        if not (root.startswith("0x") and len(root) == 66):
+            raise ConfigError(
+                f"--root {root!r} is not 32 bytes of hex", hint="pass 0x followed by 64 hex digits"
+            )
+        target = bytes.fromhex(root[2:])
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind == "reading":
+        domain = _domain(chain_id, registry) if chain_id is not None else None
+        valid = verify_reading_proof(ReadingProof.from_json(obj), target, domain=domain)
+    elif kind == "delivery":
+        valid = verify_delivery_proof(DeliveryProof.from_json(obj), target)
+    else:
+        raise ConfigError("the JSON is not a meter proof", hint="pass the output of 'drakewell meter prove'")
+    _emit({"kind": kind, "valid": valid})
+    if not valid:
+        raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder for keys.json, nodes.json and readings.json.")] = Path(
+        "out/meter"
+    ),
+    ledger: Annotated[
+        Path | None, typer.Option(help="Dispatch ledger (CSV or Parquet); default synthetic.")
+    ] = None,
+    days: Annotated[int, typer.Option(help="Days of synthetic ledger when no --ledger.")] = 1,
+    gpu_nodes: Annotated[int, typer.Option(help="GPU servers.")] = 48,
+    gpus_per_node: Annotated[int, typer.Option(help="GPUs per server.")] = 8,
+    gpu_w: Annotated[float, typer.Option(help="IT watts per GPU (incl. server share).")] = 1_200.0,
+    asic_nodes: Annotated[int, typer.Option(help="ASIC containers.")] = 10,
+    asics_per_node: Annotated[int, typer.Option(help="Miners per container.")] = 100,
+    asic_w: Annotated[float, typer.Option(help="Watts per miner.")] = 3_500.0,
+    asic_th_s: Annotated[float, typer.Option(help="TH/s per miner.")] = 200.0,
+    seed: Annotated[int, typer.Option(help="Seed of keys and noise.")] = 0,
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+) -> None:
+    """Turn a dispatch ledger into the signed readings of a simulated fleet."""
+    import pandas as pd
+
+    from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
+
+    params = FleetParams(gpu_nodes, gpus_per_node, gpu_w, asic_nodes, asics_per_node, asic_w, asic_th_s)
+    if ledger is None:
+        frame = synthetic_ledger(
+            days,
+            gpus=params.total_gpus,
+            gpu_w=gpu_w,
+            mining_it_mw=asic_nodes * asics_per_node * asic_w / 1e6,
+            seed=seed,
+        )
+    elif ledger.suffix == ".parquet":
+        frame = pd.read_parquet(ledger)
+    else:
+        frame = pd.read_csv(ledger, parse_dates=["interval_start_utc"])
+    fleet = simulate_fleet(frame, params, _domain(chain_id, registry), seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    _emit([{"address": a, "privateKey": k.hex} for a, k in fleet.keys.items()], out / "keys.json")
+    _emit([n.to_json() for n in fleet.nodes], out / "nodes.json")
+    _emit([s.to_json() for s in fleet.readings], out / "readings.json")
+    _emit(
+        {
+            "nodes": len(fleet.nodes),
+            "readings": len(fleet.readings),
+            "metered_energy_wh": fleet.energy_wh,
+            "ledger_energy_wh": ledger_energy_wh(frame),
+            "files": [str(out / f) for f in ("keys.json", "nodes.json", "readings.json")],
+        }
+    )
