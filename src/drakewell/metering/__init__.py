@@ -73,7 +73,36 @@ _EXPORTS = {
     "FastVerifier": "signing",
     "NodeKey": "signing",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Delivery",
+    "DeliveryProof",
+    "EpochRecord",
+    "FastVerifier",
+    "FleetParams",
+    "IngestResult",
+    "Lease",
+    "MeterDomain",
+    "MeterStore",
+    "NodeKey",
+    "NodeSpec",
+    "NoiseModel",
+    "Reading",
+    "ReadingProof",
+    "RejectReason",
+    "SignedReading",
+    "SimulatedFleet",
+    "asset_id",
+    "close_epoch",
+    "epoch_of",
+    "epoch_record",
+    "lease_kpis",
+    "node_kpis",
+    "prove_delivery",
+    "prove_reading",
+    "simulate_fleet",
+    "verify_delivery_proof",
+    "verify_reading_proof",
+]
 
 
 def __getattr__(name: str) -> Any:

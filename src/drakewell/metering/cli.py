@@ -105,7 +105,7 @@ def sign(
     for entry in _as_list(_read_json(keys)):
         try:
             key = NodeKey.from_hex(entry["privateKey"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, MeteringError) as exc:
             raise ConfigError(
                 f"bad key entry in {keys}: {exc}", hint="use the file 'meter keygen' wrote"
             ) from None
@@ -114,12 +114,12 @@ def sign(
     signed = []
     for obj in _as_list(_read_json(readings)):
         reading = Reading.from_json(obj)
-        key = book.get(reading.node)
-        if key is None:
+        signer = book.get(reading.node)
+        if signer is None:
             raise MeteringError(
                 f"no key for node {reading.node} in {keys}", hint="sign with that node's key file"
             )
-        signed.append(key.sign(reading, domain).to_json())
+        signed.append(signer.sign(reading, domain).to_json())
     _emit(signed, out)
 
 
