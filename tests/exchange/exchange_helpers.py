@@ -30,3 +30,59 @@ def funded_engine(
         engine.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", gpus, START_S - 86400,
                               START_S + 30 * 86400, floor_price)
     return engine
+
+
+def seed_accounts(engine: Engine) -> None:
+    """The accounts and capacity :func:`drive` trades with (journaled like any command)."""
+    for name in ("alice", "bob", "carol"):
+        engine.open_account(name, hash_api_key("key-" + name))
+        engine.deposit(name, 1_000_000 * USD)
+        engine.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", 100_000, START_S - 86400,
+                              START_S + 30 * 86400, 0)
+
+
+def command_stream(n: int, seed: int = 7) -> list[tuple[str, dict[str, object]]]:
+    """A deterministic mix of places (all kinds), cancels and amends on two instruments."""
+    import random
+
+    rng = random.Random(seed)
+    out: list[tuple[str, dict[str, object]]] = []
+    for i in range(n):
+        r = rng.random()
+        account = rng.choice(("alice", "bob", "carol"))
+        if r < 0.65 or i < 5:
+            kind = rng.choice(("GTC", "GTC", "IOC", "FOK", "POST", "MKT"))
+            args: dict[str, object] = {
+                "account": account,
+                "instrument": rng.choice((INST, INST_1H)),
+                "side": rng.choice(("buy", "sell")),
+                "qty": rng.randint(1, 9),
+                "price": 2_000_000 + rng.randint(-20, 20),
+            }
+            if kind in ("IOC", "FOK"):
+                args["tif"] = kind
+            elif kind == "POST":
+                args["post_only"] = True
+            elif kind == "MKT":
+                args["order_type"] = "market"
+            out.append(("place", args))
+        elif r < 0.85:
+            out.append(("cancel", {"account": account, "oid": rng.randint(1, max(1, i // 2 + 1))}))
+        else:
+            out.append(("amend", {"account": account, "oid": rng.randint(1, max(1, i // 2 + 1)),
+                                  "price": rng.choice((None, 2_000_000 + rng.randint(-20, 20))),
+                                  "qty": rng.choice((None, rng.randint(1, 9)))}))
+    return out
+
+
+def drive(engine: Engine, commands: list[tuple[str, dict[str, object]]], stop_at_seq: int | None = None) -> None:
+    """Apply ``commands`` (refusals are skipped) until the engine reaches ``stop_at_seq``."""
+    from drakewell.errors import ExchangeError
+
+    for kind, args in commands:
+        if stop_at_seq is not None and engine.seq >= stop_at_seq:
+            return
+        try:
+            engine.apply(kind, dict(args))
+        except ExchangeError:
+            pass

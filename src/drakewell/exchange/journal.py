@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Integer, String, Table, Text, func, select
+from sqlalchemy.exc import IntegrityError
 
 from drakewell.errors import ExchangeError
 from drakewell.exchange.engine import Engine, Record
@@ -71,8 +72,14 @@ class Journal:
             {"seq": seq, "kind": kind, "body": json.dumps(args, separators=(",", ":"))}
             for seq, kind, args in batch
         ]
-        with self.db.begin() as conn:
-            conn.execute(journal_table.insert(), rows)
+        try:
+            with self.db.begin() as conn:
+                conn.execute(journal_table.insert(), rows)
+        except IntegrityError as exc:
+            raise JournalError(
+                f"journal already holds seq {batch[0][0]}..{batch[-1][0]}: another engine wrote to it",
+                hint="run one engine per journal; restart this one to replay what the other wrote",
+            ) from exc
         self.last_seq = batch[-1][0]
 
     def records(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
