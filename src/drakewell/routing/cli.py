@@ -21,7 +21,7 @@ def simulate(
         list[str] | None, typer.Option("--policy", "-p", help="Policy to run (repeat); default: all.")
     ] = None,
     load: Annotated[float, typer.Option(help="Offered load as a fraction of total capacity.")] = 0.8,
-    hours: Annotated[float, typer.Option(help="Simulated hours (from 12:00 UTC).")] = 0.25,
+    hours: Annotated[float, typer.Option(help="Simulated hours (from 17:15 UTC, the busy hour).")] = 0.25,
     sla_ms: Annotated[float, typer.Option(help="TTFT SLA in milliseconds.")] = 800.0,
     seed: Annotated[int, typer.Option(help="Seed of the workload and of random policies.")] = 0,
     latency: Annotated[str, typer.Option(help="RTT source: auto, skyplane or model.")] = "auto",

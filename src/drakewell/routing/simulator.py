@@ -48,6 +48,9 @@ from drakewell.routing.workload import (
 )
 
 _ARRIVE, _FINISH = 0, 1
+# The default users' summed daily cycle peaks, flat, around 17:45 UTC (evening in Africa and the
+# Gulf, late evening in South and South-East Asia): windows start there so "80% load" holds throughout.
+BUSY_HOUR_START_UTC_H = 17.25
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,17 @@ class Scenario:
 def default_scenario(
     *, load: float = 0.8, duration_s: float = 3600.0, sla_ttft_ms: float = 800.0, latency_source: str = "auto"
 ) -> Scenario:
-    """Emerging-market fleet and users at ``load`` of total capacity over ``duration_s``.
+    """Emerging-market fleet and users at ``load`` of total capacity over ``duration_s`` from 17:15 UTC.
 
     RTTs are measured (Skyplane) when the data folder is present, else modelled from distance.
     """
     nodes = emerging_market_nodes()
-    spec = WorkloadSpec(users=emerging_market_users(), duration_s=duration_s, sla_ttft_ms=sla_ttft_ms)
+    spec = WorkloadSpec(
+        users=emerging_market_users(),
+        duration_s=duration_s,
+        start_utc_h=BUSY_HOUR_START_UTC_H,
+        sla_ttft_ms=sla_ttft_ms,
+    )
     spec = WorkloadSpec(**{**spec.__dict__, "base_rate_per_s": rate_for_load(spec, nodes, load)})
     regions = sorted({n.region for n in nodes} | {u.region for u in spec.users})
     return Scenario(nodes, spec, latency_matrix(regions, source=latency_source))

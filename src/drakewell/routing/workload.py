@@ -62,8 +62,8 @@ class WorkloadSpec:
     base_rate_per_s: float = 10.0  # total over regions when the daily factor and bursts are 1
     daily_amplitude: float = 0.5
     peak_local_h: float = 20.0
-    burst_rate_per_hour: float = 1.0
-    burst_mean_s: float = 60.0
+    burst_rate_per_hour: float = 2.0
+    burst_mean_s: float = 30.0
     burst_multiplier: float = 2.0
     prompt_median_tokens: float = 400.0
     prompt_sigma: float = 0.8
