@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.instruments import parse_instrument
 from drakewell.units import USD
@@ -27,8 +29,16 @@ def funded_engine(
     for name in (*buyers, *sellers):
         engine.open_account(name, hash_api_key("key-" + name))
         engine.deposit(name, balance)
-        engine.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", gpus, START_S - 86400,
-                              START_S + 30 * 86400, floor_price)
+        engine.register_asset(
+            name,
+            f"pool-{name}",
+            "H100-SXM",
+            "us-tx",
+            gpus,
+            START_S - 86400,
+            START_S + 30 * 86400,
+            floor_price,
+        )
     return engine
 
 
@@ -37,8 +47,9 @@ def seed_accounts(engine: Engine) -> None:
     for name in ("alice", "bob", "carol"):
         engine.open_account(name, hash_api_key("key-" + name))
         engine.deposit(name, 1_000_000 * USD)
-        engine.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", 100_000, START_S - 86400,
-                              START_S + 30 * 86400, 0)
+        engine.register_asset(
+            name, f"pool-{name}", "H100-SXM", "us-tx", 100_000, START_S - 86400, START_S + 30 * 86400, 0
+        )
 
 
 def command_stream(n: int, seed: int = 7) -> list[tuple[str, dict[str, object]]]:
@@ -69,20 +80,28 @@ def command_stream(n: int, seed: int = 7) -> list[tuple[str, dict[str, object]]]
         elif r < 0.85:
             out.append(("cancel", {"account": account, "oid": rng.randint(1, max(1, i // 2 + 1))}))
         else:
-            out.append(("amend", {"account": account, "oid": rng.randint(1, max(1, i // 2 + 1)),
-                                  "price": rng.choice((None, 2_000_000 + rng.randint(-20, 20))),
-                                  "qty": rng.choice((None, rng.randint(1, 9)))}))
+            out.append(
+                (
+                    "amend",
+                    {
+                        "account": account,
+                        "oid": rng.randint(1, max(1, i // 2 + 1)),
+                        "price": rng.choice((None, 2_000_000 + rng.randint(-20, 20))),
+                        "qty": rng.choice((None, rng.randint(1, 9))),
+                    },
+                )
+            )
     return out
 
 
-def drive(engine: Engine, commands: list[tuple[str, dict[str, object]]], stop_at_seq: int | None = None) -> None:
+def drive(
+    engine: Engine, commands: list[tuple[str, dict[str, object]]], stop_at_seq: int | None = None
+) -> None:
     """Apply ``commands`` (refusals are skipped) until the engine reaches ``stop_at_seq``."""
     from drakewell.errors import ExchangeError
 
     for kind, args in commands:
         if stop_at_seq is not None and engine.seq >= stop_at_seq:
             return
-        try:
+        with contextlib.suppress(ExchangeError):
             engine.apply(kind, dict(args))
-        except ExchangeError:
-            pass

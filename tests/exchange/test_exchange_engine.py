@@ -25,7 +25,11 @@ def test_price_time_priority_and_partial_fills() -> None:
     b = e.place("dave", INST, "sell", 5, P)
     c = e.place("bob", INST, "sell", 5, P)  # same price as b, later
     taker = e.place("alice", INST, "buy", 12, P + 10)
-    assert [(t.sell_oid, t.qty, t.price) for t in e.trades] == [(b.oid, 5, P), (c.oid, 5, P), (a.oid, 2, P + 10)]
+    assert [(t.sell_oid, t.qty, t.price) for t in e.trades] == [
+        (b.oid, 5, P),
+        (c.oid, 5, P),
+        (a.oid, 2, P + 10),
+    ]
     assert taker.status == "filled" and taker.filled == 12
     assert a.qty == 3 and a.filled == 2 and a.status == "open"
     assert e.book(INST).best_ask() == P + 10
@@ -40,7 +44,9 @@ def test_buy_collateral_is_reserved_then_settled_at_the_trade_price() -> None:
     # 4 filled at P (the better price), 6 rest reserved at the limit
     assert alice.balance == before - P * 4 * 24
     assert alice.reserved == (P + 500) * 6 * 24
-    assert e.leases[0].amount == P * 4 * 24 and e.leases[0].renter == "alice" and e.leases[0].asset == "pool-bob"
+    assert (
+        e.leases[0].amount == P * 4 * 24 and e.leases[0].renter == "alice" and e.leases[0].asset == "pool-bob"
+    )
     e.cancel("alice", buy.oid)
     assert alice.reserved == 0
     total = sum(a.balance for a in e.accounts.values()) + sum(lease.amount for lease in e.leases)

@@ -40,7 +40,7 @@ def test_replay_rebuilds_identical_books_balances_and_leases(tmp_path: Path) -> 
 
 
 def test_unacknowledged_commands_are_not_in_the_journal(tmp_path: Path) -> None:
-    engine, journal = recover(tmp_path / "j.sqlite")
+    engine, _journal = recover(tmp_path / "j.sqlite")
     seed_accounts(engine)
     acked = engine.commit()
     engine.place("alice", INST, "buy", 1, 1_000_000)  # applied, never committed

@@ -56,7 +56,9 @@ class Reference:
             total += o.qty
         return total
 
-    def place(self, oid: int, account: str, side: int, price: int, qty: int, tif: str, post_only: bool) -> str:
+    def place(
+        self, oid: int, account: str, side: int, price: int, qty: int, tif: str, post_only: bool
+    ) -> str:
         opp = self._queue(-side)
         if post_only and opp and self._crosses(side, price, opp[0].price):
             return "post_only_would_cross"
@@ -148,8 +150,14 @@ def _run_engine(engine: Engine, cmd: tuple[object, ...]) -> str:
             _, account, side, price, qty, kind = cmd
             tif = kind if kind in ("GTC", "IOC", "FOK") else ("IOC" if kind == "MKT" else "GTC")
             engine.place(
-                str(account), INST, str(side), int(qty), int(price), tif,  # type: ignore[call-overload]
-                "market" if kind == "MKT" else "limit", kind == "POST",
+                str(account),
+                INST,
+                str(side),
+                int(qty),
+                int(price),
+                tif,  # type: ignore[call-overload]
+                "market" if kind == "MKT" else "limit",
+                kind == "POST",
             )
         elif cmd[0] == "cancel":
             engine.cancel(str(cmd[1]), int(cmd[2]))  # type: ignore[call-overload]
@@ -164,8 +172,15 @@ def _run_reference(ref: Reference, cmd: tuple[object, ...], next_oid: int) -> st
     if cmd[0] == "place":
         _, account, side, price, qty, kind = cmd
         tif = kind if kind in ("GTC", "IOC", "FOK") else ("IOC" if kind == "MKT" else "GTC")
-        return ref.place(next_oid, str(account), BUY if side == "buy" else -BUY, int(price), int(qty),  # type: ignore[call-overload]
-                         str(tif), kind == "POST")
+        return ref.place(
+            next_oid,
+            str(account),
+            BUY if side == "buy" else -BUY,
+            int(price),
+            int(qty),  # type: ignore[call-overload]
+            str(tif),
+            kind == "POST",
+        )
     if cmd[0] == "cancel":
         return ref.cancel(int(cmd[2]), str(cmd[1]))  # type: ignore[call-overload]
     return ref.amend(int(cmd[2]), str(cmd[1]), cmd[3], cmd[4])  # type: ignore[call-overload, arg-type]

@@ -23,9 +23,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from drakewell.errors import ExchangeError
 from drakewell.exchange.book import BUY, Order
@@ -38,7 +42,7 @@ from drakewell.exchange.engine import (
     UnknownOrder,
     hash_api_key,
 )
-from drakewell.exchange.instruments import GPU_MODELS, REGIONS
+from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS
 from drakewell.exchange.journal import GroupCommitter, Journal
 from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import forward_curve, gpu_hour_index, marks
@@ -100,7 +104,14 @@ class ErrorOut(BaseModel):
 
 
 class OrderIn(BaseModel):
-    instrument: str = Field(min_length=1, max_length=64, examples=["H100-SXM.us-tx.2026-12-01T00Z.24h"])
+    model_config = ConfigDict(strict=True)  # JSON true/false and integers only, no coercion
+
+    instrument: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=INSTRUMENT_PATTERN,
+        examples=["H100-SXM.us-tx.2026-12-01T00Z.24h"],
+    )
     side: Literal["buy", "sell"]
     qty: int = Field(ge=1, le=MAX_QTY, description="whole GPUs")
     price: int | None = Field(
@@ -117,6 +128,8 @@ class OrderIn(BaseModel):
 
 
 class AmendIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON true/false and integers only, no coercion
+
     price: int | None = Field(default=None, ge=1, le=MAX_PRICE)
     qty: int | None = Field(default=None, ge=1, le=MAX_QTY, description="new open quantity")
 
@@ -187,6 +200,8 @@ class ForwardOut(BaseModel):
 
 
 class AssetIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # JSON true/false and integers only, no coercion
+
     asset_id: str = Field(min_length=1, max_length=80)
     gpu_model: Literal["H100-SXM", "H100-PCIE", "H200-SXM", "B200"]
     region: str = Field(min_length=1, max_length=16)
@@ -298,7 +313,7 @@ async def get_instruments(service: Service) -> InstrumentsOut:
 @router.get("/book/{instrument}", response_model=BookOut, responses={400: _ERR}, tags=["market data"])
 async def get_book(
     service: Service,
-    instrument: Annotated[str, Path(min_length=1, max_length=64)],
+    instrument: Annotated[str, Path(min_length=1, max_length=64, pattern=INSTRUMENT_PATTERN)],
     depth: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> BookOut:
     """Aggregated price levels, best first."""
@@ -541,10 +556,32 @@ async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Framework errors in the exchange's own shape: an unparsable body answers an :class:`ErrorOut`,
+    and a 405 lists every route's methods in ``Allow`` (Starlette lists only the first route's)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        body = ErrorOut(
+            code="bad_request", message=str(exc.detail), hint="send a JSON body matching the schema"
+        )
+        return JSONResponse(body.model_dump(), status_code=400)
+    if exc.status_code != 405:
+        return await http_exception_handler(request, exc)
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and isinstance(route, APIRoute):
+            allowed |= route.methods
+    return JSONResponse(
+        {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))}
+    )
+
+
 def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
     """Mount the exchange routes on ``app`` under ``prefix``."""
     app.state.exchange = service
     app.add_exception_handler(_HttpRefusal, _refusal_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router, prefix=prefix)
 
 

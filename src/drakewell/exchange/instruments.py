@@ -38,6 +38,11 @@ REGIONS: tuple[str, ...] = (
 )
 
 MAX_DURATION_H = 24 * 366
+#: The id's shape as a JSON-schema pattern (the API publishes it; the parser still checks the calendar).
+INSTRUMENT_PATTERN = (
+    r"^(" + "|".join(GPU_MODELS) + r")\.(" + "|".join(REGIONS) + r")\."
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3])Z\.[1-9]\d{0,3}h$"
+)
 _ID = re.compile(r"^([A-Z0-9-]+)\.([a-z]{2}-[a-z]{2})\.(\d{4})-(\d{2})-(\d{2})T(\d{2})Z\.(\d+)h$")
 
 

@@ -1,0 +1,249 @@
+"""REST API: authentication, per-account isolation, durability before the answer, and a
+schemathesis run (no 5xx, every response matches the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from exchange_helpers import INST, START_S
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+
+from drakewell.exchange.api import ExchangeService, create_app
+from drakewell.exchange.engine import Engine, hash_api_key
+from drakewell.exchange.journal import Journal, recover, replay
+from drakewell.exchange.leases import InMemoryLeaseSink
+
+KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}
+
+
+def _engine() -> Engine:
+    engine = Engine()
+    for name, key in KEYS.items():
+        engine.open_account(name, hash_api_key(key))
+        engine.deposit(name, 1_000_000 * 1_000_000)
+        engine.register_asset(
+            name, f"pool-{name}", "H100-SXM", "us-tx", 1000, START_S - 86400, START_S + 30 * 86400, 100_000
+        )
+    return engine
+
+
+def _call(app: Any, method: str, url: str, who: str | None = None, **kw: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {"X-API-Key": KEYS[who]} if who else {}
+            headers.update(kw.pop("headers", {}))
+            return await client.request(method, url, headers=headers, **kw)
+
+    return asyncio.run(go())
+
+
+def test_orders_are_private_and_keys_are_checked() -> None:
+    app = create_app(ExchangeService(_engine()))
+    order = {"instrument": INST, "side": "buy", "qty": 2, "price": 1_500_000}
+    assert _call(app, "POST", "/orders", json=order).status_code == 401
+    bad = _call(app, "POST", "/orders", "alice", json=order, headers={"X-API-Key": "nope"})
+    assert bad.status_code == 401 and bad.json()["code"] == "bad_api_key"
+    r = _call(app, "POST", "/orders", "alice", json=order)
+    assert r.status_code == 201, r.text
+    oid = r.json()["oid"]
+    # bob can neither see nor touch alice's order, and learns nothing about it
+    assert _call(app, "GET", f"/orders/{oid}", "bob").status_code == 404
+    assert _call(app, "DELETE", f"/orders/{oid}", "bob").status_code == 404
+    assert _call(app, "PATCH", f"/orders/{oid}", "bob", json={"qty": 1}).status_code == 404
+    assert _call(app, "GET", "/orders", "bob").json() == []
+    assert [o["oid"] for o in _call(app, "GET", "/orders", "alice").json()] == [oid]
+    amended = _call(app, "PATCH", f"/orders/{oid}", "alice", json={"qty": 1}).json()
+    assert amended["open"] == 1 and amended["cancelled"] == 1
+    assert _call(app, "DELETE", f"/orders/{oid}", "alice").json()["status"] == "cancelled"
+    again = _call(app, "DELETE", f"/orders/{oid}", "alice")
+    assert again.status_code == 409 and again.json()["code"] == "order_closed"
+
+
+def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
+    engine, journal = recover(tmp_path / "j.sqlite")
+    for kind, args in _seed_commands():
+        engine.apply(kind, args)
+    engine.commit()
+    sink = InMemoryLeaseSink()
+    app = create_app(ExchangeService(engine, journal, sink))
+    assert (
+        _call(
+            app,
+            "POST",
+            "/orders",
+            "bob",
+            json={"instrument": INST, "side": "sell", "qty": 5, "price": 2_000_000},
+        ).status_code
+        == 201
+    )
+    r = _call(
+        app,
+        "POST",
+        "/orders",
+        "alice",
+        json={"instrument": INST, "side": "buy", "qty": 3, "price": 2_100_000, "tif": "IOC"},
+    )
+    assert r.json()["filled"] == 3
+    # answered only after the journal commit: a replay already holds the trade and the lease
+    rebuilt = replay(Journal(tmp_path / "j.sqlite"))
+    assert [lease.as_tuple() for lease in rebuilt.leases] == [lease.as_tuple() for lease in engine.leases]
+    assert len(sink.leases) == 1 and sink.leases[0].gpus == 3  # forwarded once durable
+    leases = _call(app, "GET", "/leases", "bob").json()
+    assert leases[0]["renter"] == "alice" and leases[0]["amount"] == 2_000_000 * 3 * 24
+    assert _call(app, "GET", "/leases", "alice").json() == leases
+    book = _call(app, "GET", f"/book/{INST}").json()
+    assert book["asks"] == [{"price": 2_000_000, "qty": 2, "orders": 1}]
+    marks = _call(app, "GET", "/marks").json()
+    assert marks[0]["mark"] == 2_000_000
+    assert _call(app, "GET", "/index").json()["H100-SXM"] == 2_000_000
+    assert _call(app, "GET", "/forward/H100-SXM").json()[0]["price"] == 2_000_000
+    trades = _call(app, "GET", "/trades").json()
+    assert trades[0]["qty"] == 3 and "buyer" not in trades[0]
+    acct = _call(app, "GET", "/account", "alice").json()
+    assert acct["balance"] == 1_000_000 * 1_000_000 - 2_000_000 * 3 * 24 and acct["reserved"] == 0
+    # refusals: bad instrument (400), post-only crossing (409), below the floor (409), FOK (409)
+    r = _call(
+        app, "POST", "/orders", "alice", json={"instrument": "X.y.z", "side": "buy", "qty": 1, "price": 5}
+    )
+    assert r.status_code == 422  # outside the published id pattern
+    impossible = "H100-SXM.us-tx.2026-02-30T00Z.24h"  # matches the pattern, not the calendar
+    r = _call(
+        app, "POST", "/orders", "alice", json={"instrument": impossible, "side": "buy", "qty": 1, "price": 5}
+    )
+    assert r.status_code == 400 and r.json()["code"] == "bad_instrument" and r.json()["hint"]
+    r = _call(
+        app,
+        "POST",
+        "/orders",
+        "alice",
+        json={"instrument": INST, "side": "buy", "qty": 1, "price": 2_000_000, "post_only": True},
+    )
+    assert r.status_code == 409 and r.json()["code"] == "post_only_would_cross"
+    r = _call(app, "POST", "/orders", "bob", json={"instrument": INST, "side": "sell", "qty": 1, "price": 5})
+    assert r.status_code == 409 and "floor" in r.json()["message"]
+    r = _call(
+        app,
+        "POST",
+        "/orders",
+        "alice",
+        json={"instrument": INST, "side": "buy", "qty": 50, "price": 2_000_000, "tif": "FOK"},
+    )
+    assert r.status_code == 409 and r.json()["code"] == "fok_not_fillable"
+    r = _call(app, "POST", "/orders", "alice", json={"instrument": INST, "side": "buy", "qty": 1})
+    assert r.status_code == 400 and r.json()["code"] == "bad_price"
+    r = _call(
+        app,
+        "POST",
+        "/account/assets",
+        "alice",
+        json={
+            "asset_id": "pool-alice",
+            "gpu_model": "B200",
+            "region": "us-tx",
+            "gpus": 1,
+            "available_from_s": 0,
+            "available_to_s": 10,
+        },
+    )
+    assert r.status_code == 409 and r.json()["code"] == "asset_exists"
+    r = _call(
+        app,
+        "POST",
+        "/account/assets",
+        "alice",
+        json={
+            "asset_id": "new",
+            "gpu_model": "B200",
+            "region": "mars",
+            "gpus": 1,
+            "available_from_s": 0,
+            "available_to_s": 10,
+        },
+    )
+    assert r.status_code == 400
+    journal.close()
+
+
+def _seed_commands() -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name, key in KEYS.items():
+        out.append(("open_account", {"account_id": name, "key_hash": hash_api_key(key)}))
+        out.append(("deposit", {"account_id": name, "amount": 1_000_000 * 1_000_000}))
+        out.append(
+            (
+                "register_asset",
+                {
+                    "account_id": name,
+                    "asset_id": f"pool-{name}",
+                    "gpu_model": "H100-SXM",
+                    "region": "us-tx",
+                    "gpus": 1000,
+                    "available_from_s": START_S - 86400,
+                    "available_to_s": START_S + 30 * 86400,
+                    "floor_price": 100_000,
+                },
+            )
+        )
+    return out
+
+
+def test_a_halted_engine_answers_503() -> None:
+    engine = _engine()
+    engine.halt()
+    app = create_app(ExchangeService(engine))
+    r = _call(app, "POST", "/orders", "alice", json={"instrument": INST, "side": "buy", "qty": 1, "price": 5})
+    assert r.status_code == 503 and r.json()["code"] == "engine_halted"
+
+
+def test_openapi_schema_lists_every_route() -> None:
+    schema = _call(create_app(ExchangeService(_engine())), "GET", "/openapi.json").json()
+    assert {
+        "/orders",
+        "/orders/{oid}",
+        "/book/{instrument}",
+        "/trades",
+        "/leases",
+        "/marks",
+        "/index",
+        "/forward/{gpu_model}",
+        "/account",
+        "/account/assets",
+        "/instruments",
+    } <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+
+
+_fuzz_engine = _engine()
+_fuzz_engine.place("bob", INST, "sell", 3, 2_000_000)
+_fuzz_engine.place("alice", INST, "buy", 3, 1_900_000)
+fuzz_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ExchangeService(_fuzz_engine)))
+
+
+@fuzz_schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(case: Any) -> None:
+    # every default check except the two about which requests must be accepted or refused:
+    # a schema cannot express the calendar (2026-02-30) or the market state (collateral,
+    # capacity), which answer 400/409, and unknown query parameters are ignored, not refused
+    case.call_and_validate(
+        headers={"X-API-Key": KEYS["alice"]},
+        excluded_checks=[positive_data_acceptance, negative_data_rejection],
+    )
+
+
+@pytest.mark.parametrize("who", ["alice", None])
+def test_public_market_data_needs_no_key(who: str | None) -> None:
+    app = create_app(ExchangeService(_engine()))
+    assert _call(app, "GET", "/instruments", who).json()["gpu_models"] == [
+        "H100-SXM",
+        "H100-PCIE",
+        "H200-SXM",
+        "B200",
+    ]
