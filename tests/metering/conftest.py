@@ -7,16 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
 
 from drakewell.metering.ingest import MeterStore, NodeSpec
-from drakewell.metering.readings import MeterDomain, Reading, SignedReading, asset_id
+from drakewell.metering.readings import MeterDomain, Reading
 from drakewell.metering.signing import NodeKey
 from drakewell.store import sqlite_url
-
-EPOCH = 20_270  # 2025-07-01 UTC with day epochs
-DAY = 86_400
-GPU_ASSET = asset_id("test:gpu-pool")
-ASIC_ASSET = asset_id("test:asic-pool")
 
 
 @pytest.fixture
@@ -72,7 +68,3 @@ def make_reading(gpu_key: NodeKey) -> MakeReading:
         return Reading(**values)
 
     return make
-
-
-def sign_all(key: NodeKey, readings: list[Reading], domain: MeterDomain) -> list[SignedReading]:
-    return [key.sign(r, domain) for r in readings]

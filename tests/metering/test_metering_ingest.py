@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
+from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
 
 from drakewell.errors import MeteringError
 from drakewell.metering.epochs import close_epoch
