@@ -34,6 +34,7 @@ from drakewell.metering.ingest import MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,
     READING_LEAF_TYPES,
+    MalformedReadingError,
     MeterDomain,
     Reading,
     normalize_address,
@@ -392,7 +393,7 @@ class ReadingProof:
                 proof=tuple(_hex(p) for p in obj["proof"]),
                 root=_hex(obj["root"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, MalformedReadingError) as exc:
             raise EpochError(
                 f"bad reading proof: {exc}", hint="pass the JSON that 'meter prove' wrote"
             ) from None
