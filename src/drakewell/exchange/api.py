@@ -570,7 +570,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     allowed: set[str] = set()
     for route in request.app.router.routes:
         match, _ = route.matches(request.scope)
-        if match != Match.NONE and isinstance(route, APIRoute):
+        if match != Match.NONE and isinstance(route, APIRoute) and route.methods:
             allowed |= route.methods
     return JSONResponse(
         {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))}
