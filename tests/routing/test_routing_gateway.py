@@ -299,3 +299,9 @@ def test_backend_dying_mid_stream_ends_the_stream_promptly() -> None:
         assert any("event: error" in line for line in rest)
     finally:
         dying.stop()
+
+
+def test_other_methods_and_paths_get_json_errors(healthy: LoopbackServer) -> None:
+    with gateway([healthy.url]) as gw, httpx.Client(base_url=gw.url, timeout=5) as client:
+        assert client.get("/v1/chat/completions").status_code == 405
+        assert client.get("/v1/nothing").status_code == 404

@@ -43,11 +43,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from drakewell.errors import RoutingError
 from drakewell.routing.nodes import EdgeNode
 from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy
 
+CHAT_PATH = "/v1/chat/completions"
 QUEUE_DEPTH_HEADER = "x-queue-depth"
 USER_REGION_HEADER = "x-user-region"
 CHARS_PER_TOKEN = 4
@@ -150,7 +152,7 @@ class Gateway:
         self.down_until = [0.0] * n
         self.rng = random.Random(config.seed)
         self._transport: httpx.AsyncHTTPTransport | None = None
-        self._urls = tuple(httpx.URL(b.url.rstrip("/") + "/v1/chat/completions") for b in config.backends)
+        self._urls = tuple(httpx.URL(b.url.rstrip("/") + CHAT_PATH) for b in config.backends)
         self._timeouts = {
             "connect": config.connect_timeout_s,
             "read": config.idle_timeout_s,
@@ -351,12 +353,29 @@ class Gateway:
             self._finish(i, started, ok)
 
 
-def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = None) -> Starlette:
-    """The Starlette app: ``POST /v1/chat/completions``, ``GET /healthz``, ``GET /v1/gateway/backends``."""
+class GatewayApp:
+    """The ASGI app. ``POST /v1/chat/completions`` is served straight from the ASGI scope (Starlette's
+    router and middleware stack cost tens of microseconds a request on the hot path); everything else
+    — ``GET /healthz``, ``GET /v1/gateway/backends``, the lifespan — goes through a Starlette app."""
+
+    def __init__(self, gateway: Gateway, fallback: Starlette) -> None:
+        self.gateway = gateway
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
+            response = await self.gateway.handle(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.fallback(scope, receive, send)
+
+
+def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = None) -> GatewayApp:
+    """The gateway as an ASGI app (serve it with uvicorn)."""
     gateway = Gateway(config, policy)
 
-    async def chat(request: Request) -> Response:
-        return await gateway.handle(request)
+    async def chat_get(request: Request) -> Response:
+        return _error(405, f"use POST {CHAT_PATH}", "invalid_request")
 
     async def healthz(request: Request) -> Response:
         up = any(b["up"] for b in gateway.health())
@@ -372,16 +391,15 @@ def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = Non
         finally:
             await gateway.aclose()
 
-    app = Starlette(
+    fallback = Starlette(
         routes=[
-            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route(CHAT_PATH, chat_get),
             Route("/healthz", healthz),
             Route("/v1/gateway/backends", backends),
         ],
         lifespan=lifespan,
     )
-    app.state.gateway = gateway
-    return app
+    return GatewayApp(gateway, fallback)
 
 
 def loopback_config(
