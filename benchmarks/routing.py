@@ -18,8 +18,8 @@ Figures, each with its target and its ratio to the anchor measured in the same r
 - ``decision_p99_us``: p99 time of one SLO-aware ``choose`` call on live fleet states; target ≤ 20 µs
   (anchor: ``nearest``'s decision);
 - ``gateway_overhead_p99_ms``: p99 over 2,000 pairs of (time through the gateway − time straight to
-  the backend), the two sent back to back in alternating order, with the fake backend and the gateway each in its own process
-  on loopback; target ≤ 2 ms (anchor: the direct request's p50).
+  the backend), the two sent back to back in alternating order, with the fake backend and the
+  gateway each in its own process on loopback; target ≤ 2 ms (anchor: the direct request's p50).
 
 A plot of the TTFT distribution of each policy (empirical CDF) is written to ``--out``
 (default ``out/bench/routing/``) as ``ttft_distribution.html``.
