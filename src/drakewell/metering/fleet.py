@@ -18,6 +18,7 @@ Per interval ``t`` of ``h`` hours (a window ``[t, t + h)``, which must not strad
 - **Noise.** Each node's meter has a fixed calibration error ``~ N(0, meter_bias)`` and each
   reading a random error ``~ N(0, meter_noise)`` on energy; each ASIC node a fixed efficiency
   ``~ N(1, asic_efficiency_spread)`` on hashes. Values are rounded to integers.
+- **Every node reports every window** (zeros when idle), so uptime is measurable.
 - **Missing windows.** With probability ``missing_rate`` a node does not report a window; its
   counters keep running, so its next reading in the same epoch covers both windows (energy is
   carried, never lost). The last window of an epoch is always reported.
@@ -274,27 +275,27 @@ def simulate_fleet(
                     acc[1] += max(energy, 0.0)
                     acc[2] += g * dt
                     acc[4] += g * dt * params.tokens_per_gpu_s * inf_share[t]
-                if pend and (final or rng.random() >= noise.missing_rate):
+                if not pend:
+                    pend[0] = [ws, 0.0, 0.0, 0.0, 0.0]  # an idle node reports zeros
+                if final or rng.random() >= noise.missing_rate:
                     for lid, acc in sorted(pend.items()):
                         emit(gpu_keys[i], gpu_specs[i], params.gpu_asset, ep, lid, acc, we)
                     pend.clear()
         # -- ASIC nodes: spread mining energy over containers in order
-        if params.asic_nodes and mining_mw[t] > 0:
-            e_btc = mining_mw[t] * dt / 3600.0 * 1e6
+        if params.asic_nodes:
+            e_btc = max(mining_mw[t], 0.0) * dt / 3600.0 * 1e6
             node_wh = params.asics_per_node * params.asic_w * dt / 3600.0
             left_wh = e_btc
             for i in range(params.asic_nodes):
-                if left_wh <= 0 and not asic_pending[i]:
-                    continue
                 part = min(left_wh, node_wh) if i + 1 < params.asic_nodes else left_wh
                 left_wh -= part
                 pend = asic_pending[i]
+                acc = pend.setdefault(0, [ws, 0.0, 0.0, 0.0, 0.0])  # idle containers report zero
                 if part > 0:
                     energy = part * asic_bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
-                    acc = pend.setdefault(0, [ws, 0.0, 0.0, 0.0, 0.0])
                     acc[1] += max(energy, 0.0)
                     acc[3] += part * 3600.0 * params.asic_th_s / params.asic_w * asic_eff[i]
-                if pend and (final or rng.random() >= noise.missing_rate):
+                if final or rng.random() >= noise.missing_rate:
                     emit(asic_keys[i], asic_specs[i], params.asic_asset, ep, 0, pend[0], we)
                     pend.clear()
     keys = {k.address: k for k in (*gpu_keys, *asic_keys)}
