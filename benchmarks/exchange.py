@@ -16,7 +16,7 @@ Figures, each with its target and its ratio to the anchor (public pure-Python or
 - ``events_per_s_journal``: the engine with the SQLite WAL journal (``synchronous=FULL``), one
   group commit per 1,000 commands, i.e. every command acknowledged only after its commit;
 - ``rest_orders_per_s``: orders placed through the REST API (uvicorn on loopback, own process,
-  journal on, 32 concurrent clients sharing group commits), each answered after its commit.
+  journal on, 8 concurrent clients sharing group commits), each answered after its commit.
 
 Usage: ``python benchmarks/exchange.py [--json OUT] [--events N] [--rest-orders N]``. Exits 1 when a
 target is missed.
@@ -253,7 +253,7 @@ async def _rest_load(base: str, n: int, concurrency: int) -> float:
         return time.perf_counter() - t0
 
 
-def measure_rest(n: int, concurrency: int = 32) -> float:
+def measure_rest(n: int, concurrency: int = 8) -> float:
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = mp.get_context("spawn").Process(
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         f"events_per_s_journal   {journal_per_s:>12,.0f}  (no target; ratio to anchor "
         f"{journal_per_s / ANCHOR_EVENTS_PER_S:.2f}x; group commit of 1,000; {acked:,} commands acknowledged)"
     )
-    print(f"rest_orders_per_s      {rest_per_s:>12,.0f}  (no target; 32 concurrent clients, journal on)")
+    print(f"rest_orders_per_s      {rest_per_s:>12,.0f}  (no target; 8 concurrent clients, journal on)")
     figures = {
         "events_per_s": events_per_s,
         "p99_us": p99,
