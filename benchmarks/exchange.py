@@ -282,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     for ev in events:
         counts["cancel" if ev[0] else ("marketable" if ev[6] == "IOC" else "add")] += 1
     print(
-        f"workload: {len(events):,} events ({', '.join(f'{k} {v / len(events):.0%}' for k, v in counts.items())}),"
+        f"workload: {len(events):,} events ("
+        + ", ".join(f"{k} {v / len(events):.0%}" for k, v in counts.items())
+        + "),"
         f" generated in {time.perf_counter() - t0:.1f} s"
     )
 
@@ -307,10 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         f"  ratio to anchor 137,000: {ratio:.2f}x  ({trades:,} trades/leases)"
     )
     print(
-        f"p99_us                 {p99:>12.1f}  target <= {TARGET_P99_US}  (p50 {p50:.1f} µs, p99.9 {p999:.1f} µs)"
+        f"p99_us                 {p99:>12.1f}  target <= {TARGET_P99_US}"
+        f"  (p50 {p50:.1f} µs, p99.9 {p999:.1f} µs)"
     )
     print(
-        f"book_core_events_per_s {core_per_s:>12,.0f}  (no target; ratio to anchor {core_per_s / ANCHOR_EVENTS_PER_S:.2f}x)"
+        f"book_core_events_per_s {core_per_s:>12,.0f}"
+        f"  (no target; ratio to anchor {core_per_s / ANCHOR_EVENTS_PER_S:.2f}x)"
     )
     print(
         f"events_per_s_journal   {journal_per_s:>12,.0f}  (no target; ratio to anchor "
