@@ -1,0 +1,187 @@
+"""One FastAPI app for the whole product (``drakewell serve``) and the dashboard page.
+
+Routes:
+
+- ``/`` — the dashboard (static HTML + JS; plotly.js is served from the installed plotly package,
+  so the page works without internet).
+- ``/api/sites``, ``/api/site`` (power split and prices of the loaded run), ``POST /api/backtests``
+  (a backtest of the example site on synthetic inputs), ``/api/assets`` (tokenized assets, NAV,
+  yields, holders), ``/api/summary``.
+- ``/exchange/...`` — the exchange's REST API (``X-API-Key`` per account).
+- ``/meter/...`` — metering epochs, roots, proofs and KPIs.
+
+State is explicit: :class:`AppState` holds the run being shown (a dispatch ledger and summary,
+the asset list) plus the exchange service and the meter store. :func:`load_run_dir` reads what
+``drakewell demo`` wrote (``summary.json`` and ``ledger.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, Field
+
+from drakewell.errors import DrakewellError
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass
+class AppState:
+    """What the app serves; every part is optional."""
+
+    ledger: pd.DataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    assets: list[dict[str, Any]] = field(default_factory=list)
+    site_name: str = ""
+
+
+class BacktestIn(BaseModel):
+    policy: str = Field(default="threshold", pattern="^(perfect|mpc|threshold|always)$")
+    days: int = Field(default=7, ge=1, le=31)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+def load_run_dir(run_dir: str | Path) -> AppState:
+    """Read a demo's output folder (``summary.json``, ``ledger.csv``) into an :class:`AppState`."""
+    root = Path(run_dir)
+    summary_path, ledger_path = root / "summary.json", root / "ledger.csv"
+    if not summary_path.exists():
+        raise DrakewellError(f"no summary.json in {root}", hint="run `drakewell demo --out DIR` first")
+    try:
+        summary = json.loads(summary_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DrakewellError(f"{summary_path} is not valid JSON: {exc}", hint="re-run the demo") from exc
+    ledger = None
+    if ledger_path.exists():
+        ledger = pd.read_csv(ledger_path, parse_dates=["interval_start_utc"])
+    return AppState(
+        ledger=ledger,
+        summary=summary,
+        assets=list(summary.get("assets", [])),
+        site_name=str(summary.get("site", "")),
+    )
+
+
+def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> dict[str, Any]:
+    """Hourly power split and price from a dispatch ledger, as JSON-ready lists."""
+    frame = ledger.set_index(pd.DatetimeIndex(pd.to_datetime(ledger["interval_start_utc"], utc=True)))
+    cols = [
+        "ai_inference_mw",
+        "ai_training_mw",
+        "ai_spot_mw",
+        "mining_mw",
+        "curtailed_mw",
+        "price_usd_per_mwh",
+    ]
+    agg = frame[[c for c in cols if c in frame.columns]].resample(resample).mean().round(3)
+    out: dict[str, Any] = {"t": [ts.isoformat() for ts in agg.index]}
+    for col in agg.columns:
+        out[col] = [None if pd.isna(v) else float(v) for v in agg[col]]
+    return out
+
+
+def create_app(
+    state: AppState | None = None,
+    *,
+    exchange: Any | None = None,
+    meter_store: Any | None = None,
+) -> FastAPI:
+    """Compose the app. ``exchange`` is an ``ExchangeService``; ``meter_store`` a ``MeterStore``."""
+    from drakewell import __version__
+
+    app = FastAPI(
+        title="Drakewell",
+        version=__version__,
+        description="Dispatch, metering, tokenized compute, the GPU-time exchange and the dashboard.",
+    )
+    app.state.drakewell = state or AppState()
+    if exchange is None:
+        from drakewell.exchange.api import demo_service
+
+        exchange, _keys = demo_service()
+    from drakewell.exchange.api import install as install_exchange
+
+    install_exchange(app, exchange, prefix="/exchange")
+    from drakewell.metering.api import router as meter_router
+
+    app.state.meter_store = meter_store
+    app.include_router(meter_router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard() -> HTMLResponse:
+        return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        if name == "plotly.min.js":
+            import plotly
+
+            return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
+        path = (STATIC_DIR / name).resolve()
+        if path.parent != STATIC_DIR.resolve() or not path.is_file():
+            raise HTTPException(404, f"no static file {name!r}")
+        return FileResponse(path)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/summary", tags=["sites"])
+    def summary() -> dict[str, Any]:
+        return dict(app.state.drakewell.summary)
+
+    @app.get("/api/sites", tags=["sites"])
+    def sites() -> list[dict[str, Any]]:
+        from drakewell.dispatch.backtest import resolve_site
+
+        site = resolve_site(None)
+        return [
+            {
+                "name": site.name,
+                "zone": site.zone,
+                "grid_connection_mw": site.grid_connection_mw,
+                "gpus": site.gpu_count,
+                "mining_capacity_mw": site.mining_capacity_mw,
+            }
+        ]
+
+    @app.get("/api/site", tags=["sites"])
+    def site() -> dict[str, Any]:
+        st: AppState = app.state.drakewell
+        if st.ledger is None:
+            raise HTTPException(404, "no dispatch run loaded: POST /api/backtests or serve --run-dir DIR")
+        return {
+            "site": st.site_name,
+            "series": site_series(st.ledger),
+            "summary": st.summary.get("dispatch", {}),
+        }
+
+    @app.post("/api/backtests", tags=["sites"])
+    def backtest(body: BacktestIn) -> dict[str, Any]:
+        """Backtest the example site on ``days`` of seeded synthetic prices and show it."""
+        from drakewell.dispatch import backtest_inputs, build_inputs
+        from drakewell.dispatch.backtest import resolve_site
+        from drakewell.inputs.synthetic import synthetic_inputs
+
+        site_obj = resolve_site(None)
+        syn = synthetic_inputs("2026-07-01", body.days, seed=body.seed)
+        inputs = build_inputs(site_obj, syn.rt, syn.da, syn.hashprice)
+        result = next(r for r in backtest_inputs(inputs, [body.policy]) if r.policy == body.policy)
+        st: AppState = app.state.drakewell
+        st.ledger = result.ledger
+        st.site_name = site_obj.name
+        st.summary = {**st.summary, "dispatch": result.summary}
+        return result.summary
+
+    @app.get("/api/assets", tags=["assets"])
+    def assets() -> list[dict[str, Any]]:
+        return list(app.state.drakewell.assets)
+
+    return app

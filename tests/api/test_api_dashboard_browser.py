@@ -1,0 +1,74 @@
+"""The dashboard in a real headless Chromium: charts render with data, and an order placed through
+the page appears in the book."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        pytest.fail("Chromium is not installed: run `make sysdeps` (Debian package 'chromium')")
+    return path
+
+
+def test_dashboard_renders_and_places_an_order(live_app: dict[str, Any], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(live_app["base"] + "/")
+            page.wait_for_selector("#power-chart .main-svg", timeout=20_000)
+            n_traces = page.evaluate("document.getElementById('power-chart').data.length")
+            n_points = page.evaluate("document.getElementById('power-chart').data[0].x.length")
+            assert n_traces >= 5 and n_points == 48
+            page.wait_for_selector("#assets tbody tr", timeout=10_000)
+            assert "West Texas H100 pool A" in page.inner_text("#assets")
+            page.wait_for_selector("#assets-chart .main-svg", timeout=10_000)
+            page.wait_for_selector("#epochs tbody tr", timeout=10_000)
+            assert live_app["record"].to_json()["readingsRoot"][:18] in page.inner_text("#epochs")
+
+            page.fill("#api-key", live_app["keys"]["demo-buyer"])
+            page.fill("#order-qty", "8")
+            page.fill("#order-price", "1.83")
+            page.click("button[type=submit]")
+            page.wait_for_function(
+                "document.getElementById('order-result').textContent.includes('open')", timeout=10_000
+            )
+            page.wait_for_function(
+                "document.querySelector('#book tbody').textContent.includes('1.83')", timeout=10_000
+            )
+            row = page.inner_text("#book tbody tr")
+            assert "8" in row and "1.83" in row
+
+            page.fill("#api-key", "not-a-key")
+            page.click("button[type=submit]")
+            page.wait_for_function(
+                "document.getElementById('order-result').textContent.includes('refused')", timeout=10_000
+            )
+            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
