@@ -304,6 +304,9 @@ class Gateway:
                 self._mark_down(i)
                 failures.append(f"{self.config.backends[i].node.name}: {exc}")
                 continue
+            except BaseException:  # cancelled (shutdown): keep the in-flight count true
+                self._finish(i, started, ok=False)
+                raise
             self._report(i, response.headers)
             headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
             headers["x-drakewell-backend"] = self.config.backends[i].node.name
