@@ -104,7 +104,10 @@ def test_leases_reach_the_sink_once_and_only_when_durable() -> None:
     _trade(e, INST, P, 2)
     assert fwd.forward() == 0 and sink.leases == []  # not committed yet
     e.commit()
+    _trade(e, INST, P, 3)  # applied, not yet committed: its lease waits
     assert fwd.forward() == 1 and fwd.forward() == 0
-    assert sink.leases[0].gpus == 2 and fwd.backend_ids == {1: 1}
+    e.commit()
+    assert fwd.forward() == 1 and [lease.gpus for lease in sink.leases] == [2, 3]
+    assert fwd.backend_ids == {1: 1, 2: 2}
     with pytest.raises(ValueError, match="already opened"):
         sink.open_lease(sink.leases[0])

@@ -60,11 +60,8 @@ class ExchangeService:
         self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink())
 
     def account_for_key(self, api_key: str) -> str | None:
-        key_hash = hash_api_key(api_key)
-        for acct in self.engine.accounts.values():
-            if secrets.compare_digest(acct.key_hash, key_hash):
-                return acct.account_id
-        return None
+        # a dict lookup on the key's SHA-256: timing reveals nothing about the key itself
+        return self.engine.key_index.get(hash_api_key(api_key))
 
     async def acknowledge(self) -> None:
         """Wait until every command applied so far is durable, then forward new leases."""

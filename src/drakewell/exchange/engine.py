@@ -201,6 +201,8 @@ class Engine:
         self.orders_by_account: dict[str, list[int]] = {}
         self.trades: list[Trade] = []
         self.leases: list[Lease] = []
+        self.lease_seqs: list[int] = []  # the command sequence number that created each lease
+        self.key_index: dict[str, str] = {}  # API key hash -> account id
         self.next_oid = 1
         self.pending: list[Record] | None = None  # set when a journal is attached
         self.journal_write: Callable[[list[Record]], None] | None = None
@@ -282,7 +284,7 @@ class Engine:
             raise AccountError(
                 "bad_key_hash", "key_hash is not a SHA-256 hex digest", hint="pass hash_api_key(api_key)"
             )
-        if any(a.key_hash == key_hash for a in self.accounts.values()):
+        if key_hash in self.key_index:
             raise AccountError(
                 "key_in_use",
                 "that API key already belongs to another account",
@@ -290,6 +292,7 @@ class Engine:
             )
         acct = Account(account_id, key_hash)
         self.accounts[account_id] = acct
+        self.key_index[key_hash] = account_id
         self.orders_by_account[account_id] = []
         self.assets_by_owner[account_id] = []
         self._accept("open_account", {"account_id": account_id, "key_hash": key_hash})
@@ -589,6 +592,8 @@ class Engine:
         leases = self.leases
         instrument = inst.book.instrument
         tside = taker.side
+        seq = self.seq
+        self.lease_seqs.extend([seq] * len(fills))
         for maker, q, p in fills:
             if tside == BUY:
                 buy, sell = taker, maker
@@ -770,6 +775,7 @@ class Engine:
             },
             "trades": [t.as_tuple() for t in self.trades],
             "leases": [lease.as_tuple() for lease in self.leases],
+            "lease_seqs": list(self.lease_seqs),
         }
 
 

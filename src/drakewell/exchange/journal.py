@@ -135,6 +135,7 @@ class GroupCommitter:
         """Return once command ``seq`` is in the journal (writing every queued record if needed)."""
         engine = self.engine
         if engine.journal_write is None:
+            engine.mark_durable(seq)  # nothing to write: in memory is all there is
             return
         async with self._lock:
             if engine.committed_seq >= seq:

@@ -49,13 +49,12 @@ class LeaseForwarder:
         self.backend_ids: dict[int, int | None] = {}
 
     def forward(self) -> int:
-        """Send every lease whose trade's command has committed; returns how many were sent."""
+        """Send every lease whose command has committed; returns how many were sent."""
         engine = self.engine
-        if engine.seq != engine.committed_seq:
-            return 0  # some leases may belong to an unacknowledged command: wait for its commit
+        durable = engine.committed_seq
+        leases, seqs = engine.leases, engine.lease_seqs
         sent = 0
-        leases = engine.leases
-        while self.cursor < len(leases):
+        while self.cursor < len(leases) and seqs[self.cursor] <= durable:
             lease = leases[self.cursor]
             self.backend_ids[lease.lease_id] = self.sink.open_lease(lease)
             self.cursor += 1
