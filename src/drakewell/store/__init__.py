@@ -39,7 +39,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         try:
             metadata.create_all(engine)
         except Exception as exc:
-            raise StoreError(f"cannot create tables in {url!r}: {exc}", hint="check the URL and permissions") from exc
+            engine.dispose()
+            raise StoreError(
+                f"cannot create tables in {url!r}: {exc}",
+                hint="check that the server is running, the URL (user, host, port, database) and permissions",
+            ) from exc
     return engine
 
 
