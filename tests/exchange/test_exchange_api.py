@@ -247,3 +247,48 @@ def test_public_market_data_needs_no_key(who: str | None) -> None:
         "H200-SXM",
         "B200",
     ]
+
+
+def test_concurrent_orders_share_group_commits(tmp_path: Path) -> None:
+    engine, journal = recover(tmp_path / "j.sqlite")
+    for kind, args in _seed_commands():
+        engine.apply(kind, args)
+    engine.commit()
+    batches: list[int] = []
+
+    def counting_write(batch: list[Any]) -> None:
+        batches.append(len(batch))
+        journal.write(batch)
+
+    engine.journal_write = counting_write
+    app = create_app(ExchangeService(engine, journal))
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"instrument": INST, "side": "buy", "qty": 1, "price": 1_000_000}
+            return await asyncio.gather(
+                *(client.post("/orders", json=body, headers={"X-API-Key": KEYS["alice"]}) for _ in range(24))
+            )
+
+    answers = asyncio.run(burst())
+    assert all(r.status_code == 201 for r in answers)
+    assert sum(batches) == 24 and len(batches) < 24  # some commits acknowledged several orders
+    assert replay(Journal(tmp_path / "j.sqlite")).snapshot() == engine.snapshot()
+    journal.close()
+
+
+def test_without_a_journal_leases_are_forwarded_at_once() -> None:
+    sink = InMemoryLeaseSink()
+    app = create_app(ExchangeService(_engine(), sink=sink))
+    _call(
+        app, "POST", "/orders", "bob", json={"instrument": INST, "side": "sell", "qty": 1, "price": 2_000_000}
+    )
+    _call(
+        app,
+        "POST",
+        "/orders",
+        "alice",
+        json={"instrument": INST, "side": "buy", "qty": 1, "price": 2_000_000},
+    )
+    assert [lease.renter for lease in sink.leases] == ["alice"]
