@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import coincurve
@@ -58,14 +59,18 @@ class NodeKey:
     def hex(self) -> str:
         return "0x" + self.private_key.hex()
 
-    @property
+    @cached_property
+    def _secret(self) -> coincurve.PrivateKey:
+        return coincurve.PrivateKey(self.private_key)
+
+    @cached_property
     def address(self) -> str:
-        pub = coincurve.PrivateKey(self.private_key).public_key.format(compressed=False)[1:]
+        pub = self._secret.public_key.format(compressed=False)[1:]
         return address_of_pubkey(pub)
 
     def sign_digest(self, digest: bytes) -> bytes:
         """65-byte ``r ‖ s ‖ v`` over a 32-byte digest (libsecp256k1 always returns low ``s``)."""
-        sig = coincurve.PrivateKey(self.private_key).sign_recoverable(digest, hasher=None)
+        sig = self._secret.sign_recoverable(digest, hasher=None)
         return sig[:64] + bytes([27 + sig[64]])
 
     def sign(self, reading: Reading, domain: MeterDomain) -> SignedReading:
