@@ -31,7 +31,10 @@ def serve(
     from drakewell.exchange.journal import recover
 
     journal.parent.mkdir(parents=True, exist_ok=True)
+    from drakewell.exchange.engine import tune_gc
+
     engine, jrnl = recover(journal)
+    tune_gc()
     typer.echo(f"recovered {engine.seq} commands from {journal}")
     if demo:
         service, keys = demo_service(jrnl, engine)

@@ -27,6 +27,7 @@ Each fill is one trade and one lease (renter = buyer, provider's asset = the sel
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -71,6 +72,20 @@ class EngineHalted(ExchangeError):
     """A journal commit failed; memory may be ahead of the journal."""
 
     code = "engine_halted"
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a process that serves an engine (call after recovery).
+
+    The engine's records (orders, trades, leases, deques) hold no reference cycles, so reference
+    counting frees them; the cyclic collector only re-scans them. With millions of live records its
+    full passes dominate (a 1M-event replay runs ~1.9x slower under the default thresholds), so
+    the recovered state is frozen out of collection and generation 0 runs every 100,000
+    allocations instead of every 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
 
 
 def hash_api_key(api_key: str) -> str:
