@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
+from weakref import WeakKeyDictionary
 
 from drakewell.errors import ExchangeError
 from drakewell.exchange.engine import Engine
@@ -58,16 +59,35 @@ class ForwardPoint:
     instruments: int
 
 
+class _TradeStats:
+    """Per-instrument EWMA, last price and volume, folded in incrementally (trades are append-only)."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.ewma: dict[str, float] = {}
+        self.last: dict[str, int] = {}
+        self.volume: dict[str, int] = defaultdict(int)
+
+    def update(self, engine: Engine) -> None:
+        ewma, last, volume = self.ewma, self.last, self.volume
+        for t in engine.trades[self.seen :]:
+            prev = ewma.get(t.instrument)
+            ewma[t.instrument] = float(t.price) if prev is None else prev + MARK_ALPHA * (t.price - prev)
+            last[t.instrument] = t.price
+            volume[t.instrument] += t.qty
+        self.seen = len(engine.trades)
+
+
+_stats: WeakKeyDictionary[Engine, _TradeStats] = WeakKeyDictionary()
+
+
 def marks(engine: Engine) -> dict[str, Mark]:
     """The mark of every instrument the engine has seen."""
-    ewma: dict[str, float] = {}
-    last: dict[str, int] = {}
-    volume: dict[str, int] = defaultdict(int)
-    for t in engine.trades:
-        prev = ewma.get(t.instrument)
-        ewma[t.instrument] = float(t.price) if prev is None else prev + MARK_ALPHA * (t.price - prev)
-        last[t.instrument] = t.price
-        volume[t.instrument] += t.qty
+    stats = _stats.get(engine)
+    if stats is None or stats.seen > len(engine.trades):
+        stats = _stats[engine] = _TradeStats()
+    stats.update(engine)
+    ewma, last, volume = stats.ewma, stats.last, stats.volume
     out = {}
     for iid, inst in engine.instruments.items():
         bid, ask = inst.book.best_bid(), inst.book.best_ask()
