@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -146,13 +147,19 @@ class MerkleTree:
 
     tree: tuple[bytes, ...]
     leaf_hashes: tuple[bytes, ...]  # in the caller's order
-    positions: dict[bytes, int]  # leaf hash -> index into ``tree``
+
+    @cached_property
+    def positions(self) -> dict[bytes, int]:
+        """Leaf hash -> index into ``tree`` (built on the first proof)."""
+        n = len(self.leaf_hashes)
+        size = len(self.tree)
+        return {self.tree[i]: i for i in range(size - n, size)}
 
     @classmethod
     def from_leaf_hashes(cls, hashes: Sequence[bytes]) -> MerkleTree:
         if not hashes:
             raise MerkleError("cannot build a Merkle tree of no leaves", hint="add at least one leaf")
-        if any(len(h) != 32 for h in hashes):
+        if set(map(len, hashes)) != {32}:
             raise MerkleError("a leaf hash is not 32 bytes", hint="hash values with leaf_hash()")
         ordered = _sorted_hashes(hashes)
         n = len(ordered)
@@ -168,9 +175,7 @@ class MerkleTree:
                 k(a + b).digest() if a < b else k(b + a).digest() for a, b in zip(lefts, rights, strict=True)
             ]
             hi = lo
-        size = len(tree)
-        positions = {h: size - 1 - i for i, h in enumerate(ordered)}
-        return cls(tuple(tree), tuple(hashes), positions)
+        return cls(tuple(tree), tuple(hashes))
 
     @classmethod
     def of(cls, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> MerkleTree:

@@ -218,7 +218,7 @@ class MeterStore:
     def ingest(self, batch: Sequence[SignedReading | Mapping[str, Any]]) -> IngestResult:
         """Verify and store one batch (see the module docstring); returns after it is durable."""
         rejected: list[Rejection] = []
-        if any(isinstance(item, Mapping) for item in batch):
+        if not all(type(item) is SignedReading for item in batch):
             parsed: list[SignedReading | None] = []
             for i, item in enumerate(batch):
                 if isinstance(item, SignedReading):
@@ -234,7 +234,8 @@ class MeterStore:
         else:
             parsed = list(batch)  # type: ignore[arg-type]
 
-        if any(isinstance(p, SignedReading) and p.reading.node not in self._nodes for p in parsed):
+        known = self._nodes
+        if any(p is not None and p.reading.node not in known for p in parsed):
             self._load_nodes()  # another process may have registered it
         nodes = self._nodes
         verifier = self._verifier
@@ -304,18 +305,19 @@ class MeterStore:
         """Split candidates into new rows, duplicates and equivocations (against batch and store)."""
         if not candidates:
             return [], 0, []
-        by_node: dict[str, list[int]] = {}
+        by_node: dict[str, set[int]] = {}
         for _, signed, _ in candidates:
-            by_node.setdefault(signed.reading.node, []).append(signed.reading.seq)
+            by_node.setdefault(signed.reading.node, set()).add(signed.reading.seq)
         closed = self._closed_epochs({signed.reading.asset for _, signed, _ in candidates})
         existing: dict[tuple[str, int], bytes] = {}
         c = tables.readings.c
+        lo = min(min(seqs) for seqs in by_node.values())
+        hi = max(max(seqs) for seqs in by_node.values())
+        # one range query per batch: new readings usually find nothing, replays find themselves
+        q = select(c.node, c.seq, c.digest).where(and_(c.seq >= lo, c.seq <= hi, c.node.in_(list(by_node))))
         with self.engine.connect() as conn:
-            for node, seqs in by_node.items():
-                q = select(c.seq, c.digest).where(
-                    and_(c.node == node, c.seq >= min(seqs), c.seq <= max(seqs))
-                )
-                for seq, digest in conn.execute(q):
+            for node, seq, digest in conn.execute(q):
+                if seq in by_node[node]:
                     existing[(node, seq)] = bytes(digest)
         rows: list[tuple[Any, ...]] = []  # in READING_COLUMNS order
         evidence: list[dict[str, Any]] = []
@@ -463,18 +465,23 @@ def _get(item: Any, key: str) -> Any:
     return item.get(key) if isinstance(item, Mapping) else None
 
 
+_INT_TYPES = {int}
+
+
 def _fast_problem(r: Reading) -> str | None:
     """Range checks of the ingest hot path (falls back to the full check on anything unusual)."""
     ints = (r.epoch, r.seq, r.window_start, r.window_end, r.energy_wh, r.gpu_seconds, r.hashes_th, r.tokens)
     if (
-        all(type(v) is int and 0 <= v <= INT63_MAX for v in ints)
-        and type(r.lease_id) is int
+        set(map(type, ints)) == _INT_TYPES
+        and min(ints) >= 0
+        and max(ints) <= INT63_MAX
         and r.window_end > r.window_start
+        and type(r.lease_id) is int
+        and 0 <= r.lease_id < 2**256
         and type(r.asset) is bytes
         and len(r.asset) == 32
         and type(r.node) is str
         and len(r.node) == 42
-        and 0 <= r.lease_id < 2**256
     ):
         return None
     problem = r.check()

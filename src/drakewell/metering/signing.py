@@ -77,15 +77,22 @@ class NodeKey:
         return SignedReading(reading, self.sign_digest(domain.digest(reading)))
 
 
+_N_BYTES = SECP256K1_N.to_bytes(32, "big")
+_HALF_N_BYTES = SECP256K1_HALF_N.to_bytes(32, "big")
+_ZERO32 = bytes(32)
+
+
 def signature_problem(signature: bytes) -> str | None:
-    """``None`` for a canonical 65-byte signature, else what is wrong with it."""
+    """``None`` for a canonical 65-byte signature, else what is wrong with it.
+
+    ``r`` and ``s`` are compared as 32-byte big-endian strings, which orders them as integers.
+    """
     if len(signature) != 65:
         return f"signature is {len(signature)} bytes, not 65"
     if signature[64] not in (27, 28):
         return f"signature v={signature[64]} is not 27 or 28"
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_HALF_N):
+    r, s = signature[:32], signature[32:64]
+    if not (_ZERO32 < r < _N_BYTES and _ZERO32 < s <= _HALF_N_BYTES):
         return "signature r or s is out of range (s must be in the lower half of the curve order)"
     return None
 
@@ -119,7 +126,7 @@ class FastVerifier:
         lib.secp256k1_ec_pubkey_serialize(
             self._ctx, self._out, self._outlen, self._pub, lib.SECP256K1_EC_UNCOMPRESSED
         )
-        return bytes(ffi.buffer(self._out, 65))[1:]
+        return ffi.buffer(self._out, 65)[1:]
 
     def recover_address(self, digest: bytes, signature: bytes) -> str | None:
         pub = self.recover_pubkey(digest, signature)
