@@ -274,3 +274,16 @@ def test_a_failed_commit_halts_the_engine() -> None:
         e.place("alice", INST, "buy", 1, P)
     with pytest.raises(ExchangeError):
         e.deposit("alice", 1)
+
+
+def test_sells_pick_the_first_asset_that_can_back_them() -> None:
+    e = Engine()
+    e.open_account("prov", hash_api_key("p"))
+    e.register_asset("prov", "dear", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, P)
+    e.register_asset("prov", "cheap", "H100-SXM", "us-tx", 2, START_S, START_S + 86400, P // 2)
+    assert e.place("prov", INST, "sell", 2, P - 1).asset == "cheap"  # under "dear"'s floor
+    assert e.place("prov", INST, "sell", 3, P).asset == "dear"
+    with pytest.raises(BelowFloor, match="floor"):
+        e.place("prov", INST, "sell", 1, P // 4)  # under both floors
+    with pytest.raises(InsufficientCapacity, match="fewer than 1 GPUs"):
+        e.place("prov", INST, "sell", 1, P - 1)  # "cheap" is full, "dear" too dear

@@ -441,18 +441,17 @@ class Engine:
                 why = f"asset {asset.asset_id!r} is not available for the whole contract window"
                 continue
             if price < asset.floor_price and not allow_below_floor:
-                if asset_id is not None or len(candidates) == 1:
-                    raise BelowFloor(
-                        f"sell price {price} is below asset {asset.asset_id!r}'s floor {asset.floor_price} "
-                        "(its mining value)",
-                        hint="raise the price, or set allow_below_floor to sell under the mining alternative",
-                    )
-                why = f"price {price} is below the floor of asset {asset.asset_id!r}"
+                why = f"sell price {price} is below the floor {asset.floor_price} of asset {asset.asset_id!r}"
                 continue
             if not asset.can_commit(start_s, end_s, qty):
                 why = f"asset {asset.asset_id!r} has fewer than {qty} GPUs free in that window"
                 continue
             return asset
+        if why.startswith("sell price"):
+            raise BelowFloor(
+                f"{why} (the mining value of its power)",
+                hint="raise the price, or set allow_below_floor to sell under the mining alternative",
+            )
         raise InsufficientCapacity(
             f"cannot back a sell of {qty} GPUs of {inst.book.instrument}: {why}",
             hint="register capacity for that model, region and window, or sell fewer GPUs",
