@@ -7,10 +7,12 @@ leases and balance; someone else's order id answers 404 exactly like a missing o
 
 Every command route answers only after the command's journal record has committed (see
 :class:`~drakewell.exchange.journal.GroupCommitter`): concurrent requests share one commit.
-Refusals answer ``{"code", "message", "hint"}``: 400 for malformed input the schema cannot express
-(an unknown instrument, a missing limit price), 404 for an unknown order, 409 for a refusal by the
-market state (collateral, capacity, floor, post-only, fill-or-kill, closed order), 401 for a
-missing or unknown key, 503 when the engine halted after a failed commit.
+Refusals answer ``{"code", "message", "hint"}``: 400 for input the schema cannot express (an
+impossible date such as 2026-02-30, a limit order without a price, an unparsable body), 404 for an
+unknown order, 409 for a refusal by the market state (collateral, capacity, floor, post-only,
+fill-or-kill, closed order), 401 for a missing or unknown key, 503 when the engine halted after a
+failed commit. Input that breaks the published schema (types, ranges, the instrument id pattern)
+answers FastAPI's 422. Request models are strict: JSON integers and booleans only, no coercion.
 
 Use :func:`create_app` for a standalone server or include :data:`router` in another app and set
 ``app.state.exchange`` to an :class:`ExchangeService`.
