@@ -1,10 +1,15 @@
-"""``drakewell route …`` commands, run in-process."""
+"""``drakewell route …`` commands: in-process, and as real processes for ``serve``."""
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -69,3 +74,70 @@ def test_latency_shows_the_model_matrix() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "great-circle model" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(url: str, deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+@pytest.mark.integration
+def test_serve_and_fake_backend_commands_work_together() -> None:
+    route = [sys.executable, "-m", "drakewell.routing.cli"]
+    good, bad, gw = _free_port(), _free_port(), _free_port()
+    procs = [
+        subprocess.Popen([*route, "fake-backend", "--port", str(good), "--name", "good"]),
+        subprocess.Popen([*route, "fake-backend", "--port", str(bad), "--mode", "error"]),
+    ]
+    try:
+        _wait_for(f"http://127.0.0.1:{good}/state")
+        _wait_for(f"http://127.0.0.1:{bad}/state")
+        procs.append(
+            subprocess.Popen(
+                [
+                    *route,
+                    "serve",
+                    "--port",
+                    str(gw),
+                    "--policy",
+                    "nearest",
+                    "--user-region",
+                    "aws:af-south-1",
+                    "-b",
+                    f"cpt=http://127.0.0.1:{bad},region=aws:af-south-1",
+                    "-b",
+                    f"iad=http://127.0.0.1:{good},region=aws:us-east-1",
+                    "--latency",
+                    "model",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        _wait_for(f"http://127.0.0.1:{gw}/healthz")
+        r = httpx.post(
+            f"http://127.0.0.1:{gw}/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10.0,
+        )
+        assert r.status_code == 200
+        assert r.headers["x-drakewell-backend"] == "iad"  # the nearer one failed
+        assert r.headers["x-drakewell-attempts"] == "2"
+        assert r.json()["choices"][0]["message"]["content"].startswith("tok")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)

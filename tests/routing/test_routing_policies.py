@@ -45,6 +45,8 @@ def test_registry_lists_the_five_policies_and_refuses_unknown_names() -> None:
         make_policy("nearest", headroom=0.1)
     with pytest.raises(RoutingError, match="headroom"):
         make_policy("slo-aware", headroom=1.5)
+    with pytest.raises(RoutingError, match="wait_margin"):
+        make_policy("cost-aware", wait_margin=-1.0)
 
 
 def test_predicted_wait_and_ttft_follow_the_stated_formula() -> None:

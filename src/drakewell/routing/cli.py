@@ -200,3 +200,7 @@ def fake_backend(
 
     app_ = fake_backend_app(name, mode=mode, ttft_s=ttft_s, tokens=tokens, token_delay_s=token_delay_s)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

@@ -27,8 +27,9 @@ Policies (register more with :func:`register_policy`):
   with weight ``1/score²``; with probability ``explore`` pick uniformly among the kept nodes (so
   estimates for every node stay fresh, without ever breaking the filter). With no node kept, the
   least predicted TTFT.
-- ``cost-aware`` — the cheapest node (energy cost per slot-second) whose predicted TTFT ≤ SLA; with
-  none, the least predicted TTFT.
+- ``cost-aware`` — the cheapest node (energy cost per slot-second) whose predicted TTFT, queue wait
+  times ``wait_margin`` (default 2, as above), is ≤ SLA (no headroom); with none, the least
+  predicted TTFT.
 """
 
 from __future__ import annotations
@@ -311,6 +312,11 @@ class SloAware:
 class CostAware:
     name = "cost-aware"
 
+    def __init__(self, wait_margin: float = 2.0) -> None:
+        if not wait_margin >= 0:
+            raise RoutingError("cost-aware needs wait_margin ≥ 0", hint="e.g. wait_margin=2.0")
+        self.wait_margin = wait_margin
+
     def choose(
         self, view: FleetView, request: RouteRequest, candidates: Sequence[int], rng: random.Random
     ) -> int:
@@ -318,8 +324,13 @@ class CostAware:
         row = view.rtt_row(request.user_region)
         sla = request.sla_ttft_ms
         cost = view.cost_per_slot_s
+        p = request.prompt_tokens
         best, best_cost = -1, float("inf")
         for i in candidates:
-            if cost[i] < best_cost and view.predicted_ttft_ms(i, row, request.prompt_tokens) <= sla:
-                best, best_cost = i, cost[i]
+            if cost[i] < best_cost:
+                ttft = (
+                    row[i] + p * view.prefill_ms_per_token[i] + self.wait_margin * view.predicted_wait_ms(i)
+                )
+                if ttft <= sla:
+                    best, best_cost = i, cost[i]
         return best if best >= 0 else _best_effort(view, row, request, candidates)
