@@ -119,6 +119,8 @@ def test_simulate_writes_ingestible_files(tmp_path: Path) -> None:
         str(tmp_path / "m.sqlite"),
     )
     assert result["accepted"] == summary["readings"] and result["rejected"] == []
+    exported = _run("export", "--out", str(tmp_path / "r.parquet"), "--db", str(tmp_path / "m.sqlite"))
+    assert exported["rows"] == summary["readings"]
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,26 @@ def verify(
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    asset: Annotated[str | None, typer.Option(help="Asset id (0x+64 hex) or name; default: all.")] = None,
+    epoch: Annotated[int | None, typer.Option(help="Epoch; default: all.")] = None,
+    db: DbOpt = DEFAULT_DB,
+    chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
+    registry: RegistryOpt = ZERO_ADDRESS,
+    epoch_seconds: EpochSecondsOpt = 86_400,
+) -> None:
+    """Write stored readings to Parquet; prints the path and the row count."""
+    from drakewell.metering.readings import asset_id
+
+    store = _store(db, chain_id, registry, epoch_seconds)
+    path = store.export_parquet(out, asset_id(asset) if asset is not None else None, epoch)
+    import pyarrow.parquet as pq
+
+    _emit({"path": str(path), "rows": pq.read_metadata(path).num_rows})
+
+
+@app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder for keys.json, nodes.json and readings.json.")] = Path(
         "out/meter"
