@@ -150,3 +150,15 @@ def test_bad_proof_json_is_named() -> None:
         ReadingProof.from_json({"reading": {}})
     with pytest.raises(EpochError, match="bad delivery"):
         DeliveryProof.from_json({"delivery": {"leaseId": 1}, "proof": [], "root": "0x00"})
+
+
+def test_anchor_epoch_sends_the_agreed_arguments(store: MeterStore, filled: list[Any]) -> None:
+    from drakewell.errors import ChainError
+    from drakewell.metering.onchain import RecordingRegistry, anchor_epoch
+
+    registry = RecordingRegistry()
+    record = anchor_epoch(store, registry, GPU_ASSET, EPOCH)
+    assert registry.anchored[(GPU_ASSET, EPOCH)] == record.anchor_args()[2:]
+    assert record.anchor_tx == "0x" + "00" * 31 + "01"
+    with pytest.raises(ChainError, match="already anchored"):
+        anchor_epoch(store, registry, GPU_ASSET, EPOCH)

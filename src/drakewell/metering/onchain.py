@@ -1,0 +1,89 @@
+"""The seam between metering and the chain: anchoring epoch roots in ``MeterRegistry``.
+
+Metering needs one call of the registry, agreed in docs/ARCHITECTURE.md::
+
+    MeterRegistry.anchor(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
+
+:class:`MeterRegistryLike` is that one method; any client with it (the chain package's typed
+client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor.
+:func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, and remembers the
+transaction hash when the client returns one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drakewell.metering.epochs import EpochRecord, close_epoch, epoch_record, record_anchor
+from drakewell.metering.ingest import MeterStore
+
+
+class MeterRegistryLike(Protocol):
+    def anchor(
+        self,
+        asset: bytes,
+        epoch: int,
+        readings_root: bytes,
+        deliveries_root: bytes,
+        n_readings: int,
+        energy_wh: int,
+        gpu_seconds: int,
+    ) -> Any: ...
+
+
+@dataclass
+class RecordingRegistry:
+    """In-memory double of ``MeterRegistry.anchor``: keeps every anchored epoch's arguments."""
+
+    anchored: dict[tuple[bytes, int], tuple[bytes, bytes, int, int, int]] = field(default_factory=dict)
+
+    def anchor(
+        self,
+        asset: bytes,
+        epoch: int,
+        readings_root: bytes,
+        deliveries_root: bytes,
+        n_readings: int,
+        energy_wh: int,
+        gpu_seconds: int,
+    ) -> str:
+        key = (asset, epoch)
+        if key in self.anchored:
+            from drakewell.errors import ChainError
+
+            raise ChainError(f"epoch {epoch} is already anchored", hint="anchor each epoch once")
+        self.anchored[key] = (readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
+        return f"0x{len(self.anchored):064x}"  # a stand-in transaction hash
+
+
+def _tx_hash(result: Any) -> str | None:
+    """A transaction hash from what a client returned (hex text, bytes, or an object/dict carrying one)."""
+    for candidate in (
+        result,
+        getattr(result, "tx_hash", None),
+        getattr(result, "transactionHash", None),
+        result.get("transactionHash") if isinstance(result, dict) else None,
+    ):
+        if isinstance(candidate, bytes | bytearray) and len(candidate) == 32:
+            return "0x" + bytes(candidate).hex()
+        if isinstance(candidate, str) and candidate.startswith("0x") and len(candidate) == 66:
+            return candidate.lower()
+        hexer = getattr(candidate, "hex", None)
+        if callable(hexer) and not isinstance(candidate, str | bytes | bytearray):
+            text = hexer()
+            if isinstance(text, str) and len(text.removeprefix("0x")) == 64:
+                return "0x" + text.removeprefix("0x")
+    return None
+
+
+def anchor_epoch(store: MeterStore, registry: MeterRegistryLike, asset: bytes, epoch: int) -> EpochRecord:
+    """Close (if needed) and anchor one epoch; returns the record with ``anchor_tx`` when known."""
+    record = close_epoch(store, asset, epoch)
+    result = registry.anchor(*record.anchor_args())
+    tx = _tx_hash(result)
+    if tx is not None:
+        record_anchor(store, asset, epoch, tx)
+    updated = epoch_record(store, asset, epoch)
+    assert updated is not None
+    return updated
