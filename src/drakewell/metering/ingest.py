@@ -190,6 +190,16 @@ class MeterStore:
         self._nodes: dict[str, NodeSpec] = {}
         self._load_nodes()
 
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> MeterStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     # -- nodes -----------------------------------------------------------------------------------
 
     def _load_nodes(self) -> None:
