@@ -14,7 +14,7 @@ from exchange_helpers import INST, START_S
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from drakewell.exchange.api import ExchangeService, create_app
+from drakewell.exchange.api import ExchangeService, close_started_loop, create_app
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.leases import InMemoryLeaseSink
@@ -292,3 +292,28 @@ def test_without_a_journal_leases_are_forwarded_at_once() -> None:
         json={"instrument": INST, "side": "buy", "qty": 1, "price": 2_000_000},
     )
     assert [lease.renter for lease in sink.leases] == ["alice"]
+
+
+def test_the_app_closes_started_contracts_while_it_runs() -> None:
+    engine = _engine()
+    engine.place("alice", INST, "buy", 1, 1_000_000)  # starts 2026-12-01: before "now" once that day came
+    past = "H100-SXM.us-tx.2020-01-01T00Z.1h"
+    engine.place("alice", past, "buy", 1, 1_000_000)
+    service = ExchangeService(engine)
+
+    async def run() -> None:
+        task = asyncio.create_task(close_started_loop(service, 0.01))
+        await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(run())
+    assert engine.closed_before_s > 0
+    assert engine.orders[2].reason == "expired"
+    r = _call(
+        create_app(service, close_every_s=None),
+        "POST",
+        "/orders",
+        "alice",
+        json={"instrument": past, "side": "buy", "qty": 1, "price": 5},
+    )
+    assert r.status_code == 409 and r.json()["code"] == "instrument_closed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from exchange_helpers import INST, INST_1H, START_S, funded_engine
 
@@ -14,6 +16,7 @@ from drakewell.exchange.engine import (
     UnknownOrder,
     hash_api_key,
 )
+from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.risk import BelowFloor, InsufficientBalance, InsufficientCapacity
 
 P = 2_000_000  # 2 USD per GPU-hour
@@ -287,3 +290,28 @@ def test_sells_pick_the_first_asset_that_can_back_them() -> None:
         e.place("prov", INST, "sell", 1, P // 4)  # under both floors
     with pytest.raises(InsufficientCapacity, match="fewer than 1 GPUs"):
         e.place("prov", INST, "sell", 1, P - 1)  # "cheap" is full, "dear" too dear
+
+
+def test_contracts_stop_trading_at_their_start(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    e, journal = recover(path)
+    for name in ("alice", "bob"):
+        e.open_account(name, hash_api_key(name))
+        e.deposit(name, 10**12)
+        e.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", 50, START_S, START_S + 86400)
+    later = "H100-SXM.us-tx.2026-12-01T12Z.1h"
+    buy = e.place("alice", INST, "buy", 3, P)
+    sell = e.place("bob", INST_1H, "sell", 4, P + 10)
+    keep = e.place("bob", later, "sell", 2, P + 10)
+    assert e.close_started(START_S + 5 * 3600) == 2  # INST (00Z) and INST_1H (05Z) have started
+    assert (buy.status, buy.reason, sell.status) == ("cancelled", "expired", "cancelled")
+    assert e.accounts["alice"].reserved == 0 and e.assets["pool-bob"].total == 2
+    assert keep.status == "open"
+    with pytest.raises(OrderRejected) as info:
+        e.place("alice", INST, "buy", 1, P)
+    assert info.value.code == "instrument_closed"
+    with pytest.raises(OrderRejected, match="already closed"):
+        e.close_started(START_S)
+    e.commit()
+    journal.close()
+    assert replay(Journal(path)).snapshot() == e.snapshot()

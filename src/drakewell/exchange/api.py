@@ -20,7 +20,12 @@ Use :func:`create_app` for a standalone server or include :data:`router` in anot
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -584,14 +589,40 @@ def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
     app.include_router(router, prefix=prefix)
 
 
-def create_app(service: ExchangeService | None = None) -> FastAPI:
-    """A standalone exchange app (a demo service with fresh keys when none is given)."""
+async def close_started_loop(service: ExchangeService, every_s: float) -> None:
+    """Every ``every_s`` seconds, stop trading the contracts whose start has passed (journaled)."""
+    while True:
+        now_s = int(time.time())
+        if now_s > service.engine.closed_before_s and not service.engine.halted:
+            service.engine.close_started(now_s)
+            await service.acknowledge()
+        await asyncio.sleep(every_s)
+
+
+def create_app(service: ExchangeService | None = None, *, close_every_s: float | None = 60.0) -> FastAPI:
+    """A standalone exchange app (a demo service with fresh keys when none is given).
+
+    While it runs, contracts stop trading at their start (checked every ``close_every_s`` seconds;
+    ``None`` turns that off).
+    """
+    service = service or demo_service()[0]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(close_started_loop(service, close_every_s)) if close_every_s else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Drakewell exchange",
         version="1",
         description="Standardized GPU-time contracts: prices in micro-USD per GPU-hour, quantities in GPUs.",
     )
-    install(app, service or demo_service()[0])
+    install(app, service)
     return app
 
 

@@ -1,9 +1,10 @@
 """The matching engine: accounts, capacity, books, trades and leases, driven by journaled commands.
 
 Commands are the engine's public methods: :meth:`Engine.open_account`, :meth:`Engine.deposit`,
-:meth:`Engine.withdraw`, :meth:`Engine.register_asset`, :meth:`Engine.place`, :meth:`Engine.cancel`
-and :meth:`Engine.amend`. Each one validates everything *before* it changes anything, so a refusal
-(an :class:`~drakewell.errors.ExchangeError` subclass with a ``code`` and a hint) leaves the state
+:meth:`Engine.withdraw`, :meth:`Engine.register_asset`, :meth:`Engine.place`, :meth:`Engine.cancel`,
+:meth:`Engine.amend` and :meth:`Engine.close_started` (contracts stop trading at their start).
+Each one validates everything *before* it changes anything, so a refusal (an
+:class:`~drakewell.errors.ExchangeError` subclass with a ``code`` and a hint) leaves the state
 untouched and is not journaled. An accepted command gets the next sequence number and, when a
 journal is attached, is queued as ``(seq, kind, args)``.
 
@@ -219,6 +220,7 @@ class Engine:
         self.lease_seqs: list[int] = []  # the command sequence number that created each lease
         self.key_index: dict[str, str] = {}  # API key hash -> account id
         self.next_oid = 1
+        self.closed_before_s = 0  # contracts starting at or before this time no longer trade
         self.pending: list[Record] | None = None  # set when a journal is attached
         self.journal_write: Callable[[list[Record]], None] | None = None
 
@@ -486,6 +488,12 @@ class Engine:
         inst = self.instruments.get(instrument)
         if inst is None:
             inst = self._new_inst(instrument)
+        if inst.start_s <= self.closed_before_s:
+            raise _bad(
+                "instrument_closed",
+                f"{instrument} has started and no longer trades",
+                "trade a contract that starts later",
+            )
         if type(qty) is not int or not 0 < qty <= MAX_QTY:
             _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
         if order_type == "limit":
@@ -647,6 +655,36 @@ class Engine:
             )
         return order
 
+    def close_started(self, now_s: int) -> int:
+        """Stop trading every contract that starts at or before ``now_s`` (Unix seconds, UTC).
+
+        Their open orders are cancelled (reason ``"expired"``), releasing collateral and capacity;
+        later orders on them are refused. The time is an argument, not a clock read, so a replay
+        closes exactly what the live run closed. Returns the number of orders cancelled.
+        """
+        self._check_live()
+        _check_int("now_s", now_s, 0, 2**40, "bad_time")
+        if now_s <= self.closed_before_s:
+            raise _bad(
+                "bad_time", f"contracts up to {self.closed_before_s} are already closed", "pass a later time"
+            )
+        self.closed_before_s = now_s
+        self._accept("close_started", {"now_s": now_s})
+        cancelled = 0
+        for inst in self.instruments.values():
+            if inst.start_s > now_s:
+                continue
+            for side in (inst.book.bids, inst.book.asks):
+                for order in side.orders():
+                    side.remove(order)
+                    self._release(order, inst, order.qty)
+                    order.cancelled += order.qty
+                    order.qty = 0
+                    order.status = CANCELLED
+                    order.reason = "expired"
+                    cancelled += 1
+        return cancelled
+
     def cancel(self, account: str, oid: int) -> Order:
         """Cancel the open remainder of an own order."""
         if self.halted:
@@ -767,6 +805,7 @@ class Engine:
         return {
             "seq": self.seq,
             "next_oid": self.next_oid,
+            "closed_before_s": self.closed_before_s,
             "accounts": {a.account_id: (a.balance, a.reserved, a.key_hash) for a in self.accounts.values()},
             "assets": {
                 a.asset_id: (
@@ -800,6 +839,7 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
     "register_asset": Engine.register_asset,
     "place": Engine.place,
     "cancel": Engine.cancel,
+    "close_started": Engine.close_started,
     "amend": Engine.amend,
 }
 
