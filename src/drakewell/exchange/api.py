@@ -52,7 +52,7 @@ from drakewell.exchange.engine import (
 from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS
 from drakewell.exchange.journal import GroupCommitter, Journal
 from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
-from drakewell.exchange.pricing import forward_curve, gpu_hour_index, marks
+from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
 
 # --- the service ----------------------------------------------------------------------------------
 
@@ -79,7 +79,8 @@ class ExchangeService:
 def demo_service(
     journal: Journal | None = None, engine: Engine | None = None
 ) -> tuple[ExchangeService, dict[str, str]]:
-    """A service with two funded accounts (a buyer and a provider with capacity) and their API keys."""
+    """A service with two funded accounts (a buyer, and a provider with 512 H100-SXM GPUs in us-tx
+    from 2026-12-01 for 90 days, floored at their mining value) and their fresh API keys."""
     from drakewell.exchange.instruments import parse_instrument
     from drakewell.units import USD
 
@@ -91,8 +92,10 @@ def demo_service(
             engine.open_account(name, hash_api_key(key))
         engine.deposit("demo-buyer", 1_000_000 * USD)
         start = parse_instrument("H100-SXM.us-tx.2026-12-01T00Z.24h").start_s
+        # floor: what the GPUs' power would earn in S21 miners (17.5 J/TH) at 50 USD/PH/day, PUE 1.2
+        floor = floor_price_for("H100-SXM", 50.0, 17.5, pue=1.2)
         engine.register_asset(
-            "demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400, 150_000
+            "demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400, floor
         )
         engine.commit()
     return ExchangeService(engine, journal), keys
