@@ -303,6 +303,7 @@ class MeterStore:
         if accepted_rows or evidence:
             with self.engine.begin() as conn:
                 if accepted_rows:
+                    accepted_rows.sort(key=_row_key)  # primary-key order: appends to the index pages
                     _insert_rows_fast(conn, tables.readings, accepted_rows)
                 if evidence:
                     _insert_ignoring_duplicates(conn, tables.equivocations, evidence)
@@ -527,6 +528,10 @@ READING_COLUMNS = (
     "digest",
     "signature",
 )
+
+
+def _row_key(row: tuple[Any, ...]) -> tuple[str, int]:
+    return row[0], row[1]
 
 
 def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:

@@ -6,8 +6,9 @@ curve order, exactly what ``eth_account`` produces and what ``ecrecover`` (snekm
 
 Fast path: :class:`FastVerifier` calls libsecp256k1 (through coincurve's cffi bindings) to recover
 the public key from ``(digest, r, s, recovery id)``. The first time a node's key is recovered it is
-hashed to an address (``keccak256(pubkey)[12:]``) and, when that matches the node, remembered; from
-then on a recovered key is compared byte for byte with the remembered one, which costs no hashing.
+hashed to an address (``keccak256(pubkey)[12:]``) and, when that matches the node, remembered in
+libsecp256k1's normalised 64-byte form; from then on a recovered key is compared byte for byte with
+the remembered one, with no serialising or hashing.
 Recovery (not mere verification against a known key) is what checks ``v``, so a signature accepted
 here also recovers to the node on chain.
 """
@@ -106,7 +107,7 @@ class FastVerifier:
         self._pub = ffi.new("secp256k1_pubkey *")
         self._out = ffi.new("unsigned char[65]")
         self._outlen = ffi.new("size_t *")
-        self._known: dict[str, bytes] = {}  # node address -> 64-byte public key
+        self._known: dict[str, bytes] = {}  # node address -> libsecp256k1's opaque public key
 
     def recover_pubkey(self, digest: bytes, signature: bytes) -> bytes | None:
         """The 64-byte public key that signed ``digest``, or ``None`` if the signature is invalid."""
@@ -114,19 +115,25 @@ class FastVerifier:
             return None
         return self._recover_canonical(digest, signature)
 
-    def _recover_canonical(self, digest: bytes, signature: bytes) -> bytes | None:
-        """:meth:`recover_pubkey` for a signature already checked by :func:`signature_problem`."""
-        if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
-            self._ctx, self._rsig, signature[:64], signature[64] - 27
-        ):
-            return None
-        if not lib.secp256k1_ecdsa_recover(self._ctx, self._pub, self._rsig, digest):
-            return None
+    def _recover_into_pub(self, digest: bytes, signature: bytes) -> bool:
+        """Recover into ``self._pub`` (libsecp256k1's opaque 64-byte key); the signature is canonical."""
+        return bool(
+            lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
+                self._ctx, self._rsig, signature[:64], signature[64] - 27
+            )
+            and lib.secp256k1_ecdsa_recover(self._ctx, self._pub, self._rsig, digest)
+        )
+
+    def _serialized_pub(self) -> bytes:
         self._outlen[0] = 65
         lib.secp256k1_ec_pubkey_serialize(
             self._ctx, self._out, self._outlen, self._pub, lib.SECP256K1_EC_UNCOMPRESSED
         )
         return ffi.buffer(self._out, 65)[1:]
+
+    def _recover_canonical(self, digest: bytes, signature: bytes) -> bytes | None:
+        """:meth:`recover_pubkey` for a signature already checked by :func:`signature_problem`."""
+        return self._serialized_pub() if self._recover_into_pub(digest, signature) else None
 
     def recover_address(self, digest: bytes, signature: bytes) -> str | None:
         pub = self.recover_pubkey(digest, signature)
@@ -135,18 +142,20 @@ class FastVerifier:
     def is_signed_by(self, node: str, digest: bytes, signature: bytes, *, checked: bool = False) -> bool:
         """Whether ``signature`` over ``digest`` recovers to ``node`` (lower-case 0x address).
 
-        ``checked=True`` skips the canonical-form check when the caller has done it already.
+        ``checked=True`` skips the canonical-form check when the caller has done it already. A
+        node's key, once proven, is remembered in libsecp256k1's own (normalised, hence canonical)
+        64-byte form, so later checks compare bytes without serialising or hashing.
         """
-        pub = (
-            self._recover_canonical(digest, signature) if checked else self.recover_pubkey(digest, signature)
-        )
-        if pub is None:
+        if not checked and signature_problem(signature) is not None:
             return False
+        if not self._recover_into_pub(digest, signature):
+            return False
+        raw = ffi.buffer(self._pub, 64)[:]
         known = self._known.get(node)
         if known is not None:
-            return pub == known
-        if address_of_pubkey(pub) == node:
-            self._known[node] = pub
+            return raw == known
+        if address_of_pubkey(self._serialized_pub()) == node:
+            self._known[node] = raw
             return True
         return False
 
