@@ -13,10 +13,15 @@ four big-endian 64-bit words (a lexicographic sort of 32-byte strings). For rows
 ``abi.encode`` is the concatenation of one 32-byte big-endian word per value, so
 :func:`leaf_hashes_static` packs whole columns with NumPy instead of calling ``eth_abi`` per row.
 Keccak comes from ``safe-pysha3`` (C, about four times less call overhead than pycryptodome's).
+Large batches of leaves are hashed in forked worker processes, one per core (see
+:func:`leaf_hashes_static`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -116,14 +121,57 @@ def encode_static_columns(types: Sequence[str], columns: Sequence[Sequence[Any] 
 _CHUNK_ROWS = 32768  # rows encoded at a time: keeps the packed words in cache and memory flat
 
 
+PARALLEL_MIN_LEAVES = 250_000  # below this, forking costs more than it saves
+
+
 def leaf_hashes_static(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> list[bytes]:
-    """Standard leaves of rows given column by column; every type must be static (see module doc)."""
+    """Standard leaves of rows given column by column; every type must be static (see module doc).
+
+    From :data:`PARALLEL_MIN_LEAVES` rows on, in a single-threaded process on a POSIX system with
+    more than one core, the rows are split between forked workers (the hashing holds the GIL);
+    the result is the same list either way.
+    """
     n = _check_columns(types, columns)
+    workers = _parallel_workers(n)
+    if workers <= 1:
+        return _leaf_hashes_serial(types, columns, 0, n)
+    global _FORK_INPUT
+    _FORK_INPUT = (types, columns)
+    try:
+        bounds = [(n * i // workers, n * (i + 1) // workers) for i in range(workers)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_hash_rows_in_child, bounds)
+    finally:
+        _FORK_INPUT = None
+    blob = b"".join(parts)
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+
+
+_FORK_INPUT: tuple[Sequence[str], Sequence[Sequence[Any] | np.ndarray]] | None = None
+
+
+def _parallel_workers(n: int) -> int:
+    if n < PARALLEL_MIN_LEAVES or threading.active_count() != 1:
+        return 1  # forking a process with other threads running is unsafe
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(os.cpu_count() or 1, 8)
+
+
+def _hash_rows_in_child(bounds: tuple[int, int]) -> bytes:
+    assert _FORK_INPUT is not None
+    types, columns = _FORK_INPUT
+    return b"".join(_leaf_hashes_serial(types, columns, *bounds))
+
+
+def _leaf_hashes_serial(
+    types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray], start: int, stop: int
+) -> list[bytes]:
     width = 32 * len(types)
     k = _keccak_256
     out: list[bytes] = []
-    for lo in range(0, n, _CHUNK_ROWS):
-        hi = min(n, lo + _CHUNK_ROWS)
+    for lo in range(start, stop, _CHUNK_ROWS):
+        hi = min(stop, lo + _CHUNK_ROWS)
         data = encode_static_columns(types, [c[lo:hi] for c in columns])
         out += [k(k(data[i : i + width]).digest()).digest() for i in range(0, len(data), width)]
     return out

@@ -157,3 +157,14 @@ def test_deliveries_root_equals_openzeppelin_js() -> None:
     oz = _oz([_json_values(d.values()) for d in deliveries], list(DELIVERY_LEAF_TYPES), 3)
     assert oz["root"] == "0x" + tree.root.hex()
     assert oz["proof"] == ["0x" + p.hex() for p in tree.proof(deliveries[3].leaf())]
+
+
+def test_forked_leaf_hashing_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import drakewell.merkle as merkle
+
+    readings = _readings(301, seed=5)
+    cols = [list(c) for c in zip(*(r.values() for r in readings), strict=True)]
+    serial = leaf_hashes_static(READING_LEAF_TYPES, cols)
+    monkeypatch.setattr(merkle, "_parallel_workers", lambda n: 3)
+    assert leaf_hashes_static(READING_LEAF_TYPES, cols) == serial
+    assert merkle._FORK_INPUT is None  # nothing left behind for later forks
