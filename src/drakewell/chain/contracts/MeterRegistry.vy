@@ -1,0 +1,229 @@
+# pragma version ~=0.4.3
+"""
+@title MeterRegistry
+@notice Registered node signers per asset and each epoch's anchored Merkle roots.
+@dev Readings are EIP-712 typed structs (domain "Drakewell Meter", version "1", this contract).
+     Per (asset, epoch) the operator anchors two roots in OpenZeppelin's StandardMerkleTree
+     convention (leaf = keccak256(keccak256(abi.encode(values))), sorted pairs):
+     - readings: leaf values = the Reading's fields in struct order;
+     - deliveries: leaf values = (leaseId, asset, epoch, gpuSeconds, energyWh).
+     An epoch is final `challenge_window` seconds after it is anchored. Inside the window a
+     challenger may void it (with a reason hash); a voided epoch can be anchored again.
+"""
+
+from snekmate.auth import access_control
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator as eip712
+from snekmate.utils import merkle_proof_verification as merkle
+
+initializes: access_control
+initializes: eip712
+
+exports: (
+    access_control.hasRole,
+    access_control.grantRole,
+    access_control.revokeRole,
+    access_control.DEFAULT_ADMIN_ROLE,
+    eip712.eip712Domain,
+)
+
+OPERATOR_ROLE: public(constant(bytes32)) = keccak256("OPERATOR_ROLE")
+CHALLENGER_ROLE: public(constant(bytes32)) = keccak256("CHALLENGER_ROLE")
+READING_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "Reading(address node,bytes32 asset,uint64 epoch,uint64 seq,uint64 windowStart,uint64 windowEnd,uint256 energyWh,uint256 gpuSeconds,uint256 hashesTh,uint256 tokens,uint256 leaseId)"
+)
+MAX_PROOF: constant(uint256) = 64
+
+
+struct Reading:
+    node: address
+    asset: bytes32
+    epoch: uint64
+    seq: uint64
+    windowStart: uint64
+    windowEnd: uint64
+    energyWh: uint256
+    gpuSeconds: uint256
+    hashesTh: uint256
+    tokens: uint256
+    leaseId: uint256
+
+
+struct EpochRoots:
+    readings_root: bytes32
+    deliveries_root: bytes32
+    n_readings: uint256
+    energy_wh: uint256
+    gpu_seconds: uint256
+    anchored_at: uint256
+    voided: bool
+
+
+signers: public(HashMap[bytes32, HashMap[address, bool]])
+epochs: public(HashMap[bytes32, HashMap[uint64, EpochRoots]])
+challenge_window: public(uint256)
+
+
+event SignerSet:
+    asset: indexed(bytes32)
+    signer: indexed(address)
+    status: bool
+
+
+event EpochAnchored:
+    asset: indexed(bytes32)
+    epoch: indexed(uint64)
+    readings_root: bytes32
+    deliveries_root: bytes32
+    n_readings: uint256
+    energy_wh: uint256
+    gpu_seconds: uint256
+
+
+event EpochVoided:
+    asset: indexed(bytes32)
+    epoch: indexed(uint64)
+    reason: bytes32
+
+
+@deploy
+def __init__(challenge_window_: uint256):
+    access_control.__init__()
+    eip712.__init__("Drakewell Meter", "1")
+    self.challenge_window = challenge_window_
+    access_control._grant_role(OPERATOR_ROLE, msg.sender)
+    access_control._grant_role(CHALLENGER_ROLE, msg.sender)
+
+
+@external
+def set_signer(asset: bytes32, signer: address, status: bool):
+    assert access_control.hasRole[OPERATOR_ROLE][msg.sender], "MeterRegistry: not operator"
+    assert signer != empty(address), "MeterRegistry: zero signer"
+    self.signers[asset][signer] = status
+    log SignerSet(asset=asset, signer=signer, status=status)
+
+
+@external
+def anchor(
+    asset: bytes32,
+    epoch: uint64,
+    readings_root: bytes32,
+    deliveries_root: bytes32,
+    n_readings: uint256,
+    energy_wh: uint256,
+    gpu_seconds: uint256,
+):
+    assert access_control.hasRole[OPERATOR_ROLE][msg.sender], "MeterRegistry: not operator"
+    current: EpochRoots = self.epochs[asset][epoch]
+    assert current.anchored_at == 0 or current.voided, "MeterRegistry: epoch already anchored"
+    assert readings_root != empty(bytes32), "MeterRegistry: empty root"
+    self.epochs[asset][epoch] = EpochRoots(
+        readings_root=readings_root,
+        deliveries_root=deliveries_root,
+        n_readings=n_readings,
+        energy_wh=energy_wh,
+        gpu_seconds=gpu_seconds,
+        anchored_at=block.timestamp,
+        voided=False,
+    )
+    log EpochAnchored(
+        asset=asset,
+        epoch=epoch,
+        readings_root=readings_root,
+        deliveries_root=deliveries_root,
+        n_readings=n_readings,
+        energy_wh=energy_wh,
+        gpu_seconds=gpu_seconds,
+    )
+
+
+@external
+def void_epoch(asset: bytes32, epoch: uint64, reason: bytes32):
+    assert access_control.hasRole[CHALLENGER_ROLE][msg.sender], "MeterRegistry: not challenger"
+    e: EpochRoots = self.epochs[asset][epoch]
+    assert e.anchored_at != 0 and not e.voided, "MeterRegistry: nothing to void"
+    assert block.timestamp < e.anchored_at + self.challenge_window, "MeterRegistry: epoch is final"
+    self.epochs[asset][epoch].voided = True
+    log EpochVoided(asset=asset, epoch=epoch, reason=reason)
+
+
+@view
+@external
+def is_final(asset: bytes32, epoch: uint64) -> bool:
+    e: EpochRoots = self.epochs[asset][epoch]
+    return e.anchored_at != 0 and not e.voided and block.timestamp >= e.anchored_at + self.challenge_window
+
+
+@view
+@external
+def reading_digest(r: Reading) -> bytes32:
+    return self._digest(r)
+
+
+@view
+@internal
+def _digest(r: Reading) -> bytes32:
+    struct_hash: bytes32 = keccak256(
+        abi_encode(
+            READING_TYPEHASH,
+            r.node,
+            r.asset,
+            r.epoch,
+            r.seq,
+            r.windowStart,
+            r.windowEnd,
+            r.energyWh,
+            r.gpuSeconds,
+            r.hashesTh,
+            r.tokens,
+            r.leaseId,
+        )
+    )
+    return eip712._hash_typed_data_v4(struct_hash)
+
+
+@view
+@external
+def verify_reading(r: Reading, signature: Bytes[65], proof: DynArray[bytes32, MAX_PROOF]) -> bool:
+    """@notice True iff the reading is in its epoch's anchored tree and signed by a registered node."""
+    e: EpochRoots = self.epochs[r.asset][r.epoch]
+    if e.anchored_at == 0 or e.voided:
+        return False
+    leaf: bytes32 = keccak256(
+        keccak256(
+            abi_encode(
+                r.node,
+                r.asset,
+                r.epoch,
+                r.seq,
+                r.windowStart,
+                r.windowEnd,
+                r.energyWh,
+                r.gpuSeconds,
+                r.hashesTh,
+                r.tokens,
+                r.leaseId,
+            )
+        )
+    )
+    if not merkle._verify(proof, e.readings_root, leaf):
+        return False
+    signer: address = ecdsa._recover_sig(self._digest(r), signature)
+    return signer == r.node and self.signers[r.asset][signer]
+
+
+@view
+@external
+def verify_delivery(
+    lease_id: uint256,
+    asset: bytes32,
+    epoch: uint64,
+    gpu_seconds: uint256,
+    energy_wh: uint256,
+    proof: DynArray[bytes32, MAX_PROOF],
+) -> bool:
+    e: EpochRoots = self.epochs[asset][epoch]
+    if e.anchored_at == 0 or e.voided:
+        return False
+    leaf: bytes32 = keccak256(keccak256(abi_encode(lease_id, asset, epoch, gpu_seconds, energy_wh)))
+    return merkle._verify(proof, e.deliveries_root, leaf)
