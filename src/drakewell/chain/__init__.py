@@ -1,1 +1,367 @@
-"""Drakewell chain."""
+"""Tokenized compute on an EVM chain: the Vyper contracts and their typed Python clients.
+
+``Chain.embedded()`` runs the contracts in process on titanoboa's EVM; ``Chain.rpc(url, key)``
+talks to any EVM node over JSON-RPC; both are the same :class:`Chain`. ``chain.deploy_market(spec)``
+deploys and wires one asset's set (stablecoin, ComputeShare, MeterRegistry, LeaseEscrow,
+CreditVault) and returns typed clients; ``chain.deploy_distributor(token, root)`` deploys a
+campaign's MerkleDistributor. Every amount is an ``int`` of base units.
+
+Roles: the deployer is admin, operator, compliance, issuer, pauser and oracle; grant them to
+others with ``grant_role``. Revenue routing: LeaseEscrow pays the platform fee to the treasury
+and distributes the rest through ``ComputeShare.distribute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from Crypto.Hash import keccak as _keccak
+
+from drakewell.chain.backends import Backend, ContractReverted, EmbeddedBackend, Receipt, RpcBackend
+from drakewell.errors import ChainError
+
+__all__ = [
+    "AssetSpec",
+    "Chain",
+    "ChainError",
+    "ContractReverted",
+    "Market",
+    "Receipt",
+    "role_id",
+]
+
+
+def role_id(name: str) -> bytes:
+    """``keccak256(name)``: the id of an access-control role such as ``"OPERATOR_ROLE"``."""
+    return _keccak.new(digest_bits=256, data=name.encode()).digest()
+
+
+class Contract:
+    """A deployed contract: ``call`` reads, ``send`` transacts as ``sender``."""
+
+    def __init__(self, chain: Chain, name: str, handle: Any) -> None:
+        self.chain, self.name, self.handle = chain, name, handle
+        self.address = chain.backend.address_of(handle)
+
+    def call(self, fn: str, *args: Any) -> Any:
+        return self.chain.backend.call(self.handle, self.name, fn, args)
+
+    def send(self, fn: str, *args: Any, sender: str | None = None) -> Receipt:
+        return self.chain.backend.send(self.handle, self.name, fn, args, sender or self.chain.deployer)
+
+    def grant_role(self, role: str, account: str, *, sender: str | None = None) -> Receipt:
+        return self.send("grantRole", role_id(role), account, sender=sender)
+
+    def has_role(self, role: str, account: str) -> bool:
+        return bool(self.call("hasRole", role_id(role), account))
+
+
+class TokenClient(Contract):
+    def balance_of(self, account: str) -> int:
+        return int(self.call("balanceOf", account))
+
+    def total_supply(self) -> int:
+        return int(self.call("totalSupply"))
+
+    def transfer(self, to: str, amount: int, *, sender: str) -> Receipt:
+        return self.send("transfer", to, amount, sender=sender)
+
+    def approve(self, spender: str, amount: int, *, sender: str) -> Receipt:
+        return self.send("approve", spender, amount, sender=sender)
+
+    def mint(self, to: str, amount: int, *, sender: str | None = None) -> Receipt:
+        return self.send("mint", to, amount, sender=sender)
+
+
+class ShareClient(TokenClient):
+    def set_allowlisted(self, account: str, status: bool = True, *, sender: str | None = None) -> Receipt:
+        return self.send("set_allowlisted", account, status, sender=sender)
+
+    def set_frozen(self, account: str, status: bool = True, *, sender: str | None = None) -> Receipt:
+        return self.send("set_frozen", account, status, sender=sender)
+
+    def distribute(self, amount: int, *, sender: str) -> Receipt:
+        return self.send("distribute", amount, sender=sender)
+
+    def claimable(self, holder: str) -> int:
+        return int(self.call("claimable", holder))
+
+    def claim(self, *, sender: str) -> Receipt:
+        return self.send("claim", sender=sender)
+
+    def total_distributed(self) -> int:
+        return int(self.call("total_distributed"))
+
+    def total_claimed(self) -> int:
+        return int(self.call("total_claimed"))
+
+
+class MeterClient(Contract):
+    def set_signer(
+        self, asset: bytes, signer: str, status: bool = True, *, sender: str | None = None
+    ) -> Receipt:
+        return self.send("set_signer", asset, signer, status, sender=sender)
+
+    def anchor(
+        self,
+        asset: bytes,
+        epoch: int,
+        readings_root: bytes,
+        deliveries_root: bytes,
+        n_readings: int,
+        energy_wh: int,
+        gpu_seconds: int,
+        *,
+        sender: str | None = None,
+    ) -> Receipt:
+        return self.send(
+            "anchor",
+            asset,
+            epoch,
+            readings_root,
+            deliveries_root,
+            n_readings,
+            energy_wh,
+            gpu_seconds,
+            sender=sender,
+        )
+
+    def is_final(self, asset: bytes, epoch: int) -> bool:
+        return bool(self.call("is_final", asset, epoch))
+
+    def verify_reading(self, reading: Sequence[Any], signature: bytes, proof: Sequence[bytes]) -> bool:
+        return bool(self.call("verify_reading", tuple(reading), signature, list(proof)))
+
+    def verify_delivery(
+        self,
+        lease_id: int,
+        asset: bytes,
+        epoch: int,
+        gpu_seconds: int,
+        energy_wh: int,
+        proof: Sequence[bytes],
+    ) -> bool:
+        return bool(self.call("verify_delivery", lease_id, asset, epoch, gpu_seconds, energy_wh, list(proof)))
+
+
+class EscrowClient(Contract):
+    def open_lease(self, gpus: int, start: int, end: int, price: int, *, sender: str) -> Receipt:
+        return self.send("open_lease", gpus, start, end, price, sender=sender)
+
+    def open_lease_for(
+        self, renter: str, gpus: int, start: int, end: int, price: int, *, sender: str | None = None
+    ) -> int:
+        """Open a traded lease funded from ``renter``'s allowance; returns the lease id."""
+        lease_id = int(self.call("next_lease_id"))
+        self.send("open_lease_for", renter, gpus, start, end, price, sender=sender)
+        return lease_id
+
+    def settle(
+        self,
+        lease_id: int,
+        epoch: int,
+        gpu_seconds: int,
+        energy_wh: int,
+        proof: Sequence[bytes],
+        *,
+        sender: str | None = None,
+    ) -> Receipt:
+        return self.send("settle", lease_id, epoch, gpu_seconds, energy_wh, list(proof), sender=sender)
+
+    def close(self, lease_id: int, *, sender: str | None = None) -> Receipt:
+        return self.send("close", lease_id, sender=sender)
+
+    def lease(self, lease_id: int) -> dict[str, Any]:
+        keys = (
+            "renter",
+            "gpus",
+            "start",
+            "end",
+            "price",
+            "deposit",
+            "paid",
+            "held",
+            "delivered_gpu_seconds",
+            "closed",
+        )
+        return dict(zip(keys, self.call("leases", lease_id), strict=True))
+
+    def totals(self) -> dict[str, int]:
+        return {
+            k: int(self.call(k))
+            for k in ("total_deposited", "total_released", "total_fees", "total_refunded")
+        }
+
+
+class VaultClient(Contract):
+    def post_nav(self, nav: int, *, sender: str | None = None) -> Receipt:
+        return self.send("post_nav", nav, sender=sender)
+
+    def deposit(self, shares: int, *, sender: str) -> Receipt:
+        return self.send("deposit", shares, sender=sender)
+
+    def withdraw(self, shares: int, *, sender: str) -> Receipt:
+        return self.send("withdraw", shares, sender=sender)
+
+    def borrow(self, amount: int, *, sender: str) -> Receipt:
+        return self.send("borrow", amount, sender=sender)
+
+    def repay(self, amount: int, *, sender: str) -> Receipt:
+        return self.send("repay", amount, sender=sender)
+
+    def liquidate(self, account: str, amount: int, *, sender: str) -> Receipt:
+        return self.send("liquidate", account, amount, sender=sender)
+
+    def debt_of(self, account: str) -> int:
+        return int(self.call("debt_of", account))
+
+    def collateral(self, account: str) -> int:
+        return int(self.call("collateral", account))
+
+    def health_factor(self, account: str) -> float:
+        return int(self.call("health_factor_wad", account)) / 10**18
+
+
+class DistributorClient(Contract):
+    def claim(self, index: int, account: str, amount: int, proof: Sequence[bytes], *, sender: str) -> Receipt:
+        return self.send("claim", index, account, amount, list(proof), sender=sender)
+
+    def is_claimed(self, index: int) -> bool:
+        return bool(self.call("is_claimed", index))
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """One tokenized asset and its market parameters (basis points unless stated)."""
+
+    name: str  # e.g. "West Texas H100 pool A"
+    symbol: str = "DWGPU"
+    gpus: int = 2_048
+    challenge_window_s: int = 3_600
+    fee_bps: int = 250  # platform fee on lease payments
+    holdback_bps: int = 1_000  # share of each payment held until the lease closes
+    sla_bps: int = 9_500  # delivery below 95% of contracted GPU-seconds misses the SLA
+    penalty_bps: int = 1_000  # penalty: 10% of the shortfall's value, paid out of the holdback
+    ltv_bps: int = 5_000
+    liq_threshold_bps: int = 6_500
+    close_factor_bps: int = 5_000  # as Aave v3
+    bonus_bps: int = 500  # as Aave v3 (~5%)
+    rate_per_second_wad: int = 3_170_979_198  # ~10% a year, simple per second
+    nav_max_age_s: int = 2 * 86_400
+    nav_max_jump_bps: int = 5_000
+
+    @property
+    def asset_id(self) -> bytes:
+        return role_id(f"drakewell:asset:{self.name}")
+
+
+@dataclass(frozen=True)
+class Market:
+    spec: AssetSpec
+    usd: TokenClient
+    share: ShareClient
+    meter: MeterClient
+    escrow: EscrowClient
+    vault: VaultClient
+    treasury: str
+
+    @property
+    def asset_id(self) -> bytes:
+        return self.spec.asset_id
+
+
+class Chain:
+    """One chain, embedded or over JSON-RPC, with the deployer as the default sender."""
+
+    def __init__(self, backend: Backend, deployer: str) -> None:
+        self.backend = backend
+        self.deployer = deployer
+
+    @classmethod
+    def embedded(cls) -> Chain:
+        backend = EmbeddedBackend()
+        return cls(backend, backend.new_account())
+
+    @classmethod
+    def rpc(cls, url: str, private_key: str) -> Chain:
+        backend = RpcBackend(url, private_key)
+        return cls(backend, str(backend.deployer.address))
+
+    @property
+    def chain_id(self) -> int:
+        return self.backend.chain_id
+
+    def new_account(self) -> str:
+        return self.backend.new_account()
+
+    def timestamp(self) -> int:
+        return self.backend.timestamp()
+
+    def warp(self, timestamp: int) -> None:
+        """Move the chain's clock forward (embedded, or a dev node such as anvil)."""
+        self.backend.warp(timestamp)
+
+    def deploy(self, contract: str, *args: Any, client: type[Contract] = Contract) -> Any:
+        return client(self, contract, self.backend.deploy(contract, args, self.deployer))
+
+    def deploy_market(
+        self, spec: AssetSpec, *, usd: str | None = None, treasury: str | None = None
+    ) -> Market:
+        """Deploy and wire one asset's contracts; ``usd`` reuses an existing stablecoin."""
+        if usd is None:
+            usd_client = self.deploy("TestUSD", client=TokenClient)
+        else:
+            usd_client = TokenClient(self, "TestUSD", self._at("TestUSD", usd))
+        share = self.deploy(
+            "ComputeShare",
+            spec.name[:25],
+            spec.symbol[:5],
+            usd_client.address,
+            spec.asset_id,
+            client=ShareClient,
+        )
+        meter = self.deploy("MeterRegistry", spec.challenge_window_s, client=MeterClient)
+        treasury = treasury or self.deployer
+        escrow = self.deploy(
+            "LeaseEscrow",
+            spec.asset_id,
+            usd_client.address,
+            share.address,
+            meter.address,
+            treasury,
+            spec.fee_bps,
+            spec.holdback_bps,
+            spec.sla_bps,
+            spec.penalty_bps,
+            client=EscrowClient,
+        )
+        vault = self.deploy(
+            "CreditVault",
+            share.address,
+            usd_client.address,
+            spec.ltv_bps,
+            spec.liq_threshold_bps,
+            spec.close_factor_bps,
+            spec.bonus_bps,
+            spec.rate_per_second_wad,
+            spec.nav_max_age_s,
+            spec.nav_max_jump_bps,
+            client=VaultClient,
+        )
+        share.set_allowlisted(vault.address)  # the vault holds collateral
+        return Market(spec, usd_client, share, meter, escrow, vault, treasury)
+
+    def deploy_distributor(self, token: str, root: bytes) -> DistributorClient:
+        return self.deploy("MerkleDistributor", token, root, client=DistributorClient)  # type: ignore[no-any-return]
+
+    def _at(self, contract: str, address: str) -> Any:
+        if isinstance(self.backend, EmbeddedBackend):
+            from drakewell.chain.backends import compiled
+
+            return compiled(contract).at(address)
+        from drakewell.chain.backends import abi_and_bytecode
+
+        abi, _ = abi_and_bytecode(contract)
+        return self.backend.w3.eth.contract(address=address, abi=abi)  # type: ignore[attr-defined]

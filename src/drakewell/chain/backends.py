@@ -1,0 +1,256 @@
+"""Chain backends behind one narrow seam: deploy, call, send, accounts and time.
+
+- ``embedded``: titanoboa's in-process EVM (py-evm). Contracts compile once per process.
+- ``rpc``: any EVM node over JSON-RPC (web3.py), transactions signed locally with eth-account.
+
+A revert becomes :class:`ContractReverted` naming the contract, the function and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from drakewell.errors import ChainError
+
+CONTRACTS_DIR = Path(__file__).parent / "contracts"
+
+
+class ContractReverted(ChainError):
+    """A contract call reverted; ``reason`` is the contract's own message."""
+
+    def __init__(self, contract: str, function: str, reason: str) -> None:
+        self.contract, self.function, self.reason = contract, function, reason
+        super().__init__(
+            f"{contract}.{function} reverted: {reason}",
+            hint="check the caller's role, allowlist status, balances and the arguments",
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    gas_used: int  # execution gas of the call (embedded) or the transaction's gasUsed (rpc)
+    tx_hash: str
+    value: Any = None  # the function's return value (embedded only; rpc returns None)
+
+
+class Backend(Protocol):
+    """The seam every chain backend implements."""
+
+    name: str
+    chain_id: int
+
+    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any: ...
+    def address_of(self, handle: Any) -> str: ...
+    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any: ...
+    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt: ...
+    def new_account(self) -> str: ...
+    def timestamp(self) -> int: ...
+    def warp(self, timestamp: int) -> None: ...
+
+
+@cache
+def compiled(contract: str) -> Any:
+    """The titanoboa deployer (compiled contract) of ``contracts/<contract>.vy``."""
+    import boa
+
+    path = CONTRACTS_DIR / f"{contract}.vy"
+    if not path.exists():
+        raise ChainError(
+            f"no contract {contract!r}", hint=f"one of {sorted(p.stem for p in CONTRACTS_DIR.glob('*.vy'))}"
+        )
+    return boa.load_partial(str(path))
+
+
+@cache
+def abi_and_bytecode(contract: str) -> tuple[list[dict[str, Any]], bytes]:
+    from vyper.compiler.output import build_abi_output
+
+    data = compiled(contract).compiler_data
+    return build_abi_output(data), data.bytecode
+
+
+_REASON = re.compile(r"<([^<>]+)>\s*$", re.MULTILINE)
+
+
+def _decode_error(data: Any) -> str | None:
+    """The message of an ``Error(string)`` revert payload, if it is one."""
+    if isinstance(data, bytes | bytearray) and data[:4] == bytes.fromhex("08c379a0"):
+        from eth_abi import decode
+
+        try:
+            return str(decode(["string"], bytes(data[4:]))[0])
+        except Exception:
+            return None
+    return None
+
+
+def _boa_reason(exc: Exception) -> str:
+    frames = list(getattr(exc, "stack_trace", None) or [])
+    for frame in frames:  # outermost first: the contract the caller called
+        reason = _decode_error(getattr(frame, "vm_error", None))
+        if reason:
+            return reason
+    for frame in frames:
+        pretty = getattr(frame, "pretty_vm_reason", None)
+        if pretty:
+            return str(pretty)
+    text = str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("=", "[E]", "<", "contract ")) and ":" in line:
+            return line
+    m = _REASON.search(text)
+    return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else "reverted"
+
+
+class EmbeddedBackend:
+    """titanoboa's in-process EVM. ``env`` defaults to boa's global environment."""
+
+    name = "embedded"
+
+    def __init__(self) -> None:
+        import boa
+
+        self.boa = boa
+        self.env = boa.env
+        self.chain_id = int(self.env.evm.patch.chain_id)
+
+    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any:
+        with self.env.prank(sender):
+            try:
+                return compiled(contract).deploy(*args)
+            except self.boa.BoaError as exc:
+                raise ContractReverted(contract, "__init__", _boa_reason(exc)) from None
+
+    def address_of(self, handle: Any) -> str:
+        return str(handle.address)
+
+    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any:
+        try:
+            return getattr(handle, fn)(*args)
+        except self.boa.BoaError as exc:
+            raise ContractReverted(contract, fn, _boa_reason(exc)) from None
+
+    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt:
+        try:
+            value = getattr(handle, fn)(*args, sender=sender)
+        except self.boa.BoaError as exc:
+            raise ContractReverted(contract, fn, _boa_reason(exc)) from None
+        comp = handle._computation
+        return Receipt(int(comp.get_gas_used()), "", value)
+
+    def new_account(self) -> str:
+        return str(self.env.generate_address())
+
+    def timestamp(self) -> int:
+        return int(self.env.evm.patch.timestamp)
+
+    def warp(self, timestamp: int) -> None:
+        if timestamp < self.timestamp():
+            raise ChainError("cannot move the chain's clock backwards", hint="warp to a later time")
+        self.env.evm.patch.timestamp = int(timestamp)
+        self.env.evm.patch.block_number += 1
+
+
+class RpcBackend:
+    """A JSON-RPC node; transactions are signed locally with ``private_key``."""
+
+    name = "rpc"
+
+    def __init__(self, url: str, private_key: str, *, fund_wei: int = 10**18) -> None:
+        from eth_account import Account
+        from web3 import Web3
+
+        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+        try:
+            self.chain_id = int(self.w3.eth.chain_id)
+        except Exception as exc:
+            raise ChainError(
+                f"cannot reach an EVM node at {url}: {exc}", hint="start the node or fix the URL"
+            ) from exc
+        self.deployer = Account.from_key(private_key)
+        self.keys: dict[str, Any] = {self.deployer.address: self.deployer}
+        self.fund_wei = fund_wei
+
+    def _sign_and_send(self, tx: dict[str, Any], sender: str, label: tuple[str, str]) -> Any:
+        acct = self.keys.get(self.w3.to_checksum_address(sender))
+        if acct is None:
+            raise ChainError(
+                f"no key for {sender}", hint="use an account made by new_account() or the deployer"
+            )
+        tx.setdefault("from", acct.address)
+        tx.setdefault("chainId", self.chain_id)
+        tx.setdefault("nonce", self.w3.eth.get_transaction_count(acct.address, "pending"))
+        try:
+            tx.setdefault("gas", int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000)
+        except Exception as exc:  # a revert shows up when estimating
+            raise ContractReverted(label[0], label[1], _rpc_reason(exc)) from None
+        gas_price = self.w3.eth.gas_price
+        tx.setdefault("maxFeePerGas", gas_price * 2)
+        tx.setdefault("maxPriorityFeePerGas", 0)
+        signed = acct.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise ContractReverted(label[0], label[1], "transaction failed")
+        return receipt
+
+    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any:
+        abi, bytecode = abi_and_bytecode(contract)
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        tx = factory.constructor(*args).build_transaction({"from": sender, "gas": 8_000_000})
+        receipt = self._sign_and_send(dict(tx), sender, (contract, "__init__"))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+
+    def address_of(self, handle: Any) -> str:
+        return str(handle.address)
+
+    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any:
+        try:
+            return getattr(handle.functions, fn)(*args).call()
+        except Exception as exc:
+            raise ContractReverted(contract, fn, _rpc_reason(exc)) from None
+
+    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt:
+        try:
+            tx = getattr(handle.functions, fn)(*args).build_transaction({"from": sender, "gas": 1})
+        except Exception as exc:
+            raise ContractReverted(contract, fn, _rpc_reason(exc)) from None
+        tx = {
+            k: v
+            for k, v in tx.items()
+            if k not in ("gas", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
+        }
+        receipt = self._sign_and_send(dict(tx), sender, (contract, fn))
+        return Receipt(int(receipt["gasUsed"]), receipt["transactionHash"].hex())
+
+    def new_account(self) -> str:
+        from eth_account import Account
+
+        acct = Account.create()
+        self.keys[acct.address] = acct
+        tx = {"to": acct.address, "value": self.fund_wei, "gas": 21_000}
+        self._sign_and_send(tx, self.deployer.address, ("eth", "transfer"))
+        return str(acct.address)
+
+    def timestamp(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def warp(self, timestamp: int) -> None:
+        try:
+            self.w3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])  # type: ignore[arg-type]
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ChainError(
+                f"this node cannot move its clock: {exc}", hint="use a dev node (anvil)"
+            ) from exc
+
+
+def _rpc_reason(exc: Exception) -> str:
+    text = str(exc)
+    m = re.search(r"execution reverted:?\s*([^'\"]*)", text)
+    return m.group(1).strip() if m and m.group(1).strip() else text[:200]
