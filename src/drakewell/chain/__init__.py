@@ -354,7 +354,8 @@ class Chain:
         return Market(spec, usd_client, share, meter, escrow, vault, treasury)
 
     def deploy_distributor(self, token: str, root: bytes) -> DistributorClient:
-        return self.deploy("MerkleDistributor", token, root, client=DistributorClient)  # type: ignore[no-any-return]
+        client: DistributorClient = self.deploy("MerkleDistributor", token, root, client=DistributorClient)
+        return client
 
     def _at(self, contract: str, address: str) -> Any:
         if isinstance(self.backend, EmbeddedBackend):

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from drakewell.errors import ChainError
 
@@ -186,7 +186,7 @@ class RpcBackend:
         tx.setdefault("chainId", self.chain_id)
         tx.setdefault("nonce", self.w3.eth.get_transaction_count(acct.address, "pending"))
         try:
-            tx.setdefault("gas", int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000)
+            tx.setdefault("gas", int(self.w3.eth.estimate_gas(cast(Any, tx)) * 1.2) + 10_000)
         except Exception as exc:  # a revert shows up when estimating
             raise ContractReverted(label[0], label[1], _rpc_reason(exc)) from None
         gas_price = self.w3.eth.gas_price
