@@ -1,4 +1,5 @@
-"""The seam between metering and the chain: anchoring epoch roots in ``MeterRegistry``.
+"""The seam between metering and the chain: anchoring epoch roots in ``MeterRegistry`` and asking
+it to verify proofs.
 
 Metering needs one call of the registry, agreed in docs/ARCHITECTURE.md::
 
@@ -7,15 +8,26 @@ Metering needs one call of the registry, agreed in docs/ARCHITECTURE.md::
 :class:`MeterRegistryLike` is that one method; any client with it (the chain package's typed
 client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor.
 :func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, and remembers the
-transaction hash when the client returns one.
+transaction hash when the client returns one. :func:`verify_reading_on_chain` and
+:func:`verify_delivery_on_chain` hand a proof to ``MeterRegistry.verify_reading`` (anchored root,
+snekmate Merkle proof, EIP-712 signature recovered to a registered signer) and
+``verify_delivery``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drakewell.metering.epochs import EpochRecord, close_epoch, epoch_record, record_anchor
+from drakewell.metering.epochs import (
+    DeliveryProof,
+    EpochRecord,
+    ReadingProof,
+    close_epoch,
+    epoch_record,
+    record_anchor,
+)
 from drakewell.metering.ingest import MeterStore
 
 
@@ -87,3 +99,32 @@ def anchor_epoch(store: MeterStore, registry: MeterRegistryLike, asset: bytes, e
     updated = epoch_record(store, asset, epoch)
     assert updated is not None
     return updated
+
+
+class MeterVerifierLike(Protocol):
+    """``MeterRegistry``'s proof checks as the chain package's ``MeterClient`` exposes them."""
+
+    def verify_reading(self, reading: Sequence[Any], signature: bytes, proof: Sequence[bytes]) -> bool: ...
+
+    def verify_delivery(
+        self,
+        lease_id: int,
+        asset: bytes,
+        epoch: int,
+        gpu_seconds: int,
+        energy_wh: int,
+        proof: Sequence[bytes],
+    ) -> bool: ...
+
+
+def verify_reading_on_chain(meter: MeterVerifierLike, proof: ReadingProof) -> bool:
+    """``MeterRegistry.verify_reading``: in the anchored tree and signed by a registered signer."""
+    return bool(meter.verify_reading(proof.reading.values(), proof.signature, list(proof.proof)))
+
+
+def verify_delivery_on_chain(meter: MeterVerifierLike, proof: DeliveryProof) -> bool:
+    """``MeterRegistry.verify_delivery``: the lease's summary is in the anchored deliveries tree."""
+    d = proof.delivery
+    return bool(
+        meter.verify_delivery(d.lease_id, d.asset, d.epoch, d.gpu_seconds, d.energy_wh, list(proof.proof))
+    )
