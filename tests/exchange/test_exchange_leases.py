@@ -1,0 +1,86 @@
+"""The chain lease sink against a recording escrow double (the real escrow: see the chain tests)."""
+
+from __future__ import annotations
+
+import pytest
+from exchange_helpers import INST, funded_engine
+
+from drakewell.errors import ChainError
+from drakewell.exchange.leases import ChainLeaseSink, LeaseForwarder, LeaseSink, LeaseSinkError
+
+P = 2_000_000
+
+
+class RecordingEscrow:
+    """Keeps the calls, numbers leases from 1, and can refuse (like a revert) on demand."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int, int, int, str | None]] = []
+        self.refuse = False
+
+    def open_lease_for(
+        self, renter: str, gpus: int, start: int, end: int, price: int, *, sender: str | None = None
+    ) -> int:
+        if self.refuse:
+            raise ChainError("LeaseEscrow: insufficient allowance", hint="approve the escrow")
+        self.calls.append((renter, gpus, start, end, price, sender))
+        return len(self.calls)
+
+
+def test_each_durable_lease_opens_once_in_its_assets_escrow_with_the_same_deposit() -> None:
+    e = funded_engine()
+    e.attach(lambda batch: None)
+    bob_escrow, dave_escrow = RecordingEscrow(), RecordingEscrow()
+    sink = ChainLeaseSink(
+        {"pool-bob": bob_escrow, "pool-dave": dave_escrow},
+        {"alice": "0xA11CE", "carol": "0xCA401"},
+        sender="0xMARKET",
+    )
+    assert isinstance(sink, LeaseSink)
+    fwd = LeaseForwarder(e, sink)
+    e.place("bob", INST, "sell", 2, P)
+    e.place("dave", INST, "sell", 3, P + 1)
+    e.place("alice", INST, "buy", 4, P + 1)
+    assert fwd.forward() == 0  # nothing durable yet
+    e.commit()
+    assert fwd.forward() == 2 and fwd.forward() == 0
+    inst = e.instruments[INST]
+    assert bob_escrow.calls == [("0xA11CE", 2, inst.start_s, inst.end_s, P, "0xMARKET")]
+    assert dave_escrow.calls == [("0xA11CE", 2, inst.start_s, inst.end_s, P + 1, "0xMARKET")]
+    for lease, (_, gpus, start, end, price, _) in zip(
+        e.leases, bob_escrow.calls + dave_escrow.calls, strict=True
+    ):
+        assert gpus * (end - start) * price // 3600 == lease.amount  # the escrow's deposit rule
+    assert fwd.backend_ids == {1: 1, 2: 1}
+
+
+def test_a_refused_lease_stays_queued_and_is_retried_in_order() -> None:
+    e = funded_engine()
+    escrow = RecordingEscrow()
+    fwd = LeaseForwarder(e, ChainLeaseSink({"pool-bob": escrow}, {"alice": "0xA11CE"}))
+    e.place("bob", INST, "sell", 5, P)
+    e.place("alice", INST, "buy", 1, P)
+    e.place("alice", INST, "buy", 1, P)
+    e.commit()
+    escrow.refuse = True
+    assert fwd.forward() == 0 and isinstance(fwd.last_error, ChainError) and fwd.cursor == 0
+    escrow.refuse = False
+    assert fwd.forward() == 2 and fwd.last_error is None and len(escrow.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("escrows", "renters", "words"),
+    [
+        ({}, {"alice": "0xA"}, "has no LeaseEscrow"),
+        ({"pool-bob": RecordingEscrow()}, {}, "has no chain address"),
+    ],
+)
+def test_unmapped_assets_and_accounts_are_refused_with_a_hint(
+    escrows: dict[str, RecordingEscrow], renters: dict[str, str], words: str
+) -> None:
+    e = funded_engine()
+    e.place("bob", INST, "sell", 1, P)
+    e.place("alice", INST, "buy", 1, P)
+    with pytest.raises(LeaseSinkError, match=words) as info:
+        ChainLeaseSink(escrows, renters).open_lease(e.leases[0])
+    assert info.value.hint
