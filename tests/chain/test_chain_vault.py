@@ -1,0 +1,80 @@
+import pytest
+
+from conftest import SHARE, USD, World
+from drakewell.chain import ContractReverted
+
+NAV = 2 * USD  # per whole share
+
+
+def _position(w: World, shares: int = 100 * SHARE) -> None:
+    m = w.market
+    m.usd.mint(m.vault.address, 10_000_000 * USD)  # lender liquidity
+    m.vault.post_nav(NAV)
+    m.share.approve(m.vault.address, shares, sender=w.bob)
+    m.vault.deposit(shares, sender=w.bob)
+
+
+def test_borrow_up_to_ltv_and_not_beyond(w: World) -> None:
+    m = w.market
+    _position(w)
+    m.vault.borrow(100 * USD, sender=w.bob)  # 50% of 200 USD
+    with pytest.raises(ContractReverted, match="over LTV"):
+        m.vault.borrow(1, sender=w.bob)
+    with pytest.raises(ContractReverted, match="would exceed LTV"):
+        m.vault.withdraw(1 * SHARE, sender=w.bob)
+
+
+def test_oracle_rules(w: World) -> None:
+    m = w.market
+    with pytest.raises(ContractReverted, match="not oracle"):
+        m.vault.post_nav(NAV, sender=w.alice)
+    _position(w)
+    with pytest.raises(ContractReverted, match="price jump too large"):
+        m.vault.post_nav(NAV // 3)
+    w.chain.warp(w.chain.timestamp() + m.spec.nav_max_age_s + 1)
+    with pytest.raises(ContractReverted, match="stale price"):
+        m.vault.borrow(USD, sender=w.bob)
+
+
+def test_liquidation_only_when_unhealthy_within_close_factor(w: World) -> None:
+    m = w.market
+    _position(w)
+    m.vault.borrow(100 * USD, sender=w.bob)
+    m.usd.mint(w.liquidator, 1_000 * USD)
+    m.usd.approve(m.vault.address, 1_000 * USD, sender=w.liquidator)
+    with pytest.raises(ContractReverted, match="position is healthy"):
+        m.vault.liquidate(w.bob, 10 * USD, sender=w.liquidator)
+    m.vault.post_nav(int(1.4 * USD))  # a 30% shock
+    assert m.vault.health_factor(w.bob) < 1
+    debt = m.vault.debt_of(w.bob)
+    with pytest.raises(ContractReverted, match="above close factor"):
+        m.vault.liquidate(w.bob, debt, sender=w.liquidator)
+    seized = m.vault.liquidate(w.bob, 50 * USD, sender=w.liquidator).value
+    assert seized == 50 * USD * 10_500 * SHARE // (10_000 * int(1.4 * USD))
+    assert m.share.balance_of(w.liquidator) == seized
+    assert m.vault.debt_of(w.bob) < debt
+
+
+def test_interest_accrues_per_second(w: World) -> None:
+    m = w.market
+    _position(w)
+    m.vault.borrow(50 * USD, sender=w.bob)
+    w.chain.warp(w.chain.timestamp() + 365 * 86_400 // 12)
+    m.vault.post_nav(NAV)  # keep the price fresh
+    assert 50.3 * USD < m.vault.debt_of(w.bob) < 50.5 * USD  # ~10%/year for a month
+    m.usd.mint(w.bob, 10 * USD)
+    m.usd.approve(m.vault.address, 100 * USD, sender=w.bob)
+    m.vault.repay(100 * USD, sender=w.bob)
+    assert m.vault.debt_of(w.bob) == 0
+    m.vault.withdraw(100 * SHARE, sender=w.bob)
+
+
+def test_non_allowlisted_liquidator_cannot_receive_shares(w: World) -> None:
+    m = w.market
+    _position(w)
+    m.vault.borrow(100 * USD, sender=w.bob)
+    m.vault.post_nav(int(1.4 * USD))
+    m.usd.mint(w.outsider, 100 * USD)
+    m.usd.approve(m.vault.address, 100 * USD, sender=w.outsider)
+    with pytest.raises(ContractReverted, match="receiver not allowlisted"):
+        m.vault.liquidate(w.bob, 10 * USD, sender=w.outsider)
