@@ -40,6 +40,12 @@ if TYPE_CHECKING:
     from drakewell.metering.fleet import FleetParams, Lease, NoiseModel, SimulatedFleet, simulate_fleet
     from drakewell.metering.ingest import IngestResult, MeterStore, NodeSpec, RejectReason
     from drakewell.metering.kpis import lease_kpis, node_kpis
+    from drakewell.metering.onchain import (
+        anchor_epoch,
+        register_signers_on_chain,
+        verify_delivery_on_chain,
+        verify_reading_on_chain,
+    )
     from drakewell.metering.readings import MeterDomain, Reading, SignedReading, asset_id, epoch_of
     from drakewell.metering.signing import FastVerifier, NodeKey
 
@@ -65,6 +71,10 @@ _EXPORTS = {
     "RejectReason": "ingest",
     "lease_kpis": "kpis",
     "node_kpis": "kpis",
+    "anchor_epoch": "onchain",
+    "register_signers_on_chain": "onchain",
+    "verify_delivery_on_chain": "onchain",
+    "verify_reading_on_chain": "onchain",
     "MeterDomain": "readings",
     "Reading": "readings",
     "SignedReading": "readings",
@@ -91,6 +101,7 @@ __all__ = [
     "RejectReason",
     "SignedReading",
     "SimulatedFleet",
+    "anchor_epoch",
     "asset_id",
     "close_epoch",
     "epoch_of",
@@ -99,8 +110,11 @@ __all__ = [
     "node_kpis",
     "prove_delivery",
     "prove_reading",
+    "register_signers_on_chain",
     "simulate_fleet",
+    "verify_delivery_on_chain",
     "verify_delivery_proof",
+    "verify_reading_on_chain",
     "verify_reading_proof",
 ]
 

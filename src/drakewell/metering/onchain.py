@@ -16,7 +16,7 @@ snekmate Merkle proof, EIP-712 signature recovered to a registered signer) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from drakewell.metering.epochs import (
     epoch_record,
     record_anchor,
 )
-from drakewell.metering.ingest import MeterStore
+from drakewell.metering.ingest import MeterStore, NodeSpec
 
 
 class MeterRegistryLike(Protocol):
@@ -128,3 +128,16 @@ def verify_delivery_on_chain(meter: MeterVerifierLike, proof: DeliveryProof) -> 
     return bool(
         meter.verify_delivery(d.lease_id, d.asset, d.epoch, d.gpu_seconds, d.energy_wh, list(proof.proof))
     )
+
+
+class SignerRegistryLike(Protocol):
+    def set_signer(self, asset: bytes, signer: str, status: bool = True) -> Any: ...
+
+
+def register_signers_on_chain(meter: SignerRegistryLike, nodes: Iterable[NodeSpec]) -> int:
+    """``MeterRegistry.set_signer(asset, node, True)`` for each node; returns how many were set."""
+    count = 0
+    for node in nodes:
+        meter.set_signer(node.asset, node.address, True)
+        count += 1
+    return count
