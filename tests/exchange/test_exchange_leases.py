@@ -84,3 +84,47 @@ def test_unmapped_assets_and_accounts_are_refused_with_a_hint(
     with pytest.raises(LeaseSinkError, match=words) as info:
         ChainLeaseSink(escrows, renters).open_lease(e.leases[0])
     assert info.value.hint
+
+
+@pytest.mark.slow
+def test_traded_leases_open_funded_in_the_real_lease_escrow() -> None:
+    import boa
+
+    with boa.env.anchor():  # the embedded chain is boa's global one: leave it as found
+        _open_leases_on_an_embedded_chain()
+
+
+def _open_leases_on_an_embedded_chain() -> None:
+    from drakewell.chain import AssetSpec, Chain
+
+    chain = Chain.embedded()
+    market = chain.deploy_market(AssetSpec("Exchange test H100 pool"))
+    renter = chain.new_account()
+    market.usd.mint(renter, 10_000 * 10**6)
+    market.usd.approve(market.escrow.address, 10_000 * 10**6, sender=renter)
+    e = funded_engine()
+    sink = ChainLeaseSink({"pool-bob": market.escrow}, {"alice": renter})
+    fwd = LeaseForwarder(e, sink)
+    e.place("bob", INST, "sell", 2, P)
+    e.place("alice", INST, "buy", 2, P)
+    e.commit()
+    assert fwd.forward() == 1, fwd.last_error
+    lease = e.leases[0]
+    on_chain = market.escrow.lease(fwd.backend_ids[lease.lease_id] or 0)
+    assert (
+        on_chain["renter"].lower(),
+        on_chain["gpus"],
+        on_chain["start"],
+        on_chain["end"],
+        on_chain["price"],
+    ) == (renter.lower(), 2, lease.start_s, lease.end_s, P)
+    assert on_chain["deposit"] == lease.amount == P * 2 * 24
+    assert market.usd.balance_of(renter) == 10_000 * 10**6 - lease.amount
+    # without an allowance the escrow reverts: the lease stays queued, nothing is lost
+    market.usd.approve(market.escrow.address, 0, sender=renter)
+    e.place("bob", INST, "sell", 1, P)
+    e.place("alice", INST, "buy", 1, P)
+    e.commit()
+    assert fwd.forward() == 0 and isinstance(fwd.last_error, ChainError) and fwd.cursor == 1
+    market.usd.approve(market.escrow.address, 10**12, sender=renter)
+    assert fwd.forward() == 1 and market.escrow.totals()["total_deposited"] == P * 3 * 24
