@@ -97,6 +97,7 @@ def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
     assert len(sink.leases) == 1 and sink.leases[0].gpus == 3  # forwarded once durable
     leases = _call(app, "GET", "/leases", "bob").json()
     assert leases[0]["renter"] == "alice" and leases[0]["amount"] == 2_000_000 * 3 * 24
+    assert leases[0]["forwarded"] is True and leases[0]["sink_lease_id"] == 1
     assert _call(app, "GET", "/leases", "alice").json() == leases
     book = _call(app, "GET", f"/book/{INST}").json()
     assert book["asks"] == [{"price": 2_000_000, "qty": 2, "orders": 1}]

@@ -128,3 +128,26 @@ def _open_leases_on_an_embedded_chain() -> None:
     assert fwd.forward() == 0 and isinstance(fwd.last_error, ChainError) and fwd.cursor == 1
     market.usd.approve(market.escrow.address, 10**12, sender=renter)
     assert fwd.forward() == 1 and market.escrow.totals()["total_deposited"] == P * 3 * 24
+
+
+@pytest.mark.slow
+def test_serve_chain_option_builds_an_escrow_per_asset_and_a_funded_address_per_account() -> None:
+    import boa
+
+    from drakewell.exchange.cli import _embedded_chain_sink
+
+    with boa.env.anchor():
+        e = funded_engine(buyers=("alice",), sellers=("bob",))
+        e.place("bob", INST, "sell", 1, P)
+        e.place("alice", INST, "buy", 1, P)  # traded before the chain existed
+        sink = _embedded_chain_sink(e)
+        assert set(sink.escrows) == {"pool-alice", "pool-bob"} and set(sink.renters) == {"alice", "bob"}
+        fwd = LeaseForwarder(e, sink)
+        e.commit()
+        assert fwd.forward() == 1, fwd.last_error
+        e.place("bob", INST, "sell", 3, P)
+        e.place("alice", INST, "buy", 3, P)
+        e.commit()
+        assert fwd.forward() == 1, fwd.last_error
+        escrow = sink.escrows["pool-bob"]
+        assert escrow.totals()["total_deposited"] == sum(lease.amount for lease in e.leases)  # type: ignore[attr-defined]

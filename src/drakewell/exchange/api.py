@@ -188,6 +188,8 @@ class LeaseOut(BaseModel):
     end_s: int
     price: int
     amount: int
+    forwarded: bool = Field(description="handed to the lease sink (e.g. opened in the LeaseEscrow)")
+    sink_lease_id: int | None = Field(description="the sink's id for it (the escrow's lease id)")
 
 
 class MarkOut(BaseModel):
@@ -533,6 +535,7 @@ async def get_leases(
     service: Service, account: AccountId, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[LeaseOut]:
     """Leases you rent or provide, newest first."""
+    forwarded = service.forwarder.backend_ids
     out: list[LeaseOut] = []
     for lease in reversed(service.engine.leases):
         if account in (lease.renter, lease.provider):
@@ -548,6 +551,8 @@ async def get_leases(
                     end_s=lease.end_s,
                     price=lease.price,
                     amount=lease.amount,
+                    forwarded=lease.lease_id in forwarded,
+                    sink_lease_id=forwarded.get(lease.lease_id),
                 )
             )
             if len(out) >= limit:

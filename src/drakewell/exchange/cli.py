@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from drakewell.exchange.engine import Engine
+    from drakewell.exchange.leases import ChainLeaseSink
 
 app = typer.Typer(help="The GPU-time exchange: order books, leases, marks.", no_args_is_help=True)
 
@@ -23,6 +28,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="interface to listen on"),
     port: int = typer.Option(8600, help="TCP port"),
     demo: bool = typer.Option(True, help="open two demo accounts (printed with their keys) if absent"),
+    chain: bool = typer.Option(
+        False, help="open every lease in a LeaseEscrow on an in-process chain (fresh each start)"
+    ),
 ) -> None:
     """Serve the exchange API, recovering its state from the journal first."""
     import uvicorn
@@ -42,7 +50,41 @@ def serve(
             typer.echo(f"demo account {name}: X-API-Key {key}")
     else:
         service = ExchangeService(engine, jrnl)
+    if chain:
+        from drakewell.exchange.leases import LeaseForwarder
+
+        service.forwarder = LeaseForwarder(engine, _embedded_chain_sink(engine))
+        service.forwarder.forward()
+        typer.echo(f"embedded chain: {service.forwarder.cursor} leases opened in escrow")
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+
+
+def _embedded_chain_sink(engine: Engine) -> ChainLeaseSink:
+    """One market (stablecoin, share, meter, LeaseEscrow) per registered asset on titanoboa's EVM,
+    and one chain address per account, minted its exchange balance and approving every escrow."""
+    from drakewell.chain import AssetSpec, Chain
+    from drakewell.exchange.leases import ChainLeaseSink
+
+    chain = Chain.embedded()
+    escrows = {}
+    usd_address: str | None = None
+    for asset_id in engine.assets:
+        market = chain.deploy_market(AssetSpec(f"exchange:{asset_id}"), usd=usd_address)
+        usd_address = market.usd.address
+        escrows[asset_id] = market.escrow
+        usd = market.usd
+    renters = {}
+    for account_id, acct in engine.accounts.items():
+        address = chain.new_account()
+        renters[account_id] = address
+        if escrows:
+            usd.mint(
+                address,
+                acct.balance + sum(lease.amount for lease in engine.leases if lease.renter == account_id),
+            )
+            for escrow in escrows.values():
+                usd.approve(escrow.address, 2**255, sender=address)
+    return ChainLeaseSink(escrows, renters)
 
 
 @app.command("open-account")
