@@ -318,3 +318,18 @@ def test_the_app_closes_started_contracts_while_it_runs() -> None:
         json={"instrument": past, "side": "buy", "qty": 1, "price": 5},
     )
     assert r.status_code == 409 and r.json()["code"] == "instrument_closed"
+
+
+def test_a_failed_commit_is_not_acknowledged() -> None:
+    engine = _engine()
+
+    def full_disk(_batch: object) -> None:
+        raise OSError("disk full")
+
+    engine.attach(full_disk)
+    app = create_app(ExchangeService(engine))
+    order = {"instrument": INST, "side": "buy", "qty": 1, "price": 5}
+    first = _call(app, "POST", "/orders", "alice", json=order)
+    assert first.status_code == 503 and "disk full" in first.json()["message"]
+    assert engine.halted
+    assert _call(app, "POST", "/orders", "alice", json=order).status_code == 503

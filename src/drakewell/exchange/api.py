@@ -71,8 +71,19 @@ class ExchangeService:
         return self.engine.key_index.get(hash_api_key(api_key))
 
     async def acknowledge(self) -> None:
-        """Wait until every command applied so far is durable, then forward new leases."""
-        await self.committer.durable(self.engine.seq)
+        """Wait until every command applied so far is durable, then forward new leases.
+
+        A failed commit halts the engine and answers 503: the command is not acknowledged.
+        """
+        try:
+            await self.committer.durable(self.engine.seq)
+        except Exception as exc:
+            raise _HttpRefusal(
+                503,
+                "engine_halted",
+                f"the journal commit failed: {exc}",
+                "restart the exchange; the journal replay restores every acknowledged command",
+            ) from exc
         self.forwarder.forward()
 
 
