@@ -1,29 +1,14 @@
-"""One embedded chain and market per test session; every test runs inside ``boa.env.anchor()``,
-so its state changes are rolled back when it ends."""
+"""One embedded chain and market per test session; every test runs inside the chain's
+``env.anchor()``, so its state changes are rolled back when it ends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import boa
 import pytest
+from chain_helpers import SHARE, USD, World
 
-from drakewell.chain import AssetSpec, Chain, Market
-
-USD = 10**6
-SHARE = 10**18
-
-
-@dataclass
-class World:
-    chain: Chain
-    market: Market
-    alice: str
-    bob: str
-    renter: str
-    liquidator: str
-    outsider: str
+from drakewell.chain import AssetSpec, Chain
 
 
 @pytest.fixture(scope="session")
@@ -42,5 +27,5 @@ def world() -> World:
 
 @pytest.fixture
 def w(world: World) -> Iterator[World]:
-    with boa.env.anchor():
+    with world.chain.backend.env.anchor():  # type: ignore[attr-defined]
         yield world

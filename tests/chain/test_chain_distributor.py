@@ -1,6 +1,6 @@
 import pytest
+from chain_helpers import USD, World
 
-from conftest import USD, World
 from drakewell.chain import ContractReverted
 from drakewell.merkle import MerkleTree, leaf_hash
 

@@ -1,6 +1,6 @@
 import pytest
+from chain_helpers import World
 
-from conftest import World
 from drakewell.chain import ContractReverted
 from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering import MeterDomain, NodeKey, Reading

@@ -1,6 +1,6 @@
 import pytest
+from chain_helpers import SHARE, USD, World
 
-from conftest import SHARE, USD, World
 from drakewell.chain import ContractReverted
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import boa
+from chain_helpers import SHARE, USD, World
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -14,7 +14,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import SHARE, USD, World
 from drakewell.chain import ContractReverted
 from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
@@ -27,7 +26,7 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self) -> None:
-        self._anchor = boa.env.anchor()
+        self._anchor = self.world.chain.backend.env.anchor()  # type: ignore[attr-defined]
         self._anchor.__enter__()
         w = self.world
         self.m = w.market

@@ -280,8 +280,9 @@ class Chain:
         self.deployer = deployer
 
     @classmethod
-    def embedded(cls) -> Chain:
-        backend = EmbeddedBackend()
+    def embedded(cls, *, timestamp: int | None = None) -> Chain:
+        """A fresh in-process EVM; ``timestamp`` (Unix seconds) sets its clock, e.g. to replay a month."""
+        backend = EmbeddedBackend(timestamp=timestamp)
         return cls(backend, backend.new_account())
 
     @classmethod
@@ -359,9 +360,7 @@ class Chain:
 
     def _at(self, contract: str, address: str) -> Any:
         if isinstance(self.backend, EmbeddedBackend):
-            from drakewell.chain.backends import compiled
-
-            return compiled(contract).at(address)
+            return self.backend.attach(contract, address)
         from drakewell.chain.backends import abi_and_bytecode
 
         abi, _ = abi_and_bytecode(contract)

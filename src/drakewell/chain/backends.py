@@ -112,19 +112,24 @@ class EmbeddedBackend:
 
     name = "embedded"
 
-    def __init__(self) -> None:
+    def __init__(self, *, timestamp: int | None = None) -> None:
         import boa
 
         self.boa = boa
-        self.env = boa.env
+        self.env = boa.Env()  # its own EVM: chains never share state or clocks
         self.chain_id = int(self.env.evm.patch.chain_id)
+        if timestamp is not None:
+            self.env.evm.patch.timestamp = int(timestamp)
 
     def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any:
-        with self.env.prank(sender):
-            try:
-                return compiled(contract).deploy(*args)
-            except self.boa.BoaError as exc:
-                raise ContractReverted(contract, "__init__", _boa_reason(exc)) from None
+        try:
+            return compiled(contract).deploy(*args, env=self.env, sender=sender)
+        except self.boa.BoaError as exc:
+            raise ContractReverted(contract, "__init__", _boa_reason(exc)) from None
+
+    def attach(self, contract: str, address: str) -> Any:
+        with self.boa.swap_env(self.env):
+            return compiled(contract).at(address)
 
     def address_of(self, handle: Any) -> str:
         return str(handle.address)
