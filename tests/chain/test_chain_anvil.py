@@ -3,6 +3,7 @@ borrow -> liquidate. The test starts anvil on a free loopback port and always st
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from chain_helpers import SHARE, USD
+from typer.testing import CliRunner
 
 from drakewell.chain import AssetSpec, Chain, ContractReverted
+from drakewell.chain.cli import app
 from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
 
@@ -141,3 +144,14 @@ def test_lease_settle_distribute_claim_borrow_liquidate_over_rpc(anvil_url: str)
     assert seized == 100 * USD * 10_500 * SHARE // (10_000 * int(1.4 * USD))
     assert m.vault.debt_of(bob) < debt_before
     assert m.share.total_supply() == 1_000 * SHARE  # conserved through vault and liquidation
+
+
+@pytest.mark.integration
+def test_cli_deploys_over_rpc(anvil_url: str) -> None:
+    result = CliRunner().invoke(app, ["deploy", "--rpc", anvil_url, "--key", DEV_KEY, "--asset", "RPC pool"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["backend"] == "rpc" and out["chain_id"] == 31337
+    chain = Chain.rpc(anvil_url, DEV_KEY)
+    for key in ("usd", "share", "meter", "escrow", "vault"):
+        assert len(chain.backend.w3.eth.get_code(out[key])) > 0  # type: ignore[attr-defined]
