@@ -235,8 +235,8 @@ def run_demo(
             out / "report.html",
             ledger=ledger,
             summary=run.summary,
-            leases=market.get("leases", []),
-            investors=market.get("investors", []),
+            leases=[_lease_view(row) for row in market.get("leases", [])],
+            investors=[_investor_view(row) for row in market.get("investors", [])],
             facts=_facts(summary),
             title=f"Drakewell: {site.name}, {days} days",
         ),
@@ -248,6 +248,31 @@ def run_demo(
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _lease_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A lease row for people: dollars, not base units."""
+    return {
+        "lease": row["lease"],
+        "renter": row["renter"],
+        "gpus": row["gpus"],
+        "price $/GPU-h": row["price_usd_per_gpu_hour"],
+        "contracted_gpu_hours": row["contracted_gpu_hours"],
+        "delivered_gpu_hours": row["delivered_gpu_hours"],
+        "deposit $": row["deposit_base"] / USD,
+        "paid $": row["paid_base"] / USD,
+    }
+
+
+def _investor_view(row: dict[str, Any]) -> dict[str, Any]:
+    """An investor row for people: the chart shows each holder's realised cash yield."""
+    return {
+        "investor": row["investor"],
+        "shares": row["shares"],
+        "value_usd": row["value_usd"],
+        "claimed $": row["received_usd"],
+        "yield": row["cash_yield_annualised"],
+    }
 
 
 def _facts(summary: dict[str, Any]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def _revenue_figure(summary: Mapping[str, Any], ledger: pd.DataFrame) -> Any:
             x=labels,
             y=[round(v) for v in values],
             marker_color=colours,
-            text=[f"${v / 1e6:,.2f}M" for v in values],
+            text=[f"{'-' if v < 0 else ''}${abs(v) / 1e6:,.2f}M" for v in values],
             textposition="outside",
         )
     )
@@ -148,7 +148,7 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
     from plotly.subplots import make_subplots
 
     names = [str(row["investor"]) for row in investors]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Holding value at NAV (USD)", "Annualised yield"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Holding value at NAV (USD)", "Cash yield on cost, annualised"))
     fig.add_trace(
         go.Bar(x=names, y=[row["value_usd"] for row in investors], marker_color="#0891b2", name="value"),
         row=1,
