@@ -148,7 +148,9 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
     from plotly.subplots import make_subplots
 
     names = [str(row["investor"]) for row in investors]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Holding value at NAV (USD)", "Cash yield on cost, annualised"))
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Holding value at NAV (USD)", "Cash yield on cost, annualised")
+    )
     fig.add_trace(
         go.Bar(x=names, y=[row["value_usd"] for row in investors], marker_color="#0891b2", name="value"),
         row=1,
