@@ -86,3 +86,35 @@ def test_distribute_refuses_nothing_and_frozen_cannot_claim(w: World) -> None:
     s.set_frozen(w.alice)
     with pytest.raises(ContractReverted, match="sender frozen"):
         s.claim(sender=w.alice)
+
+
+def test_new_shares_earn_only_later_revenue_and_self_transfer_changes_nothing(w: World) -> None:
+    s, usd = w.market.share, w.market.usd
+    usd.approve(s.address, 10**12, sender=w.renter)
+    s.distribute(1_000 * USD, sender=w.renter)
+    s.mint(w.liquidator, 1_000 * SHARE)  # supply doubles after the first deposit
+    assert s.claimable(w.liquidator) == 0
+    s.transfer(w.alice, 100 * SHARE, sender=w.alice)
+    assert s.claimable(w.alice) == 600 * USD and s.balance_of(w.alice) == 600 * SHARE
+    s.distribute(2_000 * USD, sender=w.renter)
+    assert s.claimable(w.liquidator) == 1_000 * USD
+    assert s.claimable(w.alice) == 1_200 * USD and s.claimable(w.bob) == 800 * USD
+    s.transfer(w.alice, 1_000 * SHARE, sender=w.liquidator)  # the buyer does not take earned revenue
+    assert s.claimable(w.liquidator) == 1_000 * USD and s.claimable(w.alice) == 1_200 * USD
+
+
+def test_compliance_flags_are_independent_and_keep_revenue(w: World) -> None:
+    s, usd = w.market.share, w.market.usd
+    usd.approve(s.address, 10**12, sender=w.renter)
+    s.transfer(w.bob, 100 * SHARE, sender=w.alice)
+    s.distribute(1_000 * USD, sender=w.renter)
+    s.set_frozen(w.bob)
+    assert s.call("frozen", w.bob) and s.call("allowlisted", w.bob)
+    assert s.claimable(w.bob) == 500 * USD  # flags share a word with the revenue record
+    s.set_frozen(w.bob, False)
+    assert not s.call("frozen", w.bob) and s.call("allowlisted", w.bob)
+    s.transfer(w.alice, 500 * SHARE, sender=w.bob)
+    s.set_allowlisted(w.bob, False)  # no shares left: removable
+    assert not s.call("allowlisted", w.bob) and s.claimable(w.bob) == 500 * USD
+    s.claim(sender=w.bob)  # earned revenue stays claimable after leaving the allowlist
+    assert usd.balance_of(w.bob) == 500 * USD

@@ -7,11 +7,19 @@
      role manages the allowlist and freezes; the issuer role mints; the pauser role pauses.
 
      Revenue: stablecoin deposited by `distribute` is shared pro rata with O(1) gas whatever
-     the number of holders. `acc` is revenue per share scaled by PRECISION; each holder is
-     checkpointed on every balance change (`owed_scaled += balance * (acc - paid)`), and
-     `claim` pays `owed_scaled // PRECISION`, keeping the remainder. Rounding only ever
-     rounds down, so the sum paid never exceeds the sum deposited; the dust left is below one
-     base unit per holder plus one per distribution (the floor of `amount * PRECISION // supply`).
+     the number of holders (a magnified revenue-per-share accumulator with per-holder
+     corrections). `acc` is revenue per share scaled by PRECISION; holder h has earned
+         earned(h) = floor((acc * balance(h) + correction(h)) / PRECISION)
+     and may claim `earned(h) - withdrawn(h)`. Every balance change keeps earned(h) unchanged
+     by moving `acc * amount` between the parties' corrections (a mint subtracts it from the
+     receiver's), so a transfer touches one word per party and no holder list exists. Rounding
+     only rounds down (once per distribution, once per holder's cumulative total), so the sum
+     paid never exceeds the sum deposited, and the dust is below one base unit per holder plus
+     one per distribution.
+
+     Storage: each account's compliance flags (bit 0 allowlisted, bit 1 frozen) and its
+     correction (a signed 248-bit integer in bits 8..255) share one word, so a compliant
+     transfer reads and writes one word per party for both compliance and revenue.
 """
 
 from ethereum.ercs import IERC20
@@ -47,15 +55,18 @@ PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER_ROLE")
 
 usd: public(IERC20)
 asset_id: public(bytes32)
-allowlisted: public(HashMap[address, bool])
-frozen: public(HashMap[address, bool])
 
+ALLOWLISTED: constant(uint256) = 1
+FROZEN: constant(uint256) = 2
+FLAGS: constant(uint256) = 255
+MAX_CORRECTION: constant(int256) = 2**247 - 1
+MIN_CORRECTION: constant(int256) = -(2**247)
+
+account_word: HashMap[address, uint256]
 acc: public(uint256)
-paid: HashMap[address, uint256]
-owed_scaled: HashMap[address, uint256]
+withdrawn: public(HashMap[address, uint256])
 total_distributed: public(uint256)
 total_claimed: public(uint256)
-
 
 event Allowlisted:
     account: indexed(address)
@@ -92,36 +103,51 @@ def __init__(name_: String[25], symbol_: String[5], usd_: IERC20, asset_id_: byt
 
 
 @internal
-def _check_parties(owner: address, to: address):
-    pausable._require_not_paused()
-    assert self.allowlisted[owner], "ComputeShare: sender not allowlisted"
-    assert self.allowlisted[to], "ComputeShare: receiver not allowlisted"
-    assert not self.frozen[owner], "ComputeShare: sender frozen"
-    assert not self.frozen[to], "ComputeShare: receiver frozen"
+@pure
+def _correction(word: uint256) -> int256:
+    return convert(convert(word, bytes32), int256) >> 8
 
 
 @internal
-def _checkpoint(holder: address):
-    acc: uint256 = self.acc
-    self.owed_scaled[holder] += erc20.balanceOf[holder] * (acc - self.paid[holder])
-    self.paid[holder] = acc
+@pure
+def _pack(flags: uint256, correction: int256) -> uint256:
+    assert correction >= MIN_CORRECTION and correction <= MAX_CORRECTION, "ComputeShare: revenue overflow"
+    return convert(convert(correction << 8, bytes32), uint256) | flags
+
+
+@view
+@internal
+def _earned(holder: address) -> uint256:
+    total: int256 = convert(self.acc * erc20.balanceOf[holder], int256) + self._correction(self.account_word[holder])
+    return convert(total, uint256) // PRECISION
+
+
+@internal
+def _compliant_move(owner: address, to: address, amount: uint256):
+    pausable._require_not_paused()
+    word_from: uint256 = self.account_word[owner]
+    word_to: uint256 = self.account_word[to]
+    assert word_from & ALLOWLISTED != 0, "ComputeShare: sender not allowlisted"
+    assert word_to & ALLOWLISTED != 0, "ComputeShare: receiver not allowlisted"
+    assert word_from & FROZEN == 0, "ComputeShare: sender frozen"
+    assert word_to & FROZEN == 0, "ComputeShare: receiver frozen"
+    if owner != to and amount > 0:
+        moved: int256 = convert(self.acc * amount, int256)
+        self.account_word[owner] = self._pack(word_from & FLAGS, self._correction(word_from) + moved)
+        self.account_word[to] = self._pack(word_to & FLAGS, self._correction(word_to) - moved)
 
 
 @external
 def transfer(to: address, amount: uint256) -> bool:
-    self._check_parties(msg.sender, to)
-    self._checkpoint(msg.sender)
-    self._checkpoint(to)
+    self._compliant_move(msg.sender, to, amount)
     erc20._transfer(msg.sender, to, amount)
     return True
 
 
 @external
 def transferFrom(owner: address, to: address, amount: uint256) -> bool:
-    self._check_parties(owner, to)
-    assert self.allowlisted[msg.sender], "ComputeShare: spender not allowlisted"
-    self._checkpoint(owner)
-    self._checkpoint(to)
+    assert self.account_word[msg.sender] & ALLOWLISTED != 0, "ComputeShare: spender not allowlisted"
+    self._compliant_move(owner, to, amount)
     erc20._spend_allowance(owner, msg.sender, amount)
     erc20._transfer(owner, to, amount)
     return True
@@ -131,24 +157,39 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
 def mint(to: address, amount: uint256):
     assert access_control.hasRole[ISSUER_ROLE][msg.sender], "ComputeShare: not issuer"
     pausable._require_not_paused()
-    assert self.allowlisted[to], "ComputeShare: receiver not allowlisted"
-    assert not self.frozen[to], "ComputeShare: receiver frozen"
-    self._checkpoint(to)
+    word: uint256 = self.account_word[to]
+    assert word & ALLOWLISTED != 0, "ComputeShare: receiver not allowlisted"
+    assert word & FROZEN == 0, "ComputeShare: receiver frozen"
+    self.account_word[to] = self._pack(word & FLAGS, self._correction(word) - convert(self.acc * amount, int256))
     erc20._mint(to, amount)
+
+
+@view
+@external
+def allowlisted(account: address) -> bool:
+    return self.account_word[account] & ALLOWLISTED != 0
+
+
+@view
+@external
+def frozen(account: address) -> bool:
+    return self.account_word[account] & FROZEN != 0
 
 
 @external
 def set_allowlisted(account: address, status: bool):
     assert access_control.hasRole[COMPLIANCE_ROLE][msg.sender], "ComputeShare: not compliance"
     assert status or erc20.balanceOf[account] == 0, "ComputeShare: holder still has shares"
-    self.allowlisted[account] = status
+    word: uint256 = self.account_word[account]
+    self.account_word[account] = word | ALLOWLISTED if status else word & ~ALLOWLISTED
     log Allowlisted(account=account, status=status)
 
 
 @external
 def set_frozen(account: address, status: bool):
     assert access_control.hasRole[COMPLIANCE_ROLE][msg.sender], "ComputeShare: not compliance"
-    self.frozen[account] = status
+    word: uint256 = self.account_word[account]
+    self.account_word[account] = word | FROZEN if status else word & ~FROZEN
     log Frozen(account=account, status=status)
 
 
@@ -179,19 +220,17 @@ def distribute(amount: uint256):
 @view
 @external
 def claimable(holder: address) -> uint256:
-    pending: uint256 = erc20.balanceOf[holder] * (self.acc - self.paid[holder])
-    return (self.owed_scaled[holder] + pending) // PRECISION
+    return self._earned(holder) - self.withdrawn[holder]
 
 
 @external
 def claim() -> uint256:
     """@notice Pay the caller its revenue share (frozen holders cannot claim until unfrozen)."""
-    assert not self.frozen[msg.sender], "ComputeShare: sender frozen"
-    self._checkpoint(msg.sender)
-    amount: uint256 = self.owed_scaled[msg.sender] // PRECISION
+    assert self.account_word[msg.sender] & FROZEN == 0, "ComputeShare: sender frozen"
+    amount: uint256 = self._earned(msg.sender) - self.withdrawn[msg.sender]
     if amount == 0:
         return 0
-    self.owed_scaled[msg.sender] -= amount * PRECISION
+    self.withdrawn[msg.sender] += amount
     self.total_claimed += amount
     assert extcall self.usd.transfer(msg.sender, amount, default_return_value=True)
     log RevenueClaimed(holder=msg.sender, amount=amount)
