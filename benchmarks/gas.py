@@ -1,9 +1,10 @@
 """Gas benchmark of the Drakewell contracts, measured in one run on the embedded EVM.
 
-Each figure is the gas a transaction calling the function would use: the EVM execution gas
-measured by titanoboa, plus the intrinsic cost (21,000 + calldata at 16 gas per non-zero and 4
-per zero byte) less the refund (capped at a fifth, EIP-3529). View functions
-(``verify_reading``) are measured the same way, as if sent in a transaction.
+Each figure is the gas a transaction calling the function would use (a receipt's ``gasUsed``):
+``drakewell.chain.gas.transaction_gas`` gives each call a fresh transaction's storage and access
+state, adds the intrinsic cost (21,000 + calldata) and subtracts the capped refund; the anvil
+integration test checks it equals anvil's receipts. View functions (``verify_reading``) are
+measured the same way, as if sent in a transaction.
 
 - ``transfer_plain`` (the anchor): an unmodified snekmate ERC-20 transfer, deployed in this run,
   between two accounts that already hold tokens.
@@ -42,60 +43,13 @@ SHARE_RATIO_TARGET = 1.6
 T_REX_TRANSFER_GAS = 231_359
 
 
-def _calldata_gas(data: bytes) -> int:
-    return sum(16 if b else 4 for b in data)
-
-
 class Meter:
-    """Runs a call through a client and returns the transaction gas it would use."""
-
-    def __init__(self) -> None:
-        from eth_abi import encode
-        from eth_utils import function_signature_to_4byte_selector
-
-        self._encode = encode
-        self._selector = function_signature_to_4byte_selector
-
-    def _calldata(self, client: Any, fn: str, args: tuple[Any, ...]) -> bytes:
-        from drakewell.chain.backends import abi_and_bytecode
-
-        abi, _ = abi_and_bytecode(client.name)
-        entry = next(e for e in abi if e.get("type") == "function" and e["name"] == fn)
-        types = [_abi_type(i) for i in entry["inputs"]]
-        sig = f"{fn}({','.join(types)})"
-        return self._selector(sig) + self._encode(types, list(args))
+    """Transaction gas of calls on the embedded chain (see ``drakewell.chain.gas``)."""
 
     def gas(self, client: Any, fn: str, *args: Any, sender: str) -> int:
-        handle = client.handle
-        _begin_transaction(client.chain.backend.env, sender, client.address)
-        getattr(handle, fn)(*args, sender=sender)
-        comp = handle._computation
-        execution = int(comp.get_gas_used())
-        refund = int(comp.get_gas_refund())
-        total = 21_000 + _calldata_gas(self._calldata(client, fn, args)) + execution
-        return total - min(refund, total // 5)
+        from drakewell.chain.gas import transaction_gas
 
-
-def _begin_transaction(env: Any, sender: str, to: str) -> None:
-    """Give the next call a transaction's storage and access state (titanoboa runs calls as bare
-    messages in one long-lived state): commit earlier writes so EIP-2200 sees them as original
-    values, reset EIP-2929 access sets, then warm what a transaction warms (sender, recipient,
-    precompiles)."""
-    from eth_utils import to_canonical_address
-
-    state = env.evm.vm.state
-    state.lock_changes()
-    for address in (sender, to):
-        state.mark_address_warm(to_canonical_address(address))
-    for precompile in state.computation_class._precompiles:
-        state.mark_address_warm(precompile)
-
-
-def _abi_type(entry: dict[str, Any]) -> str:
-    t = str(entry["type"])
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in entry["components"]) + ")" + t[len("tuple") :]
-    return t
+        return transaction_gas(client, fn, *args, sender=sender)
 
 
 def _holders_share(chain: Any, market: Any, n: int) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from drakewell.chain import AssetSpec, Chain, ContractReverted
 from drakewell.chain.cli import app
+from drakewell.chain.gas import transaction_gas
 from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
 
@@ -155,3 +156,33 @@ def test_cli_deploys_over_rpc(anvil_url: str) -> None:
     chain = Chain.rpc(anvil_url, DEV_KEY)
     for key in ("usd", "share", "meter", "escrow", "vault"):
         assert len(chain.backend.w3.eth.get_code(out[key])) > 0  # type: ignore[attr-defined]
+
+
+def _gas_scenario(chain: Chain, gas_of: Callable[..., int]) -> dict[str, int]:
+    d = chain.deployer
+    a, b = chain.new_account(), chain.new_account()
+    plain = chain.deploy("PlainToken")
+    plain.send("mint", a, 100 * SHARE)
+    out = {"plain_new_holder": gas_of(plain, "transfer", b, SHARE, sender=a)}
+    out["plain_holder"] = gas_of(plain, "transfer", b, SHARE, sender=a)
+    m = chain.deploy_market(AssetSpec("Gas check"))
+    for x in (a, b):
+        m.share.set_allowlisted(x)
+        m.share.mint(x, 100 * SHARE)
+    m.usd.mint(d, 10**12)
+    m.usd.approve(m.share.address, 10**12, sender=d)
+    out["distribute"] = gas_of(m.share, "distribute", USD, sender=d)
+    out["share_transfer"] = gas_of(m.share, "transfer", b, SHARE, sender=a)
+    out["claim"] = gas_of(m.share, "claim", sender=a)
+    return out
+
+
+@pytest.mark.integration
+def test_embedded_transaction_gas_equals_anvil_receipts(anvil_url: str) -> None:
+    on_node = _gas_scenario(
+        Chain.rpc(anvil_url, DEV_KEY), lambda c, fn, *a, sender: c.send(fn, *a, sender=sender).gas_used
+    )
+    embedded = _gas_scenario(Chain.embedded(), transaction_gas)
+    assert embedded == on_node
+    # a zero -> non-zero balance store costs 17,100 more than a non-zero -> non-zero one
+    assert on_node["plain_new_holder"] - on_node["plain_holder"] == 17_100
