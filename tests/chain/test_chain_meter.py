@@ -83,3 +83,57 @@ def test_anchor_rules_and_challenge_window(w: World) -> None:
     assert m.meter.is_final(m.asset_id, 5)
     with pytest.raises(ContractReverted, match="epoch is final"):
         m.meter.send("void_epoch", m.asset_id, 5, b"\x00" * 32)
+
+
+def test_eth_account_typed_data_signature_verifies_on_chain(w: World) -> None:
+    """The domain and struct written out by hand, signed by eth-account, recovered by the contract."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    m = w.market
+    acct = Account.create()
+    epoch = 20_500
+    fields = [
+        ("node", "address"),
+        ("asset", "bytes32"),
+        ("epoch", "uint64"),
+        ("seq", "uint64"),
+        ("windowStart", "uint64"),
+        ("windowEnd", "uint64"),
+        ("energyWh", "uint256"),
+        ("gpuSeconds", "uint256"),
+        ("hashesTh", "uint256"),
+        ("tokens", "uint256"),
+        ("leaseId", "uint256"),
+    ]
+    values = [acct.address, m.asset_id, epoch, 3, epoch * 86_400, epoch * 86_400 + 60, 1_234, 480, 0, 99, 42]
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Reading": [{"name": n, "type": t} for n, t in fields],
+        },
+        "primaryType": "Reading",
+        "domain": {
+            "name": "Drakewell Meter",
+            "version": "1",
+            "chainId": w.chain.chain_id,
+            "verifyingContract": m.meter.address,
+        },
+        "message": {n: v for (n, _), v in zip(fields, values, strict=True)},
+    }
+    sig = bytes(Account.sign_message(encode_typed_data(full_message=typed), acct.key).signature)
+    tree = MerkleTree.of(READING_LEAF_TYPES, [values, [*values[:3], 4, *values[4:]]])
+    proof = tree.proof(leaf_hash(READING_LEAF_TYPES, values))
+    m.meter.anchor(m.asset_id, epoch, tree.root, b"\x00" * 32, 2, 0, 0)
+    m.meter.set_signer(m.asset_id, acct.address)
+    assert m.meter.verify_reading(values, sig, proof)
+    typed["domain"]["chainId"] = w.chain.chain_id + 1  # another chain's signature does not verify
+    other = bytes(Account.sign_message(encode_typed_data(full_message=typed), acct.key).signature)
+    assert not m.meter.verify_reading(values, other, proof)
+    m.meter.set_signer(m.asset_id, acct.address, False)  # a revoked signer no longer verifies
+    assert not m.meter.verify_reading(values, sig, proof)
