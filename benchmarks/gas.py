@@ -14,7 +14,9 @@ measured the same way, as if sent in a transaction.
 - ``distribute_10`` / ``distribute_10000``: a revenue deposit with 10 and with 10,000 holders
   (each a second deposit, so both write non-zero slots). Target: the same gas (ratio 1.0).
   The 10,000 holders are allowlisted and minted one by one on the embedded chain.
-- ``claim``: a holder claims its revenue from the 10,000-holder share.
+- ``claim``: a holder's first claim from the 10,000-holder share, the costly case: its
+  withdrawn record, its stablecoin balance and the share's claimed total all go from zero to
+  non-zero (three 20,000-gas stores); later claims cost less.
 - ``verify_2p10``: ``MeterRegistry.verify_reading`` of a signed reading in a full tree of 2^10
   signed readings (proof: 10 hashes). ``verify_2p20``: the same in a tree of 2^20 leaves, built
   sparsely: the proven leaf and 20 random sibling subtree roots, the root computed up the path
