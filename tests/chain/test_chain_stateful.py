@@ -69,6 +69,14 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         self.m.share.claim(sender=h)
         assert self.m.usd.balance_of(h) - before == expected
 
+    @rule(i=st.integers(0, 2))
+    def claim_vault_revenue(self, i: int) -> None:
+        h = self.holders[i]
+        expected = self.m.vault.call("revenue_claimable", h)
+        before = self.m.usd.balance_of(h)
+        self.m.vault.send("claim_revenue", sender=h)
+        assert self.m.usd.balance_of(h) - before == expected
+
     @rule(gpus=st.integers(1, 64), hours=st.integers(1, 72))
     def open_lease(self, gpus: int, hours: int) -> None:
         now = self.world.chain.timestamp()
@@ -159,6 +167,15 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         assert total <= s.total_distributed()
         # dust: below one base unit per holder (the vault holds shares too) plus one per deposit
         assert s.total_distributed() - total <= len(self.holders) + 1 + self.distributions
+
+    @invariant()
+    def vault_passes_on_no_more_revenue_than_its_collateral_earned(self) -> None:
+        if not hasattr(self, "m"):
+            return
+        v = self.m.vault
+        owed = sum(v.call("revenue_claimable", h) for h in self.holders)
+        assert owed <= v.call("revenue_reserved") + self.m.share.claimable(v.address)
+        assert self.m.usd.balance_of(v.address) >= v.call("revenue_reserved")
 
     @invariant()
     def escrow_never_pays_more_than_deposited(self) -> None:

@@ -78,3 +78,42 @@ def test_non_allowlisted_liquidator_cannot_receive_shares(w: World) -> None:
     m.usd.approve(m.vault.address, 100 * USD, sender=w.outsider)
     with pytest.raises(ContractReverted, match="receiver not allowlisted"):
         m.vault.liquidate(w.bob, 10 * USD, sender=w.outsider)
+
+
+def test_collateral_keeps_earning_revenue_and_it_cannot_be_borrowed(w: World) -> None:
+    m = w.market
+    m.vault.post_nav(NAV)
+    m.share.approve(m.vault.address, 400 * SHARE, sender=w.bob)
+    m.vault.deposit(100 * SHARE, sender=w.bob)
+    m.usd.approve(m.share.address, 10**12, sender=w.renter)
+    m.share.distribute(1_000 * USD, sender=w.renter)  # alice 600 + vault 100 (bob's) + bob 300
+    assert m.vault.call("revenue_claimable", w.bob) == 100 * USD
+    assert m.share.claimable(w.bob) == 300 * USD
+    m.vault.deposit(300 * SHARE, sender=w.bob)  # pulls the vault's revenue in, checkpoints bob
+    m.share.distribute(1_000 * USD, sender=w.renter)
+    assert m.vault.call("revenue_claimable", w.bob) == 500 * USD
+    with pytest.raises(ContractReverted, match="not enough liquidity"):
+        m.vault.borrow(1, sender=w.bob)  # the vault holds only reserved revenue
+    assert m.vault.send("claim_revenue", sender=w.bob).value == 500 * USD
+    assert m.usd.balance_of(w.bob) == 500 * USD and m.vault.call("revenue_claimable", w.bob) == 0
+    assert m.vault.send("claim_revenue", sender=w.bob).value == 0  # nothing twice
+    assert m.vault.call("revenue_reserved") == 0
+
+
+def test_revenue_is_split_between_depositors_and_follows_liquidation(w: World) -> None:
+    m = w.market
+    _position(w, 100 * SHARE)  # bob: 100 shares in the vault
+    m.share.approve(m.vault.address, 100 * SHARE, sender=w.alice)
+    m.vault.deposit(100 * SHARE, sender=w.alice)
+    m.usd.approve(m.share.address, 10**12, sender=w.renter)
+    m.share.distribute(1_000 * USD, sender=w.renter)  # the vault's 200 shares earn 200 USD
+    m.vault.borrow(100 * USD, sender=w.bob)
+    m.vault.post_nav(int(1.4 * USD))
+    m.usd.mint(w.liquidator, 100 * USD)
+    m.usd.approve(m.vault.address, 100 * USD, sender=w.liquidator)
+    m.vault.liquidate(w.bob, 50 * USD, sender=w.liquidator)  # bob's earned revenue stays his
+    m.share.distribute(1_000 * USD, sender=w.renter)
+    bob, alice = m.vault.call("revenue_claimable", w.bob), m.vault.call("revenue_claimable", w.alice)
+    assert alice == 200 * USD  # 100 + 100: unaffected by bob's liquidation
+    assert 100 * USD < bob < 200 * USD  # 100 + what his remaining collateral earned
+    assert bob + alice <= m.vault.call("revenue_reserved") + m.share.claimable(m.vault.address)

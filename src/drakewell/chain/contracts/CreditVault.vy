@@ -11,6 +11,12 @@
      stale and a change of more than `max_jump_bps` from the last one is refused. Interest
      accrues per second on a global index (simple per-second rate compounded on each touch).
      The vault and every liquidator must be allowlisted in ComputeShare (the share enforces it).
+
+     Revenue on collateral: shares in the vault keep earning. Before any collateral changes the
+     vault claims its revenue from ComputeShare and spreads it over the collateral with its own
+     accumulator (`rev_acc`, per-depositor checkpoints, O(1) per call), so each depositor gets
+     what its shares earned while deposited through `claim_revenue()`. Claimed-but-unpaid
+     revenue is reserved: borrowers can never borrow it.
 """
 
 from ethereum.ercs import IERC20
@@ -25,7 +31,13 @@ exports: (
     access_control.DEFAULT_ADMIN_ROLE,
 )
 
+interface IShareRevenue:
+    def claim() -> uint256: nonpayable
+    def claimable(holder: address) -> uint256: view
+
+
 ORACLE_ROLE: public(constant(bytes32)) = keccak256("ORACLE_ROLE")
+PRECISION: constant(uint256) = 10**36
 BPS: constant(uint256) = 10_000
 WAD: constant(uint256) = 10**18
 
@@ -47,6 +59,17 @@ index_updated_at: public(uint256)
 collateral: public(HashMap[address, uint256])
 debt_scaled: public(HashMap[address, uint256])
 total_debt_scaled: public(uint256)
+
+total_collateral: public(uint256)
+rev_acc: public(uint256)
+rev_paid: HashMap[address, uint256]
+rev_owed_scaled: HashMap[address, uint256]
+revenue_reserved: public(uint256)
+
+
+event RevenuePaid:
+    account: indexed(address)
+    amount: uint256
 
 
 event NavPosted:
@@ -150,6 +173,47 @@ def _value(shares: uint256, nav: uint256) -> uint256:
     return shares * nav // WAD
 
 
+@internal
+def _sync_revenue():
+    amount: uint256 = extcall IShareRevenue(self.share.address).claim()
+    if amount > 0 and self.total_collateral > 0:
+        self.rev_acc += amount * PRECISION // self.total_collateral
+        self.revenue_reserved += amount
+
+
+@internal
+def _checkpoint(account: address):
+    acc: uint256 = self.rev_acc
+    self.rev_owed_scaled[account] += self.collateral[account] * (acc - self.rev_paid[account])
+    self.rev_paid[account] = acc
+
+
+@view
+@external
+def revenue_claimable(account: address) -> uint256:
+    """@notice Revenue the account's collateral has earned (including revenue not yet pulled in)."""
+    acc: uint256 = self.rev_acc
+    if self.total_collateral > 0:
+        acc += staticcall IShareRevenue(self.share.address).claimable(self) * PRECISION // self.total_collateral
+    owed: uint256 = self.rev_owed_scaled[account] + self.collateral[account] * (acc - self.rev_paid[account])
+    return owed // PRECISION
+
+
+@external
+def claim_revenue() -> uint256:
+    """@notice Pay the caller the revenue its collateral earned while deposited."""
+    self._sync_revenue()
+    self._checkpoint(msg.sender)
+    amount: uint256 = self.rev_owed_scaled[msg.sender] // PRECISION
+    if amount == 0:
+        return 0
+    self.rev_owed_scaled[msg.sender] -= amount * PRECISION
+    self.revenue_reserved -= amount
+    assert extcall self.usd.transfer(msg.sender, amount, default_return_value=True)
+    log RevenuePaid(account=msg.sender, amount=amount)
+    return amount
+
+
 @external
 def post_nav(nav_: uint256):
     assert access_control.hasRole[ORACLE_ROLE][msg.sender], "CreditVault: not oracle"
@@ -166,7 +230,10 @@ def post_nav(nav_: uint256):
 @external
 def deposit(shares: uint256):
     assert shares > 0, "CreditVault: nothing to deposit"
+    self._sync_revenue()
+    self._checkpoint(msg.sender)
     self.collateral[msg.sender] += shares
+    self.total_collateral += shares
     assert extcall self.share.transferFrom(msg.sender, self, shares, default_return_value=True)
     log Deposited(account=msg.sender, shares=shares)
 
@@ -179,7 +246,10 @@ def withdraw(shares: uint256):
     debt: uint256 = self._debt(msg.sender)
     if debt > 0:
         assert debt * BPS <= self._value(remaining, self._fresh_nav()) * self.ltv_bps, "CreditVault: would exceed LTV"
+    self._sync_revenue()
+    self._checkpoint(msg.sender)
     self.collateral[msg.sender] = remaining
+    self.total_collateral -= shares
     assert extcall self.share.transfer(msg.sender, shares, default_return_value=True)
     log Withdrawn(account=msg.sender, shares=shares)
 
@@ -191,6 +261,7 @@ def borrow(amount: uint256):
     debt: uint256 = self._debt(msg.sender) + amount
     limit: uint256 = self._value(self.collateral[msg.sender], self._fresh_nav()) * self.ltv_bps
     assert debt * BPS <= limit, "CreditVault: over LTV"
+    assert staticcall self.usd.balanceOf(self) >= self.revenue_reserved + amount, "CreditVault: not enough liquidity"
     scaled: uint256 = (amount * WAD + self.index_wad - 1) // self.index_wad
     self.debt_scaled[msg.sender] += scaled
     self.total_debt_scaled += scaled
@@ -249,7 +320,10 @@ def liquidate(account: address, repay_amount: uint256) -> uint256:
     assert repay_amount * BPS <= debt * self.close_factor_bps, "CreditVault: above close factor"
     paid: uint256 = self._repay(account, msg.sender, repay_amount)
     seized: uint256 = min(paid * (BPS + self.bonus_bps) * WAD // (BPS * nav), self.collateral[account])
+    self._sync_revenue()
+    self._checkpoint(account)
     self.collateral[account] -= seized
+    self.total_collateral -= seized
     assert extcall self.share.transfer(msg.sender, seized, default_return_value=True)
     log Liquidated(account=account, liquidator=msg.sender, repaid=paid, shares_seized=seized)
     return seized
