@@ -41,6 +41,8 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
             self.m.share.approve(self.m.vault.address, 10**30, sender=h)
             self.m.usd.approve(self.m.vault.address, 10**15, sender=h)
             self.m.usd.mint(h, 10**9)
+        for h in self.holders[:2]:  # the vault starts with collateral earning revenue
+            self.m.vault.deposit(50 * SHARE, sender=h)
         self.leases: list[int] = []
         self.epoch = 100
 
