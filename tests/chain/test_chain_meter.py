@@ -76,7 +76,7 @@ def test_anchor_rules_and_challenge_window(w: World) -> None:
     assert not m.meter.verify_delivery(1, m.asset_id, 5, 3_601, 100, proof)
     with pytest.raises(ContractReverted, match="not challenger"):
         m.meter.send("void_epoch", m.asset_id, 5, b"\x00" * 32, sender=w.alice)
-    m.meter.send("void_epoch", m.asset_id, 5, b"\x00" * 32)
+    m.meter.void_epoch(m.asset_id, 5)
     assert not m.meter.verify_delivery(1, m.asset_id, 5, 3_600, 100, proof)
     m.meter.anchor(m.asset_id, 5, b"\x03" * 32, tree.root, 2, 300, 10_800)  # re-anchor after a void
     w.chain.warp(w.chain.timestamp() + 3_600)

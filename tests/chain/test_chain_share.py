@@ -118,3 +118,13 @@ def test_compliance_flags_are_independent_and_keep_revenue(w: World) -> None:
     assert not s.call("allowlisted", w.bob) and s.claimable(w.bob) == 500 * USD
     s.claim(sender=w.bob)  # earned revenue stays claimable after leaving the allowlist
     assert usd.balance_of(w.bob) == 500 * USD
+
+
+def test_client_helpers_for_flags_and_pause(w: World) -> None:
+    s = w.market.share
+    assert s.is_allowlisted(w.alice) and not s.is_allowlisted(w.outsider) and not s.is_frozen(w.alice)
+    s.pause()
+    with pytest.raises(ContractReverted, match="paused"):
+        s.mint(w.alice, 1)
+    s.unpause()
+    s.mint(w.alice, 1)

@@ -6,9 +6,14 @@ deploys and wires one asset's set (stablecoin, ComputeShare, MeterRegistry, Leas
 CreditVault) and returns typed clients; ``chain.deploy_distributor(token, root)`` deploys a
 campaign's MerkleDistributor. Every amount is an ``int`` of base units.
 
-Roles: the deployer is admin, operator, compliance, issuer, pauser and oracle; grant them to
-others with ``grant_role``. Revenue routing: LeaseEscrow pays the platform fee to the treasury
-and distributes the rest through ``ComputeShare.distribute``.
+Roles: the deployer is admin, operator, compliance, issuer, pauser, challenger and oracle;
+grant them to others with ``grant_role``. Revenue routing: LeaseEscrow pays the platform fee to
+the treasury and distributes the rest through ``ComputeShare.distribute``; shares deposited in
+CreditVault keep earning and depositors collect it with ``vault.claim_revenue``.
+
+Challenges: an anchored epoch is final ``challenge_window_s`` after anchoring; inside the window
+the challenger role may ``void_epoch`` it, after which the operator can anchor it again.
+Transaction gas of a call on the embedded chain: :func:`drakewell.chain.gas.transaction_gas`.
 """
 
 from __future__ import annotations
@@ -97,6 +102,18 @@ class ShareClient(TokenClient):
     def total_claimed(self) -> int:
         return int(self.call("total_claimed"))
 
+    def is_allowlisted(self, account: str) -> bool:
+        return bool(self.call("allowlisted", account))
+
+    def is_frozen(self, account: str) -> bool:
+        return bool(self.call("frozen", account))
+
+    def pause(self, *, sender: str | None = None) -> Receipt:
+        return self.send("pause", sender=sender)
+
+    def unpause(self, *, sender: str | None = None) -> Receipt:
+        return self.send("unpause", sender=sender)
+
 
 class MeterClient(Contract):
     def set_signer(
@@ -127,6 +144,12 @@ class MeterClient(Contract):
             gpu_seconds,
             sender=sender,
         )
+
+    def void_epoch(
+        self, asset: bytes, epoch: int, reason: bytes = b"\x00" * 32, *, sender: str | None = None
+    ) -> Receipt:
+        """Challenge an anchored epoch inside its window (challenger role); it may be re-anchored."""
+        return self.send("void_epoch", asset, epoch, reason, sender=sender)
 
     def is_final(self, asset: bytes, epoch: int) -> bool:
         return bool(self.call("is_final", asset, epoch))
@@ -222,6 +245,13 @@ class VaultClient(Contract):
 
     def health_factor(self, account: str) -> float:
         return int(self.call("health_factor_wad", account)) / 10**18
+
+    def revenue_claimable(self, account: str) -> int:
+        """Share revenue earned by ``account``'s collateral while deposited."""
+        return int(self.call("revenue_claimable", account))
+
+    def claim_revenue(self, *, sender: str) -> Receipt:
+        return self.send("claim_revenue", sender=sender)
 
 
 class DistributorClient(Contract):
