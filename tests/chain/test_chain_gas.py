@@ -26,3 +26,10 @@ def test_refusals(w: World) -> None:
         transaction_gas(w.market.share, "nope", sender=w.alice)
     with pytest.raises(ChainError, match=r"open env\.anchor"):  # the fixture runs inside an anchor
         transaction_gas(w.market.share, "transfer", w.bob, 1, sender=w.alice)
+
+
+def test_unknown_function_is_a_chain_error(w: World) -> None:
+    with pytest.raises(ChainError, match="ComputeShare has no function 'nope'"):
+        w.market.share.send("nope", sender=w.alice)
+    with pytest.raises(ChainError, match="has no function"):
+        w.market.share.call("_checkpoint", w.alice)

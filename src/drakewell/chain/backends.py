@@ -107,6 +107,15 @@ def _boa_reason(exc: Exception) -> str:
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else "reverted"
 
 
+def _function(handle: Any, contract: str, fn: str) -> Any:
+    method = getattr(handle, fn, None)
+    if method is None or fn.startswith("_"):
+        raise ChainError(
+            f"{contract} has no function {fn!r}", hint="check the ABI: drakewell chain abi " + contract
+        )
+    return method
+
+
 class EmbeddedBackend:
     """titanoboa's in-process EVM. ``env`` defaults to boa's global environment."""
 
@@ -136,13 +145,13 @@ class EmbeddedBackend:
 
     def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any:
         try:
-            return getattr(handle, fn)(*args)
+            return _function(handle, contract, fn)(*args)
         except self.boa.BoaError as exc:
             raise ContractReverted(contract, fn, _boa_reason(exc)) from None
 
     def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt:
         try:
-            value = getattr(handle, fn)(*args, sender=sender)
+            value = _function(handle, contract, fn)(*args, sender=sender)
         except self.boa.BoaError as exc:
             raise ContractReverted(contract, fn, _boa_reason(exc)) from None
         comp = handle._computation
