@@ -19,3 +19,26 @@ def shared_data() -> Path:
             "bitcoin/ (see README, 'Real data')"
         )
     return root
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> dict[str, object]:
+    """Launch options for Debian's Chromium under Playwright; fails (not skips) when it is missing."""
+    import shutil
+
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        pytest.fail("Chromium is not installed: run `make sysdeps` (Debian package 'chromium')")
+    return {"executable_path": path, "args": CHROMIUM_ARGS}

@@ -3,7 +3,6 @@ the page appears in the book."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,31 +10,15 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
-        pytest.fail("Chromium is not installed: run `make sysdeps` (Debian package 'chromium')")
-    return path
-
-
-def test_dashboard_renders_and_places_an_order(live_app: dict[str, Any], tmp_path: Path) -> None:
+def test_dashboard_renders_and_places_an_order(
+    live_app: dict[str, Any], tmp_path: Path, chromium: dict[str, Any]
+) -> None:
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1200})
             page.on("pageerror", lambda exc: errors.append(str(exc)))

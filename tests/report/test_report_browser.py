@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_report import SUMMARY, _ledger
@@ -12,26 +12,8 @@ from drakewell.report import write_report
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
-        pytest.fail("Chromium is not installed: run `make sysdeps` (Debian package 'chromium')")
-    return path
-
-
-def test_report_opens_in_chromium_with_every_chart_drawn(tmp_path: Path) -> None:
+def test_report_opens_in_chromium_with_every_chart_drawn(tmp_path: Path, chromium: dict[str, Any]) -> None:
     from playwright.sync_api import sync_playwright
 
     leases = [{"lease": 1, "contracted_gpu_hours": 100.0, "delivered_gpu_hours": 97.5}]
@@ -41,7 +23,7 @@ def test_report_opens_in_chromium_with_every_chart_drawn(tmp_path: Path) -> None
     )
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
