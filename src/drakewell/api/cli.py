@@ -53,7 +53,13 @@ def serve(
     default_run = Path("out")
     state = AppState()
     if run_dir is not None or (default_run / "summary.json").exists():
-        state = load_run_dir(run_dir or default_run)
+        run = run_dir or default_run
+        state = load_run_dir(run)
+        chain = state.summary.get("chain", {})
+        if (run / "meter.sqlite").exists() and "meter_registry" in chain:
+            # show the run's own epochs and proofs, bound to the chain it anchored them on
+            domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
+            meter_store = MeterStore(f"sqlite:///{run / 'meter.sqlite'}", domain)
     api = create_app(state, exchange=service, meter_store=meter_store)
     console.print(
         f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), database {database_url}"
