@@ -14,7 +14,7 @@ import pytest
 from chain_helpers import SHARE, USD
 from typer.testing import CliRunner
 
-from drakewell.chain import AssetSpec, Chain, ContractReverted
+from drakewell.chain import AssetSpec, Chain, ChainError, ContractReverted, ShareClient
 from drakewell.chain.cli import app
 from drakewell.chain.gas import transaction_gas
 from drakewell.merkle import MerkleTree, leaf_hash
@@ -156,6 +156,12 @@ def test_cli_deploys_over_rpc(anvil_url: str) -> None:
     chain = Chain.rpc(anvil_url, DEV_KEY)
     for key in ("usd", "share", "meter", "escrow", "vault"):
         assert len(chain.backend.w3.eth.get_code(out[key])) > 0  # type: ignore[attr-defined]
+    share = chain.attach("ComputeShare", out["share"], client=ShareClient)
+    assert share.has_role("COMPLIANCE_ROLE", chain.deployer)
+    share.set_allowlisted(out["usd"])
+    assert share.is_allowlisted(out["usd"])
+    with pytest.raises(ChainError, match="no contract code"):
+        chain.attach("ComputeShare", chain.new_account())
 
 
 def _gas_scenario(chain: Chain, gas_of: Callable[..., int]) -> dict[str, int]:

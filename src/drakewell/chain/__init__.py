@@ -31,9 +31,16 @@ __all__ = [
     "AssetSpec",
     "Chain",
     "ChainError",
+    "Contract",
     "ContractReverted",
+    "DistributorClient",
+    "EscrowClient",
     "Market",
+    "MeterClient",
     "Receipt",
+    "ShareClient",
+    "TokenClient",
+    "VaultClient",
     "role_id",
 ]
 
@@ -389,9 +396,13 @@ class Chain:
         return client
 
     def _at(self, contract: str, address: str) -> Any:
-        if isinstance(self.backend, EmbeddedBackend):
-            return self.backend.attach(contract, address)
-        from drakewell.chain.backends import abi_and_bytecode
+        return self.backend.attach(contract, address)
 
-        abi, _ = abi_and_bytecode(contract)
-        return self.backend.w3.eth.contract(address=address, abi=abi)  # type: ignore[attr-defined]
+    def attach(self, contract: str, address: str, client: type[Contract] = Contract) -> Any:
+        """A client of the ``contract`` (a name from ``contracts/``, e.g. ``"MeterRegistry"``)
+        already deployed at ``address`` on this chain, e.g.
+        ``chain.attach("MeterRegistry", addr, client=MeterClient)``.
+
+        Raises ChainError for an unknown contract name, a malformed address or an address without code.
+        """
+        return client(self, contract, self.backend.attach(contract, address))

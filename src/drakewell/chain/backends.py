@@ -44,6 +44,7 @@ class Backend(Protocol):
     chain_id: int
 
     def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any: ...
+    def attach(self, contract: str, address: str) -> Any: ...
     def address_of(self, handle: Any) -> str: ...
     def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any: ...
     def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt: ...
@@ -107,6 +108,18 @@ def _boa_reason(exc: Exception) -> str:
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else "reverted"
 
 
+def _checksum(address: str) -> str:
+    """``address`` as an EIP-55 checksum address, or a ChainError saying what is wrong."""
+    from eth_utils import is_address, to_checksum_address
+
+    if not isinstance(address, str) or not is_address(address):
+        raise ChainError(
+            f"not an address: {address!r}",
+            hint="a 20-byte hex address such as 0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        )
+    return str(to_checksum_address(address))
+
+
 def _function(handle: Any, contract: str, fn: str) -> Any:
     method = getattr(handle, fn, None)
     if method is None or fn.startswith("_"):
@@ -137,8 +150,17 @@ class EmbeddedBackend:
             raise ContractReverted(contract, "__init__", _boa_reason(exc)) from None
 
     def attach(self, contract: str, address: str) -> Any:
+        deployer = compiled(contract)
+        checked = _checksum(address)
+        from boa.util.abi import Address
+
+        if not self.env.evm.get_code(Address(checked)):
+            raise ChainError(
+                f"no contract code at {checked} on this chain",
+                hint="pass the address a deploy on this same chain printed",
+            )
         with self.boa.swap_env(self.env):
-            return compiled(contract).at(address)
+            return deployer.at(checked)
 
     def address_of(self, handle: Any) -> str:
         return str(handle.address)
@@ -189,6 +211,16 @@ class RpcBackend:
         self.deployer = Account.from_key(private_key)
         self.keys: dict[str, Any] = {self.deployer.address: self.deployer}
         self.fund_wei = fund_wei
+
+    def attach(self, contract: str, address: str) -> Any:
+        abi, _ = abi_and_bytecode(contract)
+        checked = _checksum(address)
+        if not bytes(self.w3.eth.get_code(checked)):  # type: ignore[arg-type,unused-ignore]
+            raise ChainError(
+                f"no contract code at {checked} on the node (chain id {self.chain_id})",
+                hint="pass the address a deploy to this node printed",
+            )
+        return self.w3.eth.contract(address=checked, abi=abi)  # type: ignore[call-overload]
 
     def _sign_and_send(self, tx: dict[str, Any], sender: str, label: tuple[str, str]) -> Any:
         acct = self.keys.get(self.w3.to_checksum_address(sender))
