@@ -77,6 +77,10 @@ def test_lease_settle_distribute_claim_borrow_liquidate_over_rpc(anvil_url: str)
         m.share.set_allowlisted(a)
     m.share.mint(alice, 750 * SHARE)
     m.share.mint(bob, 250 * SHARE)
+    attached = chain.attach("ComputeShare", m.share.address.lower(), client=ShareClient)
+    assert attached.address == m.share.address and attached.balance_of(bob) == 250 * SHARE
+    with pytest.raises(ChainError, match="no contract code"):
+        chain.attach("ComputeShare", alice)
 
     # lease: the renter deposits the full price
     price = 3 * USD  # per GPU-hour

@@ -25,7 +25,7 @@ def _contract_names() -> list[str]:
 
 @app.command()
 def deploy(
-    asset: Annotated[str, typer.Option("--asset", help="Asset name, e.g. 'West Texas H100 pool A'.")] = (
+    asset: Annotated[str, typer.Option("--asset", "--name", help="Asset name, e.g. 'Pool A'.")] = (
         "Drakewell H100 pool A"
     ),
     symbol: Annotated[str, typer.Option("--symbol", help="Share token symbol (at most 5 characters).")] = (
