@@ -6,6 +6,7 @@ Every money figure here is an ``int`` of stablecoin base units, read back from t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from drakewell.units import USD
+from drakewell.valuation import DcfAssumptions
 
 POOL_NAME = "West Texas H100 pool A"
 POOL_GPUS = 2_048
@@ -34,6 +36,7 @@ LENDING_POOL_BASE = 10_000_000 * USD
 BUY_ORDERS = (
     ("buyer-ada", 0, 720, 384, "2.10"),
     ("buyer-ben", 0, 720, 384, "2.05"),
+    ("buyer-eve", 0, 720, 512, "2.00"),
     ("buyer-cy", 7, 168, 192, "2.30"),
     ("buyer-cy", 14, 168, 192, "2.25"),
     ("buyer-dee", 0, 24 * 10, 192, "1.95"),
@@ -226,6 +229,7 @@ def run_market(
     def settle_all() -> dict[str, Any]:
         payments = 0
         settlements = 0
+        delivered_gpu_s = 0
         for epoch in epochs:
             epoch_end = (epoch + 1) * 86_400
             if chain.timestamp() < epoch_end + 60:
@@ -239,6 +243,7 @@ def run_market(
                 )
                 payments += int(receipt.value)
                 settlements += 1
+                delivered_gpu_s += delivery.gpu_seconds
             if progress:
                 progress("settle", epochs.index(epoch) + 1, len(epochs))
         chain.warp(max(chain.timestamp(), end_s + 60))
@@ -247,7 +252,12 @@ def run_market(
         claimed = 0
         for name, _ in INVESTORS:
             claimed += int(market.share.claim(sender=accounts[name]).value)
-        return {"payments": payments, "settlements": settlements, "claimed": claimed}
+        return {
+            "payments": payments,
+            "settlements": settlements,
+            "claimed": claimed,
+            "delivered_gpu_seconds": delivered_gpu_s,
+        }
 
     settled = log.run(
         "settle: anchor epoch roots, settle leases on proven delivery, investors claim",
@@ -262,12 +272,14 @@ def run_market(
     def value_and_lend() -> dict[str, Any]:
         from drakewell.valuation import nav_per_share
 
-        busy = hourly["gpus_busy"].clip(upper=POOL_GPUS).mean() / POOL_GPUS
+        # the cash flow was earned on the GPU-hours leases paid for: its utilisation is the proven
+        # leased delivery over the pool's available GPU-hours (not the site's busy share)
+        paid_utilisation = settled["delivered_gpu_seconds"] / (POOL_GPUS * days * 86_400)
         nav = nav_per_share(
             market.share.total_distributed(),
             days,
             market.share.total_supply(),
-            utilisation_measured=max(float(busy), 0.01),
+            utilisation_measured=min(max(paid_utilisation, 0.01), 1.0),
         )
         market.vault.post_nav(nav.nav_per_share_base)
         market.usd.mint(market.vault.address, LENDING_POOL_BASE)
@@ -289,6 +301,7 @@ def run_market(
         seized = int(market.vault.liquidate(borrower, repay, sender=liquidator).value)
         return {
             "nav": nav,
+            "paid_utilisation": paid_utilisation,
             "shocked_nav_base": shocked,
             "pledged_shares": pledge,
             "borrowed_base": loan,
@@ -406,8 +419,10 @@ def _summarize(
             "monthly_cash_base": nav.monthly_cash_base,
             "annual_yield": nav.annual_yield,
             "total_shares": supply / SHARE,
+            "utilisation_measured": credit["paid_utilisation"],
+            "assumptions": dataclasses.asdict(DcfAssumptions()),
         },
-        "credit": {k: v for k, v in credit.items() if k != "nav"},
+        "credit": {k: v for k, v in credit.items() if k not in ("nav", "paid_utilisation")},
         "stablecoin": {"total_supply_base": market.usd.total_supply(), "balances_base": balances},
         "leases": lease_rows,
         "investors": investor_rows,
