@@ -41,11 +41,9 @@ lint: $(STAMP)
 
 bench: $(STAMP) node
 	mkdir -p out/bench
-	$(BIN)/python benchmarks/dispatch.py --json out/bench/dispatch.json
-	$(BIN)/python benchmarks/gas.py --json out/bench/gas.json
-	$(BIN)/python benchmarks/metering.py --json out/bench/metering.json
-	$(BIN)/python benchmarks/exchange.py --json out/bench/exchange.json
-	$(BIN)/python benchmarks/routing.py --json out/bench/routing.json
+	@status=0; for b in dispatch gas metering exchange routing; do \
+	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py --json out/bench/$$b.json || status=1; \
+	done; [ $$status -eq 0 ] || { echo "make bench: a target was missed (MISS lines above); every figure is in out/bench/"; exit 1; }
 
 clean:
 	rm -rf $(VENV) node_modules out .pytest_cache .mypy_cache .ruff_cache

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from drakewell.units import USD
@@ -87,15 +88,36 @@ def trade_gpu_time(site: Any, month_start: datetime, hashprice_usd_per_ph_day: f
     return engine
 
 
-def pool_ledger(ledger: pd.DataFrame, fraction: float) -> pd.DataFrame:
-    """Pool A's share of the site's AI work on hourly windows (the fleet signs one reading per node
-    per hour); mining stays whole, since the site's ASIC containers are metered too."""
+def pool_ledger(
+    ledger: pd.DataFrame,
+    pool_gpus: int,
+    site_gpus: int,
+    leases: Sequence[tuple[datetime, datetime, int]] = (),
+) -> pd.DataFrame:
+    """Pool A's part of the site's AI work on hourly windows (the fleet signs one reading per node
+    per hour); mining stays whole, since the site's ASIC containers are metered too.
+
+    The operator serves leased GPUs first: in each hour the pool runs its pro-rata share of the
+    site's busy GPUs, or its GPUs under an active lease ``(start, end, gpus)`` if more, but never
+    more than the site runs nor than the pool has. The pool's AI energy is the site's times
+    ``pool busy / site busy``.
+    """
     frame = ledger.set_index("interval_start_utc")
     cols = ["ai_inference_mw", "ai_training_mw", "ai_spot_mw", "mining_mw", "gpus_busy"]
     hourly = frame[cols].resample("1h").mean()
+    site_busy = hourly["gpus_busy"].to_numpy(dtype=float)
+    leased = np.zeros(len(hourly))
+    hours = hourly.index
+    for start, end, gpus in leases:
+        leased += gpus * ((hours >= pd.Timestamp(start)) & (hours < pd.Timestamp(end)))
+    pro_rata = site_busy * pool_gpus / site_gpus
+    pool_busy = np.minimum.reduce([np.maximum(pro_rata, leased), site_busy, np.full(len(hourly), pool_gpus)])
+    share = np.divide(
+        pool_busy, site_busy, out=np.full(len(hourly), pool_gpus / site_gpus), where=site_busy > 0
+    )
     for col in ("ai_inference_mw", "ai_training_mw", "ai_spot_mw"):
-        hourly[col] = hourly[col] * fraction
-    hourly["gpus_busy"] = (hourly["gpus_busy"] * fraction).round().astype("int64")
+        hourly[col] = hourly[col] * share
+    hourly["gpus_busy"] = np.floor(pool_busy).astype("int64")
     hourly["hours"] = 1.0
     return hourly.reset_index()
 
@@ -174,7 +196,6 @@ def run_market(
     )
 
     # 3. the simulated fleet signs readings; ingest and verify them
-    fraction = POOL_GPUS / site.gpu_count
     gpu = site.gpu_fleets[0]
     asic = site.asic_fleets[0]
     n_asics = sum(f.count for f in site.asic_fleets)
@@ -196,7 +217,12 @@ def run_market(
         for lid, lease in chain_leases.items()
     }
     domain = MeterDomain(chain.chain_id, market.meter.address)
-    hourly = pool_ledger(ledger, fraction)
+    hourly = pool_ledger(
+        ledger,
+        POOL_GPUS,
+        site.gpu_count,
+        [(lz.start_utc, lz.end_utc, lz.gpus) for lz in fleet_leases.values()],
+    )
     fleet = log.run(
         "meter: the fleet signs hourly EIP-712 readings",
         lambda: simulate_fleet(hourly, params, domain, leases=fleet_leases, seed=seed),
