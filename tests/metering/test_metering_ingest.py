@@ -237,3 +237,27 @@ def test_parquet_export(
     assert list(frame["seq"]) == [1, 2]
     assert list(frame["lease_id"]) == [str(2**100)] * 2
     assert frame["signature"][0] == "0x" + signed[0].signature.hex()
+
+
+def test_inlined_digest_and_batched_recovery_equal_their_references(
+    store: MeterStore, domain: MeterDomain, make_reading: Any, gpu_key: NodeKey
+) -> None:
+    from drakewell.metering.signing import FastVerifier
+
+    big = 2**63 - 1
+    signed = [
+        gpu_key.sign(make_reading(seq=s, tokens=s * 1_000, lease_id=2**256 - s), domain) for s in range(1, 6)
+    ]
+    signed.append(gpu_key.sign(make_reading(seq=6, lease_id=big), domain))
+    forged = SignedReading(make_reading(seq=7), signed[0].signature)  # a valid signature, other reading
+    result = store.ingest([*signed, forged])
+    assert result.accepted == 6 and _reasons(result) == ["bad_signature"]
+    frame = store.readings_frame(GPU_ASSET, EPOCH)
+    assert [bytes(d) for d in frame["digest"]] == [domain.digest(s.reading) for s in signed]
+
+    fresh = FastVerifier()
+    digests = [domain.digest(s.reading) for s in [*signed, forged]]
+    keys = fresh.recover_many(digests, [s.signature for s in [*signed, forged]])
+    assert keys == [fresh.recover_raw(d, s.signature) for d, s in zip(digests, [*signed, forged], strict=True)]
+    assert fresh.prove(gpu_key.address, keys[0]) and not fresh.prove(gpu_key.address, keys[-1])
+    assert fresh.known_keys == {gpu_key.address: keys[0]}

@@ -28,6 +28,7 @@ it commits (SQLite WAL with ``synchronous=FULL``), so a crash loses no acknowled
 from __future__ import annotations
 
 import json
+import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,9 +40,11 @@ import pandas as pd
 from sqlalchemy import Engine, and_, select
 
 from drakewell.errors import MeteringError
+from drakewell.merkle import keccak256
 from drakewell.metering import tables
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,
+    READING_TYPEHASH,
     MalformedReadingError,
     MeterDomain,
     Reading,
@@ -53,6 +56,9 @@ from drakewell.store import open_engine
 
 CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
 INT63_MAX = 2**63 - 1
+# abi.encode of a reading's address, asset and eight integer fields (each already checked to be an
+# int in [0, 2**63 - 1]); the uint256 lease id follows as its own word
+_STRUCT_WORDS = struct.Struct(">12x20s32s" + "24xq" * 8)
 
 
 class RejectReason(StrEnum):
@@ -135,6 +141,29 @@ class NodeSpec:
             ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class _NodeLimits:
+    """A node's limits as the ingest hot loop reads them."""
+
+    asset: bytes
+    asset_hex: str
+    power_w: float
+    gpus: int
+    th_s: float
+    tokens_per_gpu_s: float
+
+    @classmethod
+    def of(cls, spec: NodeSpec) -> _NodeLimits:
+        return cls(
+            spec.asset,
+            "0x" + spec.asset.hex(),
+            spec.max_power_w,
+            spec.gpus,
+            spec.max_th_s,
+            spec.max_tokens_per_gpu_s,
+        )
+
+
 @dataclass(frozen=True)
 class Rejection:
     index: int  # position in the batch
@@ -188,6 +217,7 @@ class MeterStore:
         self.epoch_seconds = int(epoch_seconds)
         self._verifier = FastVerifier()
         self._nodes: dict[str, NodeSpec] = {}
+        self._limits: dict[str, _NodeLimits] = {}
         self._load_nodes()
 
     def close(self) -> None:
@@ -206,6 +236,7 @@ class MeterStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(tables.nodes)).mappings().all()
         self._nodes = {r["address"]: NodeSpec.from_row(r) for r in rows}
+        self._limits = {address: _NodeLimits.of(spec) for address, spec in self._nodes.items()}
 
     def register_nodes(self, specs: Iterable[NodeSpec]) -> int:
         """Register (or update the limits of) nodes; returns how many were written."""
@@ -247,154 +278,190 @@ class MeterStore:
         known = self._nodes
         if any(p is not None and p.reading.node not in known for p in parsed):
             self._load_nodes()  # another process may have registered it
-        nodes = self._nodes
-        verifier = self._verifier
-        digest_of = self.domain.digest
-        es = self.epoch_seconds
-        headroom = 1.0 + CAPACITY_HEADROOM
-
-        # index -> (signed, digest), in batch order
-        candidates: list[tuple[int, SignedReading, bytes]] = []
-        for i, signed in enumerate(parsed):
-            if signed is None:
-                continue
-            r = signed.reading
-            problem = _fast_problem(r) or signature_problem(signed.signature)
-            if problem:
-                rejected.append(Rejection(i, r.node, r.seq, RejectReason.MALFORMED, problem))
-                continue
-            node = nodes.get(r.node)
-            if node is None or node.asset != r.asset:
-                detail = (
-                    f"node {r.node} is not registered"
-                    if node is None
-                    else f"node {r.node} is registered for asset 0x{node.asset.hex()}, not 0x{r.asset.hex()}"
-                )
-                rejected.append(Rejection(i, r.node, r.seq, RejectReason.UNKNOWN_SIGNER, detail))
-                continue
-            digest = digest_of(r)
-            if not verifier.is_signed_by(r.node, digest, signed.signature, checked=True):
-                rejected.append(
-                    Rejection(
-                        i, r.node, r.seq, RejectReason.BAD_SIGNATURE, "signature does not recover to the node"
-                    )
-                )
-                continue
-            start, end = r.window_start, r.window_end
-            if r.epoch != start // es or end > (r.epoch + 1) * es:
-                rejected.append(
-                    Rejection(
-                        i,
-                        r.node,
-                        r.seq,
-                        RejectReason.WINDOW_OUTSIDE_EPOCH,
-                        f"window [{start}, {end}) is not inside epoch {r.epoch} of {es} s",
-                    )
-                )
-                continue
-            dt = end - start
-            over = _over_capacity(r, node, dt, headroom)
-            if over:
-                rejected.append(Rejection(i, r.node, r.seq, RejectReason.BEYOND_CAPACITY, over))
-                continue
-            candidates.append((i, signed, digest))
-
-        accepted_rows, duplicates, evidence = self._deduplicate(candidates, rejected)
+        rows, where = self._verify(parsed, rejected)
+        accepted_rows, duplicates, evidence = self._deduplicate(rows, where, parsed, rejected)
         if accepted_rows or evidence:
             with self.engine.begin() as conn:
                 if accepted_rows:
-                    accepted_rows.sort(key=_row_key)  # primary-key order: appends to the index pages
+                    accepted_rows.sort()  # primary-key (node, seq) order: appends to the index pages
                     _insert_rows_fast(conn, tables.readings, accepted_rows)
                 if evidence:
                     _insert_ignoring_duplicates(conn, tables.equivocations, evidence)
         rejected.sort(key=lambda rj: rj.index)
         return IngestResult(len(accepted_rows), duplicates, tuple(rejected))
 
+    def _verify(
+        self, parsed: Sequence[SignedReading | None], rejected: list[Rejection]
+    ) -> tuple[list[tuple[Any, ...]], list[int]]:
+        """Checks 1–5 of the module docstring; returns the passing readings as table rows (in
+        :data:`READING_COLUMNS` order) and their batch positions.
+
+        Three passes: form, registration and digest (inlining ``Reading.encode`` and
+        ``MeterDomain.digest``); every signature recovery in one tight loop; then signer, window and
+        capacity. Tests hold the inlined paths equal to their references.
+        """
+        nodes = self._nodes
+        limits = self._limits
+        es = self.epoch_seconds
+        headroom = 1.0 + CAPACITY_HEADROOM
+        pack = _STRUCT_WORDS.pack
+        typehash = READING_TYPEHASH
+        prefix = b"\x19\x01" + self.domain.separator
+        # phase 1: form and registration, and the EIP-712 digest
+        todo: list[tuple[int, Reading, bytes, _NodeLimits]] = []
+        digests: list[bytes] = []
+        signatures: list[bytes] = []
+        for i, signed in enumerate(parsed):
+            if signed is None:
+                continue
+            r = signed.reading
+            sig = signed.signature
+            node = r.node
+            problem = _fast_problem(r) or signature_problem(sig)
+            if problem:
+                rejected.append(Rejection(i, node, r.seq, RejectReason.MALFORMED, problem))
+                continue
+            limit = limits.get(node)
+            if limit is None or limit.asset != r.asset:
+                spec = nodes.get(node)
+                detail = (
+                    f"node {node} is not registered"
+                    if spec is None
+                    else f"node {node} is registered for asset 0x{spec.asset.hex()}, not 0x{r.asset.hex()}"
+                )
+                rejected.append(Rejection(i, node, r.seq, RejectReason.UNKNOWN_SIGNER, detail))
+                continue
+            body = pack(
+                bytes.fromhex(node[2:]),
+                r.asset,
+                r.epoch,
+                r.seq,
+                r.window_start,
+                r.window_end,
+                r.energy_wh,
+                r.gpu_seconds,
+                r.hashes_th,
+                r.tokens,
+            )
+            digests.append(keccak256(prefix + keccak256(typehash + body + r.lease_id.to_bytes(32, "big"))))
+            signatures.append(sig)
+            todo.append((i, r, sig, limit))
+        # phase 2: every recovery in one tight loop (libsecp256k1's tables stay in cache)
+        verifier = self._verifier
+        keys = verifier.recover_many(digests, signatures)
+        # phase 3: the signer, the window and the hardware limits
+        proven = verifier.known_keys
+        rows: list[tuple[Any, ...]] = []
+        where: list[int] = []
+        for (i, r, sig, limit), raw, digest in zip(todo, keys, digests, strict=True):
+            node, seq = r.node, r.seq
+            if raw is None or (raw != proven[node] if node in proven else not verifier.prove(node, raw)):
+                rejected.append(
+                    Rejection(
+                        i, node, seq, RejectReason.BAD_SIGNATURE, "signature does not recover to the node"
+                    )
+                )
+                continue
+            epoch, start, end = r.epoch, r.window_start, r.window_end
+            if epoch != start // es or end > (epoch + 1) * es:
+                detail = f"window [{start}, {end}) is not inside epoch {epoch} of {es} s"
+                rejected.append(Rejection(i, node, seq, RejectReason.WINDOW_OUTSIDE_EPOCH, detail))
+                continue
+            dt = end - start
+            energy, gpu_s, hashes, tokens = r.energy_wh, r.gpu_seconds, r.hashes_th, r.tokens
+            if (
+                energy * 3600 > limit.power_w * dt * headroom
+                or gpu_s > limit.gpus * dt
+                or hashes > limit.th_s * dt * headroom
+                or tokens > gpu_s * limit.tokens_per_gpu_s
+            ):
+                detail = _over_capacity(r, nodes[node], dt, headroom) or "beyond the node's capacity"
+                rejected.append(Rejection(i, node, seq, RejectReason.BEYOND_CAPACITY, detail))
+                continue
+            rows.append(
+                (
+                    node,
+                    seq,
+                    limit.asset_hex,
+                    epoch,
+                    start,
+                    end,
+                    energy,
+                    gpu_s,
+                    hashes,
+                    tokens,
+                    str(r.lease_id),
+                    digest,
+                    sig,
+                )
+            )
+            where.append(i)
+        return rows, where
+
     def _deduplicate(
-        self, candidates: list[tuple[int, SignedReading, bytes]], rejected: list[Rejection]
+        self,
+        rows: list[tuple[Any, ...]],
+        where: list[int],
+        parsed: Sequence[SignedReading | None],
+        rejected: list[Rejection],
     ) -> tuple[list[tuple[Any, ...]], int, list[dict[str, Any]]]:
-        """Split candidates into new rows, duplicates and equivocations (against batch and store)."""
-        if not candidates:
+        """Split verified rows into new rows, duplicates and equivocations (against batch and store),
+        and refuse rows of closed epochs."""
+        if not rows:
             return [], 0, []
-        by_node: dict[str, set[int]] = {}
-        for _, signed, _ in candidates:
-            by_node.setdefault(signed.reading.node, set()).add(signed.reading.seq)
-        closed = self._closed_epochs({signed.reading.asset for _, signed, _ in candidates})
-        existing: dict[tuple[str, int], bytes] = {}
+        closed = self._closed_epochs({row[2] for row in rows})
+        by_node: dict[str, list[int]] = {}
+        for row in rows:
+            by_node.setdefault(row[0], []).append(row[1])
         c = tables.readings.c
         lo = min(min(seqs) for seqs in by_node.values())
         hi = max(max(seqs) for seqs in by_node.values())
         # one range query per batch: new readings usually find nothing, replays find themselves
         q = select(c.node, c.seq, c.digest).where(and_(c.seq >= lo, c.seq <= hi, c.node.in_(list(by_node))))
         with self.engine.connect() as conn:
-            for node, seq, digest in conn.execute(q):
-                if seq in by_node[node]:
-                    existing[(node, seq)] = bytes(digest)
-        rows: list[tuple[Any, ...]] = []  # in READING_COLUMNS order
+            existing = {(node, seq): bytes(digest) for node, seq, digest in conn.execute(q)}
+        if not existing and not closed and len({(row[0], row[1]) for row in rows}) == len(rows):
+            return rows, 0, []  # the common case: every row is new
+        accepted: list[tuple[Any, ...]] = []
         evidence: list[dict[str, Any]] = []
         duplicates = 0
         now = time.time()
-        for i, signed, digest in candidates:
-            r = signed.reading
-            key = (r.node, r.seq)
-            held = existing.get(key)
+        for i, row in zip(where, rows, strict=True):
+            node, seq, asset_hex, epoch, digest = row[0], row[1], row[2], row[3], row[11]
+            held = existing.get((node, seq))
             if held is not None:
                 if held == digest:
                     duplicates += 1
                     continue
+                signed = parsed[i]
+                assert signed is not None
                 evidence.append(
                     {
-                        "node": r.node,
-                        "seq": r.seq,
+                        "node": node,
+                        "seq": seq,
                         "digest": digest,
                         "existing_digest": held,
                         "reading_json": json.dumps(signed.to_json(), sort_keys=True),
                         "detected_at": now,
                     }
                 )
-                rejected.append(
-                    Rejection(
-                        i,
-                        r.node,
-                        r.seq,
-                        RejectReason.EQUIVOCATION,
-                        f"a different reading 0x{held.hex()} already holds ({r.node}, seq {r.seq})",
-                    )
-                )
+                detail = f"a different reading 0x{held.hex()} already holds ({node}, seq {seq})"
+                rejected.append(Rejection(i, node, seq, RejectReason.EQUIVOCATION, detail))
                 continue
-            if (r.asset, r.epoch) in closed:
-                rejected.append(
-                    Rejection(
-                        i, r.node, r.seq, RejectReason.EPOCH_CLOSED, f"epoch {r.epoch} is already closed"
-                    )
-                )
+            if (asset_hex, epoch) in closed:
+                detail = f"epoch {epoch} is already closed"
+                rejected.append(Rejection(i, node, seq, RejectReason.EPOCH_CLOSED, detail))
                 continue
-            existing[key] = digest
-            rows.append(
-                (
-                    r.node,
-                    r.seq,
-                    "0x" + r.asset.hex(),
-                    r.epoch,
-                    r.window_start,
-                    r.window_end,
-                    r.energy_wh,
-                    r.gpu_seconds,
-                    r.hashes_th,
-                    r.tokens,
-                    str(r.lease_id),
-                    digest,
-                    signed.signature,
-                )
-            )
-        return rows, duplicates, evidence
+            existing[(node, seq)] = digest
+            accepted.append(row)
+        return accepted, duplicates, evidence
 
-    def _closed_epochs(self, assets: set[bytes]) -> set[tuple[bytes, int]]:
+    def _closed_epochs(self, asset_hexes: set[str]) -> set[tuple[str, int]]:
+        """Closed ``(asset as 0x hex, epoch)`` pairs of these assets."""
         e = tables.epochs.c
-        hexes = ["0x" + a.hex() for a in assets]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(e.asset, e.epoch).where(e.asset.in_(hexes))).all()
-        return {(bytes.fromhex(a[2:]), int(ep)) for a, ep in rows}
+            rows = conn.execute(select(e.asset, e.epoch).where(e.asset.in_(sorted(asset_hexes)))).all()
+        return {(str(a), int(ep)) for a, ep in rows}
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -528,10 +595,6 @@ READING_COLUMNS = (
     "digest",
     "signature",
 )
-
-
-def _row_key(row: tuple[Any, ...]) -> tuple[str, int]:
-    return row[0], row[1]
 
 
 def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:

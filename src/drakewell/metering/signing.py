@@ -16,6 +16,7 @@ here also recovers to the node on chain.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -139,6 +140,40 @@ class FastVerifier:
         pub = self.recover_pubkey(digest, signature)
         return None if pub is None else address_of_pubkey(pub)
 
+    def recover_raw(self, digest: bytes, signature: bytes) -> bytes | None:
+        """The recovered key in libsecp256k1's 64-byte form, or ``None``; ``signature`` is canonical."""
+        if not self._recover_into_pub(digest, signature):
+            return None
+        return ffi.buffer(self._pub, 64)[:]
+
+    def recover_many(self, digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
+        """:meth:`recover_raw` for many (canonical) signatures in one tight loop.
+
+        Recovery reads large precomputed tables; run back to back, they stay in the CPU cache, which
+        makes each recovery markedly cheaper than when Python work runs between them.
+        """
+        ctx, rsig, pub = self._ctx, self._rsig, self._pub
+        parse = lib.secp256k1_ecdsa_recoverable_signature_parse_compact
+        recover = lib.secp256k1_ecdsa_recover
+        key = ffi.buffer(pub, 64)
+        return [
+            key[:] if parse(ctx, rsig, s[:64], s[64] - 27) and recover(ctx, pub, rsig, d) else None
+            for d, s in zip(digests, signatures, strict=True)
+        ]
+
+    @property
+    def known_keys(self) -> dict[str, bytes]:
+        """Node address -> its proven key in libsecp256k1's form (the verifier's live cache)."""
+        return self._known
+
+    def prove(self, node: str, raw: bytes) -> bool:
+        """Whether ``raw``, a key from :meth:`recover_raw`, is ``node``'s; remembered if so."""
+        ffi.memmove(self._pub, raw, 64)
+        if address_of_pubkey(self._serialized_pub()) == node:
+            self._known[node] = raw
+            return True
+        return False
+
     def is_signed_by(self, node: str, digest: bytes, signature: bytes, *, checked: bool = False) -> bool:
         """Whether ``signature`` over ``digest`` recovers to ``node`` (lower-case 0x address).
 
@@ -148,16 +183,11 @@ class FastVerifier:
         """
         if not checked and signature_problem(signature) is not None:
             return False
-        if not self._recover_into_pub(digest, signature):
+        raw = self.recover_raw(digest, signature)
+        if raw is None:
             return False
-        raw = ffi.buffer(self._pub, 64)[:]
         known = self._known.get(node)
-        if known is not None:
-            return raw == known
-        if address_of_pubkey(self._serialized_pub()) == node:
-            self._known[node] = raw
-            return True
-        return False
+        return raw == known if known is not None else self.prove(node, raw)
 
 
 def recover_with_eth_account(signed: SignedReading, domain: MeterDomain) -> str:
