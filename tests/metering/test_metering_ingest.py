@@ -256,8 +256,9 @@ def test_inlined_digest_and_batched_recovery_equal_their_references(
     assert [bytes(d) for d in frame["digest"]] == [domain.digest(s.reading) for s in signed]
 
     fresh = FastVerifier()
-    digests = [domain.digest(s.reading) for s in [*signed, forged]]
-    keys = fresh.recover_many(digests, [s.signature for s in [*signed, forged]])
-    assert keys == [fresh.recover_raw(d, s.signature) for d, s in zip(digests, [*signed, forged], strict=True)]
+    batch = [*signed, forged]
+    digests = [domain.digest(s.reading) for s in batch]
+    keys = fresh.recover_many(digests, [s.signature for s in batch])
+    assert keys == [fresh.recover_raw(d, s.signature) for d, s in zip(digests, batch, strict=True)]
     assert fresh.prove(gpu_key.address, keys[0]) and not fresh.prove(gpu_key.address, keys[-1])
     assert fresh.known_keys == {gpu_key.address: keys[0]}
