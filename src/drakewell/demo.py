@@ -270,7 +270,7 @@ def _investor_view(row: dict[str, Any]) -> dict[str, Any]:
         "investor": row["investor"],
         "shares": row["shares"],
         "value_usd": row["value_usd"],
-        "claimed $": row["received_usd"],
+        "claimed $": row["claimed_usd"],
         "yield": row["cash_yield_annualised"],
     }
 

@@ -275,13 +275,12 @@ def run_market(
         chain.warp(max(chain.timestamp(), end_s + 60))
         for lid in chain_leases:
             market.escrow.close(lid)
-        claimed = 0
-        for name, _ in INVESTORS:
-            claimed += int(market.share.claim(sender=accounts[name]).value)
+        claimed_by = {name: int(market.share.claim(sender=accounts[name]).value) for name, _ in INVESTORS}
         return {
             "payments": payments,
             "settlements": settlements,
-            "claimed": claimed,
+            "claimed": sum(claimed_by.values()),
+            "claimed_by": claimed_by,
             "delivered_gpu_seconds": delivered_gpu_s,
         }
 
@@ -385,23 +384,22 @@ def _summarize(
         )
     investor_rows = []
     supply = market.share.total_supply()
-    for name, _ in INVESTORS:
+    for name, fraction in INVESTORS:
         addr = accounts[name]
         shares = market.share.balance_of(addr) + market.vault.collateral(addr)
-        value_base = shares * nav.nav_per_share_base // SHARE
-        cost_base = shares * SHARE_PRICE_BASE // SHARE
-        received = market.usd.balance_of(addr)
+        bought = supply * fraction // 100
+        cost_base = bought * SHARE_PRICE_BASE // SHARE
+        claimed = settled["claimed_by"][name]
         investor_rows.append(
             {
                 "investor": name,
                 "shares": shares / SHARE,
-                "value_usd": value_base / USD,
-                "received_usd": received / USD,
+                "shares_bought": bought / SHARE,
+                "value_usd": shares * nav.nav_per_share_base // SHARE / USD,
+                "claimed_usd": claimed / USD,
+                "stablecoin_usd": market.usd.balance_of(addr) / USD,  # claims, plus any loan proceeds
                 "yield": nav.annual_yield,
-                "cash_yield_annualised": (received - credit["borrowed_base"] * (name == BORROWER))
-                / max(cost_base, 1)
-                * 365
-                / max(len(epochs), 1),
+                "cash_yield_annualised": claimed / max(cost_base, 1) * 365 / max(len(epochs), 1),
             }
         )
     # where every stablecoin base unit is at the end
