@@ -245,6 +245,7 @@ def run_demo(
         "summary": str(out / "summary.json"),
         "ledger": str(ledger_path),
         "report": str(report_path),
+        **{name: str(out / name) for name in ("meter.sqlite", "exchange.sqlite") if (out / name).exists()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

@@ -32,6 +32,8 @@ BORROW_PLEDGE_PERCENT = 10  # bob pledges 10% of his shares
 BORROW_LTV_PERMILLE = 490  # and borrows 49% of their value (the vault allows 50%, liquidates above 65%)
 PRICE_SHOCK_PERCENT = 30  # NAV falls 30%: the loan becomes unhealthy
 LENDING_POOL_BASE = 10_000_000 * USD
+METER_DB = "meter.sqlite"  # the run's readings and epochs
+EXCHANGE_DB = "exchange.sqlite"  # the run's exchange journal
 
 # (buyer, instrument start offset in days, duration in hours, GPUs, limit price in USD per GPU-hour)
 BUY_ORDERS = (
@@ -47,14 +49,30 @@ ASK_LADDER = (("1.90", 0.5), ("2.00", 0.5))
 BUYER_DEPOSIT_BASE = 3_000_000 * USD
 
 
-def trade_gpu_time(site: Any, month_start: datetime, hashprice_usd_per_ph_day: float, days: int) -> Any:
-    """The month's trading on the exchange engine (the operator sells pool A's GPU time)."""
+def trade_gpu_time(
+    site: Any,
+    month_start: datetime,
+    hashprice_usd_per_ph_day: float,
+    days: int,
+    journal_path: Path | None = None,
+) -> Any:
+    """The month's trading on the exchange engine (the operator sells pool A's GPU time).
+
+    With ``journal_path`` every command is journaled there (a fresh SQLite file), so the exchange
+    can be reopened later (``drakewell serve`` shows the run's trades).
+    """
     from drakewell.exchange.book import OPEN
     from drakewell.exchange.engine import Engine, hash_api_key
     from drakewell.exchange.instruments import make_instrument
+    from drakewell.exchange.journal import recover
     from drakewell.exchange.pricing import floor_price_for
 
-    engine = Engine()
+    journal = None
+    if journal_path is None:
+        engine = Engine()
+    else:
+        _remove_sqlite(journal_path)
+        engine, journal = recover(journal_path)
     engine.open_account("operator", hash_api_key("operator-demo-key"))
     asic = site.asic_fleets[0]
     floor = floor_price_for(
@@ -85,7 +103,15 @@ def trade_gpu_time(site: Any, month_start: datetime, hashprice_usd_per_ph_day: f
             if order.account == "operator" and order.status == OPEN:
                 engine.cancel("operator", order.oid)
     engine.commit()
+    if journal is not None:
+        journal.close()
     return engine
+
+
+def _remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database and its WAL side files (a re-run starts afresh)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def pool_ledger(
@@ -174,7 +200,7 @@ def run_market(
 
     # 2. trade GPU time; every trade becomes a lease escrowed on chain
     def trade() -> tuple[Any, dict[int, Any]]:
-        engine = trade_gpu_time(site, month_start, hashprice_usd_per_ph_day, days)
+        engine = trade_gpu_time(site, month_start, hashprice_usd_per_ph_day, days, out / EXCHANGE_DB)
         renters: dict[str, str] = {}
         for name in engine.accounts:
             if name.startswith("buyer-"):
@@ -228,9 +254,8 @@ def run_market(
         lambda: simulate_fleet(hourly, params, domain, leases=fleet_leases, seed=seed),
         lambda f: f"{len(f.readings):,} readings from {len(f.nodes)} nodes",
     )
-    db = out / "meter.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db = out / METER_DB
+    _remove_sqlite(db)
     store = MeterStore(f"sqlite:///{db}", domain)
 
     def ingest() -> Any:

@@ -107,3 +107,30 @@ def test_bad_demo_options_say_what_to_do(tmp_path: Path) -> None:
     )
     with pytest.raises(DemoError, match="fewer than 2 days"):
         month_inputs(2, prices=short, forecast=None, zone=None, seed=0)
+
+
+def test_serve_opens_the_runs_own_exchange_and_meter_store(
+    run: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
+    from drakewell.api.cli import open_services
+    from drakewell.metering.epochs import epoch_records
+
+    summary, out = run
+    service, keys, store, state, where = open_services(None, tmp_path / "serve", out)
+    # the run's journal replays into the same trades; demo accounts are added for the order form
+    assert len(service.engine.trades) == summary["exchange"]["trades"] > 0
+    assert set(keys) == {"demo-buyer", "demo-provider"}
+    assert len(epoch_records(store)) == summary["metering"]["epochs"]
+    assert str(out / "exchange.sqlite") in where and state.summary["site"] == summary["site"]
+    store.close()
+    # a second start replays the demo accounts too and prints no new keys
+    service, keys, store, _, _ = open_services(None, tmp_path / "serve", out)
+    assert keys == {} and len(service.engine.trades) == summary["exchange"]["trades"]
+    store.close()
+
+    # a database named on the command line holds the exchange and meter store instead
+    url = f"sqlite:///{tmp_path / 'own.sqlite'}"
+    service, keys, store, state, where = open_services(url, tmp_path / "serve", out)
+    assert service.engine.trades == [] and epoch_records(store) == []
+    assert where == f"database {url}" and state.summary["site"] == summary["site"]
+    store.close()

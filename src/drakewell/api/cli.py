@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,7 +17,8 @@ def serve(
     database_url: Annotated[
         str | None,
         typer.Option(
-            help="sqlite:///PATH (default: DATA_DIR/drakewell.sqlite) or postgresql://USER@HOST:PORT/DB"
+            help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB for the exchange and meter store "
+            "(default: the run's own, else DATA_DIR/drakewell.sqlite)"
         ),
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="folder for the default SQLite database")] = Path(
@@ -25,7 +26,10 @@ def serve(
     ),
     run_dir: Annotated[
         Path | None,
-        typer.Option(help="show a demo run (its summary.json and ledger.csv); default: out if present"),
+        typer.Option(
+            help="show a demo run (summary.json, ledger.csv, and its exchange and meter databases); "
+            "default: out if present"
+        ),
     ] = None,
     chain_id: Annotated[
         int, typer.Option(help="EIP-712 chain id of the readings this server accepts")
@@ -38,32 +42,63 @@ def serve(
     import uvicorn
     from rich.console import Console
 
-    from drakewell.api.app import AppState, create_app, load_run_dir
+    from drakewell.api.app import create_app
+
+    console = Console()
+    service, keys, meter_store, state, where = open_services(
+        database_url, data_dir, run_dir, chain_id, meter_registry
+    )
+    api = create_app(state, exchange=service, meter_store=meter_store)
+    console.print(f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), {where}")
+    for name, key in keys.items():
+        console.print(f"  demo account [cyan]{name}[/] API key: {key}")
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+DEFAULT_RUN_DIR = Path("out")
+
+
+def open_services(
+    database_url: str | None,
+    data_dir: Path,
+    run_dir: Path | None,
+    chain_id: int = 31337,
+    meter_registry: str = "0x" + "00" * 20,
+) -> tuple[Any, dict[str, str], Any, Any, str]:
+    """The exchange service, fresh demo API keys, the meter store, the app state, and where they live.
+
+    A run folder (``run_dir``, or ``out`` when it holds a demo run) gives the dashboard its dispatch
+    and assets. Without ``database_url`` the run's own exchange journal and meter store are opened
+    too, so its trades, epochs and proofs show (bound to the chain it anchored them on); with
+    ``database_url`` that database holds both.
+    """
+    from drakewell.api.app import AppState, load_run_dir
     from drakewell.exchange.api import demo_service
     from drakewell.exchange.journal import recover
     from drakewell.metering import MeterDomain, MeterStore
 
-    console = Console()
+    run = run_dir if run_dir is not None else DEFAULT_RUN_DIR
+    state = AppState()
+    if run_dir is not None or (DEFAULT_RUN_DIR / "summary.json").exists():
+        state = load_run_dir(run)
+    chain = state.summary.get("chain", {})
+    own = database_url is None and bool(state.summary)
     if database_url is None:
         data_dir.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite:///{data_dir / 'drakewell.sqlite'}"
-    engine, journal = recover(database_url)
-    service, keys = demo_service(journal, engine)  # demo accounts only on a fresh database
-    meter_store = MeterStore(database_url, MeterDomain(chain_id, meter_registry))
-    default_run = Path("out")
-    state = AppState()
-    if run_dir is not None or (default_run / "summary.json").exists():
-        run = run_dir or default_run
-        state = load_run_dir(run)
-        chain = state.summary.get("chain", {})
-        if (run / "meter.sqlite").exists() and "meter_registry" in chain:
-            # show the run's own epochs and proofs, bound to the chain it anchored them on
-            domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
-            meter_store = MeterStore(f"sqlite:///{run / 'meter.sqlite'}", domain)
-    api = create_app(state, exchange=service, meter_store=meter_store)
-    console.print(
-        f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), database {database_url}"
+    exchange_url = meter_url = database_url
+    domain = MeterDomain(chain_id, meter_registry)
+    if own and (run / "exchange.sqlite").exists():
+        exchange_url = f"sqlite:///{run / 'exchange.sqlite'}"
+    if own and (run / "meter.sqlite").exists() and "meter_registry" in chain:
+        meter_url = f"sqlite:///{run / 'meter.sqlite'}"
+        domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
+    engine, journal = recover(exchange_url)
+    service, keys = demo_service(journal, engine)  # demo accounts only where there are none yet
+    meter_store = MeterStore(meter_url, domain)
+    where = (
+        f"database {database_url}"
+        if exchange_url == meter_url == database_url
+        else f"exchange {exchange_url}, meter {meter_url}"
     )
-    for name, key in keys.items():
-        console.print(f"  demo account [cyan]{name}[/] API key: {key}")
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    return service, keys, meter_store, state, where
