@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import inspect
 
@@ -82,3 +84,12 @@ def test_bad_urls_raise_store_errors_with_a_hint() -> None:
         open_engine("nosuchdb://x")
     with pytest.raises(StoreError, match="cannot create tables"):
         open_engine("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "readings.json"
+    path.write_text('{"not": "a database"}')
+    with pytest.raises(StoreError, match="is not an SQLite database") as info:
+        open_engine(f"sqlite:///{path}")
+    assert "left untouched" in str(info.value)
+    assert path.read_text() == '{"not": "a database"}'

@@ -43,6 +43,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
             metadata.create_all(engine)
         except Exception as exc:
             engine.dispose()
+            if "file is not a database" in str(exc):
+                raise StoreError(
+                    f"{url.removeprefix('sqlite:///')} is not an SQLite database",
+                    hint="pass a database file Drakewell wrote (it was left untouched)",
+                ) from None
             raise StoreError(
                 f"cannot create tables in {url!r}: {exc}",
                 hint="check that the server is running, the URL (user, host, port, database) and permissions",
