@@ -18,7 +18,16 @@ function fillTable(id, rows) {
     const tr = document.createElement("tr");
     for (const [text, cls] of cells) {
       const td = document.createElement("td");
-      td.textContent = text;
+      if (cls === "inst") {
+        // an instrument id wraps only after its dots, never inside a part
+        for (const part of text.split(/(?<=\.)/)) {
+          const span = document.createElement("span");
+          span.textContent = part;
+          td.append(span, document.createElement("wbr"));
+        }
+      } else {
+        td.textContent = text;
+      }
       if (cls) td.className = cls;
       tr.appendChild(td);
     }
@@ -77,7 +86,7 @@ async function loadBook() {
   }
   fillTable("book", rows);
   const trades = await getJSON("/exchange/trades?limit=15");
-  fillTable("trades", trades.map((t) => [[String(t.tid)], [t.instrument], [money(t.price)], [String(t.qty)], [t.taker_side]]));
+  fillTable("trades", trades.map((t) => [[String(t.tid)], [t.instrument, "inst"], [money(t.price)], [String(t.qty)], [t.taker_side]]));
 }
 
 async function loadAssets() {
