@@ -212,7 +212,7 @@ def run_demo(
     run = results["mpc"]
     ledger: pd.DataFrame = run.ledger
 
-    from drakewell.demo_market import run_market
+    from drakewell.demo_market import EXCHANGE_DB, METER_DB, run_market
 
     hp = float(hashprice.mean()) if isinstance(hashprice, pd.Series) else float(hashprice)
     market = run_market(site, ledger, out=out, seed=seed, log=log, hashprice_usd_per_ph_day=hp)
@@ -245,7 +245,7 @@ def run_demo(
         "summary": str(out / "summary.json"),
         "ledger": str(ledger_path),
         "report": str(report_path),
-        **{name: str(out / name) for name in ("meter.sqlite", "exchange.sqlite") if (out / name).exists()},
+        **{name: str(out / name) for name in (METER_DB, EXCHANGE_DB) if (out / name).exists()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

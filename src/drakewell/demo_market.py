@@ -165,6 +165,7 @@ def run_market(
     from drakewell.metering.epochs import deliveries_of, prove_delivery
     from drakewell.metering.fleet import FleetParams, Lease
     from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
+    from drakewell.store import sqlite_url
 
     month_start = pd.Timestamp(ledger["interval_start_utc"].iloc[0]).to_pydatetime().astimezone(UTC)
     start_s = int(month_start.timestamp())
@@ -256,7 +257,7 @@ def run_market(
     )
     db = out / METER_DB
     _remove_sqlite(db)
-    store = MeterStore(f"sqlite:///{db}", domain)
+    store = MeterStore(sqlite_url(db), domain)
 
     def ingest() -> Any:
         store.register_nodes(fleet.nodes)

@@ -73,9 +73,11 @@ def open_services(
     ``database_url`` that database holds both.
     """
     from drakewell.api.app import AppState, load_run_dir
+    from drakewell.demo_market import EXCHANGE_DB, METER_DB
     from drakewell.exchange.api import demo_service
     from drakewell.exchange.journal import recover
     from drakewell.metering import MeterDomain, MeterStore
+    from drakewell.store import sqlite_url
 
     run = run_dir if run_dir is not None else DEFAULT_RUN_DIR
     state = AppState()
@@ -85,13 +87,13 @@ def open_services(
     own = database_url is None and bool(state.summary)
     if database_url is None:
         data_dir.mkdir(parents=True, exist_ok=True)
-        database_url = f"sqlite:///{data_dir / 'drakewell.sqlite'}"
+        database_url = sqlite_url(data_dir / "drakewell.sqlite")
     exchange_url = meter_url = database_url
     domain = MeterDomain(chain_id, meter_registry)
-    if own and (run / "exchange.sqlite").exists():
-        exchange_url = f"sqlite:///{run / 'exchange.sqlite'}"
-    if own and (run / "meter.sqlite").exists() and "meter_registry" in chain:
-        meter_url = f"sqlite:///{run / 'meter.sqlite'}"
+    if own and (run / EXCHANGE_DB).exists():
+        exchange_url = sqlite_url(run / EXCHANGE_DB)
+    if own and (run / METER_DB).exists() and "meter_registry" in chain:
+        meter_url = sqlite_url(run / METER_DB)
         domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
     engine, journal = recover(exchange_url)
     service, keys = demo_service(journal, engine)  # demo accounts only where there are none yet

@@ -28,7 +28,6 @@ it commits (SQLite WAL with ``synchronous=FULL``), so a crash loses no acknowled
 from __future__ import annotations
 
 import json
-import struct
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,11 +39,9 @@ import pandas as pd
 from sqlalchemy import Engine, and_, select
 
 from drakewell.errors import MeteringError
-from drakewell.merkle import keccak256
 from drakewell.metering import tables
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,
-    READING_TYPEHASH,
     MalformedReadingError,
     MeterDomain,
     Reading,
@@ -56,9 +53,6 @@ from drakewell.store import open_engine
 
 CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
 INT63_MAX = 2**63 - 1
-# abi.encode of a reading's address, asset and eight integer fields (each already checked to be an
-# int in [0, 2**63 - 1]); the uint256 lease id follows as its own word
-_STRUCT_WORDS = struct.Struct(">12x20s32s" + "24xq" * 8)
 
 
 class RejectReason(StrEnum):
@@ -296,17 +290,14 @@ class MeterStore:
         """Checks 1–5 of the module docstring; returns the passing readings as table rows (in
         :data:`READING_COLUMNS` order) and their batch positions.
 
-        Three passes: form, registration and digest (inlining ``Reading.encode`` and
-        ``MeterDomain.digest``); every signature recovery in one tight loop; then signer, window and
-        capacity. Tests hold the inlined paths equal to their references.
+        Three passes: form, registration and the EIP-712 digest; every signature recovery in one
+        tight loop; then signer, window and capacity.
         """
         nodes = self._nodes
         limits = self._limits
         es = self.epoch_seconds
         headroom = 1.0 + CAPACITY_HEADROOM
-        pack = _STRUCT_WORDS.pack
-        typehash = READING_TYPEHASH
-        prefix = b"\x19\x01" + self.domain.separator
+        digest_of = self.domain.digest
         # phase 1: form and registration, and the EIP-712 digest
         todo: list[tuple[int, Reading, bytes, _NodeLimits]] = []
         digests: list[bytes] = []
@@ -331,19 +322,7 @@ class MeterStore:
                 )
                 rejected.append(Rejection(i, node, r.seq, RejectReason.UNKNOWN_SIGNER, detail))
                 continue
-            body = pack(
-                bytes.fromhex(node[2:]),
-                r.asset,
-                r.epoch,
-                r.seq,
-                r.window_start,
-                r.window_end,
-                r.energy_wh,
-                r.gpu_seconds,
-                r.hashes_th,
-                r.tokens,
-            )
-            digests.append(keccak256(prefix + keccak256(typehash + body + r.lease_id.to_bytes(32, "big"))))
+            digests.append(digest_of(r))
             signatures.append(sig)
             todo.append((i, r, sig, limit))
         # phase 2: every recovery in one tight loop (libsecp256k1's tables stay in cache)
@@ -368,15 +347,9 @@ class MeterStore:
                 rejected.append(Rejection(i, node, seq, RejectReason.WINDOW_OUTSIDE_EPOCH, detail))
                 continue
             dt = end - start
-            energy, gpu_s, hashes, tokens = r.energy_wh, r.gpu_seconds, r.hashes_th, r.tokens
-            if (
-                energy * 3600 > limit.power_w * dt * headroom
-                or gpu_s > limit.gpus * dt
-                or hashes > limit.th_s * dt * headroom
-                or tokens > gpu_s * limit.tokens_per_gpu_s
-            ):
-                detail = _over_capacity(r, nodes[node], dt, headroom) or "beyond the node's capacity"
-                rejected.append(Rejection(i, node, seq, RejectReason.BEYOND_CAPACITY, detail))
+            over = _over_capacity(r, limit, dt, headroom)
+            if over:
+                rejected.append(Rejection(i, node, seq, RejectReason.BEYOND_CAPACITY, over))
                 continue
             rows.append(
                 (
@@ -386,10 +359,10 @@ class MeterStore:
                     epoch,
                     start,
                     end,
-                    energy,
-                    gpu_s,
-                    hashes,
-                    tokens,
+                    r.energy_wh,
+                    r.gpu_seconds,
+                    r.hashes_th,
+                    r.tokens,
                     str(r.lease_id),
                     digest,
                     sig,
@@ -568,15 +541,15 @@ def _fast_problem(r: Reading) -> str | None:
     return "a value exceeds 2**63 - 1, beyond any physical reading and the store's 64-bit columns"
 
 
-def _over_capacity(r: Reading, node: NodeSpec, dt: int, headroom: float) -> str | None:
-    if r.energy_wh * 3600 > node.max_power_w * dt * headroom:
-        return f"energy {r.energy_wh} Wh in {dt} s exceeds the node's {node.max_power_w:.0f} W"
+def _over_capacity(r: Reading, node: _NodeLimits, dt: int, headroom: float) -> str | None:
+    if r.energy_wh * 3600 > node.power_w * dt * headroom:
+        return f"energy {r.energy_wh} Wh in {dt} s exceeds the node's {node.power_w:.0f} W"
     if r.gpu_seconds > node.gpus * dt:
         return f"{r.gpu_seconds} GPU-seconds in {dt} s exceed the node's {node.gpus} GPUs"
-    if r.hashes_th > node.max_th_s * dt * headroom:
-        return f"{r.hashes_th} TH in {dt} s exceed the node's {node.max_th_s:.0f} TH/s"
-    if r.tokens > r.gpu_seconds * node.max_tokens_per_gpu_s:
-        return f"{r.tokens} tokens exceed {node.max_tokens_per_gpu_s:.0f} per GPU-second of {r.gpu_seconds}"
+    if r.hashes_th > node.th_s * dt * headroom:
+        return f"{r.hashes_th} TH in {dt} s exceed the node's {node.th_s:.0f} TH/s"
+    if r.tokens > r.gpu_seconds * node.tokens_per_gpu_s:
+        return f"{r.tokens} tokens exceed {node.tokens_per_gpu_s:.0f} per GPU-second of {r.gpu_seconds}"
     return None
 
 

@@ -23,6 +23,7 @@ defaulting to one day (:data:`DEFAULT_EPOCH_SECONDS`); a reading's window must l
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,6 +37,9 @@ READING_TYPE = (
     "uint256 energyWh,uint256 gpuSeconds,uint256 hashesTh,uint256 tokens,uint256 leaseId)"
 )
 READING_TYPEHASH = keccak256(READING_TYPE.encode())
+# abi.encode of the address, the asset and the eight integer fields below the lease id, when each
+# integer is below 2**64 ("Q" refuses anything else, and encode falls back to 32-byte words)
+_WORDS = struct.Struct(">12x20s32s" + "24xQ" * 8)
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
 DOMAIN_NAME = "Drakewell Meter"
@@ -134,10 +138,27 @@ class Reading:
 
     def encode(self) -> bytes:
         """``abi.encode`` of the fields: eleven 32-byte big-endian words (352 bytes)."""
+        node = bytes.fromhex(self.node[2:])
+        if len(node) == 20 and len(self.asset) == 32:
+            try:  # the common case: every integer below 2**64 packs in one call
+                return _WORDS.pack(
+                    node,
+                    self.asset,
+                    self.epoch,
+                    self.seq,
+                    self.window_start,
+                    self.window_end,
+                    self.energy_wh,
+                    self.gpu_seconds,
+                    self.hashes_th,
+                    self.tokens,
+                ) + self.lease_id.to_bytes(32, "big")
+            except struct.error:
+                pass
         return b"".join(
             (
                 bytes(12),
-                bytes.fromhex(self.node[2:]),
+                node,
                 self.asset,
                 self.epoch.to_bytes(32, "big"),
                 self.seq.to_bytes(32, "big"),
