@@ -8,10 +8,13 @@ export DRAKEWELL_DATA_DIR ?= $(DATA_DIR)
 
 .PHONY: demo test lint bench node sysdeps clean
 
-$(STAMP): pyproject.toml
+EXTRAS    := dev,postgres,grid,sweep,fleet,live,forecast
+
+# Every extra, installed together. uv applies constraints/overrides.txt (one pin lifted, with its reason).
+$(STAMP): pyproject.toml constraints/overrides.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet --upgrade pip uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[$(EXTRAS)]' --override constraints/overrides.txt
 	touch $(STAMP)
 
 # npm tools (the anvil EVM node) pinned by package-lock.json
