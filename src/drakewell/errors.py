@@ -55,3 +55,7 @@ class CampaignError(DrakewellError):
 
 class StoreError(DrakewellError):
     """The database could not be opened, migrated or written."""
+
+
+class SweepError(DrakewellError):
+    """A sweep SPEC is invalid, or a sweep could not start (the message names the SPEC key)."""
