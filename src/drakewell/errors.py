@@ -57,5 +57,9 @@ class StoreError(DrakewellError):
     """The database could not be opened, migrated or written."""
 
 
+class ProofError(DrakewellError):
+    """A capacity challenge, its answer, a share or a capacity record is invalid."""
+
+
 class SweepError(DrakewellError):
     """A sweep SPEC is invalid, or a sweep could not start (the message names the SPEC key)."""
