@@ -11,11 +11,19 @@ libsecp256k1's normalised 64-byte form; from then on a recovered key is compared
 the remembered one, with no serialising or hashing.
 Recovery (not mere verification against a known key) is what checks ``v``, so a signature accepted
 here also recovers to the node on chain.
+
+Threads: servers verify on a thread pool and libsecp256k1's calls release the GIL, so the C output
+buffers (recoverable signature, public key, serialisation) are per thread (``threading.local``),
+never per instance: a buffer shared by two threads lets one read the key the other recovered, and a
+forged signature would pass as the node's. The one shared structure, the proven-key cache, maps a
+node to the key whose address hash equals the node; an entry is written whole (one dict store,
+atomic under the GIL) and only ever with that same value, so it needs no lock.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -99,16 +107,36 @@ def signature_problem(signature: bytes) -> str | None:
     return None
 
 
+class _Buffers:
+    """One thread's libsecp256k1 output buffers."""
+
+    __slots__ = ("out", "outlen", "pub", "pub_bytes", "rsig")
+
+    def __init__(self) -> None:
+        self.rsig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+        self.pub = ffi.new("secp256k1_pubkey *")
+        self.pub_bytes = ffi.buffer(self.pub, 64)
+        self.out = ffi.new("unsigned char[65]")
+        self.outlen = ffi.new("size_t *")
+
+
 class FastVerifier:
-    """Recovers signers with libsecp256k1 directly; remembers each node's public key once proven."""
+    """Recovers signers with libsecp256k1 directly; remembers each node's public key once proven.
+
+    Safe to share between threads: the C buffers are per thread (see the module docstring).
+    """
 
     def __init__(self) -> None:
         self._ctx = GLOBAL_CONTEXT.ctx
-        self._rsig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
-        self._pub = ffi.new("secp256k1_pubkey *")
-        self._out = ffi.new("unsigned char[65]")
-        self._outlen = ffi.new("size_t *")
+        self._local = threading.local()
         self._known: dict[str, bytes] = {}  # node address -> libsecp256k1's opaque public key
+
+    def _buffers(self) -> _Buffers:
+        try:
+            return self._local.buffers  # type: ignore[no-any-return]
+        except AttributeError:
+            self._local.buffers = buffers = _Buffers()
+            return buffers
 
     def recover_pubkey(self, digest: bytes, signature: bytes) -> bytes | None:
         """The 64-byte public key that signed ``digest``, or ``None`` if the signature is invalid."""
@@ -116,25 +144,24 @@ class FastVerifier:
             return None
         return self._recover_canonical(digest, signature)
 
-    def _recover_into_pub(self, digest: bytes, signature: bytes) -> bool:
-        """Recover into ``self._pub`` (libsecp256k1's opaque 64-byte key); the signature is canonical."""
+    def _recover_into_pub(self, b: _Buffers, digest: bytes, signature: bytes) -> bool:
+        """Recover into ``b.pub`` (libsecp256k1's opaque 64-byte key); the signature is canonical."""
         return bool(
             lib.secp256k1_ecdsa_recoverable_signature_parse_compact(
-                self._ctx, self._rsig, signature[:64], signature[64] - 27
+                self._ctx, b.rsig, signature[:64], signature[64] - 27
             )
-            and lib.secp256k1_ecdsa_recover(self._ctx, self._pub, self._rsig, digest)
+            and lib.secp256k1_ecdsa_recover(self._ctx, b.pub, b.rsig, digest)
         )
 
-    def _serialized_pub(self) -> bytes:
-        self._outlen[0] = 65
-        lib.secp256k1_ec_pubkey_serialize(
-            self._ctx, self._out, self._outlen, self._pub, lib.SECP256K1_EC_UNCOMPRESSED
-        )
-        return ffi.buffer(self._out, 65)[1:]
+    def _serialized_pub(self, b: _Buffers) -> bytes:
+        b.outlen[0] = 65
+        lib.secp256k1_ec_pubkey_serialize(self._ctx, b.out, b.outlen, b.pub, lib.SECP256K1_EC_UNCOMPRESSED)
+        return ffi.buffer(b.out, 65)[1:]
 
     def _recover_canonical(self, digest: bytes, signature: bytes) -> bytes | None:
         """:meth:`recover_pubkey` for a signature already checked by :func:`signature_problem`."""
-        return self._serialized_pub() if self._recover_into_pub(digest, signature) else None
+        b = self._buffers()
+        return self._serialized_pub(b) if self._recover_into_pub(b, digest, signature) else None
 
     def recover_address(self, digest: bytes, signature: bytes) -> str | None:
         pub = self.recover_pubkey(digest, signature)
@@ -142,9 +169,10 @@ class FastVerifier:
 
     def recover_raw(self, digest: bytes, signature: bytes) -> bytes | None:
         """The recovered key in libsecp256k1's 64-byte form, or ``None``; ``signature`` is canonical."""
-        if not self._recover_into_pub(digest, signature):
+        b = self._buffers()
+        if not self._recover_into_pub(b, digest, signature):
             return None
-        return ffi.buffer(self._pub, 64)[:]
+        return b.pub_bytes[:]
 
     def recover_many(self, digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
         """:meth:`recover_raw` for many (canonical) signatures in one tight loop.
@@ -152,10 +180,10 @@ class FastVerifier:
         Recovery reads large precomputed tables; run back to back, they stay in the CPU cache, which
         makes each recovery markedly cheaper than when Python work runs between them.
         """
-        ctx, rsig, pub = self._ctx, self._rsig, self._pub
+        b = self._buffers()
+        ctx, rsig, pub, key = self._ctx, b.rsig, b.pub, b.pub_bytes
         parse = lib.secp256k1_ecdsa_recoverable_signature_parse_compact
         recover = lib.secp256k1_ecdsa_recover
-        key = ffi.buffer(pub, 64)
         return [
             key[:] if parse(ctx, rsig, s[:64], s[64] - 27) and recover(ctx, pub, rsig, d) else None
             for d, s in zip(digests, signatures, strict=True)
@@ -168,8 +196,9 @@ class FastVerifier:
 
     def prove(self, node: str, raw: bytes) -> bool:
         """Whether ``raw``, a key from :meth:`recover_raw`, is ``node``'s; remembered if so."""
-        ffi.memmove(self._pub, raw, 64)
-        if address_of_pubkey(self._serialized_pub()) == node:
+        b = self._buffers()
+        ffi.memmove(b.pub, raw, 64)
+        if address_of_pubkey(self._serialized_pub(b)) == node:
             self._known[node] = raw
             return True
         return False
