@@ -321,17 +321,12 @@ def run_market(
 
     # 5. NAV from verified cash flow, posted to the oracle; a loan, a shock and a liquidation
     def value_and_lend() -> dict[str, Any]:
-        from drakewell.valuation import nav_per_share
+        from drakewell.valuation import nav_of_share
 
         # the cash flow was earned on the GPU-hours leases paid for: its utilisation is the proven
         # leased delivery over the pool's available GPU-hours (not the site's busy share)
         paid_utilisation = settled["delivered_gpu_seconds"] / (POOL_GPUS * days * 86_400)
-        nav = nav_per_share(
-            market.share.total_distributed(),
-            days,
-            market.share.total_supply(),
-            utilisation_measured=min(max(paid_utilisation, 0.01), 1.0),
-        )
+        nav = nav_of_share(market.share, days, utilisation_measured=min(max(paid_utilisation, 0.01), 1.0))
         market.vault.post_nav(nav.nav_per_share_base)
         market.usd.mint(market.vault.address, LENDING_POOL_BASE)
         borrower = accounts[BORROWER]

@@ -23,6 +23,7 @@ rounded down so a lender never over-values collateral.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from drakewell.errors import DrakewellError
 
@@ -78,3 +79,24 @@ def nav_per_share(
     per_share = nav_base * 10**share_decimals // total_shares
     annual_yield = 12 * cf0 / nav_base if nav_base else 0.0
     return NavResult(nav_base, per_share, int(cf0), annual_yield)
+
+
+def nav_of_share(
+    share: Any,
+    trailing_days: float,
+    *,
+    utilisation_measured: float = 0.80,
+    assumptions: DcfAssumptions | None = None,
+) -> NavResult:
+    """The NAV recipe on chain: :func:`nav_per_share` of the share's verified revenue and supply.
+
+    ``share`` is a :class:`drakewell.chain.ShareClient`; its revenue counter is what this recipe
+    trusts as the trailing cash flow over ``trailing_days``.
+    """
+    return nav_per_share(
+        share.total_distributed(),
+        trailing_days,
+        share.total_supply(),
+        utilisation_measured=utilisation_measured,
+        assumptions=assumptions,
+    )
