@@ -20,6 +20,7 @@ app = typer.Typer(
 # (module, attribute, sub-command name or None to merge its commands at top level)
 _SUBAPPS: list[tuple[str, str, str | None]] = [
     ("drakewell.dispatch.cli", "app", None),  # backtest
+    ("drakewell.sweep.cli", "app", None),  # sweep
     ("drakewell.inputs.cli", "app", "inputs"),
     ("drakewell.metering.cli", "app", "meter"),
     ("drakewell.exchange.cli", "app", "exchange"),
