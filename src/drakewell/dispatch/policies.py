@@ -45,13 +45,21 @@ import pandas as pd
 from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import (
     DispatchModel,
+    DispatchResult,
     JobColumns,
     PeriodData,
     SolveStatus,
     marginal_price,
     solve,
 )
-from drakewell.dispatch.types import BoolArray, Decisions, DispatchInputError, DispatchInputs, FloatArray
+from drakewell.dispatch.types import (
+    BoolArray,
+    Decisions,
+    DispatchInputError,
+    DispatchInputs,
+    FloatArray,
+    IntArray,
+)
 from drakewell.errors import DispatchError
 from drakewell.inputs.prices import CENTRAL
 
@@ -90,7 +98,7 @@ def get_policy(name: str) -> Policy:
 
 def policy_names() -> list[str]:
     """Registered policy names, best-first for the built-in ones, then any others."""
-    order = ["perfect", "mpc", "threshold", "always"]
+    order = ["perfect", "stochastic", "mpc", "threshold", "always"]
     return [n for n in order if n in POLICIES] + [n for n in POLICIES if n not in order]
 
 
@@ -316,6 +324,7 @@ class MpcPolicy:
         report_every = max(n // 200, 1)
         empty_ub = np.zeros(K)
         zero_job = JobColumns(np.arange(K), empty_ub, 0.0, 0.0, 0.0, 0.0)
+        self._prepare(inputs, starts)
         for t in range(n):
             u = t + offsets
             lk = last_known[t]
@@ -325,7 +334,7 @@ class MpcPolicy:
             ud = np.clip(ud, 0, n - 1)
             price = fc_m[um] + (rt_m[t] - fc_m[um[0]]) * decay
             price[0] = rt_m[t]
-            agg_price = np.add.reduceat(price, starts) / n_k
+            agg_price = self._period_prices(t, np.add.reduceat(price, starts) / n_k)
             demand = np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k
             res_price = np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k
             com = np.full(L, np.nan)
@@ -397,7 +406,7 @@ class MpcPolicy:
                     hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
                     lo = max(lo, t)
                     if hi > lo and sol.status is SolveStatus.OPTIMAL:
-                        r_plan = sol.reserve_mw[period_of[np.arange(lo, hi) - t]]
+                        r_plan = self._reserve_plan(t, lo, hi, sol, period_of, m_prev)
                         committed[lo:hi] = np.clip(r_plan, 0.0, site.reserve_max_mw)
                     elif hi > lo:
                         committed[lo:hi] = 0.0
@@ -420,6 +429,21 @@ class MpcPolicy:
             solve_seconds=time.perf_counter() - t_start,
             statuses=statuses,
         )
+
+
+    # -- seams for policies that forecast differently (see drakewell.dispatch.stochastic) --------
+    def _prepare(self, inputs: DispatchInputs, starts: IntArray) -> None:
+        """Called once before the first decision with the look-ahead's period starts (offsets)."""
+
+    def _period_prices(self, t: int, price_usd_per_mwh: FloatArray) -> FloatArray:
+        """The price per look-ahead period the decision at ``t`` plans with."""
+        return price_usd_per_mwh
+
+    def _reserve_plan(
+        self, t: int, lo: int, hi: int, sol: DispatchResult, period_of: IntArray, mining_prev_mw: float
+    ) -> FloatArray:
+        """Reserve MW to commit for intervals ``lo..hi`` (decided at ``t``): the plan's reserve."""
+        return np.asarray(sol.reserve_mw[period_of[np.arange(lo, hi) - t]], dtype=np.float64)
 
 
 register("mpc")(MpcPolicy)
