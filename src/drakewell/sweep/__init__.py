@@ -21,18 +21,43 @@ Ray is the optional extra ``drakewell[sweep]``; nothing here imports it until a
 
 from __future__ import annotations
 
-from drakewell.sweep.executors import Executor, Outcome, RayExecutor, SerialExecutor, require_ray
-from drakewell.sweep.runner import RESULTS_FILE, SweepOutcome, read_results, run_sweep
-from drakewell.sweep.spec import Cell, SweepSpec, expand_cells, load_spec, parse_spec
-from drakewell.sweep.task import CellTask, PriceFrames, flatten_summary, run_cell
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drakewell.sweep.executors import Executor, Outcome, RayExecutor, SerialExecutor, require_ray
+    from drakewell.sweep.runner import RESULTS_FILE, SweepOutcome, read_results, run_sweep
+    from drakewell.sweep.spec import Cell, SweepSpec, expand_cells, load_spec, parse_spec
+    from drakewell.sweep.task import CellTask, PriceFrames, flatten_summary, run_cell
+
+_LAZY = {
+    "Executor": "drakewell.sweep.executors",
+    "Outcome": "drakewell.sweep.executors",
+    "RayExecutor": "drakewell.sweep.executors",
+    "SerialExecutor": "drakewell.sweep.executors",
+    "require_ray": "drakewell.sweep.executors",
+    "RESULTS_FILE": "drakewell.sweep.runner",
+    "SweepOutcome": "drakewell.sweep.runner",
+    "read_results": "drakewell.sweep.runner",
+    "run_sweep": "drakewell.sweep.runner",
+    "Cell": "drakewell.sweep.spec",
+    "SweepSpec": "drakewell.sweep.spec",
+    "expand_cells": "drakewell.sweep.spec",
+    "load_spec": "drakewell.sweep.spec",
+    "parse_spec": "drakewell.sweep.spec",
+    "CellTask": "drakewell.sweep.task",
+    "PriceFrames": "drakewell.sweep.task",
+    "flatten_summary": "drakewell.sweep.task",
+    "run_cell": "drakewell.sweep.task",
+}
 
 __all__ = [
-    "RESULTS_FILE",
     "Cell",
     "CellTask",
     "Executor",
     "Outcome",
     "PriceFrames",
+    "RESULTS_FILE",
     "RayExecutor",
     "SerialExecutor",
     "SweepOutcome",
@@ -46,3 +71,11 @@ __all__ = [
     "run_cell",
     "run_sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the CLI imports ``drakewell.sweep.cli`` on every ``drakewell`` start: keep pandas out of --help
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'drakewell.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
