@@ -52,12 +52,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "RESULTS_FILE",
     "Cell",
     "CellTask",
     "Executor",
     "Outcome",
     "PriceFrames",
-    "RESULTS_FILE",
     "RayExecutor",
     "SerialExecutor",
     "SweepOutcome",
