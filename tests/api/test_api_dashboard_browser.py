@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -33,6 +34,10 @@ def test_dashboard_renders_and_places_an_order(
             page.wait_for_selector("#epochs tbody tr", timeout=10_000)
             assert live_app["record"].to_json()["readingsRoot"][:18] in page.inner_text("#epochs")
 
+            # the default contract is the server's first listed day, not a date written in the page
+            listed = httpx.get(live_app["base"] + "/exchange/instruments").json()["listed"]
+            page.wait_for_function("document.getElementById('order-instrument').value !== ''", timeout=10_000)
+            assert page.input_value("#order-instrument") == listed[0]
             page.fill("#api-key", live_app["keys"]["demo-buyer"])
             page.fill("#order-qty", "8")
             page.fill("#order-price", "1.83")

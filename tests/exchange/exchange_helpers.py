@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from datetime import UTC, datetime
 
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.instruments import parse_instrument
@@ -11,6 +13,14 @@ from drakewell.units import USD
 INST = "H100-SXM.us-tx.2026-12-01T00Z.24h"
 INST_1H = "H100-SXM.us-tx.2026-12-01T05Z.1h"
 START_S = parse_instrument(INST).start_s
+
+_TODAY_S = int(time.time())
+#: Clocks the date-dependent parts run under: today, one year ahead, and 2030-01-01 (Unix seconds).
+CLOCK_DATES = {
+    "today": _TODAY_S,
+    "one-year-ahead": _TODAY_S + 365 * 86400,
+    "2030-01-01": int(datetime(2030, 1, 1, tzinfo=UTC).timestamp()),
+}
 
 
 def funded_engine(

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from exchange_helpers import INST, START_S
+from exchange_helpers import CLOCK_DATES, INST, START_S
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
-from drakewell.exchange.api import ExchangeService, close_started_loop, create_app
+from drakewell.exchange.api import LISTED_DAYS, ExchangeService, close_started_loop, create_app, demo_service
 from drakewell.exchange.engine import Engine, hash_api_key
+from drakewell.exchange.instruments import parse_instrument
 from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.leases import InMemoryLeaseSink
 
@@ -297,10 +298,10 @@ def test_without_a_journal_leases_are_forwarded_at_once() -> None:
 
 def test_the_app_closes_started_contracts_while_it_runs() -> None:
     engine = _engine()
-    engine.place("alice", INST, "buy", 1, 1_000_000)  # starts 2026-12-01: before "now" once that day came
+    engine.place("alice", INST, "buy", 1, 1_000_000)  # starts an hour after the service's clock
     past = "H100-SXM.us-tx.2020-01-01T00Z.1h"
     engine.place("alice", past, "buy", 1, 1_000_000)
-    service = ExchangeService(engine)
+    service = ExchangeService(engine, clock=lambda: START_S - 3600)
 
     async def run() -> None:
         task = asyncio.create_task(close_started_loop(service, 0.01))
@@ -308,8 +309,9 @@ def test_the_app_closes_started_contracts_while_it_runs() -> None:
         task.cancel()
 
     asyncio.run(run())
-    assert engine.closed_before_s > 0
+    assert engine.closed_before_s == START_S - 3600
     assert engine.orders[2].reason == "expired"
+    assert engine.orders[1].status == "open"  # starts after the clock: still trades
     r = _call(
         create_app(service, close_every_s=None),
         "POST",
@@ -333,3 +335,31 @@ def test_a_failed_commit_is_not_acknowledged() -> None:
     assert first.status_code == 503 and "disk full" in first.json()["message"]
     assert engine.halted
     assert _call(app, "POST", "/orders", "alice", json=order).status_code == 503
+
+
+@pytest.mark.parametrize("now_s", list(CLOCK_DATES.values()), ids=list(CLOCK_DATES))
+def test_the_demo_service_lists_and_trades_the_next_days_on_any_date(now_s: int) -> None:
+    service, keys = demo_service(clock=lambda: now_s)
+
+    async def close_once() -> None:  # the app's closer, at the service's clock
+        task = asyncio.create_task(close_started_loop(service, 0.01))
+        await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(close_once())
+    assert service.engine.closed_before_s == now_s
+    app = create_app(service, close_every_s=None)
+    listed = _call(app, "GET", "/instruments").json()["listed"]
+    next_midnight = (now_s // 86400 + 1) * 86400
+    assert [parse_instrument(iid).start_s for iid in listed] == [
+        next_midnight + 86400 * k for k in range(LISTED_DAYS)
+    ]
+    assert all(iid.startswith("H100-SXM.us-tx.") and iid.endswith(".24h") for iid in listed)
+    provider = {"X-API-Key": keys["demo-provider"]}
+    floor = _call(app, "GET", "/account", headers=provider).json()["assets"][0]["floor_price"]
+    sell = {"instrument": listed[0], "side": "sell", "qty": 8, "price": floor + 1, "asset": "demo-pool-h100"}
+    assert _call(app, "POST", "/orders", json=sell, headers=provider).status_code == 201
+    buy = {"instrument": listed[0], "side": "buy", "qty": 8, "price": floor + 1}
+    r = _call(app, "POST", "/orders", json=buy, headers={"X-API-Key": keys["demo-buyer"]})
+    assert r.status_code == 201 and r.json()["status"] == "filled", r.text
+    assert [lease.start_s for lease in service.engine.leases] == [next_midnight]

@@ -16,8 +16,6 @@ from drakewell.cli import app
 from drakewell.exchange.journal import recover
 
 runner = CliRunner()
-# still trading whatever day the suite runs (a server closes contracts that have started)
-FAR = "H100-SXM.us-tx.2040-01-01T00Z.24h"
 
 
 def _journal(tmp_path: Path) -> Path:
@@ -102,10 +100,12 @@ def test_serve_answers_orders_and_a_restart_keeps_them(tmp_path: Path) -> None:
 
     proc, base, keys = start()
     try:
+        # the demo pool's last listed day: still trading after the restart whatever the time of day
+        far = httpx.get(base + "/instruments").json()["listed"][-1]
         r = httpx.post(
             base + "/orders",
             headers={"X-API-Key": keys["demo-buyer"]},
-            json={"instrument": FAR, "side": "buy", "qty": 2, "price": 1_500_000},
+            json={"instrument": far, "side": "buy", "qty": 2, "price": 1_500_000},
         )
         assert r.status_code == 201, r.text
     finally:
@@ -115,7 +115,7 @@ def test_serve_answers_orders_and_a_restart_keeps_them(tmp_path: Path) -> None:
         proc.stdout.close()
     proc, base, _ = start()  # restart: the acknowledged order is back on the book
     try:
-        book = httpx.get(f"{base}/book/{FAR}").json()
+        book = httpx.get(f"{base}/book/{far}").json()
         assert book["bids"] == [{"price": 1_500_000, "qty": 2, "orders": 1}]
     finally:
         proc.kill()

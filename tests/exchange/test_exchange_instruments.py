@@ -8,7 +8,9 @@ from drakewell.exchange.instruments import (
     GPU_MODELS,
     REGIONS,
     InstrumentError,
+    day_contracts,
     make_instrument,
+    next_day_starts,
     parse_instrument,
 )
 
@@ -62,3 +64,18 @@ def test_make_instrument_refuses_off_hour_naive_and_converts_zones() -> None:
     central = timezone(timedelta(hours=-6))
     inst = make_instrument("B200", "us-tx", datetime(2026, 11, 30, 18, tzinfo=central), 2)
     assert inst.id == "B200.us-tx.2026-12-01T00Z.2h"
+
+
+def test_listed_days_follow_the_given_clock_and_skip_the_day_that_has_begun() -> None:
+    midnight = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
+    assert next_day_starts(midnight, 2) == [
+        datetime(2030, 1, 2, tzinfo=UTC),
+        datetime(2030, 1, 3, tzinfo=UTC),
+    ]
+    assert next_day_starts(midnight - 1, 1) == [datetime(2030, 1, 1, tzinfo=UTC)]  # 23:59:59 the day before
+    assert next_day_starts(midnight, 0) == []
+    ids = [i.id for i in day_contracts("H200-SXM", "no-no", midnight + 5 * 3600, 2)]
+    assert ids == ["H200-SXM.no-no.2030-01-02T00Z.24h", "H200-SXM.no-no.2030-01-03T00Z.24h"]
+    with pytest.raises(InstrumentError, match="negative") as info:
+        next_day_starts(midnight, -1)
+    assert info.value.hint

@@ -64,11 +64,10 @@ def test_meter_readings_round_trip_and_epoch_roots_match_sqlite(store_url: str, 
 
 def test_exchange_journal_replays_to_the_same_state(store_url: str) -> None:
     engine, journal = recover(store_url)
-    demo_service(journal, engine)
-    engine.place("demo-buyer", "H100-SXM.us-tx.2026-12-01T00Z.24h", "buy", 4, 1_700_000)
-    engine.place(
-        "demo-provider", "H100-SXM.us-tx.2026-12-01T00Z.24h", "sell", 3, 1_600_000, asset="demo-pool-h100"
-    )
+    service, _keys = demo_service(journal, engine)
+    instrument = service.listed()[0]  # the demo pool's first day
+    engine.place("demo-buyer", instrument, "buy", 4, 1_700_000)
+    engine.place("demo-provider", instrument, "sell", 3, 1_600_000, asset="demo-pool-h100")
     engine.commit()
     rebuilt, rebuilt_journal = recover(store_url)
     assert rebuilt.snapshot() == engine.snapshot()

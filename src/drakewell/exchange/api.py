@@ -14,6 +14,11 @@ fill-or-kill, closed order), 401 for a missing or unknown key, 503 when the engi
 failed commit. Input that breaks the published schema (types, ranges, the instrument id pattern)
 answers FastAPI's 422. Request models are strict: JSON integers and booleans only, no coercion.
 
+Time comes from the service's clock (``ExchangeService.clock``, the wall clock unless one is
+given): it closes contracts at their start and lists the next whole days' contracts of every
+registered asset (``GET /instruments``, field ``listed``), so nothing depends on a date written in
+the code.
+
 Use :func:`create_app` for a standalone server or include :data:`router` in another app and set
 ``app.state.exchange`` to an :class:`ExchangeService`.
 """
@@ -24,7 +29,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -49,7 +54,7 @@ from drakewell.exchange.engine import (
     UnknownOrder,
     hash_api_key,
 )
-from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS
+from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS, day_contracts
 from drakewell.exchange.journal import GroupCommitter, Journal
 from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
@@ -57,14 +62,46 @@ from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_
 # --- the service ----------------------------------------------------------------------------------
 
 
-class ExchangeService:
-    """An engine, its journal (optional), the group committer and the lease forwarder."""
+#: How many whole UTC days ahead ``GET /instruments`` lists each asset's 24-hour contracts.
+LISTED_DAYS = 7
+#: A clock: Unix seconds (UTC) now.
+Clock = Callable[[], float]
 
-    def __init__(self, engine: Engine, journal: Journal | None = None, sink: LeaseSink | None = None) -> None:
+
+class ExchangeService:
+    """An engine, its journal (optional), the group committer, the lease forwarder and a clock.
+
+    ``clock`` (Unix seconds, default the wall clock) is the one place the service reads the time:
+    the closer and the listing use it, so a test or a replay can run the service at any date.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        journal: Journal | None = None,
+        sink: LeaseSink | None = None,
+        clock: Clock = time.time,
+    ) -> None:
         self.engine = engine
         self.journal = journal
         self.committer = GroupCommitter(engine)
         self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink())
+        self.clock = clock
+
+    def now_s(self) -> int:
+        """The service clock's time in whole Unix seconds."""
+        return int(self.clock())
+
+    def listed(self, days: int = LISTED_DAYS) -> list[str]:
+        """The 24-hour contracts on the ``days`` whole UTC days after now that a registered asset can
+        deliver (inside its availability window), soonest first."""
+        now_s = self.now_s()
+        out: set[str] = set()
+        for asset in self.engine.assets.values():
+            for inst in day_contracts(asset.gpu_model, asset.region, now_s, days):
+                if asset.available_from_s <= inst.start_s and inst.end_s <= asset.available_to_s:
+                    out.add(inst.id)
+        return sorted(out, key=lambda iid: (iid.rsplit(".", 2)[1], iid))
 
     def account_for_key(self, api_key: str) -> str | None:
         # a dict lookup on the key's SHA-256: timing reveals nothing about the key itself
@@ -88,11 +125,12 @@ class ExchangeService:
 
 
 def demo_service(
-    journal: Journal | None = None, engine: Engine | None = None
+    journal: Journal | None = None, engine: Engine | None = None, clock: Clock = time.time
 ) -> tuple[ExchangeService, dict[str, str]]:
     """A service with two funded accounts (a buyer, and a provider with 512 H100-SXM GPUs in us-tx
-    from 2026-12-01 for 90 days, floored at their mining value) and their fresh API keys."""
-    from drakewell.exchange.instruments import parse_instrument
+    from the first whole UTC day after ``clock()`` for 90 days, floored at their mining value) and
+    their fresh API keys (none when ``engine`` already holds the demo accounts)."""
+    from drakewell.exchange.instruments import next_day_starts
     from drakewell.units import USD
 
     engine = engine or Engine()
@@ -102,14 +140,14 @@ def demo_service(
         for name, key in keys.items():
             engine.open_account(name, hash_api_key(key))
         engine.deposit("demo-buyer", 1_000_000 * USD)
-        start = parse_instrument("H100-SXM.us-tx.2026-12-01T00Z.24h").start_s
+        start = int(next_day_starts(int(clock()), 1)[0].timestamp())
         # floor: what the GPUs' power would earn in S21 miners (17.5 J/TH) at 50 USD/PH/day, PUE 1.2
         floor = floor_price_for("H100-SXM", 50.0, 17.5, pue=1.2)
         engine.register_asset(
             "demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400, floor
         )
         engine.commit()
-    return ExchangeService(engine, journal), keys
+    return ExchangeService(engine, journal, clock=clock), keys
 
 
 # --- schemas (I/O edge only) -----------------------------------------------------------------------
@@ -128,7 +166,7 @@ class OrderIn(BaseModel):
         min_length=1,
         max_length=64,
         pattern=INSTRUMENT_PATTERN,
-        examples=["H100-SXM.us-tx.2026-12-01T00Z.24h"],
+        description="MODEL.REGION.YYYY-MM-DDTHHZ.Nh; GET /instruments lists the next days' contracts",
     )
     side: Literal["buy", "sell"]
     qty: int = Field(ge=1, le=MAX_QTY, description="whole GPUs")
@@ -253,7 +291,11 @@ class AccountOut(BaseModel):
 class InstrumentsOut(BaseModel):
     gpu_models: list[str]
     regions: list[str]
-    active: list[str]
+    active: list[str] = Field(description="instruments that have had an accepted order")
+    listed: list[str] = Field(
+        description=f"24-hour contracts on the next {LISTED_DAYS} whole UTC days that a registered asset "
+        "can deliver, soonest first"
+    )
 
 
 # --- plumbing --------------------------------------------------------------------------------------
@@ -324,9 +366,12 @@ router = APIRouter()
 
 @router.get("/instruments", response_model=InstrumentsOut, tags=["market data"])
 async def get_instruments(service: Service) -> InstrumentsOut:
-    """Tradable GPU models and regions, and the instruments seen so far."""
+    """Tradable GPU models and regions, the instruments seen so far, and the next days' contracts."""
     return InstrumentsOut(
-        gpu_models=list(GPU_MODELS), regions=list(REGIONS), active=list(service.engine.instruments)
+        gpu_models=list(GPU_MODELS),
+        regions=list(REGIONS),
+        active=list(service.engine.instruments),
+        listed=service.listed(),
     )
 
 
@@ -609,9 +654,10 @@ def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
 
 
 async def close_started_loop(service: ExchangeService, every_s: float) -> None:
-    """Every ``every_s`` seconds, stop trading the contracts whose start has passed (journaled)."""
+    """Every ``every_s`` seconds, stop trading the contracts whose start has passed by the service's
+    clock (journaled)."""
     while True:
-        now_s = int(time.time())
+        now_s = service.now_s()
         if now_s > service.engine.closed_before_s and not service.engine.halted:
             service.engine.close_started(now_s)
             await service.acknowledge()

@@ -4,6 +4,11 @@ A contract id is ``MODEL.REGION.YYYY-MM-DDTHHZ.Nh``, e.g. ``H100-SXM.us-tx.2026-
 GPU of ``MODEL`` in ``REGION`` for ``N`` whole hours from the stated UTC hour. Prices are integer
 micro-USD (stablecoin base units) per GPU-hour; quantities are whole GPUs. :func:`parse_instrument`
 is the one parser; every refusal names the bad part and the accepted values.
+
+**Listing.** Which contracts are on offer depends on a clock that is passed in, never read here:
+:func:`next_day_starts` gives the UTC midnights ``d_k = (floor(t / 86400) + k) * 86400``,
+``k = 1..n``, that follow the time ``t`` (a day that has begun is not offered: a contract stops
+trading at its start), and :func:`day_contracts` the 24-hour contracts starting on them.
 """
 
 from __future__ import annotations
@@ -102,6 +107,19 @@ def make_instrument(gpu_model: str, region: str, start: datetime, duration_h: in
             hint="write the duration as a whole number of hours, e.g. 24h",
         )
     return Instrument(gpu_model, region, start, duration_h)
+
+
+def next_day_starts(now_s: int, days: int) -> list[datetime]:
+    """The starts (00:00 UTC) of the ``days`` whole UTC days after ``now_s`` (Unix seconds)."""
+    if days < 0:
+        raise InstrumentError(f"days = {days} is negative", hint="ask for 0 or more days")
+    first = (int(now_s) // 86400 + 1) * 86400
+    return [datetime.fromtimestamp(first + 86400 * k, UTC) for k in range(days)]
+
+
+def day_contracts(gpu_model: str, region: str, now_s: int, days: int) -> list[Instrument]:
+    """The 24-hour contracts of ``gpu_model`` in ``region`` on the ``days`` whole UTC days after ``now_s``."""
+    return [make_instrument(gpu_model, region, start, 24) for start in next_day_starts(now_s, days)]
 
 
 @lru_cache(maxsize=4096)

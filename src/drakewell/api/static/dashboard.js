@@ -64,7 +64,9 @@ async function loadInstruments() {
   const inst = await getJSON("/exchange/instruments");
   const sel = $("instrument");
   const current = sel.value;
-  const names = inst.active.length ? inst.active : [$("order-instrument").value];
+  // the default contract comes from the server's clock (its next whole day), never from the page
+  if (!$("order-instrument").value && inst.listed.length) $("order-instrument").value = inst.listed[0];
+  const names = inst.active.length ? inst.active : inst.listed.slice(0, 1);
   sel.innerHTML = "";
   for (const name of names) {
     const opt = document.createElement("option");
