@@ -1,0 +1,359 @@
+"""GPU capacity challenges: a committed int8 matrix product, spot-checked row by row.
+
+Protocol (one challenge):
+
+1. The verifier sends ``Challenge(seed, n)``: a fresh 32-byte seed and a size ``n`` (a multiple of
+   32). It notes the time it sent it.
+2. The node expands the seed into int8 matrices ``A`` and ``B`` (``n × n``, below), computes
+   ``C = A·B`` exactly with int32 results (:mod:`drakewell.proofs.arrays`), and commits to ``C``
+   with a Merkle root over its rows: leaf ``i`` is OpenZeppelin's standard leaf of
+   ``(uint256 i, bytes32 sha256(row_i))``, ``row_i`` as little-endian int32 bytes
+   (:mod:`drakewell.merkle`, so a proof also verifies on chain). It answers with the root.
+3. The verifier notes the time the root arrived. The elapsed time ``t`` bounds the node's
+   throughput from below: ``TOPS ≥ 2n³ / t / 10¹²`` (one multiply and one add per inner index;
+   ``t`` also holds the expansion, the hashing and the network, hence a lower bound).
+4. The verifier draws ``k`` distinct rows uniformly with randomness the node cannot predict, the
+   node opens them (row and Merkle proof), and the verifier checks each proof against the root and
+   recomputes each row as ``row_i(A)·B`` (``k·n²`` multiply-adds against the node's ``n³``).
+
+A node that committed a wrong value in ``m = f·n`` rows passes only if no sampled row is one of
+them: ``P(pass) = C(n−m, k) / C(n, k) ≤ (1 − f)^k``, so it is caught with probability at least
+``1 − (1 − f)^k`` (0.815 for ``f = 0.1``, ``k = 16``).
+
+Expansion (identical on every backend; it runs on the host and the backend receives the bytes):
+matrix ``X ∈ {A, B}`` is the little-endian byte stream of NumPy's ``Philox`` bit generator
+(Philox4x64-10 of Random123, counter starting at 0) with the 128-bit key
+``int.from_bytes(sha256(b"drakewell/proofs/" + X + seed + n as 8 big-endian bytes)[:16], "little")``,
+read as int8 in row-major order. Philox's raw stream is fixed by its specification (NumPy
+guarantees bit generator streams across versions; only ``Generator`` methods may change), and being
+counter-based, row ``i`` of ``A`` starts ``i·n/32`` counter steps in, so the verifier expands just
+the rows it checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drakewell.errors import ProofError
+from drakewell.merkle import MerkleTree, leaf_hashes_static, verify_proof
+from drakewell.proofs.arrays import exact_int8_matmul_numpy, multiply
+
+ROW_LEAF_TYPES = ("uint256", "bytes32")
+DEFAULT_N = 4096
+DEFAULT_K = 16
+MIN_N = 32
+MAX_N = 1 << 15  # 2**15 rows of 2**15 int32: 4 GiB for C, beyond any sensible challenge
+_BYTES_PER_COUNTER = 32  # Philox4x64 gives four 64-bit words per counter step
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A seed and a size; the node must answer with a commitment to ``C = A·B``."""
+
+    seed: bytes
+    n: int
+
+    def __post_init__(self) -> None:
+        if len(self.seed) != 32:
+            raise ProofError(f"challenge seed is {len(self.seed)} bytes, not 32", hint="use new_challenge()")
+        if not (MIN_N <= self.n <= MAX_N) or self.n % 32:
+            raise ProofError(
+                f"challenge size n={self.n} is not a multiple of 32 in [{MIN_N}, {MAX_N}]",
+                hint="use n = 4096 (the default) or another multiple of 32",
+            )
+
+    @property
+    def ops(self) -> int:
+        """Integer operations of the product: ``2n³`` (a multiply and an add per inner index)."""
+        return 2 * self.n**3
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seed": "0x" + self.seed.hex(), "n": self.n}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Challenge:
+        try:
+            return cls(seed=_hex(obj["seed"]), n=int(obj["n"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProofError(
+                f"bad challenge {obj!r}: {exc}", hint='a challenge is {"seed": "0x…", "n": 4096}'
+            ) from None
+
+
+def new_challenge(n: int = DEFAULT_N, *, seed: bytes | None = None) -> Challenge:
+    """A challenge with a fresh random seed (or the given one, for replay)."""
+    return Challenge(seed if seed is not None else secrets.token_bytes(32), int(n))
+
+
+def _key(name: bytes, challenge: Challenge) -> int:
+    digest = hashlib.sha256(b"drakewell/proofs/" + name + challenge.seed + challenge.n.to_bytes(8, "big"))
+    return int.from_bytes(digest.digest()[:16], "little")
+
+
+def _stream(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
+    gen = np.random.Philox(key=key, counter=start_byte // _BYTES_PER_COUNTER)
+    words = gen.random_raw(n_bytes // 8)
+    return words.astype("<u8", copy=False).view(np.int8)
+
+
+def expand_matrices(challenge: Challenge) -> tuple[np.ndarray, np.ndarray]:
+    """``A`` and ``B`` (int8, ``n × n``) of a challenge (see the module docstring)."""
+    n = challenge.n
+    a = _stream(_key(b"A", challenge), 0, n * n).reshape(n, n)
+    b = _stream(_key(b"B", challenge), 0, n * n).reshape(n, n)
+    return a, b
+
+
+def expand_rows(challenge: Challenge, rows: Sequence[int]) -> np.ndarray:
+    """Rows of ``A`` alone, each expanded from its own counter offset (``len(rows) × n`` int8)."""
+    n = challenge.n
+    key = _key(b"A", challenge)
+    return np.stack([_stream(key, int(i) * n, n) for i in rows]) if rows else np.zeros((0, n), np.int8)
+
+
+def expand_b(challenge: Challenge) -> np.ndarray:
+    n = challenge.n
+    return _stream(_key(b"B", challenge), 0, n * n).reshape(n, n)
+
+
+def row_digests(c: np.ndarray) -> list[bytes]:
+    """sha256 of each row as little-endian int32 bytes."""
+    rows = np.ascontiguousarray(c.astype("<i4", copy=False))
+    return [hashlib.sha256(r.data).digest() for r in rows]
+
+
+def commit_rows(c: np.ndarray) -> MerkleTree:
+    """The Merkle tree over ``C``'s rows: leaf ``i`` = standard leaf of ``(i, sha256(row_i))``."""
+    digests = row_digests(c)
+    return MerkleTree.from_leaf_hashes(leaf_hashes_static(ROW_LEAF_TYPES, [np.arange(len(digests)), digests]))
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """The node's answer: the root over ``C``'s rows and the seconds it reports it took."""
+
+    seed: bytes
+    n: int
+    root: bytes
+    node_seconds: float  # the node's own report; the verifier times the challenge itself
+    backend: str = "numpy"
+    device: str = "cpu"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": "0x" + self.seed.hex(),
+            "n": self.n,
+            "root": "0x" + self.root.hex(),
+            "nodeSeconds": self.node_seconds,
+            "backend": self.backend,
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Commitment:
+        try:
+            return cls(
+                seed=_hex(obj["seed"]),
+                n=int(obj["n"]),
+                root=_hex(obj["root"]),
+                node_seconds=float(obj["nodeSeconds"]),
+                backend=str(obj.get("backend", "numpy")),
+                device=str(obj.get("device", "cpu")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProofError(
+                f"bad commitment: {exc}", hint="pass the JSON 'proofs challenge' wrote"
+            ) from None
+
+
+@dataclass(frozen=True)
+class NodeWork:
+    """What a node keeps after committing: ``C`` and its tree, to open rows on request."""
+
+    challenge: Challenge
+    c: np.ndarray
+    tree: MerkleTree
+    commitment: Commitment
+    digests: tuple[bytes, ...] = field(repr=False, default=())
+
+    def open_rows(self, rows: Sequence[int]) -> list[RowOpening]:
+        """Row ``i`` of ``C`` with its Merkle proof, for each requested ``i``."""
+        out = []
+        for i in rows:
+            if not 0 <= int(i) < self.challenge.n:
+                raise ProofError(f"row {i} is outside 0..{self.challenge.n - 1}", hint="ask for rows of C")
+            leaf = self.tree.leaf_hashes[int(i)]
+            out.append(RowOpening(int(i), self.c[int(i)].astype(np.int32), tuple(self.tree.proof(leaf))))
+        return out
+
+
+def answer_challenge(challenge: Challenge, backend: str = "auto") -> NodeWork:
+    """The node's side: expand, multiply exactly, commit. Returns what it needs to open rows."""
+    t0 = time.perf_counter()
+    a, b = expand_matrices(challenge)
+    product = multiply(a, b, backend)
+    tree = commit_rows(product.c)
+    seconds = time.perf_counter() - t0
+    commitment = Commitment(challenge.seed, challenge.n, tree.root, seconds, product.backend, product.device)
+    return NodeWork(challenge, product.c, tree, commitment)
+
+
+def commit_product(challenge: Challenge, c: np.ndarray, seconds: float = 0.0) -> NodeWork:
+    """Commit to a given ``C`` (a node that computed it elsewhere, or a dishonest one in tests)."""
+    if c.shape != (challenge.n, challenge.n):
+        raise ProofError(
+            f"C has shape {c.shape}, not ({challenge.n}, {challenge.n})", hint="pass the n × n product"
+        )
+    tree = commit_rows(c)
+    return NodeWork(challenge, c, tree, Commitment(challenge.seed, challenge.n, tree.root, seconds))
+
+
+@dataclass(frozen=True)
+class RowOpening:
+    """Row ``index`` of ``C`` (int32) and its Merkle proof."""
+
+    index: int
+    row: np.ndarray
+    proof: tuple[bytes, ...]
+
+    def leaf(self) -> bytes:
+        digest = hashlib.sha256(np.ascontiguousarray(self.row.astype("<i4")).data).digest()
+        return leaf_hashes_static(ROW_LEAF_TYPES, [[self.index], [digest]])[0]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "row": self.row.astype(np.int64).tolist(),
+            "proof": ["0x" + p.hex() for p in self.proof],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> RowOpening:
+        try:
+            row = np.asarray(obj["row"], dtype=np.int64)
+            if row.ndim != 1 or (row.size and (row.min() < -(2**31) or row.max() >= 2**31)):
+                raise ValueError("row is not a list of int32 values")
+            return cls(int(obj["index"]), row.astype(np.int32), tuple(_hex(p) for p in obj["proof"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProofError(
+                f"bad row opening: {exc}", hint="pass the openings 'proofs challenge' wrote"
+            ) from None
+
+
+def sample_rows(n: int, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` distinct rows of ``n``, uniformly (the verifier's draw, after the commitment)."""
+    if not 1 <= k <= n:
+        raise ProofError(f"cannot sample k={k} rows of n={n}", hint="use 1 ≤ k ≤ n (default k = 16)")
+    return sorted(int(i) for i in rng.choice(n, size=k, replace=False))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verifier's conclusion on one challenge."""
+
+    passed: bool
+    checked_rows: tuple[int, ...]
+    bad_rows: tuple[int, ...]  # rows whose proof or value failed
+    reason: str  # "ok", or what failed first
+    elapsed_s: float  # challenge sent → root received, on the verifier's clock
+    tops_lower_bound: float  # 2n³ / elapsed / 1e12 (0 when the challenge failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "checkedRows": list(self.checked_rows),
+            "badRows": list(self.bad_rows),
+            "reason": self.reason,
+            "elapsedSeconds": self.elapsed_s,
+            "topsLowerBound": self.tops_lower_bound,
+        }
+
+
+def detection_probability(n: int, faked_rows: int, k: int) -> float:
+    """``1 − C(n−m, k)/C(n, k)``: chance that ``k`` distinct sampled rows hit one of ``m`` faked."""
+    if faked_rows <= 0:
+        return 0.0
+    if n - faked_rows < k:
+        return 1.0
+    return 1.0 - math.comb(n - faked_rows, k) / math.comb(n, k)
+
+
+def verify_openings(
+    challenge: Challenge,
+    commitment: Commitment,
+    requested: Sequence[int],
+    openings: Sequence[RowOpening],
+    *,
+    elapsed_s: float,
+    b: np.ndarray | None = None,
+) -> Verdict:
+    """Check each opened row's Merkle proof against the root and recompute it as ``row_i(A)·B``.
+
+    ``elapsed_s`` is the verifier's own time from sending the challenge to receiving the root.
+    ``b`` may be passed when the verifier expanded ``B`` ahead of time.
+    """
+    rows = tuple(int(i) for i in requested)
+    if elapsed_s <= 0 or not math.isfinite(elapsed_s):
+        raise ProofError(
+            f"elapsed time {elapsed_s} s is not positive", hint="time the challenge on your clock"
+        )
+
+    def fail(reason: str, bad: Sequence[int]) -> Verdict:
+        return Verdict(False, rows, tuple(bad), reason, elapsed_s, 0.0)
+
+    if commitment.seed != challenge.seed or commitment.n != challenge.n:
+        return fail("commitment answers another challenge", ())
+    by_index = {o.index: o for o in openings}
+    missing = [i for i in rows if i not in by_index]
+    if missing:
+        return fail("rows not opened", missing)
+    n = challenge.n
+    bad_proof = [
+        i
+        for i in rows
+        if by_index[i].row.shape != (n,)
+        or not verify_proof(commitment.root, by_index[i].leaf(), by_index[i].proof)
+    ]
+    if bad_proof:
+        return fail("Merkle proof does not match the root", bad_proof)
+    expected = exact_int8_matmul_numpy(
+        expand_rows(challenge, rows), b if b is not None else expand_b(challenge)
+    )
+    got = np.stack([by_index[i].row for i in rows])
+    wrong = [rows[j] for j in np.nonzero((expected != got).any(axis=1))[0].tolist()]
+    if wrong:
+        return fail("row differs from row_i(A)·B", wrong)
+    return Verdict(True, rows, (), "ok", elapsed_s, challenge.ops / elapsed_s / 1e12)
+
+
+def run_challenge(
+    challenge: Challenge,
+    node: Any,
+    *,
+    k: int = DEFAULT_K,
+    rng: np.random.Generator,
+) -> Verdict:
+    """Run one challenge against ``node`` (a callable ``Challenge -> NodeWork``), in process.
+
+    The elapsed time is measured here around the node's call, as a remote verifier would measure
+    from sending the challenge to receiving the root.
+    """
+    t0 = time.perf_counter()
+    work = node(challenge)
+    elapsed = time.perf_counter() - t0
+    rows = sample_rows(challenge.n, k, rng)
+    return verify_openings(challenge, work.commitment, rows, work.open_rows(rows), elapsed_s=elapsed)
+
+
+def _hex(text: Any) -> bytes:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        raise ValueError(f"{text!r} is not 0x hex")
+    return bytes.fromhex(text[2:])

@@ -1,0 +1,342 @@
+"""Stratum V1 shares: rebuild the block header, check its double SHA-256, estimate hashrate.
+
+A pool sends ``mining.notify`` with ``[job_id, prevhash, coinb1, coinb2, merkle_branch, version,
+nbits, ntime, clean_jobs]``; the subscription gave the connection ``extranonce1`` and the size of
+``extranonce2``. A miner answers ``mining.submit [worker, job_id, extranonce2, ntime, nonce
+(, version_bits)]``. The share is checked the way a pool checks it:
+
+- coinbase = ``coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2`` (bytes of the hex strings);
+- merkle root: ``r = SHA256d(coinbase)``, then ``r = SHA256d(r ‖ h)`` for each branch hash ``h``;
+- header (80 bytes) = ``version`` (LE) ‖ ``prevhash`` (Stratum's hex is the internal byte order with
+  each 4-byte word reversed; reversing each word back gives it) ‖ ``r`` ‖ ``ntime`` (LE) ‖ ``nbits``
+  (LE) ‖ ``nonce`` (LE); with version rolling (BIP 310, negotiated by ``mining.configure``) the
+  version is ``(job_version & ~mask) | (version_bits & mask)``;
+- the share is valid when ``int.from_bytes(SHA256d(header), "little") ≤ target`` where the share
+  target at difficulty ``d`` (``mining.set_difficulty``, effective for jobs notified after it) is
+  ``floor(0xFFFF·2**208 / d)``, computed on the exact rational value of ``d``.
+
+A share at target ``T`` stands for ``2**256 / (T + 1)`` hashes on average (each hash is below the
+target with probability ``(T + 1) / 2**256``). A miner hashing at ``H`` hashes/s for ``t`` seconds
+therefore finds ``N ~ Poisson(H·t / w)`` shares of work ``w`` each. The estimate is
+``Ĥ = N·w / t`` and its interval at confidence ``1 − α`` is the exact (Garwood) Poisson interval
+``[χ²(α/2; 2N)/2, χ²(1−α/2; 2N+2)/2]·w / t``, which covers the true rate with probability at least
+``1 − α``. When the difficulty changes within the window, ``w`` is the mean work per share (then
+the interval is approximate).
+
+SHA-256 is hashlib's. :func:`verify_shares` checks a batch of one connection's shares: the
+coinbase prefix ``coinb1 ‖ extranonce1`` is hashed once per (job, connection) and its state copied
+per share, and the loop keeps hashlib's functions in local names. Accepted headers are remembered
+per job, so a resubmitted share is a duplicate; a job dropped by ``clean_jobs`` takes them along
+(its shares are stale from then on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+from drakewell.errors import ProofError
+
+DIFF1_TARGET = 0xFFFF << 208
+MAX_TARGET = (1 << 256) - 1
+DEFAULT_VERSION_MASK = 0x1FFFE000  # BIP 310's usual mask
+
+
+class ShareStatus(StrEnum):
+    ACCEPTED = "accepted"
+    INVALID = "invalid"  # hash above the share target
+    DUPLICATE = "duplicate"  # the same header was submitted before
+    STALE = "stale"  # unknown job id (never sent, or dropped by clean_jobs)
+    MALFORMED = "malformed"  # wrong field sizes or hex, or a worker not authorized here
+
+
+def sha256d(data: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+def target_for_difficulty(difficulty: float | int | str | Fraction) -> int:
+    """Share target ``floor(0xFFFF·2**208 / d)`` on the exact value of ``d`` (capped at 2**256 − 1)."""
+    try:
+        d = Fraction(difficulty)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        raise ProofError(
+            f"difficulty {difficulty!r} is not a number", hint="mining.set_difficulty takes [d]"
+        ) from None
+    if d <= 0:
+        raise ProofError(
+            f"difficulty {difficulty!r} is not positive", hint="pools send a positive difficulty"
+        )
+    return min(MAX_TARGET, math.floor(Fraction(DIFF1_TARGET) / d))
+
+
+def hashes_per_share(target: int) -> float:
+    """Expected hashes per share at ``target``: ``2**256 / (target + 1)``."""
+    return float(Fraction(1 << 256, target + 1))
+
+
+def _unhex(text: Any, size: int | None, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise ProofError(f"{what} {text!r} is not a hex string", hint="Stratum fields are hex strings")
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ProofError(f"{what} {text!r} is not hex", hint="Stratum fields are hex strings") from None
+    if size is not None and len(raw) != size:
+        raise ProofError(f"{what} is {len(raw)} bytes, not {size}", hint="check the miner's extranonce2 size")
+    return raw
+
+
+def _word_swapped(raw: bytes) -> bytes:
+    return b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``mining.notify``, decoded, with the share target in force when it arrived."""
+
+    job_id: str
+    prevhash: bytes  # header order
+    coinb1: bytes
+    coinb2: bytes
+    branch: tuple[bytes, ...]
+    version: int
+    nbits: bytes  # header order (LE)
+    ntime: int
+    clean: bool
+    target: int
+
+    @property
+    def work(self) -> float:
+        """Hashes one share of this job stands for."""
+        return hashes_per_share(self.target)
+
+    @classmethod
+    def from_notify(cls, params: Sequence[Any], target: int) -> Job:
+        if not isinstance(params, Sequence) or len(params) < 9:
+            raise ProofError(f"mining.notify has {params!r}", hint="notify carries 9 parameters")
+        job_id, prevhash, coinb1, coinb2, branch, version, nbits, ntime, clean = params[:9]
+        if not isinstance(branch, list):
+            raise ProofError(
+                f"merkle branch {branch!r} is not a list", hint="notify's 5th parameter is a list"
+            )
+        return cls(
+            job_id=str(job_id),
+            prevhash=_word_swapped(_unhex(prevhash, 32, "prevhash")),
+            coinb1=_unhex(coinb1, None, "coinb1"),
+            coinb2=_unhex(coinb2, None, "coinb2"),
+            branch=tuple(_unhex(h, 32, "merkle branch hash") for h in branch),
+            version=int.from_bytes(_unhex(version, 4, "version"), "big"),
+            nbits=_unhex(nbits, 4, "nbits")[::-1],
+            ntime=int.from_bytes(_unhex(ntime, 4, "ntime"), "big"),
+            clean=bool(clean),
+            target=target,
+        )
+
+
+def build_header(
+    job: Job,
+    extranonce1: bytes,
+    extranonce2: bytes,
+    ntime: bytes,
+    nonce: bytes,
+    version_bits: bytes | None = None,
+    version_mask: int = 0,
+) -> bytes:
+    """The 80-byte header of a share (see module docstring); ``ntime``/``nonce`` as submitted (BE)."""
+    root = sha256d(job.coinb1 + extranonce1 + extranonce2 + job.coinb2)
+    for h in job.branch:
+        root = sha256d(root + h)
+    version = job.version
+    if version_bits is not None:
+        version = (version & ~version_mask) | (int.from_bytes(version_bits, "big") & version_mask)
+    return version.to_bytes(4, "little") + job.prevhash + root + ntime[::-1] + job.nbits + nonce[::-1]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The parameters of one ``mining.submit``."""
+
+    worker: str
+    job_id: str
+    extranonce2: str
+    ntime: str
+    nonce: str
+    version_bits: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Any) -> Submission:
+        if (
+            not isinstance(params, list)
+            or len(params) not in (5, 6)
+            or not all(isinstance(p, str) for p in params)
+        ):
+            raise ProofError(
+                f"mining.submit params {params!r}",
+                hint="submit carries [worker, job_id, extranonce2, ntime, nonce] and optional version bits",
+            )
+        return cls(*params)
+
+    def to_params(self) -> list[str]:
+        out = [self.worker, self.job_id, self.extranonce2, self.ntime, self.nonce]
+        return [*out, self.version_bits] if self.version_bits is not None else out
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    status: ShareStatus
+    work: float  # hashes the share stands for (0 unless accepted)
+    reason: str = ""
+
+
+@dataclass
+class Session:
+    """What one miner connection negotiated: extranonce, version mask, jobs and difficulty."""
+
+    extranonce1: bytes = b""
+    extranonce2_size: int = 4
+    version_mask: int = 0
+    target: int = DIFF1_TARGET
+    jobs: dict[str, Job] = field(default_factory=dict)
+    workers: set[str] = field(default_factory=set)
+    prefixes: dict[str, Any] = field(default_factory=dict)  # job id -> sha256 state of coinb1‖extranonce1
+    seen: dict[str, set[bytes]] = field(default_factory=dict)  # job id -> accepted headers
+
+    def set_difficulty(self, difficulty: Any) -> None:
+        self.target = target_for_difficulty(difficulty)
+
+    def notify(self, params: Sequence[Any]) -> Job:
+        job = Job.from_notify(params, self.target)
+        if job.clean:
+            self.jobs.clear()
+            self.prefixes.clear()
+            self.seen.clear()
+        self.jobs[job.job_id] = job
+        return job
+
+    def set_extranonce(self, extranonce1: bytes, size: int) -> None:
+        self.extranonce1, self.extranonce2_size = extranonce1, int(size)
+        self.prefixes.clear()
+
+
+def verify_shares(session: Session, subs: Iterable[Submission]) -> list[ShareResult]:
+    """Verify shares of one session in order; an accepted header is remembered per job, so a
+    second submission of it (in this batch or later) is a duplicate until the job is dropped."""
+    sha = hashlib.sha256
+    jobs, prefixes, seen_by_job, en1 = session.jobs, session.prefixes, session.seen, session.extranonce1
+    size, mask, workers = session.extranonce2_size, session.version_mask, session.workers
+    out: list[ShareResult] = []
+    append = out.append
+    for sub in subs:
+        job = jobs.get(sub.job_id)
+        if job is None:
+            append(ShareResult(ShareStatus.STALE, 0.0, f"unknown job {sub.job_id!r}"))
+            continue
+        if sub.worker not in workers:
+            append(ShareResult(ShareStatus.MALFORMED, 0.0, f"worker {sub.worker!r} is not authorized"))
+            continue
+        try:
+            en2 = bytes.fromhex(sub.extranonce2)
+            ntime = bytes.fromhex(sub.ntime)
+            nonce = bytes.fromhex(sub.nonce)
+            vbits = bytes.fromhex(sub.version_bits) if sub.version_bits is not None else None
+        except ValueError:
+            append(ShareResult(ShareStatus.MALFORMED, 0.0, "a field is not hex"))
+            continue
+        if len(en2) != size or len(ntime) != 4 or len(nonce) != 4 or (vbits is not None and len(vbits) != 4):
+            append(ShareResult(ShareStatus.MALFORMED, 0.0, "a field has the wrong size"))
+            continue
+        prefix = prefixes.get(sub.job_id)
+        if prefix is None:
+            prefix = prefixes[sub.job_id] = sha(job.coinb1 + en1)
+        h = prefix.copy()
+        h.update(en2)
+        h.update(job.coinb2)
+        root = sha(h.digest()).digest()
+        for b in job.branch:
+            root = sha(sha(root + b).digest()).digest()
+        version = job.version
+        if vbits is not None:
+            version = (version & ~mask) | (int.from_bytes(vbits, "big") & mask)
+        header = version.to_bytes(4, "little") + job.prevhash + root + ntime[::-1] + job.nbits + nonce[::-1]
+        if int.from_bytes(sha(sha(header).digest()).digest(), "little") > job.target:
+            append(ShareResult(ShareStatus.INVALID, 0.0, "hash above the share target"))
+            continue
+        seen = seen_by_job.get(sub.job_id)
+        if seen is None:
+            seen = seen_by_job[sub.job_id] = set()
+        if header in seen:
+            append(ShareResult(ShareStatus.DUPLICATE, 0.0, "share submitted before"))
+            continue
+        seen.add(header)
+        append(ShareResult(ShareStatus.ACCEPTED, job.work))
+    return out
+
+
+@dataclass(frozen=True)
+class HashrateEstimate:
+    """Hashrate from accepted shares over a window, with its exact Poisson interval."""
+
+    shares: int
+    work_hashes: float
+    seconds: float
+    confidence: float
+    hashes_per_s: float
+    low_per_s: float
+    high_per_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shares": self.shares,
+            "workHashes": self.work_hashes,
+            "seconds": self.seconds,
+            "confidence": self.confidence,
+            "hashesPerSecond": self.hashes_per_s,
+            "lowPerSecond": self.low_per_s,
+            "highPerSecond": self.high_per_s,
+        }
+
+
+def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Garwood) interval for a Poisson mean from one observed ``count``."""
+    from scipy.stats import chi2
+
+    if count < 0:
+        raise ProofError(f"share count {count} is negative", hint="count accepted shares")
+    if not 0 < confidence < 1:
+        raise ProofError(f"confidence {confidence} is not in (0, 1)", hint="use e.g. 0.95")
+    alpha = 1.0 - confidence
+    low = 0.0 if count == 0 else float(chi2.ppf(alpha / 2, 2 * count)) / 2
+    high = float(chi2.ppf(1 - alpha / 2, 2 * count + 2)) / 2
+    return low, high
+
+
+def estimate_hashrate(
+    shares: int, seconds: float, hashes_per_share_mean: float, confidence: float = 0.95
+) -> HashrateEstimate:
+    """``Ĥ = N·w/t`` and the interval of the module docstring (``w`` the mean work per share)."""
+    if not seconds > 0:
+        raise ProofError(
+            f"window of {seconds} s is not positive", hint="estimate over a window that has begun"
+        )
+    if not hashes_per_share_mean > 0:
+        raise ProofError("work per share is not positive", hint="pass 2**256 / (target + 1)")
+    low, high = poisson_interval(int(shares), confidence)
+    scale = hashes_per_share_mean / seconds
+    return HashrateEstimate(
+        int(shares),
+        shares * hashes_per_share_mean,
+        float(seconds),
+        confidence,
+        shares * scale,
+        low * scale,
+        high * scale,
+    )
+
+
+def submissions_from_json(items: Sequence[Mapping[str, Any]]) -> list[Submission]:
+    return [Submission.from_params(item["params"]) for item in items]

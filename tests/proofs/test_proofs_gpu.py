@@ -1,0 +1,164 @@
+"""GPU challenges: exact products, commitments, openings, and catching a node that fakes rows."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from drakewell.errors import DrakewellError, ProofError
+from drakewell.merkle import verify_proof
+from drakewell.proofs import arrays
+from drakewell.proofs.gpu import (
+    Challenge,
+    Commitment,
+    RowOpening,
+    answer_challenge,
+    commit_product,
+    detection_probability,
+    expand_b,
+    expand_matrices,
+    expand_rows,
+    new_challenge,
+    run_challenge,
+    sample_rows,
+    verify_openings,
+)
+
+SEED = hashlib.sha256(b"test challenge").digest()
+
+
+def test_expansion_is_fixed_by_the_seed_and_rows_expand_alone() -> None:
+    ch = Challenge(SEED, 64)
+    a, b = expand_matrices(ch)
+    a2, b2 = expand_matrices(Challenge(SEED, 64))
+    assert a.dtype == np.int8 and a.shape == (64, 64)
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)
+    assert not np.array_equal(a, b)  # A and B come from separate keys
+    assert np.array_equal(expand_rows(ch, [0, 17, 63]), a[[0, 17, 63]])
+    assert np.array_equal(expand_b(ch), b)
+    other = expand_matrices(Challenge(hashlib.sha256(b"other").digest(), 64))[0]
+    assert not np.array_equal(a, other)
+    # golden bytes: Philox4x64-10 under a SHA-256-derived key; any change would break every replay
+    assert a[0, :8].tolist() == [12, 107, -42, 112, 60, 41, -24, -104]
+    assert b[63, -8:].tolist() == [-49, 88, 85, -13, 70, -16, -102, 117]
+
+
+def test_numpy_product_is_exact_against_int64() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.integers(-128, 128, size=(40, 2100), dtype=np.int8)  # three float32 blocks
+    b = rng.integers(-128, 128, size=(2100, 33), dtype=np.int8)
+    exact = a.astype(np.int64) @ b.astype(np.int64)
+    assert np.array_equal(arrays.exact_int8_matmul_numpy(a, b), exact)
+
+
+def test_numpy_product_is_exact_at_the_float32_block_limit() -> None:
+    # all -128: every entry is n · 2**14; at n = 1024 the block sum is exactly 2**24, and beyond
+    # it float32 alone would round (2**24 + 2**14 is representable, but odd multiples are not)
+    for n in (1024, 1025, 3000):
+        a = np.full((2, n), -128, dtype=np.int8)
+        b = np.full((n, 3), -128, dtype=np.int8)
+        assert (arrays.exact_int8_matmul_numpy(a, b) == n * 16384).all()
+    a = np.full((1, 3000), -128, dtype=np.int8)
+    b = np.full((3000, 1), 127, dtype=np.int8)
+    b[::3] = -127
+    assert int(arrays.exact_int8_matmul_numpy(a, b)[0, 0]) == int((a.astype(np.int64) @ b.astype(np.int64))[0, 0])
+
+
+def test_honest_node_passes_and_the_bound_uses_the_verifier_clock() -> None:
+    ch = new_challenge(128, seed=SEED)
+    work = answer_challenge(ch, "numpy")
+    a, b = expand_matrices(ch)
+    assert np.array_equal(work.c, a.astype(np.int64) @ b.astype(np.int64))
+    rows = sample_rows(128, 16, np.random.default_rng(1))
+    verdict = verify_openings(ch, work.commitment, rows, work.open_rows(rows), elapsed_s=0.5)
+    assert verdict.passed and verdict.reason == "ok" and verdict.bad_rows == ()
+    assert verdict.tops_lower_bound == pytest.approx(2 * 128**3 / 0.5 / 1e12)
+
+
+def test_openings_verify_against_the_root_with_the_shared_merkle_code() -> None:
+    ch = new_challenge(64, seed=SEED)
+    work = answer_challenge(ch, "numpy")
+    for opening in work.open_rows([0, 5, 63]):
+        assert verify_proof(work.commitment.root, opening.leaf(), opening.proof)
+        again = RowOpening.from_json(opening.to_json())
+        assert again.index == opening.index and np.array_equal(again.row, opening.row)
+
+
+def _faking_node(fraction: float, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    def node(ch: Challenge):  # type: ignore[no-untyped-def]
+        a, b = expand_matrices(ch)
+        m = round(fraction * ch.n)
+        faked = rng.choice(ch.n, size=m, replace=False)
+        keep = np.setdiff1d(np.arange(ch.n), faked)
+        c = np.zeros((ch.n, ch.n), dtype=np.int32)
+        c[keep] = arrays.exact_int8_matmul_numpy(a[keep], b)  # skips the faked rows' work
+        c[faked] = rng.integers(-(2**20), 2**20, size=(m, ch.n), dtype=np.int32)
+        return commit_product(ch, c)
+
+    return node
+
+
+def test_a_node_faking_all_rows_is_always_caught() -> None:
+    rng = np.random.default_rng(5)
+    ch = new_challenge(64, seed=SEED)
+    verdict = run_challenge(ch, _faking_node(1.0, rng), k=4, rng=rng)
+    assert not verdict.passed and verdict.reason == "row differs from row_i(A)·B"
+    assert set(verdict.bad_rows) == set(verdict.checked_rows) and verdict.tops_lower_bound == 0.0
+
+
+def test_detection_rate_matches_the_sampling_law() -> None:
+    rng = np.random.default_rng(11)
+    n, k, trials = 64, 8, 300
+    caught = sum(
+        not run_challenge(new_challenge(n, seed=rng.bytes(32)), _faking_node(0.125, rng), k=k, rng=rng).passed
+        for _ in range(trials)
+    )
+    expected = detection_probability(n, 8, k)
+    assert expected >= 1 - (1 - 0.125) ** k
+    sd = (expected * (1 - expected) / trials) ** 0.5
+    assert abs(caught / trials - expected) < 4 * sd
+
+
+def test_a_tampered_opening_or_missing_row_fails() -> None:
+    ch = new_challenge(64, seed=SEED)
+    work = answer_challenge(ch, "numpy")
+    rows = [1, 2, 3]
+    openings = work.open_rows(rows)
+    forged = RowOpening(2, openings[1].row + 1, openings[1].proof)  # a different row, same proof
+    verdict = verify_openings(ch, work.commitment, rows, [openings[0], forged, openings[2]], elapsed_s=1.0)
+    assert not verdict.passed and verdict.bad_rows == (2,) and "Merkle" in verdict.reason
+    verdict = verify_openings(ch, work.commitment, rows, openings[:2], elapsed_s=1.0)
+    assert not verdict.passed and verdict.bad_rows == (3,)
+    other = Commitment(bytes(32), 64, work.commitment.root, 0.1)
+    assert not verify_openings(ch, other, rows, openings, elapsed_s=1.0).passed
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda: Challenge(b"short", 64), "32"),
+        (lambda: Challenge(SEED, 100), "multiple of 32"),
+        (lambda: Challenge.from_json({"seed": "zz", "n": 64}), "bad challenge"),
+        (lambda: sample_rows(64, 65, np.random.default_rng(0)), "k=65"),
+        (lambda: arrays.resolve_backend("tpu"), "unknown array backend"),
+        (lambda: arrays.exact_int8_matmul_numpy(np.zeros((2, 2)), np.zeros((2, 2))), "not int8"),
+        (lambda: RowOpening.from_json({"index": 0, "row": [2**40], "proof": []}), "int32"),
+        (lambda: Commitment.from_json({"seed": "0x00"}), "bad commitment"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(make, fragment) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ProofError) as info:
+        make()
+    assert fragment in str(info.value) and isinstance(info.value, DrakewellError) and info.value.hint
+
+
+def test_gpu_backends_fall_back_and_refuse_clearly_here() -> None:
+    available = arrays.available_backends()
+    assert available[-1] == "numpy"
+    for name in ("torch", "cupy"):
+        if name not in available:
+            with pytest.raises(ProofError, match="not usable"):
+                arrays.resolve_backend(name)
+    assert arrays.resolve_backend("auto") == available[0]
