@@ -13,10 +13,12 @@ Eligibility of a post (each failure is recorded with its reason):
 Pools: ``pro_rata`` shares cash by eligible posts; ``newcomer_bonus`` pays each newcomer a fixed
 amount for a first eligible post, in order of that post's time (then user id) until the budget
 runs out; ``newcomer_pool`` shares cash pro rata by newcomers' later eligible posts;
-``lucky_draw`` picks winners (:mod:`~drakewell.campaigns.draw`); ``leaderboard`` ranks users by
-score = eligible posts + weight × interactions on them, ties broken by the earlier last
-counted post, then user id. Cash is split exactly (:mod:`~drakewell.campaigns.payouts`) in cents;
-on-chain amounts are cents × 10⁴ stablecoin base units (6 decimals).
+``lucky_draw`` pays the winners of a draw held on committed entries and a bitcoin block
+(:mod:`~drakewell.campaigns.draw`; without one the draw is pending and pays nothing yet);
+``leaderboard`` ranks users by score = eligible posts + weight × interactions on them, ties
+broken by the earlier last counted post, then user id. Cash is split exactly
+(:mod:`~drakewell.campaigns.payouts`) in cents; on-chain amounts are cents × 10⁴ stablecoin
+base units (6 decimals).
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from drakewell.campaigns.data import CampaignData, Post
-from drakewell.campaigns.draw import draw_winners
+from drakewell.campaigns.draw import Draw, entries_digest
 from drakewell.campaigns.payouts import largest_remainder
 from drakewell.campaigns.rules import Pool, Rules
+from drakewell.errors import CampaignError
 from drakewell.merkle import MerkleTree, leaf_hash
 
 CLAIM_LEAF_TYPES = ("uint256", "address", "uint256")
@@ -50,6 +53,7 @@ class Outcome:
     items: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     pools_paid: dict[str, int] = field(default_factory=dict)
     draw: list[str] = field(default_factory=list)
+    held: Draw | None = None  # the lucky draw, once held (None: pending or no draw)
 
     def total_cents(self, user: str) -> int:
         return sum(self.cash.get(user, {}).values())
@@ -117,7 +121,9 @@ def _pay(out: Outcome, pool: Pool, shares: dict[str, int], why: str) -> None:
     out.pools_paid[pool.name] = out.pools_paid.get(pool.name, 0) + sum(shares.values())
 
 
-def run_campaign(rules: Rules, data: CampaignData, *, beacon: str | None = None) -> Outcome:
+def run_campaign(rules: Rules, data: CampaignData, *, draw: Draw | None = None) -> Outcome:
+    """Apply ``rules`` to ``data``; ``draw`` is the lucky draw held on these entries
+    (:func:`drakewell.campaigns.draw.hold_draw`), or ``None`` while it is pending."""
     counted, audit = select_posts(rules, data)
     out = Outcome(rules, counted, audit)
     newcomers = {u for u in counted if data.registrations[u].newcomer}
@@ -152,8 +158,22 @@ def run_campaign(rules: Rules, data: CampaignData, *, beacon: str | None = None)
                 budget -= pool.amount_cents
             _pay(out, pool, shares, "newcomer first-post bonus")
         elif pool.kind == "lucky_draw":
-            used = beacon if beacon is not None else rules.beacon
-            out.draw = draw_winners(counted, pool.winners, used, rules.name)
+            if draw is None:
+                out.audit.append(
+                    {
+                        "kind": "draw_pending",
+                        "pool": pool.name,
+                        "reason": "no draw held on a committed beacon yet",
+                    }
+                )
+                continue
+            if draw.entries_sha256 != entries_digest(counted):
+                raise CampaignError(
+                    "the lucky draw was held on other entries than this data's eligible users",
+                    hint="run with the data the draw was committed on",
+                )
+            out.held = draw
+            out.draw = list(draw.winners)
             for rank, user in enumerate(out.draw, 1):
                 for prize in pool.prizes:
                     if prize.item:
@@ -207,6 +227,22 @@ def claims_tree(out: Outcome, data: CampaignData) -> tuple[MerkleTree | None, li
     return tree, rows
 
 
+def _draw_summary(out: Outcome) -> dict[str, Any] | None:
+    if out.rules.pool("lucky_draw") is None:
+        return None
+    held = out.held
+    if held is None:
+        return {"status": "pending", "beacon_height": out.rules.beacon_height}
+    return {
+        "status": "held",
+        "beacon_height": held.beacon_height,
+        "beacon": held.beacon,
+        "block_time_utc": held.block_time_utc.isoformat(),
+        "commitment": held.commitment,
+        "entries": held.entries,
+    }
+
+
 def write_outputs(out: Outcome, data: CampaignData, folder: str | Path) -> dict[str, Any]:
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -243,6 +279,7 @@ def write_outputs(out: Outcome, data: CampaignData, folder: str | Path) -> dict[
         "items": {u: items for u, items in sorted(out.items.items())},
         "cash_total_cents": sum(out.total_cents(u) for u in out.cash),
         "draw_winners": out.draw,
+        "draw": _draw_summary(out),
         "merkle_root": "0x" + tree.root.hex() if tree else None,
         "assumptions": list(out.rules.assumptions),
     }

@@ -68,6 +68,9 @@ class Rules:
     pools: tuple[Pool, ...]
     assumptions: tuple[str, ...]
     source: str
+    beacon_height: int | None = None  # the bitcoin block whose hash is the draw's beacon
+    commit_by_utc: datetime | None = None  # the draw's entries are committed before this
+    min_difficulty: int = 1  # the beacon block's least accepted difficulty (1 = any mainnet block)
 
     def pool(self, kind: str) -> Pool | None:
         return next((p for p in self.pools if p.kind == kind), None)
@@ -221,7 +224,8 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
     if min_chars < 0:
         raise RulesError("eligibility.min_characters is negative", hint="use 0 or more")
     draw = data.get("draw", {})
-    _check_keys(draw, {"beacon", "beacon_source"}, "draw")
+    _check_keys(draw, {"beacon", "beacon_source", "beacon_height", "commit_by", "min_difficulty"}, "draw")
+    beacon_height, commit_by, min_difficulty = _draw_keys(draw, tz, end)
     pools = tuple(_pool(p, i) for i, p in enumerate(data.get("pools", [])))
     if not pools:
         raise RulesError("no [[pools]]", hint="add at least one pool")
@@ -242,7 +246,35 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
         pools=pools,
         assumptions=tuple(str(a) for a in data.get("assumptions", [])),
         source=source,
+        beacon_height=beacon_height,
+        commit_by_utc=commit_by,
+        min_difficulty=min_difficulty,
     )
+
+
+def _draw_keys(draw: dict[str, Any], tz: timezone, end: datetime) -> tuple[int | None, datetime | None, int]:
+    """``draw.beacon_height`` (a block height), ``draw.commit_by`` (local time, after the campaign's
+    end) and ``draw.min_difficulty`` (a whole number, at least 1)."""
+    height = draw.get("beacon_height")
+    if height is not None and (not isinstance(height, int) or isinstance(height, bool) or height < 0):
+        raise RulesError(
+            f"draw.beacon_height = {height!r} is not a block height", hint="e.g. beacon_height = 934000"
+        )
+    commit_by = None
+    if "commit_by" in draw:
+        commit_by = parse_local_time(draw["commit_by"], tz, "draw.commit_by")
+        if commit_by <= end:
+            raise RulesError(
+                "draw.commit_by is not after campaign.end",
+                hint="entries are final only when the window ends; commit after it",
+            )
+    difficulty = draw.get("min_difficulty", 1)
+    if not isinstance(difficulty, int) or isinstance(difficulty, bool) or difficulty < 1:
+        raise RulesError(
+            f"draw.min_difficulty = {difficulty!r} is not a whole number >= 1",
+            hint="1 accepts any mainnet block",
+        )
+    return height, commit_by, difficulty
 
 
 def load_rules(path: str | Path) -> Rules:
