@@ -489,3 +489,7 @@ def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> FloatArray:
             out[t] = min((price[t] / prior - ratio) / (1.0 - ratio), 1.0) if ratio < 1 else 1.0
         best[int(month[t])] = price[t] if prior is None else max(prior, float(price[t]))
     return out
+
+
+# the stochastic policy registers itself; it builds on MpcPolicy above
+from drakewell.dispatch import stochastic as _stochastic  # noqa: E402,F401

@@ -1,0 +1,195 @@
+r"""The ``stochastic`` dispatch policy: the receding-horizon LP of ``mpc``, planned on a learned
+distribution of real-time prices instead of the day-ahead price.
+
+Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (scenario
+:math:`s` = forecast level :math:`\tau_s`, probability :math:`w_s`, the width of its bin):
+
+1. **Reserve commitment** (each day at 13:00 Central Time, for the next day; at the first interval,
+   for the rest of the day) is the first stage of a two-stage stochastic LP solved with HiGHS over
+   the intervals :math:`i` to commit, grouped into hourly blocks :math:`b(i)`:
+
+   .. math::
+
+      \min_{r, m, q}\ \sum_i \Delta \Big[ -\rho_i\, r_{b(i)}
+          + \sum_s w_s \big( (\eta_m \pi_{si} - h)\, m_{si} + \phi \rho_i\, q_{si} \big) \Big]
+
+   subject to :math:`r_{b(i)} \le \eta_m m_{si} + q_{si}` (reserve is carried by running miners, or
+   falls short and pays the penalty), :math:`0 \le m_{si} \le \bar m_i`,
+   :math:`m_{si} - m_{s,i-1} \le R` (ramp-up within each scenario), :math:`0 \le r_b \le r_{max}`,
+   :math:`q \ge 0`. The commitment :math:`r` is shared by every scenario; mining :math:`m_{si}` and
+   shortfall :math:`q_{si}` are the recourse. :math:`\pi_{si}` is the level-:math:`\tau_s` forecast
+   of interval ``i`` (plus the index adder), :math:`h` the current mining revenue per MWh,
+   :math:`\rho_i` the published reserve price, :math:`\phi` the shortfall multiplier and
+   :math:`\bar m_i` the mining IT MW the connection leaves beside the AI load ``mpc`` plans for ``i``.
+   Scenarios are comonotone (scenario ``s`` is level :math:`\tau_s` in every interval): the ramp is
+   the only coupling between intervals, and minimum off time is left to the interval LP.
+   A reserve MW pays :math:`\rho` for sure and costs, in each scenario, either the loss of mining
+   through a price spike or :math:`\phi\rho`; the LP commits it where the expectation is positive,
+   which a day-ahead point forecast cannot see (the day-ahead price is high exactly when the
+   real-time median is far below it).
+2. **Mining / AI split every interval**: the ``mpc`` look-ahead LP with each period's price replaced,
+   up to ``forecast_hours`` ahead, by the expected real-time price over the scenarios,
+   :math:`\sum_s w_s \pi_{s}` (the current interval keeps its known real-time price). The LP is
+   linear in price, so this is the expected profit of the plan.
+
+Only what is known at each decision enters (the forecast trains on the past of each retrain), so
+the no-look-ahead test of ``tests/dispatch`` covers this policy as it covers ``mpc``.
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+
+from drakewell.dispatch.forecast import ForecastConfig, forecast_at, rolling_forecast
+from drakewell.dispatch.model import DispatchResult, map_status, marginal_price, new_highs
+from drakewell.dispatch.policies import DEFAULT_GRID, MpcPolicy, register
+from drakewell.dispatch.types import DispatchInputs, FloatArray, IntArray, SolveStatus
+
+INF = highspy.kHighsInf
+
+
+class StochasticPolicy(MpcPolicy):
+    """``mpc`` with a learned price distribution (see the module docstring)."""
+
+    name = "stochastic"
+    online = True
+
+    def __init__(
+        self,
+        grid: tuple[tuple[int, int], ...] = DEFAULT_GRID,
+        *,
+        forecast: ForecastConfig | None = None,
+        forecast_hours: float = 36.0,
+        block_intervals: int = 4,
+        commit_time_limit_s: float = 5.0,
+        **mpc: object,
+    ) -> None:
+        super().__init__(grid, **mpc)  # type: ignore[arg-type]
+        self.forecast_config = forecast or ForecastConfig()
+        self.forecast_hours = forecast_hours
+        self.block_intervals = block_intervals
+        self.commit_time_limit_s = commit_time_limit_s
+        self.commit_statuses: dict[str, int] = {}
+
+    def _prepare(self, inputs: DispatchInputs, starts: IntArray) -> None:
+        self._inputs = inputs
+        self._site = inputs.site
+        n_k = self.n_k
+        mid = starts + (n_k - 1) // 2
+        reach = int(self.forecast_hours / inputs.hours)
+        self._forecast_periods = np.flatnonzero((np.arange(len(starts)) > 0) & (mid <= reach))
+        offsets = mid[self._forecast_periods]
+        if len(offsets):
+            fc = rolling_forecast(inputs, offsets, self.forecast_config)
+            self._period_mean = marginal_price(inputs.site, fc.mean())
+        self._commit = _CommitLP(inputs, self.forecast_config, self.block_intervals, self.commit_time_limit_s)
+
+    def _period_prices(self, t: int, price_usd_per_mwh: FloatArray) -> FloatArray:
+        if not len(self._forecast_periods):
+            return price_usd_per_mwh
+        out = price_usd_per_mwh.copy()
+        out[self._forecast_periods] = self._period_mean[t]
+        return out
+
+    def _reserve_plan(
+        self, t: int, lo: int, hi: int, sol: DispatchResult, period_of: IntArray, mining_prev_mw: float
+    ) -> FloatArray:
+        site = self._site
+        p = period_of[np.arange(lo, hi) - t]
+        ai_mw = sol.inference_mw[p] + sol.spot_mw[p] + sol.training_mw[p]
+        plan, status = self._commit.solve(t, lo, hi, ai_mw, mining_prev_mw)
+        self.commit_statuses[status.value] = self.commit_statuses.get(status.value, 0) + 1
+        if status is not SolveStatus.OPTIMAL:  # fall back to the interval LP's own plan
+            return np.asarray(sol.reserve_mw[p], dtype=np.float64)
+        return np.clip(plan, 0.0, site.reserve_max_mw)
+
+
+class _CommitLP:
+    """The two-stage reserve-commitment LP (module docstring, item 1), rebuilt per commitment."""
+
+    def __init__(self, inputs: DispatchInputs, cfg: ForecastConfig, block: int, time_limit_s: float) -> None:
+        self.inputs = inputs
+        self.cfg = cfg
+        self.block = max(int(block), 1)
+        self.time_limit_s = time_limit_s
+        self.h = new_highs()
+        self.h.setOptionValue("output_flag", False)
+
+    def solve(
+        self, t: int, lo: int, hi: int, ai_mw: FloatArray, mining_prev_mw: float
+    ) -> tuple[FloatArray, SolveStatus]:
+        inputs, site = self.inputs, self.inputs.site
+        n_i = hi - lo
+        u = np.arange(lo, hi, dtype=np.int64)
+        q = forecast_at(inputs, np.full(n_i, t, dtype=np.int64), u, self.cfg)
+        q[u == t] = inputs.price_usd_per_mwh[t]  # the current interval's price is known
+        price = marginal_price(site, q)  # (n_i, S)
+        w = self.cfg.weights
+        S = len(w)
+        dur = inputs.hours
+        eta_m = site.mining_pue
+        h_rev = float(inputs.mining_revenue_usd_per_mwh[t])
+        rho = inputs.reserve_price_usd_per_mw_h[lo:hi]
+        phi = site.reserve_penalty_multiplier
+        block_of = (u - lo) // self.block
+        B = int(block_of[-1]) + 1
+        m_cap = np.clip((site.connection_mw - site.ai_pue * ai_mw) / eta_m, 0.0, site.mining_it_mw)
+        # columns: r (B), then per scenario m (n_i) and q (n_i)
+        n_cols = B + 2 * S * n_i
+        col_m = B + np.arange(S)[:, None] * 2 * n_i + np.arange(n_i)[None, :]
+        col_q = col_m + n_i
+        cost = np.zeros(n_cols)
+        lo_b = np.zeros(n_cols)
+        hi_b = np.full(n_cols, INF)
+        cost[:B] = -np.bincount(block_of, weights=rho * dur, minlength=B)
+        hi_b[:B] = site.reserve_max_mw
+        cost[col_m] = (w[:, None] * (eta_m * price.T - h_rev)) * dur
+        hi_b[col_m] = m_cap[None, :]
+        cost[col_q] = w[:, None] * phi * rho[None, :] * dur
+        rows_r, cols_r, vals_r = [], [], []
+        # r_b - eta m_si - q_si <= 0
+        rid = np.arange(S * n_i).reshape(S, n_i)
+        rows_r += [rid.ravel(), rid.ravel(), rid.ravel()]
+        cols_r += [np.broadcast_to(block_of, (S, n_i)).ravel(), col_m.ravel(), col_q.ravel()]
+        vals_r += [np.ones(S * n_i), np.full(S * n_i, -eta_m), np.full(S * n_i, -1.0)]
+        row_hi = [np.zeros(S * n_i)]
+        # ramp-up m_si - m_s,i-1 <= R (from the current level when the first interval is the next one)
+        ramp = site.mining_ramp_up_mw_per_interval
+        if np.isfinite(ramp) and ramp < site.mining_it_mw:
+            base = S * n_i
+            rr = base + np.arange(S * (n_i - 1)).reshape(S, n_i - 1)
+            rows_r += [rr.ravel(), rr.ravel()]
+            cols_r += [col_m[:, 1:].ravel(), col_m[:, :-1].ravel()]
+            vals_r += [np.ones(rr.size), -np.ones(rr.size)]
+            row_hi.append(np.full(rr.size, ramp))
+            if lo == t + 1:
+                r0 = base + rr.size + np.arange(S)
+                rows_r.append(r0)
+                cols_r.append(col_m[:, 0])
+                vals_r.append(np.ones(S))
+                row_hi.append(np.full(S, mining_prev_mw + ramp))
+        r = np.concatenate(rows_r)
+        c = np.concatenate(cols_r)
+        v = np.concatenate(vals_r)
+        ub = np.concatenate(row_hi)
+        n_rows = len(ub)
+        order = np.lexsort((c, r))
+        r, c, v = r[order], c[order], v[order]
+        starts = np.searchsorted(r, np.arange(n_rows)).astype(np.int32)
+        h = self.h
+        h.clearModel()
+        h.addCols(n_cols, cost, lo_b, hi_b, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        h.addRows(n_rows, np.full(n_rows, -INF), ub, len(v), starts, c.astype(np.int32), v)
+        h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+        # HiGHS measures time_limit on a clock that runs across solves: the limit is per solve
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
+        h.run()
+        status = map_status(h.getModelStatus())
+        if status is not SolveStatus.OPTIMAL:
+            return np.zeros(n_i), status
+        x = np.asarray(h.getSolution().col_value)
+        return x[:B][block_of], status
+
+
+register("stochastic")(StochasticPolicy)
