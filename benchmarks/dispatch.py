@@ -9,10 +9,19 @@ mean when the BTC file is absent). For each zone and policy it prints profit, th
 - ``mpc`` flexibility capture ≥ 0.90 in every zone (goal 0.95);
 - ``mpc`` > ``threshold`` > ``always`` in profit;
 - the full-horizon ``perfect`` solve of the 8,832 intervals ≤ 2 s;
-- the ``mpc`` backtest of the three months ≤ 60 s.
+- the ``mpc`` backtest of the three months ≤ 60 s;
+- ``stochastic`` (learned price distribution, two-stage reserve commitment) flexibility capture
+  ≥ 0.96 in every zone at hashprice 45 USD/PH/day and ≥ 0.90 at every level of 30, 45, 60, 80
+  (constant hashprice, the robustness table; ``mpc`` is shown beside it), its quarter solved in
+  ≤ 60 s including the forecast's training (hashprice 45 runs first, on a cold forecast cache);
+- the forecast's pinball loss below the day-ahead-only forecast's, on the same rows.
 
-Usage: ``python benchmarks/dispatch.py [--json OUT]``. Exits 2 when the real data folder is absent
-(set ``DRAKEWELL_DATA_DIR``), 1 when a target is missed, 0 otherwise.
+``--json`` adds, per policy of the table, ``flex_capture`` by zone and hashprice level
+(``{"LZ_WEST": {"45": 0.96, ...}}``) and ``solve_seconds`` likewise, and for ``stochastic``
+``pinball_loss`` and ``pinball_loss_da_only`` by zone.
+
+Usage: ``python benchmarks/dispatch.py [--json OUT] [--zones Z ...] [--levels 45 ...]``. Exits 2 when the
+real data folder is absent (set ``DRAKEWELL_DATA_DIR``), 1 when a target is missed, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -30,12 +39,22 @@ RT_FILE = "ercot/ercot_rtm_spp_2023-07_09.csv"
 DA_FILE = "ercot/ercot_dam_spp_2023-07_09.csv"
 FLEX_TARGET, FLEX_GOAL = 0.90, 0.95
 PERFECT_SECONDS, MPC_SECONDS = 2.0, 60.0
+HASHPRICE_LEVELS = (45.0, 30.0, 60.0, 80.0)  # 45 first: its stochastic run trains the forecast
+TABLE_POLICIES = ("stochastic", "mpc")
+STOCHASTIC_GOAL_45, STOCHASTIC_TARGET = 0.96, 0.90
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--zones", nargs="*", default=list(ZONES), help="price columns to run")
+    parser.add_argument(
+        "--levels",
+        nargs="*",
+        type=float,
+        default=list(HASHPRICE_LEVELS),
+        help="hashprice levels of the table",
+    )
     args = parser.parse_args(argv)
 
     from drakewell.config import DATA_DIR_ENV, data_dir, data_file
@@ -105,12 +124,75 @@ def main(argv: list[str] | None = None) -> int:
                 failures.append(f"{zone}: {name}")
         print()
         figures["zones"][zone] = {"policies": results, "checks": checks, "wall_seconds": wall}
+    failures += robustness_table(figures, site, rt, da, args.zones, args.levels)
     figures["failures"] = failures
     print("all targets met" if not failures else "missed: " + "; ".join(failures))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 1 if failures else 0
+
+
+def robustness_table(
+    figures: dict[str, Any], site: Any, rt: Any, da: Any, zones: list[str], levels: list[float]
+) -> list[str]:
+    """Flexibility capture of the table's policies per zone × constant hashprice level, the
+    stochastic policy's solve time, and the forecast's pinball loss; fills ``figures`` and returns
+    the targets missed."""
+    from drakewell.dispatch.backtest import backtest_inputs
+    from drakewell.dispatch.forecast import clear_forecast_cache, evaluate_forecast
+    from drakewell.dispatch.inputs import build_inputs
+
+    failures: list[str] = []
+    for name in TABLE_POLICIES:
+        figures[name] = {"flex_capture": {}, "solve_seconds": {}}
+    stoch = figures["stochastic"]
+    stoch["pinball_loss"], stoch["pinball_loss_da_only"] = {}, {}
+    print("== robustness: flexibility capture by zone and hashprice (USD/PH/day)")
+    head = " ".join(f"{f'hp {lv:g}':>9}" for lv in levels)
+    print(
+        f"{'zone':<11} {'policy':<11} {head}  solve s (stochastic, hp {levels[0]:g} incl. forecast training)"
+    )
+    for zone in zones:
+        clear_forecast_cache()
+        rows: dict[str, list[str]] = {name: [] for name in TABLE_POLICIES}
+        first_seconds = 0.0
+        for i, level in enumerate(levels):
+            inputs = build_inputs(site, rt, da, level, zone)
+            results = {r.policy: r.summary for r in backtest_inputs(inputs, list(TABLE_POLICIES))}
+            key = f"{level:g}"
+            for name in TABLE_POLICIES:
+                s = results[name]
+                figures[name]["flex_capture"].setdefault(zone, {})[key] = s["flex_capture"]
+                figures[name]["solve_seconds"].setdefault(zone, {})[key] = s["solve_seconds"]
+                flex = s["flex_capture"]
+                rows[name].append(f"{'—' if flex is None else format(flex, '.3f'):>9}")
+            flex_s = results["stochastic"]["flex_capture"] or 0.0
+            goal = STOCHASTIC_GOAL_45 if level == 45 else STOCHASTIC_TARGET
+            if flex_s < goal:
+                failures.append(f"{zone}: stochastic_flex_capture@hp{key}>={goal}")
+            if i == 0:
+                first_seconds = results["stochastic"]["solve_seconds"]
+                if first_seconds > MPC_SECONDS:
+                    failures.append(f"{zone}: stochastic_quarter<={MPC_SECONDS:g}s")
+                loss = evaluate_forecast(inputs)
+                stoch["pinball_loss"][zone] = loss["pinball_loss"]
+                stoch["pinball_loss_da_only"][zone] = loss["pinball_loss_da_only"]
+                if loss["pinball_loss"] >= loss["pinball_loss_da_only"]:
+                    failures.append(f"{zone}: pinball_loss<da_only")
+        for name in TABLE_POLICIES:
+            extra = f"  {first_seconds:.1f}" if name == "stochastic" else ""
+            print(f"{zone:<11} {name:<11} {' '.join(rows[name])}{extra}")
+        ratio = stoch["pinball_loss"][zone] / stoch["pinball_loss_da_only"][zone]
+        print(
+            f"{zone:<11} forecast pinball loss {stoch['pinball_loss'][zone]:.2f} USD/MWh vs day-ahead only "
+            f"{stoch['pinball_loss_da_only'][zone]:.2f} (ratio {ratio:.3f}; target < 1)"
+        )
+    print(
+        f"targets: stochastic ≥ {STOCHASTIC_GOAL_45} at hp 45 and ≥ {STOCHASTIC_TARGET} at every level; "
+        f"quarter ≤ {MPC_SECONDS:g} s\n"
+    )
+    return failures
 
 
 if __name__ == "__main__":

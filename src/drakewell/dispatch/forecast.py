@@ -68,8 +68,10 @@ class ForecastConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.levels or any(not 0 < q < 1 for q in self.levels) or list(self.levels) != sorted(
-            set(self.levels)
+        if (
+            not self.levels
+            or any(not 0 < q < 1 for q in self.levels)
+            or list(self.levels) != sorted(set(self.levels))
         ):
             raise DispatchError(
                 f"forecast levels {self.levels} must be distinct, increasing and inside (0, 1)",
@@ -324,6 +326,11 @@ def forecast_at(
 
 _CACHE: OrderedDict[str, tuple[QuantileForecaster, list[list[object]], float]] = OrderedDict()
 _CACHE_SIZE = 4
+
+
+def clear_forecast_cache() -> None:
+    """Forget the trained models (the next forecast retrains; benchmarks time a cold start)."""
+    _CACHE.clear()
 
 
 def _trained(

@@ -44,7 +44,7 @@ import numpy as np
 from drakewell.dispatch.forecast import ForecastConfig, forecast_at, rolling_forecast
 from drakewell.dispatch.model import DispatchResult, map_status, marginal_price, new_highs
 from drakewell.dispatch.policies import DEFAULT_GRID, MpcPolicy, register
-from drakewell.dispatch.types import DispatchInputs, FloatArray, IntArray, SolveStatus
+from drakewell.dispatch.types import DispatchInputs, DispatchSite, FloatArray, IntArray, SolveStatus
 
 INF = highspy.kHighsInf
 
@@ -106,7 +106,7 @@ class StochasticPolicy(MpcPolicy):
 
 
 class _CommitLP:
-    """The two-stage reserve-commitment LP (module docstring, item 1), rebuilt per commitment."""
+    """The two-stage reserve-commitment LP of one run: scenarios from the forecast, one HiGHS object."""
 
     def __init__(self, inputs: DispatchInputs, cfg: ForecastConfig, block: int, time_limit_s: float) -> None:
         self.inputs = inputs
@@ -114,82 +114,114 @@ class _CommitLP:
         self.block = max(int(block), 1)
         self.time_limit_s = time_limit_s
         self.h = new_highs()
-        self.h.setOptionValue("output_flag", False)
 
     def solve(
         self, t: int, lo: int, hi: int, ai_mw: FloatArray, mining_prev_mw: float
     ) -> tuple[FloatArray, SolveStatus]:
         inputs, site = self.inputs, self.inputs.site
-        n_i = hi - lo
         u = np.arange(lo, hi, dtype=np.int64)
-        q = forecast_at(inputs, np.full(n_i, t, dtype=np.int64), u, self.cfg)
+        q = forecast_at(inputs, np.full(len(u), t, dtype=np.int64), u, self.cfg)
         q[u == t] = inputs.price_usd_per_mwh[t]  # the current interval's price is known
-        price = marginal_price(site, q)  # (n_i, S)
-        w = self.cfg.weights
-        S = len(w)
-        dur = inputs.hours
-        eta_m = site.mining_pue
-        h_rev = float(inputs.mining_revenue_usd_per_mwh[t])
-        rho = inputs.reserve_price_usd_per_mw_h[lo:hi]
-        phi = site.reserve_penalty_multiplier
-        block_of = (u - lo) // self.block
-        B = int(block_of[-1]) + 1
-        m_cap = np.clip((site.connection_mw - site.ai_pue * ai_mw) / eta_m, 0.0, site.mining_it_mw)
-        # columns: r (B), then per scenario m (n_i) and q (n_i)
-        n_cols = B + 2 * S * n_i
-        col_m = B + np.arange(S)[:, None] * 2 * n_i + np.arange(n_i)[None, :]
-        col_q = col_m + n_i
-        cost = np.zeros(n_cols)
-        lo_b = np.zeros(n_cols)
-        hi_b = np.full(n_cols, INF)
-        cost[:B] = -np.bincount(block_of, weights=rho * dur, minlength=B)
-        hi_b[:B] = site.reserve_max_mw
-        cost[col_m] = (w[:, None] * (eta_m * price.T - h_rev)) * dur
-        hi_b[col_m] = m_cap[None, :]
-        cost[col_q] = w[:, None] * phi * rho[None, :] * dur
-        rows_r, cols_r, vals_r = [], [], []
-        # r_b - eta m_si - q_si <= 0
-        rid = np.arange(S * n_i).reshape(S, n_i)
-        rows_r += [rid.ravel(), rid.ravel(), rid.ravel()]
-        cols_r += [np.broadcast_to(block_of, (S, n_i)).ravel(), col_m.ravel(), col_q.ravel()]
-        vals_r += [np.ones(S * n_i), np.full(S * n_i, -eta_m), np.full(S * n_i, -1.0)]
-        row_hi = [np.zeros(S * n_i)]
-        # ramp-up m_si - m_s,i-1 <= R (from the current level when the first interval is the next one)
-        ramp = site.mining_ramp_up_mw_per_interval
-        if np.isfinite(ramp) and ramp < site.mining_it_mw:
-            base = S * n_i
-            rr = base + np.arange(S * (n_i - 1)).reshape(S, n_i - 1)
-            rows_r += [rr.ravel(), rr.ravel()]
-            cols_r += [col_m[:, 1:].ravel(), col_m[:, :-1].ravel()]
-            vals_r += [np.ones(rr.size), -np.ones(rr.size)]
-            row_hi.append(np.full(rr.size, ramp))
-            if lo == t + 1:
-                r0 = base + rr.size + np.arange(S)
-                rows_r.append(r0)
-                cols_r.append(col_m[:, 0])
-                vals_r.append(np.ones(S))
-                row_hi.append(np.full(S, mining_prev_mw + ramp))
-        r = np.concatenate(rows_r)
-        c = np.concatenate(cols_r)
-        v = np.concatenate(vals_r)
-        ub = np.concatenate(row_hi)
-        n_rows = len(ub)
-        order = np.lexsort((c, r))
-        r, c, v = r[order], c[order], v[order]
-        starts = np.searchsorted(r, np.arange(n_rows)).astype(np.int32)
-        h = self.h
-        h.clearModel()
-        h.addCols(n_cols, cost, lo_b, hi_b, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        h.addRows(n_rows, np.full(n_rows, -INF), ub, len(v), starts, c.astype(np.int32), v)
-        h.changeObjectiveSense(highspy.ObjSense.kMinimize)
-        # HiGHS measures time_limit on a clock that runs across solves: the limit is per solve
-        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
-        h.run()
-        status = map_status(h.getModelStatus())
-        if status is not SolveStatus.OPTIMAL:
-            return np.zeros(n_i), status
-        x = np.asarray(h.getSolution().col_value)
-        return x[:B][block_of], status
+        m_cap = np.clip((site.connection_mw - site.ai_pue * ai_mw) / site.mining_pue, 0.0, site.mining_it_mw)
+        return solve_commitment(
+            site,
+            marginal_price(site, q),
+            self.cfg.weights,
+            inputs.reserve_price_usd_per_mw_h[lo:hi],
+            float(inputs.mining_revenue_usd_per_mwh[t]),
+            m_cap,
+            inputs.hours,
+            block=self.block,
+            mining_prev_mw=mining_prev_mw if lo == t + 1 else None,
+            time_limit_s=self.time_limit_s,
+            highs=self.h,
+        )
+
+
+def solve_commitment(
+    site: DispatchSite,
+    price_usd_per_mwh: FloatArray,
+    weights: FloatArray,
+    reserve_price_usd_per_mw_h: FloatArray,
+    mining_revenue_usd_per_mwh: float,
+    mining_cap_mw: FloatArray,
+    hours: float,
+    *,
+    block: int = 4,
+    mining_prev_mw: float | None = None,
+    time_limit_s: float = 5.0,
+    highs: highspy.Highs | None = None,
+) -> tuple[FloatArray, SolveStatus]:
+    """Solve the two-stage commitment LP (module docstring, item 1) for ``n`` intervals.
+
+    ``price_usd_per_mwh`` is (n, S): scenario ``s``'s marginal price per interval; ``weights`` (S)
+    their probabilities; ``mining_cap_mw`` (n) the mining IT MW available. ``mining_prev_mw``, when
+    given, is the mining level just before the first interval (its ramp applies). Returns the
+    committed reserve per interval (constant within each block of ``block`` intervals) and the status.
+    """
+    n_i, S = price_usd_per_mwh.shape
+    w = np.asarray(weights, dtype=np.float64)
+    if n_i == 0:
+        return np.zeros(0), SolveStatus.OPTIMAL
+    dur = hours
+    eta_m = site.mining_pue
+    rho = np.asarray(reserve_price_usd_per_mw_h, dtype=np.float64)
+    phi = site.reserve_penalty_multiplier
+    block_of = np.arange(n_i) // max(int(block), 1)
+    B = int(block_of[-1]) + 1
+    # columns: r (B), then per scenario m (n_i) and q (n_i)
+    n_cols = B + 2 * S * n_i
+    col_m = B + np.arange(S)[:, None] * 2 * n_i + np.arange(n_i)[None, :]
+    col_q = col_m + n_i
+    cost = np.zeros(n_cols)
+    lo_b = np.zeros(n_cols)
+    hi_b = np.full(n_cols, INF)
+    cost[:B] = -np.bincount(block_of, weights=rho * dur, minlength=B)
+    hi_b[:B] = site.reserve_max_mw
+    cost[col_m] = (w[:, None] * (eta_m * price_usd_per_mwh.T - mining_revenue_usd_per_mwh)) * dur
+    hi_b[col_m] = np.broadcast_to(mining_cap_mw, (S, n_i))
+    cost[col_q] = w[:, None] * phi * rho[None, :] * dur
+    # r_b - eta m_si - q_si <= 0
+    rid = np.arange(S * n_i).reshape(S, n_i)
+    rows = [rid.ravel(), rid.ravel(), rid.ravel()]
+    cols = [np.broadcast_to(block_of, (S, n_i)).ravel(), col_m.ravel(), col_q.ravel()]
+    vals = [np.ones(S * n_i), np.full(S * n_i, -eta_m), np.full(S * n_i, -1.0)]
+    row_hi = [np.zeros(S * n_i)]
+    # ramp-up within each scenario: m_si - m_s,i-1 <= R (and from the current level, when known)
+    ramp = site.mining_ramp_up_mw_per_interval
+    if np.isfinite(ramp) and ramp < site.mining_it_mw:
+        base = S * n_i
+        rr = base + np.arange(S * (n_i - 1)).reshape(S, n_i - 1)
+        rows += [rr.ravel(), rr.ravel()]
+        cols += [col_m[:, 1:].ravel(), col_m[:, :-1].ravel()]
+        vals += [np.ones(rr.size), -np.ones(rr.size)]
+        row_hi.append(np.full(rr.size, ramp))
+        if mining_prev_mw is not None:
+            rows.append(base + rr.size + np.arange(S))
+            cols.append(col_m[:, 0])
+            vals.append(np.ones(S))
+            row_hi.append(np.full(S, mining_prev_mw + ramp))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    v = np.concatenate(vals)
+    ub = np.concatenate(row_hi)
+    n_rows = len(ub)
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    starts = np.searchsorted(r, np.arange(n_rows)).astype(np.int32)
+    h = highs if highs is not None else new_highs()
+    h.clearModel()
+    h.addCols(n_cols, cost, lo_b, hi_b, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.addRows(n_rows, np.full(n_rows, -INF), ub, len(v), starts, c.astype(np.int32), v)
+    h.changeObjectiveSense(highspy.ObjSense.kMinimize)
+    # HiGHS measures time_limit on a clock that runs across solves: the limit is per solve
+    h.setOptionValue("time_limit", h.getRunTime() + time_limit_s)
+    h.run()
+    status = map_status(h.getModelStatus())
+    if status is not SolveStatus.OPTIMAL:
+        return np.zeros(n_i), status
+    x = np.asarray(h.getSolution().col_value)
+    return np.asarray(x[:B][block_of], dtype=np.float64), status
 
 
 register("stochastic")(StochasticPolicy)
