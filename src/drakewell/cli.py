@@ -66,8 +66,9 @@ def main() -> None:
         app()
     except DrakewellError as exc:
         from rich.console import Console
+        from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
         raise SystemExit(2) from None
 
 
