@@ -63,7 +63,9 @@ def test_numpy_product_is_exact_at_the_float32_block_limit() -> None:
     a = np.full((1, 3000), -128, dtype=np.int8)
     b = np.full((3000, 1), 127, dtype=np.int8)
     b[::3] = -127
-    assert int(arrays.exact_int8_matmul_numpy(a, b)[0, 0]) == int((a.astype(np.int64) @ b.astype(np.int64))[0, 0])
+    assert int(arrays.exact_int8_matmul_numpy(a, b)[0, 0]) == int(
+        (a.astype(np.int64) @ b.astype(np.int64))[0, 0]
+    )
 
 
 def test_honest_node_passes_and_the_bound_uses_the_verifier_clock() -> None:

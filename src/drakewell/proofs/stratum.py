@@ -32,6 +32,7 @@ per job, so a resubmitted share is a duplicate; a job dropped by ``clean_jobs`` 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -301,17 +302,18 @@ class HashrateEstimate:
         }
 
 
+@functools.lru_cache(maxsize=4096)
 def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact (Garwood) interval for a Poisson mean from one observed ``count``."""
-    from scipy.stats import chi2
+    """Exact (Garwood) interval for a Poisson mean from one observed ``count`` (memoized: pure)."""
+    from scipy.special import gammaincinv  # χ²(q; 2m)/2 = P⁻¹(m, q), the inverse regularized gamma
 
     if count < 0:
         raise ProofError(f"share count {count} is negative", hint="count accepted shares")
     if not 0 < confidence < 1:
         raise ProofError(f"confidence {confidence} is not in (0, 1)", hint="use e.g. 0.95")
     alpha = 1.0 - confidence
-    low = 0.0 if count == 0 else float(chi2.ppf(alpha / 2, 2 * count)) / 2
-    high = float(chi2.ppf(1 - alpha / 2, 2 * count + 2)) / 2
+    low = 0.0 if count == 0 else float(gammaincinv(count, alpha / 2))
+    high = float(gammaincinv(count + 1, 1 - alpha / 2))
     return low, high
 
 
