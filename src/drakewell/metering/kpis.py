@@ -9,6 +9,16 @@ Per node, asset and epoch (:func:`node_kpis`), with ``T`` the epoch length in se
 - ``j_per_th`` = Σ energyWh · 3600 ÷ Σ hashesTh (ASIC nodes);
 - plus the sums ``energy_wh``, ``gpu_seconds``, ``hashes_th``, ``tokens`` and ``n_readings``.
 
+Verified beside declared (:func:`capacity_kpis`), from the capacity leaves of
+:mod:`drakewell.proofs.capacity`: ``declared_per_s`` and ``verified_per_s`` (int8 ops/s for GPUs,
+hashes/s for ASICs), ``verified_ratio``, challenges passed and failed, ``flagged``, and
+
+- ``load_rate_verified`` and ``tokens_per_joule_verified`` (GPU nodes): the declared value when the
+  node passed at least one challenge and failed none, 0 when it failed one, NaN when unchallenged;
+- ``j_per_th_verified`` (ASIC nodes) = Σ energyWh · 3600 ÷ (verified hashes/s · uptime · T ÷ 10¹²):
+  energy over the hashes the shares prove at the lower end of their interval (so an upper bound
+  on J/TH); NaN when flagged or without shares.
+
 Per lease and epoch (:func:`lease_kpis`): delivered ``gpu_hours`` and ``energy_wh``; given the
 lease book (lease id → :class:`~drakewell.metering.fleet.Lease`), the contracted GPU-hours that fall
 in the epoch and ``delivery_ratio`` = delivered ÷ contracted.
@@ -39,6 +49,15 @@ NODE_KPI_COLUMNS = [
     "uptime",
     "tokens_per_joule",
     "j_per_th",
+]
+_LEAF_COLUMNS = ["declared_per_s", "verified_per_s", "challenges_passed", "challenges_failed", "flagged"]
+CAPACITY_KPI_COLUMNS = [
+    *NODE_KPI_COLUMNS,
+    *_LEAF_COLUMNS,
+    "verified_ratio",
+    "load_rate_verified",
+    "tokens_per_joule_verified",
+    "j_per_th_verified",
 ]
 LEASE_KPI_COLUMNS = [
     "lease_id",
@@ -105,6 +124,39 @@ def node_kpis(
             }
         )
     return pd.DataFrame(rows, columns=NODE_KPI_COLUMNS)
+
+
+def capacity_kpis(
+    node_frame: pd.DataFrame,
+    capacity: pd.DataFrame,
+    *,
+    epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+) -> pd.DataFrame:
+    """:func:`node_kpis` rows with verified values beside declared ones (see module docstring).
+
+    ``capacity`` is a frame of capacity leaves (``drakewell.proofs.capacity.capacity_frame``).
+    """
+    if node_frame.empty:
+        return pd.DataFrame(columns=CAPACITY_KPI_COLUMNS)
+    cap = capacity.rename(columns={"passed": "challenges_passed", "failed": "challenges_failed"})
+    cap = cap[["node", "asset", "epoch", *_LEAF_COLUMNS]]
+    out = node_frame.merge(cap, on=["node", "asset", "epoch"], how="left")
+    declared = out["declared_per_s"].astype(float)
+    verified = out["verified_per_s"].astype(float)
+    out["verified_ratio"] = np.where(declared > 0, verified / declared.where(declared > 0, 1.0), np.nan)
+    passed = out["challenges_passed"].fillna(0).astype(np.int64)
+    failed = out["challenges_failed"].fillna(0).astype(np.int64)
+    flagged = out["flagged"].astype("boolean").fillna(False).astype(bool)
+    out["challenges_passed"], out["challenges_failed"], out["flagged"] = passed, failed, flagged
+    gpu = out["kind"] == "gpu"
+    proven = gpu & (passed > 0) & ~flagged
+    for col in ("load_rate", "tokens_per_joule"):
+        out[f"{col}_verified"] = np.where(proven, out[col], np.where(gpu & flagged, 0.0, np.nan))
+    joules = out["energy_wh"].astype(float) * 3600.0
+    proven_th = verified * out["uptime"].astype(float) * epoch_seconds / 1e12
+    asic_ok = (out["kind"] == "asic") & ~flagged & (proven_th > 0)
+    out["j_per_th_verified"] = np.where(asic_ok, joules / proven_th.where(proven_th > 0, 1.0), np.nan)
+    return out[CAPACITY_KPI_COLUMNS]
 
 
 def lease_kpis(
