@@ -27,6 +27,8 @@ _SUBAPPS: list[tuple[str, str, str | None]] = [
     ("drakewell.routing.cli", "app", "route"),
     ("drakewell.campaigns.cli", "app", "campaign"),
     ("drakewell.chain.cli", "app", "chain"),
+    ("drakewell.fleet.cli", "app", "fleet"),
+    ("drakewell.fleet.cli", "emulate_app", "emulate"),
     ("drakewell.api.cli", "app", None),  # serve
     ("drakewell.demo", "app", None),  # demo
 ]
