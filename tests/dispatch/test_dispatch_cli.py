@@ -25,6 +25,7 @@ KEYS = [
     "flex_capture",
     "solve_seconds",
     "intervals",
+    "solve_status",
 ]
 
 
@@ -147,3 +148,43 @@ def test_write_results_puts_summary_and_ledgers_in_a_folder(
     assert [p.name for p in paths] == ["dispatch_summary.json", "ledger_threshold.csv", "ledger_always.csv"]
     assert [s["policy"] for s in json.loads(paths[0].read_text())] == ["threshold", "always"]
     assert len(pd.read_csv(paths[1])) == inputs.n
+
+
+def test_solve_status_is_counted_and_the_cli_says_how_many_fell_back_and_why(
+    price_files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from drakewell.dispatch import model
+
+    real_solve = model.DispatchModel.solve
+    calls = {"n": 0}
+
+    def flaky(self: model.DispatchModel, data: model.PeriodData) -> model.DispatchResult:
+        calls["n"] += 1
+        sol = real_solve(self, data)
+        if calls["n"] % 5 == 0:  # every fifth step: out of time
+            return replace(sol, status=model.SolveStatus.TIME_LIMIT)
+        return sol
+
+    monkeypatch.setattr(model.DispatchModel, "solve", flaky)
+    rt, da = price_files
+    out = tmp_path / "mpc.json"
+    args = ["backtest", "--prices", str(rt), "--forecast", str(da), "--hashprice", "60", "--json", str(out)]
+    result = CliRunner().invoke(app, [*args, "--policy", "mpc"])
+    assert result.exit_code == 0, result.output
+    n = 3 * 96
+    assert json.loads(out.read_text())["solve_status"] == {"optimal": n - n // 5, "time_limit": n // 5}
+    said = " ".join(result.output.split())
+    assert f"mpc: {n // 5} of {n} solves fell back" in said
+    assert "time_limit (HiGHS reached its per-solve time or iteration limit)" in said
+
+
+def test_no_fallback_note_when_every_solve_is_optimal(price_files: tuple[Path, Path], tmp_path: Path) -> None:
+    rt, da = price_files
+    out = tmp_path / "mpc.json"
+    args = ["backtest", "--prices", str(rt), "--forecast", str(da), "--hashprice", "60", "--json", str(out)]
+    result = CliRunner().invoke(app, [*args, "--policy", "mpc"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["solve_status"] == {"optimal": 3 * 96}
+    assert "fell back" not in result.output

@@ -100,7 +100,9 @@ def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
         "flex_capture",
         "solve_seconds",
         "intervals",
+        "solve_status",
     ]
+    assert s["solve_status"] == {}
     assert list(s["revenue_usd"]) == ["ai", "mining", "reserves", "curtailment_credits"]
     assert list(s["energy_mwh"]) == ["ai", "mining", "curtailed"]
     assert s["ratio_to_perfect"] == pytest.approx(0.5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drakewell.dispatch.ledger import build_ledger
-from drakewell.dispatch.model import FleetState, map_status, solve
+from drakewell.dispatch.model import DispatchModel, FleetState, PeriodData, map_status, solve
 from drakewell.dispatch.policies import get_policy
 from drakewell.dispatch.types import DispatchInputs, SolveStatus, TrainingJob
 
@@ -168,3 +168,35 @@ def test_solver_statuses_map_to_our_enum_and_unknown_never_crashes() -> None:
     assert map_status(highspy.HighsModelStatus.kNotset) is SolveStatus.UNKNOWN
     assert map_status("something new") is SolveStatus.UNKNOWN
     assert map_status([]) is SolveStatus.UNKNOWN
+
+
+def test_the_time_limit_applies_to_each_solve_not_to_their_sum(tiny_inputs: Make) -> None:
+    """HiGHS's run clock keeps counting across runs of one model; once the solves together pass the
+    per-solve limit, every later solve must still get its own budget and end optimal."""
+    n, limit_s = 96, 0.1
+    inputs = tiny_inputs(list(np.linspace(20.0, 300.0, n)))
+    site = inputs.site
+    model = DispatchModel(site, np.ones(n, dtype=np.int64), inputs.hours, [], [], time_limit_s=limit_s)
+    rng = np.random.default_rng(5)
+    statuses: dict[SolveStatus, int] = {}
+    for _ in range(20_000):  # bounded; stops once the run clock is 4 limits in
+        data = PeriodData(
+            price_usd_per_mwh=rng.uniform(-20.0, 400.0, n),
+            mining_revenue_usd_per_mwh=inputs.mining_revenue_usd_per_mwh,
+            ai_inference_mw=rng.uniform(0.0, 1.0, n),
+            reserve_price_usd_per_mw_h=np.zeros(n),
+            reserve_lb_mw=np.zeros(n),
+            reserve_ub_mw=np.zeros(n),
+            cap_mw=np.full(n, site.connection_mw),
+            held_off_mw=np.zeros(n),
+            mining_prev_mw=float(rng.uniform(0.0, site.mining_it_mw)),
+            jobs=(),
+            peak_row_ub=(),
+            peak_lb_mw=np.zeros(0),
+        )
+        sol = model.solve(data)
+        statuses[sol.status] = statuses.get(sol.status, 0) + 1
+        if model._h.getRunTime() > 4 * limit_s:
+            break
+    assert model._h.getRunTime() > 4 * limit_s, "the solves never added up to the limit"
+    assert statuses == {SolveStatus.OPTIMAL: sum(statuses.values())}

@@ -43,3 +43,23 @@ def test_policies_on_real_prices_are_feasible_and_ordered(two_weeks: DispatchInp
     # no training left undone by the planning policies
     for name in ("perfect", "mpc"):
         assert results[name].ledger["training_unmet_mwh"].sum() < 1e-6, name
+
+
+@pytest.mark.slow
+def test_a_quarter_of_mpc_never_falls_back_and_repeats_exactly(shared_data: Path) -> None:
+    """The issue's case (LZ_WEST, July-September 2023, hashprice 45): ~8,800 solves of one model.
+    Before the time limit applied per solve, their sum passed it and later solves fell back."""
+    from drakewell.dispatch.policies import get_policy
+
+    inputs = load_backtest_inputs(
+        None,
+        prices=shared_data / "ercot/ercot_rtm_spp_2023-07_09.csv",
+        forecast=shared_data / "ercot/ercot_dam_spp_2023-07_09.csv",
+        zone="LZ_WEST",
+        hashprice=45.0,
+    )
+    first, second = (get_policy("mpc").run(inputs) for _ in range(2))
+    assert first.statuses == {"optimal": inputs.n}
+    assert second.statuses == first.statuses
+    for name in ("mining_mw", "inference_mw", "training_mw", "spot_mw", "reserve_mw"):
+        assert np.array_equal(getattr(first, name), getattr(second, name)), name

@@ -70,6 +70,7 @@ def backtest_inputs(
             solve_seconds=decisions.solve_seconds,
             perfect_profit_usd=perfect,
             always_profit_usd=always,
+            solve_status=decisions.statuses,
         )
         results.append(BacktestResult(name, ledger, summary, decisions))
     return results
@@ -105,6 +106,37 @@ def compare_policies(
     site_obj = site if isinstance(site, Site) else load_site(site)
     inputs = build_inputs(site_obj, rt_prices, da_prices, hashprice, zone)
     return backtest_inputs(inputs, policies, progress=progress)
+
+
+def fallbacks(summary: dict[str, Any]) -> dict[str, int]:
+    """The solves of one summary that did not end optimal (and so fell back to the safe rule), by
+    status; empty when every solve was optimal or the policy is a rule."""
+    return {k: v for k, v in summary.get("solve_status", {}).items() if k not in ("optimal", "rule")}
+
+
+#: Why a solve ends without an optimum, by status (the policy then falls back to its safe rule).
+FALLBACK_REASONS = {
+    "time_limit": "HiGHS reached its per-solve time or iteration limit",
+    "infeasible": "the LP was infeasible",
+    "unbounded": "the LP was unbounded",
+    "error": "HiGHS reported an error",
+    "unknown": "HiGHS returned a status Drakewell does not know",
+}
+
+
+def describe_fallbacks(summary: dict[str, Any]) -> str | None:
+    """One sentence saying how many of a policy's solves fell back and why (``None`` when none did)."""
+    bad = fallbacks(summary)
+    if not bad:
+        return None
+    total = sum(summary.get("solve_status", {}).values())
+    why = "; ".join(
+        f"{count:,} {status} ({FALLBACK_REASONS.get(status, 'no optimum')})" for status, count in bad.items()
+    )
+    return (
+        f"{summary['policy']}: {sum(bad.values()):,} of {total:,} solves fell back to the safe rule "
+        f"(hold mining within limits, serve inference): {why}"
+    )
 
 
 def resolve_site(site: Site | str | Path | None) -> Site:

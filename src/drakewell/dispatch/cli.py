@@ -45,7 +45,12 @@ def backtest(
     """Backtest dispatch policies; --policy all prints a comparison table."""
     from rich.console import Console
 
-    from drakewell.dispatch.backtest import EXAMPLE_SITE, load_backtest_inputs, write_ledger_csv
+    from drakewell.dispatch.backtest import (
+        EXAMPLE_SITE,
+        describe_fallbacks,
+        load_backtest_inputs,
+        write_ledger_csv,
+    )
     from drakewell.dispatch.policies import get_policy, policy_names
     from drakewell.errors import ConfigError
 
@@ -68,6 +73,10 @@ def backtest(
         )
     else:
         console.print_json(json.dumps(summaries[0]))
+    for s in summaries:
+        note = describe_fallbacks(s)
+        if note is not None:
+            console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if json_out is not None:
         payload: Any = summaries if policy == "all" else summaries[0]
         text = json.dumps(payload, indent=2)

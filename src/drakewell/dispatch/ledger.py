@@ -132,11 +132,14 @@ def summarize(
     solve_seconds: float,
     perfect_profit_usd: float | None,
     always_profit_usd: float | None,
+    solve_status: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The backtest summary (the JSON contract): totals, ratio to ``perfect`` and flexibility capture.
 
     ``flex_capture = (profit − always) / (perfect − always)``; ``None`` where a reference is missing
-    or ``perfect`` does not beat ``always`` (no flexibility value to capture).
+    or ``perfect`` does not beat ``always`` (no flexibility value to capture). ``solve_status``
+    counts the policy's decisions by how they were made (``optimal`` solves; any other solver status
+    is a solve that fell back to the safe rule; ``rule`` for a rule-based policy).
     """
     h = ledger["hours"].to_numpy()
     profit = float(ledger["profit_usd"].sum())
@@ -166,6 +169,7 @@ def summarize(
         "flex_capture": flex,
         "solve_seconds": float(solve_seconds),
         "intervals": len(ledger),
+        "solve_status": dict(sorted((solve_status or {}).items())),
     }
 
 

@@ -71,6 +71,13 @@ are reported as ``round(MW / MW per GPU)``. A MILP would add solve time and no a
 
 Solver statuses map to :class:`~drakewell.dispatch.types.SolveStatus`; anything unrecognised is
 ``UNKNOWN`` and the caller decides the fallback (it never crashes).
+
+Time limit
+----------
+``time_limit_s`` bounds each :meth:`DispatchModel.solve`. HiGHS compares its ``time_limit`` option
+with a run clock that keeps counting across ``run()`` calls of one ``Highs`` object (highspy has no
+way to zero it), so before every run the option is set to the clock's reading plus the per-solve
+limit: a model solved thousands of times gets the same budget on its last solve as on its first.
 """
 
 from __future__ import annotations
@@ -244,7 +251,7 @@ class DispatchModel:
         self._h = new_highs()
         self._h.setOptionValue("output_flag", False)
         self._h.setOptionValue("presolve", "on" if presolve else "off")
-        self._h.setOptionValue("time_limit", float(time_limit_s))
+        self.time_limit_s = float(time_limit_s)
         self._build()
 
     # -- structure -------------------------------------------------------------------------------
@@ -420,6 +427,8 @@ class DispatchModel:
         h.changeColsCost(self.n_cols, self._all_cols, cost)
         h.changeColsBounds(self.n_cols, self._all_cols, lo, hi)
         h.changeRowsBounds(self.n_rows, self._all_rows, row_lo, row_hi)  # type: ignore[attr-defined]
+        # the run clock keeps counting across runs of this object: the limit starts from its reading now
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
         h.run()
         status = map_status(h.getModelStatus())
         if status is SolveStatus.OPTIMAL:
