@@ -31,6 +31,7 @@ _SUBAPPS: list[tuple[str, str, str | None]] = [
     ("drakewell.fleet.cli", "emulate_app", "emulate"),
     ("drakewell.api.cli", "app", None),  # serve
     ("drakewell.demo", "app", None),  # demo
+    ("drakewell.proofs.cli", "app", "proofs"),
 ]
 
 
