@@ -27,6 +27,11 @@ Schema (see ``examples/sites/west-texas-hybrid.toml`` for a full example)::
     [markets.reserves]  enabled, product, max_mw, price_kind = "constant" | "da_fraction",
                 price_usd_per_mw_h | da_fraction, undelivered_penalty_multiplier
     [markets.emergency] enabled, events_file
+    [renewables]    surplus = "export" (at the real-time price) | "curtail"
+    [renewables.plants.<name>]  capacity_mw (AC), kind = "profile" (profile_file: a CSV of
+                interval_start_utc,capacity_factor) | "pv" (latitude, longitude, altitude_m, tilt_deg,
+                azimuth_deg, dc_ac_ratio, gamma_per_c, ambient_temp_c, clear_sky_fraction; pvlib),
+                see :mod:`drakewell.renewables`
 
 Power convention: a fleet's *IT* power is units × catalogue power per unit (a GPU counts its share of
 the server); its *facility* power is IT power × the hall's PUE — what the grid meter sees, and what
@@ -52,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drakewell.catalog import AsicModel, Catalog, CatalogError, GpuModel, load_catalog
 from drakewell.errors import DrakewellError, SiteError
 from drakewell.inputs.grid import EmergencyEvent, load_4cp_intervals, load_emergency_events
+from drakewell.renewables import NO_RENEWABLES, PvModel, RenewablePlant, Renewables, load_profile
 
 __all__ = [
     "AiDemand",
@@ -63,6 +69,7 @@ __all__ = [
     "Markets",
     "MiningLimits",
     "PowerContract",
+    "Renewables",
     "Reserves",
     "Site",
     "SpotMarket",
@@ -244,6 +251,7 @@ class Site:
     ai: AiDemand
     markets: Markets
     source: str
+    renewables: Renewables = NO_RENEWABLES
 
     @property
     def fleets(self) -> tuple[Fleet, ...]:
@@ -547,6 +555,38 @@ class _MarketsIn(_Model):
     emergency: _EmergencyIn = _EmergencyIn()
 
 
+class _PlantIn(_Model):
+    kind: Literal["pv", "profile"]
+    capacity_mw: Pos
+    profile_file: str | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    altitude_m: Annotated[float, Field(ge=-500, le=9000)] = 0.0
+    tilt_deg: Annotated[float, Field(ge=0, le=90)] = 25.0
+    azimuth_deg: Annotated[float, Field(ge=0, le=360)] = 180.0
+    dc_ac_ratio: Annotated[float, Field(gt=0, le=3)] = 1.2
+    gamma_per_c: Annotated[float, Field(ge=-0.02, le=0)] = -0.004
+    ambient_temp_c: Annotated[float, Field(ge=-50, le=60)] = 25.0
+    clear_sky_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+    @model_validator(mode="after")
+    def _source(self) -> _PlantIn:
+        if self.kind == "profile" and self.profile_file is None:
+            raise ValueError("a profile plant needs profile_file (CSV of interval_start_utc,capacity_factor)")
+        if self.kind == "pv" and (self.latitude is None or self.longitude is None):
+            raise ValueError("a pv plant needs latitude and longitude")
+        if self.kind == "pv" and self.profile_file is not None:
+            raise ValueError("profile_file belongs to kind = 'profile'; a pv plant is modelled by pvlib")
+        return self
+
+
+class _RenewablesIn(_Model):
+    surplus: Literal["export", "curtail"] = "curtail"
+    plants: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], _PlantIn] = Field(
+        min_length=1
+    )
+
+
 class _SiteIn(_Model):
     site: _SiteSection
     catalog: str | None = None
@@ -555,6 +595,7 @@ class _SiteIn(_Model):
     contract: _ContractIn
     ai: _AiIn
     markets: _MarketsIn = _MarketsIn()
+    renewables: _RenewablesIn | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -753,6 +794,34 @@ def parse_site(
     events: tuple[EmergencyEvent, ...] = ()
     if em.enabled and em_file:
         events = _wrap(source, "markets.emergency.events_file", lambda: load_emergency_events(em_file))
+    renewables = NO_RENEWABLES
+    if raw.renewables is not None:
+        plants = []
+        for plant_name, plant in raw.renewables.plants.items():
+            profile_file = os.path.normpath(base / plant.profile_file) if plant.profile_file else None
+            utc: tuple[int, ...] = ()
+            cf: tuple[float, ...] = ()
+            if profile_file is not None:
+                key = f"renewables.plants.{plant_name}.profile_file"
+                utc, cf = _wrap(source, key, lambda f=profile_file: load_profile(f))
+            pv = None
+            if plant.kind == "pv":
+                assert plant.latitude is not None and plant.longitude is not None
+                pv = PvModel(
+                    latitude=plant.latitude,
+                    longitude=plant.longitude,
+                    altitude_m=plant.altitude_m,
+                    tilt_deg=plant.tilt_deg,
+                    azimuth_deg=plant.azimuth_deg,
+                    dc_ac_ratio=plant.dc_ac_ratio,
+                    gamma_per_c=plant.gamma_per_c,
+                    ambient_temp_c=plant.ambient_temp_c,
+                    clear_sky_fraction=plant.clear_sky_fraction,
+                )
+            plants.append(
+                RenewablePlant(plant_name, plant.kind, plant.capacity_mw, pv, profile_file, utc, cf)
+            )
+        renewables = Renewables(surplus=raw.renewables.surplus, plants=tuple(plants))
     res = raw.markets.reserves
     con = raw.contract
     mining = raw.mining
@@ -808,6 +877,7 @@ def parse_site(
             emergency=EmergencyProgramme(enabled=em.enabled, events=events, events_file=em_file),
         ),
         source=source,
+        renewables=renewables,
     )
 
 

@@ -13,7 +13,8 @@
   prices follow the site's rule (e.g. a fraction of the day-ahead price), 4CP intervals come from
   the site's file and the 4CP alert flags from :func:`drakewell.inputs.grid.forecast_4cp_alerts`
   (day-ahead data only; without a day-ahead file every weekday 15:00-19:00 CT window of June to
-  September is flagged). Emergency events become a facility cap per interval.
+  September is flagged). Emergency events become a facility cap per interval. Behind-the-meter
+  plants (:mod:`drakewell.renewables`) give the on-site generation per interval.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def dispatch_site(site: Site) -> DispatchSite:
         else 0.0,
         reserve_max_mw=markets.reserves.max_mw if markets.reserves.enabled else 0.0,
         reserve_penalty_multiplier=markets.reserves.undelivered_penalty_multiplier,
+        renewable_surplus=site.renewables.surplus,
     )
 
 
@@ -225,4 +227,5 @@ def build_inputs(
         emergency_cap_mw=np.asarray(caps, dtype=np.float64),
         jobs=tuple(jobs),
         zone=zone,
+        renewable_mw=site.renewables.generation_mw(index) if site.renewables.plants else None,
     )

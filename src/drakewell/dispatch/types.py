@@ -91,6 +91,8 @@ class DispatchSite:
     four_cp_rate_usd_per_mw: float = 0.0  # charged on facility MW at each realised 4CP interval
     reserve_max_mw: float = 0.0
     reserve_penalty_multiplier: float = 1.0  # undelivered reserve MW-h pay this x the reserve price
+    # behind-the-meter renewables: surplus over the load is exported at real time or curtailed
+    renewable_surplus: Literal["export", "curtail"] = "curtail"
 
     def __post_init__(self) -> None:
         checks = {
@@ -122,6 +124,11 @@ class DispatchSite:
         if self.gpu_count < 0 or self.spot_max_gpus < 0 or self.mining_min_off_intervals < 0:
             raise DispatchInputError(
                 f"site '{self.name}': counts must be >= 0", hint="check gpu_count, spot and min off time"
+            )
+        if self.renewable_surplus not in ("export", "curtail"):
+            raise DispatchInputError(
+                f"site '{self.name}': unknown renewable surplus rule '{self.renewable_surplus}'",
+                hint="use 'export' or 'curtail'",
             )
         if self.contract not in ("index", "fixed_block"):
             raise DispatchInputError(
@@ -161,6 +168,7 @@ class DispatchInputs:
       ``four_cp_forecast``: the 4CP alert intervals flagged from day-ahead data (known, like the
       forecast, from ``forecast_known_from``).
     - ``emergency_cap_mw``: facility power cap (``inf`` where none), known from its own interval on.
+    - ``renewable_mw``: behind-the-meter generation (MW AC; ``None``: no plants), a known profile.
     """
 
     site: DispatchSite
@@ -177,6 +185,7 @@ class DispatchInputs:
     emergency_cap_mw: FloatArray
     jobs: tuple[TrainingJob, ...] = ()
     zone: str = ""
+    renewable_mw: FloatArray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.interval_start_utc)
@@ -206,6 +215,13 @@ class DispatchInputs:
                     f"dispatch input '{name}' has NaN at interval {int(np.flatnonzero(np.isnan(arr))[0])}",
                     hint="fill or drop missing values before dispatch",
                 )
+        if self.renewable_mw is not None:
+            gen = self.renewable_mw
+            if len(gen) != n or not np.isfinite(gen).all() or (gen < 0).any():
+                raise DispatchInputError(
+                    f"dispatch input 'renewable_mw' needs {n} finite values >= 0 (got {len(gen)})",
+                    hint="give one on-site generation value (MW) per real-time interval",
+                )
         if self.hours <= 0:
             raise DispatchInputError(
                 f"interval length {self.hours} h must be > 0", hint="use 0.25 for 15 min"
@@ -225,6 +241,15 @@ class DispatchInputs:
     @property
     def n(self) -> int:
         return len(self.interval_start_utc)
+
+    @property
+    def has_renewables(self) -> bool:
+        return self.renewable_mw is not None
+
+    @property
+    def generation_mw(self) -> FloatArray:
+        """On-site generation per interval (zeros without plants)."""
+        return self.renewable_mw if self.renewable_mw is not None else np.zeros(self.n)
 
     @property
     def mining_revenue_usd_per_mwh(self) -> FloatArray:
@@ -253,6 +278,7 @@ class DispatchInputs:
             emergency_cap_mw=self.emergency_cap_mw[start:stop],
             jobs=jobs,
             zone=self.zone,
+            renewable_mw=None if self.renewable_mw is None else self.renewable_mw[start:stop],
         )
 
 
