@@ -204,7 +204,7 @@ class Session:
     target: int = DIFF1_TARGET
     jobs: dict[str, Job] = field(default_factory=dict)
     workers: set[str] = field(default_factory=set)
-    prefixes: dict[str, Any] = field(default_factory=dict)  # job id -> sha256 state of coinb1‖extranonce1
+    prefixes: dict[str, Any] = field(default_factory=dict)  # job id -> what its shares reuse
     seen: dict[str, set[bytes]] = field(default_factory=dict)  # job id -> accepted headers
 
     def set_difficulty(self, difficulty: Any) -> None:
@@ -216,6 +216,7 @@ class Session:
             self.jobs.clear()
             self.prefixes.clear()
             self.seen.clear()
+        self.prefixes.pop(job.job_id, None)  # a job id sent again may carry new fields
         self.jobs[job.job_id] = job
         return job
 
@@ -224,12 +225,31 @@ class Session:
         self.prefixes.clear()
 
 
+def _job_state(session: Session, job: Job) -> tuple[Any, ...]:
+    """What every share of ``job`` on this session reuses (see :func:`verify_shares`)."""
+    state = session.prefixes.get(job.job_id)
+    if state is None:
+        state = session.prefixes[job.job_id] = (
+            hashlib.sha256(job.coinb1 + session.extranonce1),  # coinbase prefix, copied per share
+            job.coinb2,
+            job.branch,
+            job.version.to_bytes(4, "little") + job.prevhash,  # header head without version rolling
+            job.prevhash,
+            job.nbits,
+            job.target.to_bytes(32, "big"),  # digest[::-1] <= this  ⇔  int(digest, little) <= target
+            ShareResult(ShareStatus.ACCEPTED, job.work),
+            session.seen.setdefault(job.job_id, set()),
+        )
+    return state
+
+
 def verify_shares(session: Session, subs: Iterable[Submission]) -> list[ShareResult]:
     """Verify shares of one session in order; an accepted header is remembered per job, so a
     second submission of it (in this batch or later) is a duplicate until the job is dropped."""
     sha = hashlib.sha256
-    jobs, prefixes, seen_by_job, en1 = session.jobs, session.prefixes, session.seen, session.extranonce1
-    size, mask, workers = session.extranonce2_size, session.version_mask, session.workers
+    jobs, workers = session.jobs, session.workers
+    hex_len = 2 * session.extranonce2_size
+    mask = session.version_mask
     out: list[ShareResult] = []
     append = out.append
     for sub in subs:
@@ -240,41 +260,40 @@ def verify_shares(session: Session, subs: Iterable[Submission]) -> list[ShareRes
         if sub.worker not in workers:
             append(ShareResult(ShareStatus.MALFORMED, 0.0, f"worker {sub.worker!r} is not authorized"))
             continue
+        vhex = sub.version_bits
+        if (
+            len(sub.extranonce2) != hex_len
+            or len(sub.ntime) != 8
+            or len(sub.nonce) != 8
+            or (vhex is not None and len(vhex) != 8)
+        ):
+            append(ShareResult(ShareStatus.MALFORMED, 0.0, "a field has the wrong size"))
+            continue
         try:
-            en2 = bytes.fromhex(sub.extranonce2)
-            ntime = bytes.fromhex(sub.ntime)
-            nonce = bytes.fromhex(sub.nonce)
-            vbits = bytes.fromhex(sub.version_bits) if sub.version_bits is not None else None
+            raw = bytes.fromhex(sub.extranonce2 + sub.ntime + sub.nonce + (vhex or ""))
         except ValueError:
             append(ShareResult(ShareStatus.MALFORMED, 0.0, "a field is not hex"))
             continue
-        if len(en2) != size or len(ntime) != 4 or len(nonce) != 4 or (vbits is not None and len(vbits) != 4):
-            append(ShareResult(ShareStatus.MALFORMED, 0.0, "a field has the wrong size"))
-            continue
-        prefix = prefixes.get(sub.job_id)
-        if prefix is None:
-            prefix = prefixes[sub.job_id] = sha(job.coinb1 + en1)
+        prefix, coinb2, branch, head, prevhash, nbits, target_be, accepted, seen = _job_state(session, job)
+        n2 = hex_len // 2
         h = prefix.copy()
-        h.update(en2)
-        h.update(job.coinb2)
+        h.update(raw[:n2])
+        h.update(coinb2)
         root = sha(h.digest()).digest()
-        for b in job.branch:
+        for b in branch:
             root = sha(sha(root + b).digest()).digest()
-        version = job.version
-        if vbits is not None:
-            version = (version & ~mask) | (int.from_bytes(vbits, "big") & mask)
-        header = version.to_bytes(4, "little") + job.prevhash + root + ntime[::-1] + job.nbits + nonce[::-1]
-        if int.from_bytes(sha(sha(header).digest()).digest(), "little") > job.target:
+        if vhex is not None:
+            version = (job.version & ~mask) | (int.from_bytes(raw[n2 + 8 :], "big") & mask)
+            head = version.to_bytes(4, "little") + prevhash
+        header = head + root + raw[n2 : n2 + 4][::-1] + nbits + raw[n2 + 4 : n2 + 8][::-1]
+        if sha(sha(header).digest()).digest()[::-1] > target_be:
             append(ShareResult(ShareStatus.INVALID, 0.0, "hash above the share target"))
             continue
-        seen = seen_by_job.get(sub.job_id)
-        if seen is None:
-            seen = seen_by_job[sub.job_id] = set()
         if header in seen:
             append(ShareResult(ShareStatus.DUPLICATE, 0.0, "share submitted before"))
             continue
         seen.add(header)
-        append(ShareResult(ShareStatus.ACCEPTED, job.work))
+        append(accepted)
     return out
 
 
