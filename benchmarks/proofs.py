@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"shares_verified_per_s   {shares:>10,.0f}   goal >= {SHARES_GOAL:,.0f}: "
-        f"{shares / SHARES_GOAL:.2f} of the goal; anchor: double SHA-256 of 80 bytes {sha_rate:,.0f}/s, so {ceiling:,.0f} shares/s at "
-        f"{BRANCH_LENGTH + 2} per share (ratio {shares / ceiling:.2f})"
+        f"{shares / SHARES_GOAL:.2f} of the goal; anchor: double SHA-256 of 80 bytes {sha_rate:,.0f}/s, "
+        f"so {ceiling:,.0f} shares/s at {BRANCH_LENGTH + 2} per share (ratio {shares / ceiling:.2f})"
     )
     checks = [
         ("verifier cost", cost <= COST_GOAL),
