@@ -14,13 +14,17 @@ The roots and totals ``(n_readings, energy_wh, gpu_seconds)`` are what
 gpu_seconds)`` takes. Once closed, an epoch accepts no more readings (ingest answers
 ``epoch_closed``); proofs rebuild the tree from the stored readings and check its root against the
 recorded one, so a changed database is detected instead of yielding a proof that fails on chain.
+
+Closing also records the epoch's capacity root (:mod:`drakewell.proofs.capacity`: what each
+node was shown to deliver by GPU challenges and verified mining shares; ``bytes32(0)`` when none
+was checked). It travels with the record (``capacityRoot``) and is not anchored on chain.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -111,6 +115,7 @@ class EpochRecord:
     tokens: int
     closed_at: float
     anchor_tx: str | None = None
+    capacity_root: bytes = ZERO_ROOT  # drakewell.proofs.capacity; off chain
 
     def anchor_args(self) -> tuple[bytes, int, bytes, bytes, int, int, int]:
         """``(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)``."""
@@ -139,6 +144,7 @@ class EpochRecord:
             "tokens": self.tokens,
             "closedAt": self.closed_at,
             "anchorTx": self.anchor_tx,
+            "capacityRoot": "0x" + self.capacity_root.hex(),
         }
 
     @classmethod
@@ -257,6 +263,7 @@ def close_epoch(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord:
         hashes_th=int(sum(int(v) for v in frame["hashes_th"])),
         tokens=int(sum(int(v) for v in frame["tokens"])),
         closed_at=time.time(),
+        capacity_root=_close_capacity(store, asset, epoch),
     )
     row = record.to_json()
     with store.engine.begin() as conn:
@@ -282,6 +289,19 @@ def close_epoch(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord:
     return record
 
 
+def _close_capacity(store: MeterStore, asset: bytes, epoch: int) -> bytes:
+    from drakewell.proofs.capacity import close_capacity  # proofs builds on metering: import late
+
+    return close_capacity(store.engine, asset, int(epoch))
+
+
+def _with_capacity(store: MeterStore, record: EpochRecord) -> EpochRecord:
+    from drakewell.proofs.capacity import capacity_root
+
+    root = capacity_root(store.engine, record.asset, record.epoch)
+    return record if root is None else replace(record, capacity_root=root)
+
+
 def epoch_record(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord | None:
     e = tables.epochs.c
     with store.engine.connect() as conn:
@@ -290,7 +310,7 @@ def epoch_record(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord | N
             .mappings()
             .first()
         )
-    return EpochRecord.from_row(row) if row is not None else None
+    return _with_capacity(store, EpochRecord.from_row(row)) if row is not None else None
 
 
 def epoch_records(store: MeterStore, asset: bytes | None = None) -> list[EpochRecord]:
@@ -299,7 +319,8 @@ def epoch_records(store: MeterStore, asset: bytes | None = None) -> list[EpochRe
     if asset is not None:
         q = q.where(e.asset == "0x" + asset.hex())
     with store.engine.connect() as conn:
-        return [EpochRecord.from_row(r) for r in conn.execute(q).mappings().all()]
+        rows = conn.execute(q).mappings().all()
+    return [_with_capacity(store, EpochRecord.from_row(r)) for r in rows]
 
 
 def open_epochs(store: MeterStore) -> list[tuple[bytes, int]]:
