@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
+from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET, TEST_LEASE_IDS
 
-from drakewell.metering.ingest import MeterStore, NodeSpec
+from drakewell.metering.ingest import LeaseTerms, MeterStore, NodeSpec
 from drakewell.metering.readings import MeterDomain, Reading
 from drakewell.metering.signing import NodeKey
 from drakewell.store import sqlite_url
@@ -38,6 +38,9 @@ def store(tmp_path: Path, domain: MeterDomain, gpu_key: NodeKey, asic_key: NodeK
             NodeSpec(gpu_key.address, GPU_ASSET, "gpu", gpus=8, gpu_w=1_000.0, max_tokens_per_gpu_s=5_000),
             NodeSpec(asic_key.address, ASIC_ASSET, "asic", asic_units=10, asic_w=3_000.0, asic_th_s=200.0),
         ]
+    )
+    s.register_leases(
+        LeaseTerms(lid, GPU_ASSET, 8, (EPOCH - 1) * DAY, (EPOCH + 2) * DAY) for lid in TEST_LEASE_IDS
     )
     return s
 

@@ -53,6 +53,17 @@ def test_round_trip_through_the_cli(tmp_path: Path) -> None:
         for k in keys
     ]
     (tmp_path / "nodes.json").write_text(json.dumps(nodes))
+    leases = [
+        {
+            "lease_id": 5 + i,
+            "asset": "0x" + GPU_ASSET.hex(),
+            "gpus": 4,
+            "start_s": EPOCH * 86_400,
+            "end_s": EPOCH * 86_400 + 3_600,
+        }
+        for i in range(2)
+    ]
+    (tmp_path / "leases.json").write_text(json.dumps(leases))
     registry = ["--chain-id", "8453", "--registry", "0x" + "12" * 20]
     signed = _run("sign", str(tmp_path / "readings.json"), "--keys", str(keys_file), *registry)
     (tmp_path / "signed.json").write_text(json.dumps(signed))
@@ -62,6 +73,8 @@ def test_round_trip_through_the_cli(tmp_path: Path) -> None:
         str(tmp_path / "signed.json"),
         "--nodes",
         str(tmp_path / "nodes.json"),
+        "--leases",
+        str(tmp_path / "leases.json"),
         "--db",
         db,
         *registry,

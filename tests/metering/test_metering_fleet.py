@@ -105,6 +105,7 @@ def test_every_simulated_reading_is_accepted_and_leases_are_delivered(
     fleet = simulate_fleet(ledger, PARAMS, domain, leases=LEASES, seed=4)
     store = MeterStore(sqlite_url(tmp_path / "m.sqlite"), domain)
     store.register_nodes(fleet.nodes)
+    store.register_leases(fleet.leases)
     result = store.ingest(fleet.readings)
     assert result.rejected == () and result.accepted == len(fleet.readings)
     for asset, epoch in open_epochs(store):

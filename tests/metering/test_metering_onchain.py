@@ -11,10 +11,10 @@ from typing import Any
 
 import boa
 import pytest
-from metering_helpers import EPOCH, GPU_ASSET
+from metering_helpers import DAY, EPOCH, GPU_ASSET
 
 from drakewell.metering.epochs import close_epoch, prove_delivery, prove_reading
-from drakewell.metering.ingest import MeterStore, NodeSpec
+from drakewell.metering.ingest import LeaseTerms, MeterStore, NodeSpec
 from drakewell.metering.readings import MeterDomain
 from drakewell.metering.signing import NodeKey
 from drakewell.store import sqlite_url
@@ -32,6 +32,7 @@ def chain_store(tmp_path: Path, probe: Any, gpu_key: NodeKey) -> MeterStore:
     domain = MeterDomain(probe.chain_id(), str(probe.address))
     store = MeterStore(sqlite_url(tmp_path / "chain.sqlite"), domain)
     store.register_nodes([NodeSpec(gpu_key.address, GPU_ASSET, "gpu", gpus=8, gpu_w=1_000.0)])
+    store.register_leases(LeaseTerms(lid, GPU_ASSET, 8, EPOCH * DAY, (EPOCH + 1) * DAY) for lid in (11, 22))
     return store
 
 

@@ -15,8 +15,9 @@ Typical use::
     fleet = simulate_fleet(ledger, FleetParams(...), domain)
     store = MeterStore("sqlite:///meter.sqlite", domain)
     store.register_nodes(fleet.nodes)
+    store.register_leases(fleet.leases)         # LeaseTerms: what each reading's leaseId stands for
     store.ingest(fleet.readings)
-    record = close_epoch(store, asset, epoch)   # record.anchor_args() -> MeterRegistry.anchor
+    record = close_epoch(store, asset, epoch, now_s=now)   # record.anchor_args() -> MeterRegistry.anchor
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         verify_reading_proof,
     )
     from drakewell.metering.fleet import FleetParams, Lease, NoiseModel, SimulatedFleet, simulate_fleet
-    from drakewell.metering.ingest import IngestResult, MeterStore, NodeSpec, RejectReason
+    from drakewell.metering.ingest import IngestResult, LeaseTerms, MeterStore, NodeSpec, RejectReason
     from drakewell.metering.kpis import lease_kpis, node_kpis
     from drakewell.metering.onchain import (
         anchor_epoch,
@@ -66,6 +67,7 @@ _EXPORTS = {
     "SimulatedFleet": "fleet",
     "simulate_fleet": "fleet",
     "IngestResult": "ingest",
+    "LeaseTerms": "ingest",
     "MeterStore": "ingest",
     "NodeSpec": "ingest",
     "RejectReason": "ingest",
@@ -91,6 +93,7 @@ __all__ = [
     "FleetParams",
     "IngestResult",
     "Lease",
+    "LeaseTerms",
     "MeterDomain",
     "MeterStore",
     "NodeKey",

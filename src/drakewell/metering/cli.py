@@ -65,14 +65,14 @@ def _domain(chain_id: int, registry: str) -> Any:
     return MeterDomain(chain_id, registry)
 
 
-def _store(db: str, chain_id: int, registry: str, epoch_seconds: int) -> Any:
+def _store(db: str, chain_id: int, registry: str, epoch_seconds: int, grace_s: int = 900) -> Any:
     from drakewell.metering.ingest import MeterStore
     from drakewell.store import sqlite_url
 
     url = db if "://" in db else sqlite_url(db)
     if "://" not in db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
-    return MeterStore(url, _domain(chain_id, registry), epoch_seconds=epoch_seconds)
+    return MeterStore(url, _domain(chain_id, registry), epoch_seconds=epoch_seconds, close_grace_s=grace_s)
 
 
 @app.command()
@@ -129,20 +129,32 @@ def ingest(
     nodes: Annotated[
         str | None, typer.Option(help="JSON list of node descriptions to register first.")
     ] = None,
+    leases: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON list of leases (lease_id, asset, gpus, start_s, end_s) to register first; "
+            "readings naming an unregistered lease are refused."
+        ),
+    ] = None,
     db: DbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
     batch_size: Annotated[int, typer.Option(help="Readings per transaction.")] = 5_000,
 ) -> None:
-    """Verify and store signed readings; prints counts and each rejection with its reason."""
-    from drakewell.metering.ingest import NodeSpec
+    """Verify and store signed readings; prints counts and each rejection with its reason.
+
+    Whoever can write the database file is its operator: this command needs no credential (the
+    HTTP API does: an operator or gateway key)."""
+    from drakewell.metering.ingest import LeaseTerms, NodeSpec
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be > 0, got {batch_size}", hint="e.g. 5000")
     store = _store(db, chain_id, registry, epoch_seconds)
     if nodes is not None:
         store.register_nodes(NodeSpec.from_json(n) for n in _as_list(_read_json(nodes)))
+    if leases is not None:
+        store.register_leases(LeaseTerms.from_json(x) for x in _as_list(_read_json(leases)))
     items = _as_list(_read_json(readings))
     accepted = duplicates = 0
     rejected: list[dict[str, Any]] = []
@@ -167,12 +179,25 @@ def close_epoch_cmd(
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
+    now: Annotated[
+        int | None,
+        typer.Option(help="Unix seconds taken as now (default: the clock); replays of past epochs pass it."),
+    ] = None,
+    grace_s: Annotated[
+        int, typer.Option("--grace-s", help="Seconds after an epoch's end before it may close.")
+    ] = 900,
 ) -> None:
-    """Build the readings and deliveries Merkle trees of epochs; prints their records (roots, totals)."""
+    """Build the readings and deliveries Merkle trees of epochs; prints their records (roots, totals).
+
+    An epoch closes only --grace-s seconds after it ends (late readings still get in). With no
+    --epoch, open epochs that cannot close yet are left open and listed on standard error."""
+    import time
+
     from drakewell.metering.epochs import close_epoch, open_epochs
     from drakewell.metering.readings import asset_id
 
-    store = _store(db, chain_id, registry, epoch_seconds)
+    now_s = float(now) if now is not None else time.time()
+    store = _store(db, chain_id, registry, epoch_seconds, grace_s)
     wanted = asset_id(asset) if asset is not None else None
     targets = [
         (a, e)
@@ -181,7 +206,17 @@ def close_epoch_cmd(
     ]
     if epoch is not None and wanted is not None and not targets:
         targets = [(wanted, epoch)]  # already closed (returns its record) or empty (says so)
-    _emit([close_epoch(store, a, e).to_json() for a, e in targets])
+    records = []
+    for a, e in targets:
+        if epoch is None and (e + 1) * store.epoch_seconds + store.close_grace_s > now_s:
+            typer.echo(
+                f"epoch {e} of 0x{a.hex()} is still open (it may close from "
+                f"{(e + 1) * store.epoch_seconds + store.close_grace_s})",
+                err=True,
+            )
+            continue
+        records.append(close_epoch(store, a, e, now_s=now_s).to_json())
+    _emit(records)
 
 
 @app.command()

@@ -6,14 +6,20 @@ builds, in OpenZeppelin's ``StandardMerkleTree`` convention (:mod:`drakewell.mer
 - the **readings tree**: one leaf per stored reading, leaf types :data:`READING_LEAF_TYPES`
   (the reading's fields in struct order);
 - the **deliveries tree**: one leaf per lease (``leaseId != 0``) with readings in the epoch,
-  ``(leaseId, asset, epoch, Σ gpuSeconds, Σ energyWh)``, leaf types :data:`DELIVERY_LEAF_TYPES`.
-  An epoch with no leased readings has deliveries root ``bytes32(0)``.
+  ``(leaseId, asset, epoch, min(Σ gpuSeconds, gpus · |epoch ∩ lease window|), Σ energyWh)``, leaf
+  types :data:`DELIVERY_LEAF_TYPES`. The cap uses the lease's registered terms
+  (:meth:`MeterStore.register_leases`): however many nodes report against a lease, it is paid for
+  no more GPU-seconds than it leased in that epoch. An epoch with no leased readings has
+  deliveries root ``bytes32(0)``.
 
 The roots and totals ``(n_readings, energy_wh, gpu_seconds)`` are what
 ``MeterRegistry.anchor(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh,
 gpu_seconds)`` takes. Once closed, an epoch accepts no more readings (ingest answers
-``epoch_closed``); proofs rebuild the tree from the stored readings and check its root against the
-recorded one, so a changed database is detected instead of yielding a proof that fails on chain.
+``epoch_closed``). An epoch may close only ``close_grace_s`` (the store's, 15 minutes by default)
+after it ends, so a late but honest reading still gets in; closing holds the store's write lock,
+so the root covers exactly the rows stored before it. Proofs rebuild the tree from the stored
+readings and check its root against the recorded one, so a changed database is detected instead of
+yielding a proof that fails on chain.
 
 Closing also records the epoch's capacity root (:mod:`drakewell.proofs.capacity`: what each
 node was shown to deliver by GPU challenges and verified mining shares; ``bytes32(0)`` when none
@@ -22,6 +28,7 @@ was checked). It travels with the record (``capacityRoot``) and is not anchored 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +41,7 @@ from sqlalchemy import select, update
 from drakewell.errors import MeteringError
 from drakewell.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
-from drakewell.metering.ingest import MeterStore, signed_from_row
+from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,
     READING_LEAF_TYPES,
@@ -204,8 +211,15 @@ def reading_columns(frame: pd.DataFrame) -> list[Any]:
     return [list(frame["node"]), asset, *ints, lease]
 
 
-def summarize_deliveries(frame: pd.DataFrame, asset: bytes, epoch: int) -> tuple[Delivery, ...]:
-    """One delivery per lease id (non-zero) in the frame, ordered by lease id."""
+def summarize_deliveries(
+    frame: pd.DataFrame,
+    asset: bytes,
+    epoch: int,
+    leases: Mapping[int, LeaseTerms],
+    epoch_seconds: int,
+) -> tuple[Delivery, ...]:
+    """One delivery per lease id (non-zero) in the frame, ordered by lease id, its GPU-seconds
+    capped at ``gpus · |epoch ∩ lease window|``."""
     leased = frame[frame["lease_id"] != "0"]
     if leased.empty:
         return ()
@@ -216,10 +230,30 @@ def summarize_deliveries(frame: pd.DataFrame, asset: bytes, epoch: int) -> tuple
         acc = sums.setdefault(int(lease), [0, 0])
         acc[0] += int(gpu_s)
         acc[1] += int(energy)
-    return tuple(Delivery(lid, asset, epoch, g, e) for lid, (g, e) in sorted(sums.items()))
+    start = int(epoch) * epoch_seconds
+    out = []
+    for lid, (gpu_s, energy) in sorted(sums.items()):
+        terms = leases.get(lid)
+        if terms is None or terms.asset != asset:
+            raise EpochError(
+                f"lease {lid} has readings in epoch {epoch} but is not registered for asset 0x{asset.hex()}",
+                hint="register the lease (MeterStore.register_leases) so its delivery can be capped",
+            )
+        out.append(
+            Delivery(
+                lid, asset, epoch, min(gpu_s, terms.max_gpu_seconds(start, start + epoch_seconds)), energy
+            )
+        )
+    return tuple(out)
 
 
-def build_epoch_trees(frame: pd.DataFrame, asset: bytes, epoch: int) -> EpochTrees:
+def build_epoch_trees(
+    frame: pd.DataFrame,
+    asset: bytes,
+    epoch: int,
+    leases: Mapping[int, LeaseTerms],
+    epoch_seconds: int,
+) -> EpochTrees:
     """Both Merkle trees over an epoch's stored readings (a ``meter_readings`` frame)."""
     if frame.empty:
         raise EpochError(
@@ -229,7 +263,7 @@ def build_epoch_trees(frame: pd.DataFrame, asset: bytes, epoch: int) -> EpochTre
     readings_tree = MerkleTree.from_leaf_hashes(
         leaf_hashes_static(READING_LEAF_TYPES, reading_columns(frame))
     )
-    deliveries = summarize_deliveries(frame, asset, epoch)
+    deliveries = summarize_deliveries(frame, asset, epoch, leases, epoch_seconds)
     deliveries_tree = (
         MerkleTree.from_leaf_hashes(
             leaf_hashes_static(
@@ -243,13 +277,31 @@ def build_epoch_trees(frame: pd.DataFrame, asset: bytes, epoch: int) -> EpochTre
     return EpochTrees(readings_tree, deliveries_tree, frame.reset_index(drop=True), deliveries)
 
 
-def close_epoch(store: MeterStore, asset: bytes, epoch: int) -> EpochRecord:
-    """Build the epoch's trees and record roots and totals; closing twice returns the record."""
+def close_epoch(store: MeterStore, asset: bytes, epoch: int, *, now_s: float | None = None) -> EpochRecord:
+    """Build the epoch's trees and record roots and totals; closing twice returns the record.
+
+    ``now_s`` (Unix seconds) is the caller's clock: with it, an epoch closes only once
+    ``now_s >= (epoch + 1) · epoch_seconds + store.close_grace_s``. Servers always pass it; a
+    replay of past epochs (the demo, a backfill) may leave it out.
+    """
+    with store.writing():
+        return _close_locked(store, asset, epoch, now_s)
+
+
+def _close_locked(store: MeterStore, asset: bytes, epoch: int, now_s: float | None) -> EpochRecord:
     existing = epoch_record(store, asset, epoch)
     if existing is not None:
         return existing
+    if now_s is not None:
+        opens = (int(epoch) + 1) * store.epoch_seconds + store.close_grace_s
+        if now_s < opens:
+            raise EpochError(
+                f"epoch {epoch} cannot close before {opens} (its end plus {store.close_grace_s} s of grace "
+                f"for late readings); it is {int(now_s)} now",
+                hint=f"close it in {math.ceil(opens - now_s)} s",
+            )
     frame = store.readings_frame(asset, epoch)
-    trees = build_epoch_trees(frame, asset, epoch)
+    trees = build_epoch_trees(frame, asset, epoch, store.leases, store.epoch_seconds)
     record = EpochRecord(
         asset=asset,
         epoch=int(epoch),
@@ -362,7 +414,11 @@ def _trees(store: MeterStore, record: EpochRecord) -> EpochTrees:
     trees = _TREE_CACHE.get(key)
     if trees is None:
         trees = build_epoch_trees(
-            store.readings_frame(record.asset, record.epoch), record.asset, record.epoch
+            store.readings_frame(record.asset, record.epoch),
+            record.asset,
+            record.epoch,
+            store.leases,
+            record.epoch_seconds,
         )
         if len(_TREE_CACHE) >= _TREE_CACHE_MAX:
             _TREE_CACHE.pop(next(iter(_TREE_CACHE)))
@@ -514,4 +570,6 @@ def verify_delivery_proof(proof: DeliveryProof, root: bytes | None = None) -> bo
 
 def deliveries_of(store: MeterStore, asset: bytes, epoch: int) -> Sequence[Delivery]:
     """The per-lease delivery summaries of an epoch (closed or not) from the stored readings."""
-    return summarize_deliveries(store.readings_frame(asset, epoch), asset, int(epoch))
+    return summarize_deliveries(
+        store.readings_frame(asset, epoch), asset, int(epoch), store.leases, store.epoch_seconds
+    )

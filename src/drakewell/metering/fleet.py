@@ -20,8 +20,10 @@ Per interval ``t`` of ``h`` hours (a window ``[t, t + h)``, which must not strad
   ``~ N(1, asic_efficiency_spread)`` on hashes. Values are rounded to integers.
 - **Every node reports every window** (zeros when idle), so uptime is measurable.
 - **Missing windows.** With probability ``missing_rate`` a node does not report a window; its
-  counters keep running, so its next reading in the same epoch covers both windows (energy is
-  carried, never lost). The last window of an epoch is always reported.
+  counters keep running, so its next readings in the same epoch cover both windows (energy is
+  carried, never lost). The last window of an epoch is always reported. All readings a node signs
+  at once share one window (from its first unreported window to now), so a node's windows tile
+  time, as ingest requires, and their sums are capped at its nameplate.
 
 Hence metered energy equals the ledger's energy up to meter error and rounding:
 ``|Σ metered − Σ ledger| ≤ ENERGY_TOLERANCE · Σ ledger + n_readings`` Wh
@@ -41,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from drakewell.errors import MeteringError
-from drakewell.metering.ingest import CAPACITY_HEADROOM, NodeSpec
+from drakewell.metering.ingest import CAPACITY_HEADROOM, LeaseTerms, NodeSpec
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, MeterDomain, Reading, SignedReading, asset_id
 from drakewell.metering.signing import NodeKey
 
@@ -120,6 +122,7 @@ class SimulatedFleet:
     keys: dict[str, NodeKey]  # address -> key
     nodes: tuple[NodeSpec, ...]
     readings: tuple[SignedReading, ...]
+    leases: tuple[LeaseTerms, ...] = ()  # what the GPU readings' lease ids stand for (register them)
 
     @property
     def energy_wh(self) -> int:
@@ -222,6 +225,19 @@ def simulate_fleet(
     gpu_pending: list[dict[int, list[float]]] = [{} for _ in range(params.gpu_nodes)]
     asic_pending: list[dict[int, list[float]]] = [{} for _ in range(params.asic_nodes)]
 
+    def flush(
+        key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, pend: dict[int, list[float]], end: int
+    ) -> None:
+        """Sign the node's pending readings, one per lease, over one shared window up to ``end``."""
+        ws = int(min(acc[0] for acc in pend.values()))
+        dt = end - ws
+        cap_wh = math.floor(spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0)
+        total_wh = sum(round(acc[1]) for acc in pend.values())
+        scale = cap_wh / total_wh if total_wh > cap_wh else 1.0  # the window's sum within nameplate
+        for lease, acc in sorted(pend.items()):
+            emit(key, spec, asset, epoch, lease, [ws, math.floor(round(acc[1]) * scale), *acc[2:]], end)
+        pend.clear()
+
     def emit(
         key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, lease: int, acc: list[float], end: int
     ) -> None:
@@ -278,9 +294,7 @@ def simulate_fleet(
                 if not pend:
                     pend[0] = [ws, 0.0, 0.0, 0.0, 0.0]  # an idle node reports zeros
                 if final or rng.random() >= noise.missing_rate:
-                    for lid, acc in sorted(pend.items()):
-                        emit(gpu_keys[i], gpu_specs[i], params.gpu_asset, ep, lid, acc, we)
-                    pend.clear()
+                    flush(gpu_keys[i], gpu_specs[i], params.gpu_asset, ep, pend, we)
         # -- ASIC nodes: spread mining energy over containers in order
         if params.asic_nodes:
             e_btc = max(mining_mw[t], 0.0) * dt / 3600.0 * 1e6
@@ -299,7 +313,8 @@ def simulate_fleet(
                     emit(asic_keys[i], asic_specs[i], params.asic_asset, ep, 0, pend[0], we)
                     pend.clear()
     keys = {k.address: k for k in (*gpu_keys, *asic_keys)}
-    return SimulatedFleet(keys, (*gpu_specs, *asic_specs), tuple(out))
+    terms = tuple(LeaseTerms(lid, params.gpu_asset, lg, ls, le) for lid, (ls, le, lg) in lease_bounds.items())
+    return SimulatedFleet(keys, (*gpu_specs, *asic_specs), tuple(out), terms)
 
 
 def fleet_params_from_site(

@@ -15,10 +15,24 @@ this order:
    ``energyWh·3600 > P_max·Δt·(1 + h)``, ``gpuSeconds > gpus·Δt``,
    ``hashesTh > units·TH/s·Δt·(1 + h)`` or ``tokens > gpuSeconds·max tokens/GPU-s``, with
    ``P_max = gpus·W_gpu + units·W_asic`` and headroom ``h`` = :data:`CAPACITY_HEADROOM` (meter
-   and power-supply tolerance). The check is per reading;
-6. ``epoch_closed``: the epoch's root is already built;
-7. ``equivocation``: a different reading holds the same ``(node, seq)``; it is refused and kept
-   in ``meter_equivocations`` as evidence.
+   and power-supply tolerance). Checked per reading here, and again for the sum of the node's
+   readings that share one window (step 9);
+6. ``unknown_lease``: ``leaseId != 0`` names no lease registered for the reading's asset
+   (:meth:`MeterStore.register_leases`); ``outside_lease``: the window does not overlap the
+   lease's; ``beyond_lease``: ``gpuSeconds > gpus_lease · |window ∩ lease window|``;
+7. ``epoch_closed``: the epoch's root is already built;
+8. ``equivocation``: a different reading holds the same ``(node, seq)``; it is refused and kept
+   in ``meter_equivocations`` as evidence;
+9. ``overlapping_window``: a node's windows tile time. Two readings of one node (stored or in the
+   batch) have disjoint windows, or the same window for *different* leases (a server split between
+   leases signs one reading per lease), whose sums must fit the node's capacity as in step 5. A
+   window that partly overlaps another, or repeats one for the same lease under a new ``seq``, would
+   count the same delivery twice.
+
+Steps 7–9 read the store and the insert follows them, so they run under the store's write lock,
+which :func:`drakewell.metering.epochs.close_epoch` takes too: an epoch's root is built from exactly
+the rows stored before it, and no row of a closed epoch is stored after it. (The lock serialises the
+threads of one process; run one writer process per database.)
 
 Durability: a batch is written in one transaction (``executemany``) and acknowledged only after
 it commits (SQLite WAL with ``synchronous=FULL``), so a crash loses no acknowledged reading, and the
@@ -27,9 +41,12 @@ it commits (SQLite WAL with ``synchronous=FULL``), so a crash loses no acknowled
 
 from __future__ import annotations
 
+import bisect
 import json
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +70,7 @@ from drakewell.store import open_engine
 
 CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
 INT63_MAX = 2**63 - 1
+DEFAULT_CLOSE_GRACE_S = 900  # an epoch closes at the earliest this long after it ends (late readings)
 
 
 class RejectReason(StrEnum):
@@ -61,8 +79,12 @@ class RejectReason(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     WINDOW_OUTSIDE_EPOCH = "window_outside_epoch"
     BEYOND_CAPACITY = "beyond_capacity"
+    UNKNOWN_LEASE = "unknown_lease"
+    OUTSIDE_LEASE = "outside_lease"
+    BEYOND_LEASE = "beyond_lease"
     EPOCH_CLOSED = "epoch_closed"
     EQUIVOCATION = "equivocation"
+    OVERLAPPING_WINDOW = "overlapping_window"
 
 
 @dataclass(frozen=True)
@@ -135,6 +157,70 @@ class NodeSpec:
             ) from None
 
 
+@dataclass(frozen=True)
+class LeaseTerms:
+    """A lease as metering needs it: the asset, how many GPUs, and its UTC window ``[start_s, end_s)``.
+
+    Passed in by whoever opened the lease (the exchange, the escrow); metering keeps its own copy.
+    """
+
+    lease_id: int
+    asset: bytes
+    gpus: int
+    start_s: int
+    end_s: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lease_id < 2**256:
+            raise MeteringError(f"lease id {self.lease_id} is not in 1..2**256-1", hint="0 means unleased")
+        if len(self.asset) != 32:
+            raise MeteringError("lease asset is not 32 bytes", hint="use readings.asset_id(name)")
+        if self.gpus <= 0 or self.end_s <= self.start_s or self.start_s < 0:
+            raise MeteringError(
+                f"lease {self.lease_id} needs gpus > 0 and 0 <= start_s < end_s, got {self.gpus} GPUs "
+                f"over [{self.start_s}, {self.end_s})",
+                hint="give the lease's GPU count and its window in Unix seconds",
+            )
+
+    def max_gpu_seconds(self, start_s: int, end_s: int) -> int:
+        """``gpus · |[start_s, end_s) ∩ lease window|``: the most GPU-seconds it can take there."""
+        return self.gpus * max(0, min(end_s, self.end_s) - max(start_s, self.start_s))
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "lease_id": str(self.lease_id),
+            "asset": "0x" + self.asset.hex(),
+            "gpus": self.gpus,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> LeaseTerms:
+        return cls(
+            int(row["lease_id"]),
+            bytes.fromhex(str(row["asset"])[2:]),
+            int(row["gpus"]),
+            int(row["start_s"]),
+            int(row["end_s"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.to_row(), "lease_id": self.lease_id}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> LeaseTerms:
+        try:
+            if not str(obj["asset"]).startswith("0x"):
+                raise ValueError("asset is not 0x hex")
+            return cls.from_row(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MeteringError(
+                f"bad lease description {dict(obj)!r}: {exc}",
+                hint="give lease_id, asset (0x+64 hex), gpus, start_s and end_s (Unix seconds)",
+            ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class _NodeLimits:
     """A node's limits as the ingest hot loop reads them."""
@@ -203,16 +289,24 @@ class MeterStore:
         domain: MeterDomain,
         *,
         epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
+        close_grace_s: int = DEFAULT_CLOSE_GRACE_S,
     ) -> None:
         if epoch_seconds <= 0:
             raise MeteringError(f"epoch length {epoch_seconds} s is not positive", hint="default is 86400")
+        if close_grace_s < 0:
+            raise MeteringError(f"close grace {close_grace_s} s is negative", hint="default is 900")
         self.engine = open_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         self.domain = domain
         self.epoch_seconds = int(epoch_seconds)
-        self._verifier = FastVerifier()
+        self.close_grace_s = int(close_grace_s)
+        self._verifier = FastVerifier()  # thread-safe: its C buffers are per thread
+        # Steps 7-9 of ingest and close_epoch read the store and then write it: one at a time.
+        self._write_lock = threading.Lock()
         self._nodes: dict[str, NodeSpec] = {}
         self._limits: dict[str, _NodeLimits] = {}
+        self._leases: dict[int, LeaseTerms] = {}
         self._load_nodes()
+        self._load_leases()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -248,6 +342,39 @@ class MeterStore:
     def nodes(self) -> dict[str, NodeSpec]:
         return dict(self._nodes)
 
+    # -- leases ----------------------------------------------------------------------------------
+
+    def _load_leases(self) -> None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tables.leases)).mappings().all()
+        self._leases = {int(r["lease_id"]): LeaseTerms.from_row(r) for r in rows}
+
+    def register_leases(self, terms: Iterable[LeaseTerms]) -> int:
+        """Register (or update) the leases readings may name; returns how many were written.
+
+        Readings naming an unregistered lease are refused (``unknown_lease``), and each lease's
+        delivery in an epoch is capped at ``gpus · overlap(epoch, lease window)`` when it closes.
+        """
+        rows = [t.to_row() for t in terms]
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            ids = [r["lease_id"] for r in rows]
+            conn.execute(tables.leases.delete().where(tables.leases.c.lease_id.in_(ids)))
+            conn.execute(tables.leases.insert(), rows)
+        self._load_leases()
+        return len(rows)
+
+    @property
+    def leases(self) -> dict[int, LeaseTerms]:
+        return dict(self._leases)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store's write lock (ingest's final checks and insert; closing an epoch)."""
+        with self._write_lock:
+            yield
+
     # -- ingest ----------------------------------------------------------------------------------
 
     def ingest(self, batch: Sequence[SignedReading | Mapping[str, Any]]) -> IngestResult:
@@ -273,21 +400,22 @@ class MeterStore:
         if any(p is not None and p.reading.node not in known for p in parsed):
             self._load_nodes()  # another process may have registered it
         rows, where = self._verify(parsed, rejected)
-        accepted_rows, duplicates, evidence = self._deduplicate(rows, where, parsed, rejected)
-        if accepted_rows or evidence:
-            with self.engine.begin() as conn:
-                if accepted_rows:
-                    accepted_rows.sort()  # primary-key (node, seq) order: appends to the index pages
-                    _insert_rows_fast(conn, tables.readings, accepted_rows)
-                if evidence:
-                    _insert_ignoring_duplicates(conn, tables.equivocations, evidence)
+        with self._write_lock:
+            accepted_rows, duplicates, evidence = self._deduplicate(rows, where, parsed, rejected)
+            if accepted_rows or evidence:
+                with self.engine.begin() as conn:
+                    if accepted_rows:
+                        accepted_rows.sort()  # primary-key (node, seq) order: appends to the index pages
+                        _insert_rows_fast(conn, tables.readings, accepted_rows)
+                    if evidence:
+                        _insert_ignoring_duplicates(conn, tables.equivocations, evidence)
         rejected.sort(key=lambda rj: rj.index)
         return IngestResult(len(accepted_rows), duplicates, tuple(rejected))
 
     def _verify(
         self, parsed: Sequence[SignedReading | None], rejected: list[Rejection]
     ) -> tuple[list[tuple[Any, ...]], list[int]]:
-        """Checks 1–5 of the module docstring; returns the passing readings as table rows (in
+        """Checks 1–6 of the module docstring; returns the passing readings as table rows (in
         :data:`READING_COLUMNS` order) and their batch positions.
 
         Three passes: form, registration and the EIP-712 digest; every signature recovery in one
@@ -328,8 +456,10 @@ class MeterStore:
         # phase 2: every recovery in one tight loop (libsecp256k1's tables stay in cache)
         verifier = self._verifier
         keys = verifier.recover_many(digests, signatures)
-        # phase 3: the signer, the window and the hardware limits
+        # phase 3: the signer, the window, the hardware limits and the lease
         proven = verifier.known_keys
+        leases = self._leases
+        leases_reloaded = False
         rows: list[tuple[Any, ...]] = []
         where: list[int] = []
         for (i, r, sig, limit), raw, digest in zip(todo, keys, digests, strict=True):
@@ -351,6 +481,17 @@ class MeterStore:
             if over:
                 rejected.append(Rejection(i, node, seq, RejectReason.BEYOND_CAPACITY, over))
                 continue
+            lease_id = r.lease_id
+            if lease_id:
+                terms = leases.get(lease_id)
+                if terms is None and not leases_reloaded:
+                    self._load_leases()  # another process may have registered it
+                    leases, leases_reloaded = self._leases, True
+                    terms = leases.get(lease_id)
+                refusal = _lease_problem(r, terms)
+                if refusal is not None:
+                    rejected.append(Rejection(i, node, seq, refusal[0], refusal[1]))
+                    continue
             rows.append(
                 (
                     node,
@@ -379,7 +520,8 @@ class MeterStore:
         rejected: list[Rejection],
     ) -> tuple[list[tuple[Any, ...]], int, list[dict[str, Any]]]:
         """Split verified rows into new rows, duplicates and equivocations (against batch and store),
-        and refuse rows of closed epochs."""
+        and refuse rows of closed epochs and rows whose window overlaps the node's others (steps
+        7–9); the caller holds the write lock."""
         if not rows:
             return [], 0, []
         closed = self._closed_epochs({row[2] for row in rows})
@@ -391,10 +533,31 @@ class MeterStore:
         hi = max(max(seqs) for seqs in by_node.values())
         # one range query per batch: new readings usually find nothing, replays find themselves
         q = select(c.node, c.seq, c.digest).where(and_(c.seq >= lo, c.seq <= hi, c.node.in_(list(by_node))))
+        w_lo = min(row[4] for row in rows)
+        w_hi = max(row[5] for row in rows)
+        # the node's stored windows that may meet the batch's (index on node, window_end)
+        qw = select(c.node, c.window_start, c.window_end, c.lease_id, c.energy_wh, c.gpu_seconds, c.hashes_th)
+        qw = qw.where(and_(c.node.in_(list(by_node)), c.window_end > w_lo, c.window_start < w_hi))
         with self.engine.connect() as conn:
             existing = {(node, seq): bytes(digest) for node, seq, digest in conn.execute(q)}
+            stored_windows = conn.execute(qw).all()
+        books: dict[str, _WindowBook] = {}
+        for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
+            book = books.get(node)
+            if book is None:
+                book = books[node] = _WindowBook()
+            book.admit(int(ws), int(we), str(lease), int(energy), int(gpu_s), int(hashes), None, 0.0)
         if not existing and not closed and len({(row[0], row[1]) for row in rows}) == len(rows):
-            return rows, 0, []  # the common case: every row is new
+            if _windows_admitted(rows, books, self._limits):
+                return rows, 0, []  # the common case: every row is new and its window free
+            books = {}  # rebuild below, reading by reading, to say which ones overlap
+            for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
+                book = books.get(node)
+                if book is None:
+                    book = books[node] = _WindowBook()
+                book.admit(int(ws), int(we), str(lease), int(energy), int(gpu_s), int(hashes), None, 0.0)
+        headroom = 1.0 + CAPACITY_HEADROOM
+        limits = self._limits
         accepted: list[tuple[Any, ...]] = []
         evidence: list[dict[str, Any]] = []
         duplicates = 0
@@ -424,6 +587,13 @@ class MeterStore:
             if (asset_hex, epoch) in closed:
                 detail = f"epoch {epoch} is already closed"
                 rejected.append(Rejection(i, node, seq, RejectReason.EPOCH_CLOSED, detail))
+                continue
+            book = books.get(node)
+            if book is None:
+                book = books[node] = _WindowBook()
+            refusal = book.admit(row[4], row[5], row[10], row[6], row[7], row[8], limits[node], headroom)
+            if refusal is not None:
+                rejected.append(Rejection(i, node, seq, refusal[0], refusal[1]))
                 continue
             existing[(node, seq)] = digest
             accepted.append(row)
@@ -551,6 +721,113 @@ def _over_capacity(r: Reading, node: _NodeLimits, dt: int, headroom: float) -> s
     if r.tokens > r.gpu_seconds * node.tokens_per_gpu_s:
         return f"{r.tokens} tokens exceed {node.tokens_per_gpu_s:.0f} per GPU-second of {r.gpu_seconds}"
     return None
+
+
+def _lease_problem(r: Reading, terms: LeaseTerms | None) -> tuple[RejectReason, str] | None:
+    """Step 6 of the module docstring for a reading with ``leaseId != 0``."""
+    if terms is None or terms.asset != r.asset:
+        return RejectReason.UNKNOWN_LEASE, (
+            f"lease {r.lease_id} is not registered for asset 0x{r.asset.hex()} "
+            "(register it with MeterStore.register_leases)"
+        )
+    start, end = r.window_start, r.window_end
+    if not (start < terms.end_s and end > terms.start_s):
+        return RejectReason.OUTSIDE_LEASE, (
+            f"window [{start}, {end}) is outside lease {r.lease_id}'s [{terms.start_s}, {terms.end_s})"
+        )
+    most = terms.max_gpu_seconds(start, end)
+    if r.gpu_seconds > most:
+        return RejectReason.BEYOND_LEASE, (
+            f"{r.gpu_seconds} GPU-seconds exceed lease {r.lease_id}'s {terms.gpus} GPUs over the "
+            f"{most // terms.gpus} s its window shares with the reading's ({most} GPU-s)"
+        )
+    return None
+
+
+class _WindowBook:
+    """One node's windows: disjoint ``[start, end)`` sorted by start, each with the leases reported
+    for it and the sums of energy, GPU-seconds and hashes (step 9 of the module docstring)."""
+
+    __slots__ = ("cells", "ends", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.cells: dict[tuple[int, int], list[Any]] = {}  # (start, end) -> [leases, Wh, GPU-s, TH]
+
+    def admit(
+        self,
+        start: int,
+        end: int,
+        lease: str,
+        energy_wh: int,
+        gpu_s: int,
+        hashes_th: int,
+        limit: _NodeLimits | None,
+        headroom: float,
+    ) -> tuple[RejectReason, str] | None:
+        """Add a window, or say why not; ``limit=None`` adds a stored reading without checks."""
+        starts, ends = self.starts, self.ends
+        if ends and ends[-1] > start:  # not simply after the latest window
+            i = bisect.bisect_left(starts, end)  # windows [0, i) start before this one ends
+            if i and ends[i - 1] > start:  # the latest of them (the one ending last) overlaps it
+                held = (starts[i - 1], ends[i - 1])
+                if held != (start, end):
+                    if limit is None:
+                        return None
+                    return RejectReason.OVERLAPPING_WINDOW, (
+                        f"window [{start}, {end}) overlaps the node's window [{held[0]}, {held[1]})"
+                    )
+                cell = self.cells[held]
+                if limit is not None:
+                    if lease in cell[0]:
+                        return RejectReason.OVERLAPPING_WINDOW, (
+                            f"the node already reported lease {lease} for window [{start}, {end})"
+                        )
+                    dt = end - start
+                    if (
+                        (cell[1] + energy_wh) * 3600 > limit.power_w * dt * headroom
+                        or cell[2] + gpu_s > limit.gpus * dt
+                        or cell[3] + hashes_th > limit.th_s * dt * headroom
+                    ):
+                        return RejectReason.BEYOND_CAPACITY, (
+                            f"with the node's other readings of window [{start}, {end}) it would report "
+                            f"{cell[1] + energy_wh} Wh, {cell[2] + gpu_s} GPU-s and "
+                            f"{cell[3] + hashes_th} TH, "
+                            f"beyond its {limit.power_w:.0f} W, {limit.gpus} GPUs and {limit.th_s:.0f} TH/s"
+                        )
+                cell[0].add(lease)
+                cell[1] += energy_wh
+                cell[2] += gpu_s
+                cell[3] += hashes_th
+                return None
+            starts.insert(i, start)
+            ends.insert(i, end)
+        else:
+            starts.append(start)
+            ends.append(end)
+        self.cells[(start, end)] = [{lease}, energy_wh, gpu_s, hashes_th]
+        return None
+
+
+def _windows_admitted(
+    rows: Sequence[tuple[Any, ...]], books: dict[str, _WindowBook], limits: Mapping[str, _NodeLimits]
+) -> bool:
+    """Whether every row's window is free (step 9), for the fast path; fills ``books``."""
+    headroom = 1.0 + CAPACITY_HEADROOM
+    for row in rows:
+        node = row[0]
+        book = books.get(node)
+        if book is None:
+            book = books[node] = _WindowBook()
+        ends, start = book.ends, row[4]
+        if not ends or ends[-1] <= start:  # after the node's latest window: inlined admit
+            book.starts.append(start)
+            ends.append(row[5])
+            book.cells[(start, row[5])] = [{row[10]}, row[6], row[7], row[8]]
+        elif book.admit(start, row[5], row[10], row[6], row[7], row[8], limits[node], headroom) is not None:
+            return False
+    return True
 
 
 READING_COLUMNS = (

@@ -89,9 +89,14 @@ def _tx_hash(result: Any) -> str | None:
     return None
 
 
-def anchor_epoch(store: MeterStore, registry: MeterRegistryLike, asset: bytes, epoch: int) -> EpochRecord:
-    """Close (if needed) and anchor one epoch; returns the record with ``anchor_tx`` when known."""
-    record = close_epoch(store, asset, epoch)
+def anchor_epoch(
+    store: MeterStore, registry: MeterRegistryLike, asset: bytes, epoch: int, *, now_s: float | None = None
+) -> EpochRecord:
+    """Close (if needed) and anchor one epoch; returns the record with ``anchor_tx`` when known.
+
+    ``now_s`` is passed to :func:`~drakewell.metering.epochs.close_epoch` (no close before the
+    epoch's end plus the store's grace)."""
+    record = close_epoch(store, asset, epoch, now_s=now_s)
     result = registry.anchor(*record.anchor_args())
     tx = _tx_hash(result)
     if tx is not None:

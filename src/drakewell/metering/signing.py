@@ -133,7 +133,7 @@ class FastVerifier:
 
     def _buffers(self) -> _Buffers:
         try:
-            return self._local.buffers  # type: ignore[no-any-return]
+            return self._local.buffers
         except AttributeError:
             self._local.buffers = buffers = _Buffers()
             return buffers

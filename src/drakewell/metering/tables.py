@@ -5,6 +5,7 @@
   so a replay is recognised as the same reading;
 - ``meter_equivocations``: a second, different reading for a taken ``(node, seq)``, kept as
   evidence (unique per conflicting digest, so re-sending it stores it once);
+- ``meter_leases``: the leases readings may name: asset, GPUs and UTC window (Unix seconds);
 - ``meter_epochs``: closed epochs: roots, totals, and the anchoring transaction once sent.
 
 Integer fields are 64-bit columns: ingest refuses values above ``2**63 - 1`` (far beyond any
@@ -59,6 +60,17 @@ readings = Table(
     Column("digest", LargeBinary(32), nullable=False),
     Column("signature", LargeBinary(65), nullable=False),
     Index("ix_meter_readings_asset_epoch", "asset", "epoch"),
+    Index("ix_meter_readings_node_window_end", "node", "window_end"),  # the overlap check's range scan
+)
+
+leases = Table(
+    "meter_leases",
+    metadata,
+    Column("lease_id", String(78), primary_key=True),  # uint256 as decimal text
+    Column("asset", String(66), nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("start_s", BigInteger, nullable=False),
+    Column("end_s", BigInteger, nullable=False),
 )
 
 equivocations = Table(
