@@ -369,7 +369,7 @@ def miners(
             f"on {ips[0]} … {ips[-1]}, TCP 4028 · faults: {faults} · "
             f"stopping after {duration_s:g} s (Ctrl-C stops sooner)"
         )
-        console.print("ready", highlight=False)
+        print("ready", flush=True)
 
     try:
         asyncio.run(run_emulator(config, duration_s=duration_s, on_ready=ready))

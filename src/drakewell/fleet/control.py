@@ -108,13 +108,15 @@ class ControlSettings:
     concurrency: int = 256
     max_attempts: int = 3
     retry_backoff_s: float = 0.25
-    first_readback_s: float = 0.3
+    first_readback_s: float = 1.0  # miners take a second or two to ramp: reading sooner only costs CPU
     readback_interval_s: float = 0.5
     confirm_grace_s: float = 3.0  # acknowledged but unconfirmed this long: plan around the device
     detect_timeout_s: float = 8.0
+    # pyasic's detection builds HTTP clients and gives itself 3 s; more at once starves it on few cores
+    detect_concurrency: int = 16
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.max_attempts < 1:
+        if min(self.concurrency, self.max_attempts, self.detect_concurrency) < 1:
             raise FleetError("concurrency and max_attempts must be at least 1", hint="use e.g. 256 and 3")
         if min(self.call_timeout_s, self.deadline_s, self.readback_interval_s) <= 0:
             raise FleetError("timeouts and intervals must be positive", hint="use seconds > 0")
@@ -272,7 +274,7 @@ class Fleet:
         if inventory.miners:
             load_pyasic()  # importing pyasic takes seconds: not inside a detection deadline
         raise_open_file_limit(2 * settings.concurrency + 256)
-        sem = asyncio.Semaphore(settings.concurrency)
+        sem = asyncio.Semaphore(settings.detect_concurrency)
 
         async def detect(ip: str) -> tuple[str, PyasicMinerDriver | None]:
             async with sem:
@@ -306,6 +308,15 @@ class Fleet:
             if isinstance(slot.driver, NvmlGpuDriver):
                 slot.driver.close()
 
+    def driver(self, device: str) -> MinerDriver | GpuDriver | None:
+        """The driver behind one device (``None``: not connected)."""
+        slot = self._miners.get(device) or self._gpus.get(device)
+        if slot is None:
+            raise FleetError(
+                f"no device {device!r} in this fleet", hint="use an IP or GPU id of the inventory"
+            )
+        return slot.driver
+
     # -- reading ------------------------------------------------------------------------------
     def snapshot(self) -> FleetSnapshot:
         """The latest belief about every device (immutable; safe to read from other threads)."""
@@ -330,9 +341,9 @@ class Fleet:
 
     async def refresh(self) -> FleetSnapshot:
         """Read every device once (concurrently, each read with its own deadline)."""
-        deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_s
         slots = [s for s in [*self._miners.values(), *self._gpus.values()] if s.driver is not None]
-        await asyncio.gather(*(self._read(s, deadline) for s in slots))
+        # each read gets call_timeout_s from the moment it leaves the concurrency queue
+        await asyncio.gather(*(self._read(s, math.inf) for s in slots))
         self._snapshot = self._build_snapshot()
         return self._snapshot
 
@@ -519,7 +530,7 @@ class Fleet:
             power_w=_counted_w(slot),
             mining=True if reading is None else reading.mining,
             power_limit_w=None if reading is None else reading.power_limit_w,
-            reachable=slot.reachable and reading is not None,
+            reachable=slot.reachable and driver is not None,  # never read: assumed mining at rated power
             asleep_since_s=slot.asleep_since_s,
         )
 

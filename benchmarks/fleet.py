@@ -1,0 +1,189 @@
+"""Fleet benchmark: curtail 1,000 emulated miners to 20 % and prove it by read-back.
+
+**Setup**: ``drakewell emulate miners`` in its own process runs ``--miners`` (default 1,000)
+emulated Whatsminer M30S+ (3,400 W, 100 TH/s; power ramps over 1.5 s; each reply after
+``--latency-ms`` of firmware time, default 20 ms) on consecutive loopback addresses from
+``--first-ip``. This process detects them all with unmodified pyasic (``Fleet.connect``, which also
+fetches each miner's privileged-command token), then:
+
+- ``curtail_verified_s``: wall time of ``Fleet.apply(Setpoint(mining_mw = 20 % of rated))`` — plan,
+  concurrent commands, and read-backs until every commanded miner is verified (ramps included).
+  Goal ≤ 10 s (on the 2-core development machine, emulator and controller sharing it);
+- ``serial_s``: the same orders as a plain loop of the same pyasic calls, one miner at a time
+  (``stop_mining`` / ``set_power_limit`` for every ordered miner, then a read-back of each until it
+  shows the command), after the fleet is woken back to full power; the anchor;
+- ``speedup`` = ``serial_s / curtail_verified_s``, goal ≥ 10×;
+- ``cpu_ms_per_command``: CPU time of this (controller) process during the apply, divided by the
+  device commands sent (read-backs included in the cost);
+- ``failed``: commanded miners not verified by the deadline (goal 0); ``miners``: fleet size.
+
+Usage: ``python benchmarks/fleet.py [--miners N] [--first-ip IP] [--latency-ms MS] [--json OUT]``.
+Exits 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from drakewell.fleet import ControlSettings, Fleet, Outcome, Setpoint, parse_inventory
+from drakewell.fleet.devices import Command
+from drakewell.fleet.emulator import raise_open_file_limit
+from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic
+
+GOAL_CURTAIL_S = 10.0
+GOAL_SPEEDUP = 10.0
+RATED_W = 3400.0
+
+
+def start_emulator(count: int, first_ip: str, latency_ms: float) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "drakewell.cli",
+        "emulate",
+        "miners",
+        "--count",
+        str(count),
+        "--first-ip",
+        first_ip,
+        "--latency-ms",
+        str(latency_ms),
+        "--duration-s",
+        "1200",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    deadline = time.monotonic() + 180
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise SystemExit(f"the emulator did not start: {proc.stdout.read() if proc.stdout else ''}")
+
+
+async def serial_loop(fleet: Fleet, orders: list[Any], deadline_s: float) -> float:
+    """The same commands, one miner at a time, then read-backs one miner at a time."""
+    t0 = time.perf_counter()
+    for o in orders:
+        driver = fleet.driver(o.device)
+        assert isinstance(driver, PyasicMinerDriver)
+        if o.command is Command.SLEEP:
+            await driver.miner.stop_mining()
+        else:
+            await driver.miner.set_power_limit(o.value_w)
+    for o in orders:
+        driver = fleet.driver(o.device)
+        assert isinstance(driver, PyasicMinerDriver)
+        while time.perf_counter() - t0 < deadline_s:
+            r = await driver.read()
+            if r is not None and (
+                (o.command is Command.SLEEP and not r.mining and r.power_w <= 0.05 * RATED_W)
+                or (
+                    o.command is Command.LIMIT
+                    and r.power_limit_w == o.value_w
+                    and r.power_w <= o.value_w + 50
+                )
+            ):
+                break
+            await asyncio.sleep(0.1)
+    return time.perf_counter() - t0
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    raise_open_file_limit(4 * args.miners + 1024)
+    inventory = parse_inventory(
+        {"miner_ranges": [{"first_ip": args.first_ip, "count": args.miners, "model": "M30S+"}]},
+        source="benchmark",
+    )
+    settings = ControlSettings(deadline_s=30.0, call_timeout_s=5.0)
+    load_pyasic()
+    t = time.perf_counter()
+    fleet = await Fleet.connect(inventory, settings=settings)
+    reachable = sum(1 for d in fleet.snapshot().devices if d.reachable)
+    print(f"connect: {reachable}/{args.miners} miners detected and read in {time.perf_counter() - t:.1f} s")
+    full_mw = inventory.rated_mining_w / 1e6
+    curtail = Setpoint(mining_mw=0.2 * full_mw)
+    orders = list(fleet.preview(curtail))
+
+    cpu0 = time.process_time()
+    result = await fleet.apply(curtail)
+    cpu_s = time.process_time() - cpu0
+    commands = sum(a.attempts for a in result.accounts)
+    failed = len(result.failed)
+    target_mw = (result.mining_target_w or 0.0) / 1e6
+    print(
+        f"apply: {len(result.accounts)} orders, {commands} commands, "
+        f"read-back {result.mining_power_w / 1e6:.3f} MW (target {target_mw:.3f} MW) "
+        f"in {result.elapsed_s:.2f} s; "
+        + ", ".join(f"{o.value} {result.count(o)}" for o in Outcome)
+    )
+    wake = await fleet.apply(Setpoint(mining_mw=full_mw))
+    print(
+        f"wake: back to {wake.mining_power_w / 1e6:.3f} MW in {wake.elapsed_s:.2f} s "
+        f"({len(wake.failed)} failed)"
+    )
+    await asyncio.sleep(2.0)  # ramps settle
+    serial_s = await serial_loop(fleet, orders, deadline_s=900.0)
+    await fleet.close()
+    return {
+        "miners": args.miners,
+        "curtail_verified_s": result.elapsed_s if result.reached else float("inf"),
+        "serial_s": serial_s,
+        "speedup": serial_s / result.elapsed_s,
+        "cpu_ms_per_command": 1000.0 * cpu_s / max(1, commands),
+        "failed": failed,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--miners", type=int, default=1000)
+    ap.add_argument("--first-ip", default="127.0.2.1")
+    ap.add_argument("--latency-ms", type=float, default=20.0, help="emulated firmware reply time")
+    ap.add_argument("--json", type=Path, help="write the figures as JSON here")
+    args = ap.parse_args()
+    emulator = start_emulator(args.miners, args.first_ip, args.latency_ms)
+    try:
+        figures = asyncio.run(run(args))
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+    ok_time = figures["curtail_verified_s"] <= GOAL_CURTAIL_S
+    ok_speed = figures["speedup"] >= GOAL_SPEEDUP
+    ok_failed = figures["failed"] == 0
+    print(f"miners               {figures['miners']:>10,}  (emulated, {args.latency_ms:g} ms firmware reply)")
+    print(
+        f"curtail_verified_s   {figures['curtail_verified_s']:>10.2f}  goal <= {GOAL_CURTAIL_S:g}"
+        f"  ratio to goal {figures['curtail_verified_s'] / GOAL_CURTAIL_S:.2f}  {'ok' if ok_time else 'MISS'}"
+    )
+    print(
+        f"serial_s             {figures['serial_s']:>10.2f}  (anchor: the same pyasic calls, one at a time)"
+    )
+    speedup = figures["speedup"]
+    print(f"speedup              {speedup:>10.1f}x goal >= {GOAL_SPEEDUP:g}x  {'ok' if ok_speed else 'MISS'}")
+    print(
+        f"cpu_ms_per_command   {figures['cpu_ms_per_command']:>10.2f}  (controller CPU, read-backs included)"
+    )
+    print(f"failed               {figures['failed']:>10}  goal 0  {'ok' if ok_failed else 'MISS'}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    ok = ok_time and ok_speed and ok_failed
+    print("goals met" if ok else "goal missed")
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
