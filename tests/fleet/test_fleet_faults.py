@@ -20,7 +20,7 @@ N = 20
 RATED_W = 3400.0
 
 
-def _inventory(first_ip: str, count: int = N):  # noqa: ANN202
+def _inventory(first_ip: str, count: int = N):
     return parse_inventory({"miner_ranges": [{"first_ip": first_ip, "count": count, "model": "M30S+"}]})
 
 

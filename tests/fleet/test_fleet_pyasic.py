@@ -12,7 +12,7 @@ from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic, scan_subnet
 pyasic = pytest.importorskip("pyasic")
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
