@@ -26,6 +26,7 @@ KEYS = [
     "solve_seconds",
     "intervals",
     "solve_status",
+    "renewables_mwh",
 ]
 
 
@@ -94,7 +95,7 @@ def test_all_policies_print_a_table_and_write_a_list(price_files: tuple[Path, Pa
     )
     assert result.exit_code == 0, result.output
     summaries = json.loads(out.read_text())
-    assert [s["policy"] for s in summaries] == ["perfect", "mpc", "threshold", "always"]
+    assert [s["policy"] for s in summaries] == ["perfect", "stochastic", "mpc", "threshold", "always"]
     assert all(list(s) == KEYS for s in summaries)
     assert "flex" in result.output and "mpc" in result.output
     by = {s["policy"]: s for s in summaries}

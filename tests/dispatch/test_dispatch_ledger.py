@@ -101,9 +101,11 @@ def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
         "solve_seconds",
         "intervals",
         "solve_status",
+        "renewables_mwh",
     ]
     assert s["solve_status"] == {}
-    assert list(s["revenue_usd"]) == ["ai", "mining", "reserves", "curtailment_credits"]
+    assert list(s["revenue_usd"]) == ["ai", "mining", "reserves", "curtailment_credits", "export"]
+    assert s["renewables_mwh"] == {"generation": 0.0, "self_consumed": 0.0, "export": 0.0, "curtailed": 0.0}
     assert list(s["energy_mwh"]) == ["ai", "mining", "curtailed"]
     assert s["ratio_to_perfect"] == pytest.approx(0.5)
     assert s["flex_capture"] == pytest.approx((1 - 0.5) / (2 - 0.5))

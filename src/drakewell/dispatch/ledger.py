@@ -9,7 +9,15 @@ Every policy is settled by the same function, so policies are compared on the sa
 ``reserve_mw`` (committed), ``reserve_shortfall_mw``, ``inference_shed_mw``, ``training_unmet_mwh``
 (at each job's deadline), ``four_cp`` (realised 4CP interval), ``revenue_ai_usd``,
 ``revenue_mining_usd``, ``revenue_reserves_usd``, ``curtailment_credits_usd``, ``energy_cost_usd``,
-``four_cp_cost_usd``, ``penalty_usd``, ``profit_usd``, ``gpus_busy`` (GPUs doing AI work).
+``four_cp_cost_usd``, ``penalty_usd``, ``profit_usd``, ``gpus_busy`` (GPUs doing AI work);
+behind-the-meter renewables (all zero without plants): ``facility_load_mw`` (the load incl. PUE),
+``renewable_generation_mw``, ``renewable_self_consumed_mw`` (generation the load used),
+``renewable_export_mw`` (surplus sold at the real-time price), ``renewable_curtailed_mw`` and
+``revenue_export_usd``.
+
+Renewables: generation serves the load first, so ``grid_import_mw = max(load − generation, 0)``.
+The surplus is exported (``surplus = "export"``) when the real-time price is positive, up to the
+grid connection, and curtailed otherwise — the choice the LP makes for it.
 
 Money: ``energy_cost_usd`` is the fixed block (``block_mw × block price × hours``) plus real-time
 energy above the block (index contract: all energy at real time + adder);
@@ -52,6 +60,12 @@ LEDGER_COLUMNS = (
     "penalty_usd",
     "profit_usd",
     "gpus_busy",
+    "facility_load_mw",
+    "renewable_generation_mw",
+    "renewable_self_consumed_mw",
+    "renewable_export_mw",
+    "renewable_curtailed_mw",
+    "revenue_export_usd",
 )
 
 
@@ -60,7 +74,17 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
     site, h, n = inputs.site, inputs.hours, inputs.n
     price = inputs.price_usd_per_mwh
     m, a, x, o, r = d.mining_mw, d.inference_mw, d.training_mw, d.spot_mw, d.reserve_mw
-    grid = site.mining_pue * m + site.ai_pue * (a + x + o)
+    load = site.mining_pue * m + site.ai_pue * (a + x + o)
+    gen = inputs.generation_mw
+    self_used = np.minimum(load, gen)
+    grid = load - self_used  # import
+    surplus = gen - self_used
+    if site.renewable_surplus == "export":
+        export = np.where(price > 0, np.minimum(surplus, site.connection_mw), 0.0)
+    else:
+        export = np.zeros(n)
+    curtailed_gen = surplus - export
+    revenue_export = price * export * h
     shed = np.maximum(inputs.ai_inference_mw - a, 0.0)
     shortfall = np.maximum(r - site.mining_pue * m, 0.0)
     unmet = np.zeros(n)
@@ -93,7 +117,16 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
         + shortfall * site.reserve_penalty_multiplier * inputs.reserve_price_usd_per_mw_h * h
         + unmet_penalty
     )
-    profit = revenue_ai + revenue_mining + revenue_reserves + credits - energy_cost - four_cp_cost - penalty
+    profit = (
+        revenue_ai
+        + revenue_mining
+        + revenue_reserves
+        + credits
+        + revenue_export
+        - energy_cost
+        - four_cp_cost
+        - penalty
+    )
     gpus = np.rint((a + x + o) / site.gpu_mw).astype(np.int64) if site.gpu_mw > 0 else np.zeros(n, np.int64)
     frame = pd.DataFrame(
         {
@@ -120,6 +153,12 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
             "penalty_usd": penalty,
             "profit_usd": profit,
             "gpus_busy": gpus,
+            "facility_load_mw": load,
+            "renewable_generation_mw": gen,
+            "renewable_self_consumed_mw": self_used,
+            "renewable_export_mw": export,
+            "renewable_curtailed_mw": curtailed_gen,
+            "revenue_export_usd": revenue_export,
         }
     )
     return frame
@@ -156,6 +195,7 @@ def summarize(
             "mining": float(ledger["revenue_mining_usd"].sum()),
             "reserves": float(ledger["revenue_reserves_usd"].sum()),
             "curtailment_credits": float(ledger["curtailment_credits_usd"].sum()),
+            "export": float(ledger["revenue_export_usd"].sum()) if "revenue_export_usd" in ledger else 0.0,
         },
         "energy_cost_usd": float(ledger["energy_cost_usd"].sum()),
         "energy_mwh": {
@@ -170,6 +210,10 @@ def summarize(
         "solve_seconds": float(solve_seconds),
         "intervals": len(ledger),
         "solve_status": dict(sorted((solve_status or {}).items())),
+        "renewables_mwh": {
+            key: float((ledger[f"renewable_{key}_mw"] * h).sum()) if f"renewable_{key}_mw" in ledger else 0.0
+            for key in ("generation", "self_consumed", "export", "curtailed")
+        },
     }
 
 
@@ -194,7 +238,7 @@ def limit_violations(inputs: DispatchInputs, d: Decisions, *, tol_mw: float = 1e
         ("reserve", d.reserve_mw),
     ):
         report(f"negative {name}", arr < -tol_mw)
-    report("grid import above connection/emergency cap", grid > cap + tol_mw)
+    report("grid import above connection/emergency cap", grid - inputs.generation_mw > cap + tol_mw)
     report("mining above the ASIC fleet", m > site.mining_it_mw + tol_mw)
     report("GPUs over capacity", a + x + o > site.gpu_it_mw + tol_mw)
     report("inference above demand", a > inputs.ai_inference_mw + tol_mw)

@@ -35,6 +35,16 @@ GPU), inference shed penalty :math:`\sigma` (serving inference avoids it; the co
 facility MW at a peak interval) and :math:`\lambda_k`, an extra charge per facility MW drawn in
 period ``k`` (the receding-horizon policy prices its expected 4CP charge this way; zero otherwise).
 
+Behind-the-meter renewables (a site with on-site generation :math:`G_k`, MW): the model gains a
+grid-exchange variable :math:`y_k` (import > 0, export < 0) with
+:math:`g_k - G_k \le y_k \le g_k` (on-site generation serves the load first; what is neither used
+nor exported is curtailed, at most :math:`G_k`), :math:`y_k \le \min(C, E_k)` and
+:math:`y_k \ge -C` when surplus may be exported at the real-time price (``export``) or
+:math:`y_k \ge 0` (``curtail``). The energy price and :math:`\lambda_k` then apply to :math:`y_k`
+instead of :math:`g_k` (term :math:`\Delta_k \pi_k y_k`), the connection row becomes
+:math:`g_k \le \min(C, E_k) + G_k` and a 4CP row :math:`g_k - G_k \le p_g`. Without plants none of
+this is built.
+
 Power contracts change the accounting, not the decision: under a fixed-price block of :math:`B` MW
 at price :math:`P` with sell-back at real time, the energy bill is
 :math:`\Delta(BP + \pi (g - B)^+) - \Delta \pi (B - g)^+ = \Delta BP + \Delta\pi (g - B)`, i.e. a
@@ -192,6 +202,7 @@ class PeriodData:
     peak_row_ub: tuple[FloatArray, ...]  # per group: 0 where the candidate is flagged, inf otherwise
     peak_lb_mw: FloatArray  # per group
     load_cost_usd_per_mw: FloatArray | None = None  # extra cost per facility MW drawn in period k
+    renewable_mw: FloatArray | None = None  # on-site generation per period (models with renewables)
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,7 @@ class DispatchResult:
     shortfall_mw: FloatArray
     peak_mw: FloatArray
     seconds: float
+    grid_mw: FloatArray | None = None  # grid exchange y (import > 0), models with renewables only
 
 
 class DispatchModel:
@@ -229,6 +241,7 @@ class DispatchModel:
         *,
         presolve: bool = True,
         time_limit_s: float = 60.0,
+        renewables: bool = False,
     ) -> None:
         self.site = site
         self.n_k = np.asarray(period_intervals, dtype=np.int64)
@@ -247,7 +260,10 @@ class DispatchModel:
         self.U = np.arange(offset, offset + len(self.job_periods))
         offset += len(self.job_periods)
         self.P = np.arange(offset, offset + len(self.peak_periods))
-        self.n_cols = offset + len(self.peak_periods)
+        offset += len(self.peak_periods)
+        self.renewables = renewables
+        self.Y = np.arange(offset, offset + (K if renewables else 0))  # grid exchange, with renewables
+        self.n_cols = offset + len(self.Y)
         self._h = new_highs()
         self._h.setOptionValue("output_flag", False)
         self._h.setOptionValue("presolve", "on" if presolve else "off")
@@ -330,6 +346,18 @@ class DispatchModel:
             add_load(rg, p, eta_m, eta_a)
             add(rg, np.full(len(p), self.P[g]), -1.0)
             r0 += len(p)
+        self.row_ylo = np.zeros(0, dtype=np.int64)
+        self.row_yhi = np.zeros(0, dtype=np.int64)
+        if self.renewables:
+            # g_k - y_k <= G_k (generation serves the load first) and y_k - g_k <= 0 (curtail <= G_k)
+            self.row_ylo = ks + r0
+            add_load(self.row_ylo, ks, eta_m, eta_a)
+            add(self.row_ylo, self.Y, -1.0)
+            r0 += K
+            self.row_yhi = ks + r0
+            add_load(self.row_yhi, ks, -eta_m, -eta_a)
+            add(self.row_yhi, self.Y, 1.0)
+            r0 += K
         self.n_rows = r0
 
         r = np.concatenate(rows)
@@ -398,10 +426,23 @@ class DispatchModel:
                 cost[xc] += eta_a * lc[p]
         cost[self.P] = site.four_cp_rate_usd_per_mw
         lo[self.P] = d.peak_lb_mw
+        gen = np.zeros(K)
+        if self.renewables:
+            gen = d.renewable_mw if d.renewable_mw is not None else np.zeros(K)
+            # the energy price (and the load cost) move from the load to the grid exchange y
+            per_mw = pi * dur + (d.load_cost_usd_per_mw if d.load_cost_usd_per_mw is not None else 0.0)
+            cost[self.M] -= eta_m * per_mw
+            cost[self.A] -= eta_a * per_mw
+            cost[self.O] -= eta_a * per_mw
+            for xc, p in zip(self.X, self.job_periods, strict=True):
+                cost[xc] -= eta_a * per_mw[p]
+            cost[self.Y] = per_mw
+            hi[self.Y] = d.cap_mw
+            lo[self.Y] = -site.connection_mw if site.renewable_surplus == "export" else 0.0
 
         row_lo = np.full(self.n_rows, -INF)
         row_hi = np.full(self.n_rows, INF)
-        row_hi[self.row_conn] = d.cap_mw
+        row_hi[self.row_conn] = d.cap_mw + gen
         row_hi[self.row_gpu] = site.gpu_it_mw
         ramp = site.mining_ramp_up_mw_per_interval
         rup = ramp * (self.n_k + np.concatenate([[1], self.n_k[:-1]])) / 2.0
@@ -415,8 +456,11 @@ class DispatchModel:
         for j, job in enumerate(d.jobs):
             row_lo[self.row_job[j]] = job.energy_min_mwh
             row_hi[self.row_job[j]] = job.energy_max_mwh
-        for rg, ub in zip(self.row_peak, d.peak_row_ub, strict=True):
-            row_hi[rg] = ub
+        for rg, ub, p in zip(self.row_peak, d.peak_row_ub, self.peak_periods, strict=True):
+            row_hi[rg] = ub + gen[p]
+        if self.renewables:
+            row_hi[self.row_ylo] = gen
+            row_hi[self.row_yhi] = 0.0
         return cost, lo, hi, row_lo, row_hi
 
     def solve(self, d: PeriodData) -> DispatchResult:
@@ -458,6 +502,7 @@ class DispatchModel:
             shortfall_mw=x[self.Q],
             peak_mw=x[self.P],
             seconds=time.perf_counter() - t0,
+            grid_mw=x[self.Y] if self.renewables else None,
         )
 
 
@@ -507,7 +552,9 @@ def solve(
                 groups.append(sel)
                 group_keys.append(key)
     job_periods = [np.arange(j.release, j.deadline) for j in sub.jobs]
-    model = DispatchModel(site, np.ones(n, dtype=np.int64), sub.hours, job_periods, groups)
+    model = DispatchModel(
+        site, np.ones(n, dtype=np.int64), sub.hours, job_periods, groups, renewables=sub.has_renewables
+    )
     jobs = []
     for j, p in zip(sub.jobs, job_periods, strict=True):
         left = max(j.energy_mwh - state.job_done_mwh.get(j.name, 0.0), 0.0)
@@ -530,5 +577,6 @@ def solve(
         jobs=tuple(jobs),
         peak_row_ub=tuple(np.zeros(len(g)) for g in groups),
         peak_lb_mw=np.array([state.peak_mw.get(k, 0.0) for k in group_keys]),
+        renewable_mw=sub.renewable_mw,
     )
     return model.solve(data)

@@ -152,7 +152,8 @@ def simulate_rule(inputs: DispatchInputs, mine_on: BoolArray) -> Decisions:
     active = np.zeros((len(jobs), n), dtype=bool)
     for i, j in enumerate(jobs):
         active[i, j.release : j.deadline] = True
-    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+    # on-site generation serves the load first, so the grid limits bind only beyond it
+    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw) + inputs.generation_mw
     m_out, a_out, o_out = np.zeros(n), np.zeros(n), np.zeros(n)
     x_out = np.zeros((len(jobs), n))
     m_prev = site.mining_it_mw
@@ -286,7 +287,17 @@ class MpcPolicy:
         period_of = np.repeat(np.arange(K), n_k)  # look-ahead offset -> period
         W = site.mining_min_off_intervals
         S = self.job_slots
-        model = DispatchModel(site, n_k, hours, [np.arange(K)] * S, [], presolve=False, time_limit_s=5.0)
+        model = DispatchModel(
+            site,
+            n_k,
+            hours,
+            [np.arange(K)] * S,
+            [],
+            presolve=False,
+            time_limit_s=5.0,
+            renewables=inputs.has_renewables,
+        )
+        gen_all = inputs.generation_mw
         # what an online operator knows, precomputed without looking ahead of its own rules
         rt_m = marginal_price(site, inputs.price_usd_per_mwh)
         # 4CP: expected charge of drawing power now = rate x P(this trigger is the month's peak)
@@ -382,6 +393,7 @@ class MpcPolicy:
                 peak_row_ub=(),
                 peak_lb_mw=np.zeros(0),
                 load_cost_usd_per_mw=lc,
+                renewable_mw=np.add.reduceat(gen_all[ud], starts) / n_k if inputs.has_renewables else None,
             )
             sol = model.solve(data)
             statuses[sol.status.value] = statuses.get(sol.status.value, 0) + 1
@@ -396,7 +408,7 @@ class MpcPolicy:
                 m0 = min(m_prev, site.mining_it_mw - held)
                 a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
                 o0 = 0.0
-                m0 = max(min(m0, (cap_all[t] - eta_a * a0) / eta_m), 0.0)
+                m0 = max(min(m0, (cap_all[t] + gen_all[t] - eta_a * a0) / eta_m), 0.0)
             if commit_at[t]:
                 # t = 0 commits the rest of today; 13:00 CT commits tomorrow
                 later = local_day[local_day > local_day[t]]

@@ -122,7 +122,8 @@ class _CommitLP:
         u = np.arange(lo, hi, dtype=np.int64)
         q = forecast_at(inputs, np.full(len(u), t, dtype=np.int64), u, self.cfg)
         q[u == t] = inputs.price_usd_per_mwh[t]  # the current interval's price is known
-        m_cap = np.clip((site.connection_mw - site.ai_pue * ai_mw) / site.mining_pue, 0.0, site.mining_it_mw)
+        room = site.connection_mw + inputs.generation_mw[lo:hi] - site.ai_pue * ai_mw
+        m_cap = np.clip(room / site.mining_pue, 0.0, site.mining_it_mw)
         return solve_commitment(
             site,
             marginal_price(site, q),
