@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import multiprocessing as mp
 import platform
@@ -74,8 +75,10 @@ def setup_engine(instruments: tuple[str, ...], engine: Engine | None = None) -> 
         engine.open_account(name, hash_api_key("key-" + name))
         engine.deposit(name, 10**16)
         for model in MODELS:
+            asset = f"{name}-{model}"
+            escrow = "0x" + hashlib.sha256(asset.encode()).hexdigest()[:40]  # one LeaseEscrow per asset
             engine.register_asset(
-                name, f"{name}-{model}", model, "us-tx", 1_000_000, start, start + 30 * 86400
+                name, asset, model, "us-tx", 1_000_000, start, start + 30 * 86400, escrow=escrow
             )
     return engine
 

@@ -54,13 +54,17 @@ def trade_gpu_time(
     month_start: datetime,
     hashprice_usd_per_ph_day: float,
     days: int,
+    market: Any,
     journal_path: Path | None = None,
 ) -> Any:
     """The month's trading on the exchange engine (the operator sells pool A's GPU time).
 
+    Pool A is registered as the exchange operator does it: against its LeaseEscrow and share in
+    ``market`` (a :class:`drakewell.chain.Market`), checked on chain, for at most its declared GPUs.
     With ``journal_path`` every command is journaled there (a fresh SQLite file), so the exchange
     can be reopened later (``drakewell serve`` shows the run's trades).
     """
+    from drakewell.exchange.assets import ChainAssetDirectory, register_tied_asset
     from drakewell.exchange.book import OPEN
     from drakewell.exchange.engine import Engine, hash_api_key
     from drakewell.exchange.instruments import make_instrument
@@ -82,8 +86,19 @@ def trade_gpu_time(
         pue=site.gpu_fleets[0].pue,
     )
     start_s = int(month_start.timestamp())
-    engine.register_asset(
-        "operator", "pool-a", "H100-SXM", "us-tx", POOL_GPUS, start_s, start_s + days * 86_400, floor
+    register_tied_asset(
+        engine,
+        ChainAssetDirectory.of_markets(market.escrow.chain, [market]),
+        owner="operator",
+        asset_id="pool-a",
+        gpu_model="H100-SXM",
+        region="us-tx",
+        gpus=POOL_GPUS,
+        available_from_s=start_s,
+        available_to_s=start_s + days * 86_400,
+        floor_price=floor,
+        escrow=market.escrow.address,
+        share=market.share.address,
     )
     for buyer in sorted({b for b, *_ in BUY_ORDERS}):
         engine.open_account(buyer, hash_api_key(f"{buyer}-demo-key"))
@@ -201,7 +216,7 @@ def run_market(
 
     # 2. trade GPU time; every trade becomes a lease escrowed on chain
     def trade() -> tuple[Any, dict[int, Any]]:
-        engine = trade_gpu_time(site, month_start, hashprice_usd_per_ph_day, days, out / EXCHANGE_DB)
+        engine = trade_gpu_time(site, month_start, hashprice_usd_per_ph_day, days, market, out / EXCHANGE_DB)
         renters: dict[str, str] = {}
         for name in engine.accounts:
             if name.startswith("buyer-"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -13,6 +14,12 @@ from drakewell.units import USD
 INST = "H100-SXM.us-tx.2026-12-01T00Z.24h"
 INST_1H = "H100-SXM.us-tx.2026-12-01T05Z.1h"
 START_S = parse_instrument(INST).start_s
+
+
+def escrow_for(asset_id: str) -> str:
+    """A distinct LeaseEscrow address per asset (the engine stores it; the chain tests use real ones)."""
+    return "0x" + hashlib.sha256(asset_id.encode()).hexdigest()[:40]
+
 
 _TODAY_S = int(time.time())
 #: Clocks the date-dependent parts run under: today, one year ahead, and 2030-01-01 (Unix seconds).
@@ -48,6 +55,7 @@ def funded_engine(
             START_S - 86400,
             START_S + 30 * 86400,
             floor_price,
+            escrow=escrow_for(f"pool-{name}"),
         )
     return engine
 
@@ -58,7 +66,15 @@ def seed_accounts(engine: Engine) -> None:
         engine.open_account(name, hash_api_key("key-" + name))
         engine.deposit(name, 1_000_000 * USD)
         engine.register_asset(
-            name, f"pool-{name}", "H100-SXM", "us-tx", 100_000, START_S - 86400, START_S + 30 * 86400, 0
+            name,
+            f"pool-{name}",
+            "H100-SXM",
+            "us-tx",
+            100_000,
+            START_S - 86400,
+            START_S + 30 * 86400,
+            0,
+            escrow=escrow_for(f"pool-{name}"),
         )
 
 

@@ -10,11 +10,12 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from exchange_helpers import CLOCK_DATES, INST, START_S
+from exchange_helpers import CLOCK_DATES, INST, START_S, escrow_for
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from drakewell.exchange.api import LISTED_DAYS, ExchangeService, close_started_loop, create_app, demo_service
+from drakewell.exchange.assets import DeclaredAsset, InMemoryAssetDirectory
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.instruments import parse_instrument
 from drakewell.exchange.journal import Journal, recover, replay
@@ -29,7 +30,15 @@ def _engine() -> Engine:
         engine.open_account(name, hash_api_key(key))
         engine.deposit(name, 1_000_000 * 1_000_000)
         engine.register_asset(
-            name, f"pool-{name}", "H100-SXM", "us-tx", 1000, START_S - 86400, START_S + 30 * 86400, 100_000
+            name,
+            f"pool-{name}",
+            "H100-SXM",
+            "us-tx",
+            1000,
+            START_S - 86400,
+            START_S + 30 * 86400,
+            100_000,
+            escrow=escrow_for(f"pool-{name}"),
         )
     return engine
 
@@ -140,36 +149,6 @@ def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
     assert r.status_code == 409 and r.json()["code"] == "fok_not_fillable"
     r = _call(app, "POST", "/orders", "alice", json={"instrument": INST, "side": "buy", "qty": 1})
     assert r.status_code == 400 and r.json()["code"] == "bad_price"
-    r = _call(
-        app,
-        "POST",
-        "/account/assets",
-        "alice",
-        json={
-            "asset_id": "pool-alice",
-            "gpu_model": "B200",
-            "region": "us-tx",
-            "gpus": 1,
-            "available_from_s": 0,
-            "available_to_s": 10,
-        },
-    )
-    assert r.status_code == 409 and r.json()["code"] == "asset_exists"
-    r = _call(
-        app,
-        "POST",
-        "/account/assets",
-        "alice",
-        json={
-            "asset_id": "new",
-            "gpu_model": "B200",
-            "region": "mars",
-            "gpus": 1,
-            "available_from_s": 0,
-            "available_to_s": 10,
-        },
-    )
-    assert r.status_code == 400
     journal.close()
 
 
@@ -190,6 +169,7 @@ def _seed_commands() -> list[tuple[str, dict[str, Any]]]:
                     "available_from_s": START_S - 86400,
                     "available_to_s": START_S + 30 * 86400,
                     "floor_price": 100_000,
+                    "escrow": escrow_for(f"pool-{name}"),
                 },
             )
         )
@@ -216,16 +196,26 @@ def test_openapi_schema_lists_every_route() -> None:
         "/index",
         "/forward/{gpu_model}",
         "/account",
-        "/account/assets",
         "/instruments",
+        "/operator/assets",
+        "/operator/dead-letters",
+        "/operator/dead-letters/{lease_id}/retry",
     } <= set(schema["paths"])
-    assert schema["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert "/account/assets" not in schema["paths"]  # accounts do not register capacity
+    schemes = {s["name"] for s in schema["components"]["securitySchemes"].values()}
+    assert schemes == {"X-API-Key", "X-Operator-Key"}
 
 
 _fuzz_engine = _engine()
 _fuzz_engine.place("bob", INST, "sell", 3, 2_000_000)
 _fuzz_engine.place("alice", INST, "buy", 3, 1_900_000)
-fuzz_schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ExchangeService(_fuzz_engine)))
+_FUZZ_OPERATOR_KEY = "operator-key-0123456789"
+_fuzz_assets = InMemoryAssetDirectory()
+_fuzz_assets.declare(DeclaredAsset(escrow_for("fuzz-pool"), escrow_for("fuzz-share"), "0x" + "00" * 32, 64))
+fuzz_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json",
+    create_app(ExchangeService(_fuzz_engine, operator_key=_FUZZ_OPERATOR_KEY, assets=_fuzz_assets)),
+)
 
 
 @fuzz_schema.parametrize()
@@ -235,7 +225,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(case: Any) -> None:
     # a schema cannot express the calendar (2026-02-30) or the market state (collateral,
     # capacity), which answer 400/409, and unknown query parameters are ignored, not refused
     case.call_and_validate(
-        headers={"X-API-Key": KEYS["alice"]},
+        headers={"X-API-Key": KEYS["alice"], "X-Operator-Key": _FUZZ_OPERATOR_KEY},
         excluded_checks=[positive_data_acceptance, negative_data_rejection],
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from exchange_helpers import INST, INST_1H, START_S, funded_engine
+from exchange_helpers import INST, INST_1H, START_S, escrow_for, funded_engine
 
 from drakewell.errors import ExchangeError
 from drakewell.exchange.engine import (
@@ -129,7 +129,9 @@ def test_amend_down_keeps_priority_and_up_or_reprice_loses_it() -> None:
 def test_same_gpu_hour_is_never_sold_twice_across_overlapping_contracts() -> None:
     e = Engine()
     e.open_account("prov", hash_api_key("p"))
-    e.register_asset("prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400)
+    e.register_asset(
+        "prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, escrow=escrow_for("pool")
+    )
     e.place("prov", INST, "sell", 6, P)  # 24 h from START
     with pytest.raises(InsufficientCapacity, match="fewer than 3 GPUs"):
         e.place("prov", INST_1H, "sell", 3, P)  # hour 5 overlaps
@@ -263,6 +265,37 @@ def test_account_and_asset_refusals() -> None:
     assert e.seq == 2  # one account, one asset: refusals take no sequence number
 
 
+def test_an_asset_names_its_own_escrow_and_without_one_backs_no_sell() -> None:
+    from drakewell.exchange.risk import NoEscrow
+
+    e = Engine()
+    e.open_account("prov", hash_api_key("p"))
+    window = (START_S, START_S + 86400)
+    with pytest.raises(AccountError, match="20-byte hex address") as info:
+        e.register_asset("prov", "pool", "H100-SXM", "us-tx", 8, *window, escrow="0x1234")
+    assert info.value.code == "bad_escrow"
+    e.register_asset("prov", "pool", "H100-SXM", "us-tx", 8, *window, escrow=escrow_for("pool"))
+    with pytest.raises(AccountError, match="already backs asset 'pool'") as info:
+        e.register_asset(
+            "prov",
+            "twin",
+            "H100-SXM",
+            "us-tx",
+            8,
+            *window,
+            escrow="0x" + escrow_for("pool")[2:].upper(),
+        )
+    assert info.value.code == "escrow_registered"
+    e.register_asset("prov", "bare", "B200", "us-tx", 8, *window)  # no escrow: registered, never sold
+    with pytest.raises(NoEscrow, match="no LeaseEscrow") as refused:
+        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", 1, P)
+    assert refused.value.code == "asset_without_escrow"
+    with pytest.raises(NoEscrow):
+        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", 1, P, asset="bare")
+    assert e.place("prov", INST, "sell", 1, P).asset == "pool"
+    assert e.seq == 4  # account, two assets, one sell: refusals take no sequence number
+
+
 def test_a_failed_commit_halts_the_engine() -> None:
     e = funded_engine()
 
@@ -282,8 +315,10 @@ def test_a_failed_commit_halts_the_engine() -> None:
 def test_sells_pick_the_first_asset_that_can_back_them() -> None:
     e = Engine()
     e.open_account("prov", hash_api_key("p"))
-    e.register_asset("prov", "dear", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, P)
-    e.register_asset("prov", "cheap", "H100-SXM", "us-tx", 2, START_S, START_S + 86400, P // 2)
+    e.register_asset("prov", "dear", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, P, escrow_for("dear"))
+    e.register_asset(
+        "prov", "cheap", "H100-SXM", "us-tx", 2, START_S, START_S + 86400, P // 2, escrow_for("cheap")
+    )
     assert e.place("prov", INST, "sell", 2, P - 1).asset == "cheap"  # under "dear"'s floor
     assert e.place("prov", INST, "sell", 3, P).asset == "dear"
     with pytest.raises(BelowFloor, match="floor"):
@@ -298,7 +333,9 @@ def test_contracts_stop_trading_at_their_start(tmp_path: Path) -> None:
     for name in ("alice", "bob"):
         e.open_account(name, hash_api_key(name))
         e.deposit(name, 10**12)
-        e.register_asset(name, f"pool-{name}", "H100-SXM", "us-tx", 50, START_S, START_S + 86400)
+        e.register_asset(
+            name, f"pool-{name}", "H100-SXM", "us-tx", 50, START_S, START_S + 86400, escrow=escrow_for(name)
+        )
     later = "H100-SXM.us-tx.2026-12-01T12Z.1h"
     buy = e.place("alice", INST, "buy", 3, P)
     sell = e.place("bob", INST_1H, "sell", 4, P + 10)

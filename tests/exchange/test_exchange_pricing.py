@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from exchange_helpers import INST, START_S, funded_engine
+from exchange_helpers import INST, START_S, escrow_for, funded_engine
 
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
@@ -88,7 +88,9 @@ def test_a_provider_never_sells_below_its_mining_floor_unless_it_says_so() -> No
     e = Engine()
     e.open_account("prov", hash_api_key("p"))
     floor = floor_price(60.0, 1530.0)
-    e.register_asset("prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, floor)
+    e.register_asset(
+        "prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, floor, escrow_for("pool")
+    )
     with pytest.raises(Exception, match="floor"):
         e.place("prov", INST, "sell", 1, floor - 1)
     assert e.place("prov", INST, "sell", 1, floor).status == "open"

@@ -3,7 +3,9 @@
 Authentication: every private route takes the header ``X-API-Key``; the key's SHA-256 names the
 account (keys themselves are never stored). An account sees and touches only its own orders,
 leases and balance; someone else's order id answers 404 exactly like a missing one. Market data
-(instruments, book, public trades, marks, index, forward curve) is public.
+(instruments, book, public trades, marks, index, forward curve) is public. Registering an asset
+and handling dead-lettered leases belong to the operator alone (``X-Operator-Key``, see
+:mod:`drakewell.exchange.operator_api`); no account key opens those routes.
 
 Every command route answers only after the command's journal record has committed (see
 :class:`~drakewell.exchange.journal.GroupCommitter`): concurrent requests share one commit.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -44,6 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from drakewell.errors import ExchangeError
+from drakewell.exchange.assets import AssetDirectory
 from drakewell.exchange.book import BUY, Order
 from drakewell.exchange.engine import (
     MAX_PRICE,
@@ -56,7 +60,7 @@ from drakewell.exchange.engine import (
 )
 from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS, day_contracts
 from drakewell.exchange.journal import GroupCommitter, Journal
-from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
+from drakewell.exchange.leases import DeadLetterLog, InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
 
 # --- the service ----------------------------------------------------------------------------------
@@ -73,6 +77,9 @@ class ExchangeService:
 
     ``clock`` (Unix seconds, default the wall clock) is the one place the service reads the time:
     the closer and the listing use it, so a test or a replay can run the service at any date.
+    ``operator_key`` opens the operator routes (none: they answer 403); ``assets`` is where the
+    operator's asset registrations are checked against the chain. Dead-lettered leases are kept
+    in the journal's database (in memory without a journal).
     """
 
     def __init__(
@@ -81,12 +88,24 @@ class ExchangeService:
         journal: Journal | None = None,
         sink: LeaseSink | None = None,
         clock: Clock = time.time,
+        *,
+        operator_key: str | None = None,
+        assets: AssetDirectory | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
         self.committer = GroupCommitter(engine)
-        self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink())
+        dead_letters = DeadLetterLog(journal.url if journal is not None else None)
+        self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink(), dead_letters=dead_letters)
         self.clock = clock
+        self.operator_key_hash = hash_api_key(operator_key) if operator_key else None
+        self.assets = assets
+
+    def is_operator(self, key: str) -> bool:
+        """Whether ``key`` is the operator key (compared in constant time)."""
+        return self.operator_key_hash is not None and hmac.compare_digest(
+            hash_api_key(key), self.operator_key_hash
+        )
 
     def now_s(self) -> int:
         """The service clock's time in whole Unix seconds."""
@@ -129,11 +148,17 @@ def demo_service(
 ) -> tuple[ExchangeService, dict[str, str]]:
     """A service with two funded accounts (a buyer, and a provider with 512 H100-SXM GPUs in us-tx
     from the first whole UTC day after ``clock()`` for 90 days, floored at their mining value) and
-    their fresh API keys (none when ``engine`` already holds the demo accounts)."""
+    their fresh API keys (none when ``engine`` already holds the demo accounts).
+
+    Without a chain, the demo pool is declared in an :class:`InMemoryAssetDirectory` (the double of
+    the on-chain asset) and its leases go to an in-memory sink."""
+    from drakewell.exchange.assets import DeclaredAsset, InMemoryAssetDirectory, register_tied_asset
     from drakewell.exchange.instruments import next_day_starts
     from drakewell.units import USD
 
     engine = engine or Engine()
+    directory = InMemoryAssetDirectory()
+    pool = directory.declare(DeclaredAsset(DEMO_ESCROW, DEMO_SHARE, "0x" + "00" * 31 + "01", 512))
     keys = {}
     if "demo-buyer" not in engine.accounts:
         keys = {"demo-buyer": secrets.token_urlsafe(24), "demo-provider": secrets.token_urlsafe(24)}
@@ -143,11 +168,27 @@ def demo_service(
         start = int(next_day_starts(int(clock()), 1)[0].timestamp())
         # floor: what the GPUs' power would earn in S21 miners (17.5 J/TH) at 50 USD/PH/day, PUE 1.2
         floor = floor_price_for("H100-SXM", 50.0, 17.5, pue=1.2)
-        engine.register_asset(
-            "demo-provider", "demo-pool-h100", "H100-SXM", "us-tx", 512, start, start + 90 * 86400, floor
+        register_tied_asset(
+            engine,
+            directory,
+            owner="demo-provider",
+            asset_id="demo-pool-h100",
+            gpu_model="H100-SXM",
+            region="us-tx",
+            gpus=pool.gpus,
+            available_from_s=start,
+            available_to_s=start + 90 * 86400,
+            floor_price=floor,
+            escrow=pool.escrow,
+            share=pool.share,
         )
         engine.commit()
-    return ExchangeService(engine, journal, clock=clock), keys
+    return ExchangeService(engine, journal, clock=clock, assets=directory), keys
+
+
+#: The demo pool's escrow and share in the in-memory asset directory (no chain behind them).
+DEMO_ESCROW = "0x" + "de" * 19 + "01"
+DEMO_SHARE = "0x" + "de" * 19 + "02"
 
 
 # --- schemas (I/O edge only) -----------------------------------------------------------------------
@@ -255,18 +296,6 @@ class ForwardOut(BaseModel):
     start: datetime
     price: int
     instruments: int
-
-
-class AssetIn(BaseModel):
-    model_config = ConfigDict(strict=True)  # JSON true/false and integers only, no coercion
-
-    asset_id: str = Field(min_length=1, max_length=80)
-    gpu_model: Literal["H100-SXM", "H100-PCIE", "H200-SXM", "B200"]
-    region: str = Field(min_length=1, max_length=16)
-    gpus: int = Field(ge=1, le=MAX_QTY)
-    available_from_s: int = Field(ge=0, le=2**40)
-    available_to_s: int = Field(ge=0, le=2**40)
-    floor_price: int = Field(default=0, ge=0, le=MAX_PRICE)
 
 
 class AssetOut(BaseModel):
@@ -478,37 +507,6 @@ async def get_account(service: Service, account: AccountId) -> AccountOut:
     )
 
 
-@router.post(
-    "/account/assets", response_model=AssetOut, status_code=201, responses=_COMMAND, tags=["account"]
-)
-async def post_asset(service: Service, account: AccountId, body: AssetIn) -> AssetOut:
-    """Register capacity of a tokenized GPU asset you may sell."""
-    try:
-        a = service.engine.register_asset(
-            account,
-            body.asset_id,
-            body.gpu_model,
-            body.region,
-            body.gpus,
-            body.available_from_s,
-            body.available_to_s,
-            body.floor_price,
-        )
-    except ExchangeError as exc:
-        raise _refusal(exc) from None
-    await service.acknowledge()
-    return AssetOut(
-        asset_id=a.asset_id,
-        gpu_model=a.gpu_model,
-        region=a.region,
-        gpus=a.gpus,
-        available_from_s=a.available_from_s,
-        available_to_s=a.available_to_s,
-        floor_price=a.floor_price,
-        committed_gpus_total=a.total,
-    )
-
-
 @router.post("/orders", response_model=OrderOut, status_code=201, responses=_COMMAND, tags=["orders"])
 async def post_order(service: Service, account: AccountId, body: OrderIn) -> OrderOut:
     """Place a limit or market order; answered after it is journaled (and matched)."""
@@ -651,6 +649,9 @@ def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
     app.add_exception_handler(_HttpRefusal, _refusal_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router, prefix=prefix)
+    from drakewell.exchange.operator_api import router as operator_router
+
+    app.include_router(operator_router, prefix=prefix)
 
 
 async def close_started_loop(service: ExchangeService, every_s: float) -> None:

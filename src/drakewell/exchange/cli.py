@@ -1,4 +1,5 @@
-"""``drakewell exchange``: serve the REST API, print a book, replay a journal, open accounts."""
+"""``drakewell exchange``: serve the REST API, print a book, replay a journal, open accounts, list
+dead-lettered leases."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="The GPU-time exchange: order books, leases, marks.", no_args_is_help=True)
 
 DEFAULT_JOURNAL = Path("out/exchange/journal.sqlite")
+OPERATOR_KEY_ENV = "DRAKEWELL_EXCHANGE_OPERATOR_KEY"
 
 
 def _state_digest(snapshot: dict[str, object]) -> str:
@@ -32,10 +34,18 @@ def serve(
         False, help="open every lease in a LeaseEscrow on an in-process chain (fresh each start)"
     ),
 ) -> None:
-    """Serve the exchange API, recovering its state from the journal first."""
+    """Serve the exchange API, recovering its state from the journal first.
+
+    The operator key (X-Operator-Key: registering assets, dead letters) is read from
+    $DRAKEWELL_EXCHANGE_OPERATOR_KEY, else a fresh one is printed.
+    """
+    import os
+    import secrets
+
     import uvicorn
 
     from drakewell.exchange.api import ExchangeService, create_app, demo_service
+    from drakewell.exchange.engine import hash_api_key
     from drakewell.exchange.journal import recover
 
     journal.parent.mkdir(parents=True, exist_ok=True)
@@ -50,10 +60,16 @@ def serve(
             typer.echo(f"demo account {name}: X-API-Key {key}")
     else:
         service = ExchangeService(engine, jrnl)
+    operator_key = os.environ.get(OPERATOR_KEY_ENV)
+    if not operator_key:
+        operator_key = secrets.token_urlsafe(24)
+        typer.echo(f"operator: X-Operator-Key {operator_key} (set ${OPERATOR_KEY_ENV} to choose it)")
+    service.operator_key_hash = hash_api_key(operator_key)
     if chain:
         from drakewell.exchange.leases import LeaseForwarder
 
-        service.forwarder = LeaseForwarder(engine, _embedded_chain_sink(engine))
+        dead = service.forwarder.dead_letters
+        service.forwarder = LeaseForwarder(engine, _embedded_chain_sink(engine), dead_letters=dead)
         service.forwarder.forward()
         typer.echo(f"embedded chain: {service.forwarder.cursor} leases opened in escrow")
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
@@ -174,3 +190,34 @@ def replay(
     else:
         for k, v in summary.items():
             typer.echo(f"{k:>18}: {v}")
+
+
+@app.command("dead-letters")
+def dead_letters(
+    journal: Path = typer.Option(DEFAULT_JOURNAL, help="SQLite journal file (or database URL)"),
+    as_json: bool = typer.Option(False, "--json", help="print them as JSON lines"),
+) -> None:
+    """List the leases that could not be forwarded to the chain, with the reason (oldest first)."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from drakewell.errors import ExchangeError
+    from drakewell.exchange.leases import DeadLetterLog
+
+    if "://" not in str(journal) and not journal.exists():
+        raise ExchangeError(f"no journal at {journal}", hint="pass --journal PATH of the exchange")
+    log = DeadLetterLog(journal)
+    letters = log.list()
+    log.close()
+    if as_json:
+        for letter in letters:
+            typer.echo(json.dumps(dataclasses.asdict(letter)))
+        return
+    table = Table(title=f"dead-lettered leases ({len(letters)})")
+    for col in ("lease", "asset", "renter", "amount (base units)", "error", "tries", "reason"):
+        table.add_column(col, justify="right" if col in ("lease", "amount (base units)", "tries") else "left")
+    for d in letters:
+        table.add_row(str(d.lease_id), d.asset, d.renter, f"{d.amount:,}", d.error, str(d.attempts), d.reason)
+    Console().print(table)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ from drakewell.exchange.risk import (
     BelowFloor,
     InsufficientBalance,
     InsufficientCapacity,
+    NoEscrow,
     RiskError,
 )
 from drakewell.units import USD
@@ -51,6 +53,7 @@ MAX_QTY = 1_000_000  # GPUs per order
 TIFS = ("GTC", "IOC", "FOK")
 SIDES = {"buy": BUY, "sell": SELL}
 SIDE_NAMES = {BUY: "buy", SELL: "sell"}
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class OrderRejected(ExchangeError):
@@ -354,11 +357,15 @@ class Engine:
         available_from_s: int,
         available_to_s: int,
         floor_price: int = 0,
+        escrow: str | None = None,
     ) -> Asset:
         """Register ``gpus`` GPUs of a tokenized asset that ``account_id`` may sell in a window.
 
         ``floor_price`` (base units per GPU-hour) is the lowest price its sells may take unless an
         order says ``allow_below_floor`` (see :func:`drakewell.exchange.pricing.floor_price`).
+        ``escrow`` is the address of the asset's LeaseEscrow, where its leases are opened (one
+        asset per escrow); an asset without one backs no sell. The operator calls this, after
+        checking the asset on chain (:func:`drakewell.exchange.assets.register_tied_asset`).
         """
         self._check_live()
         self._account(account_id)
@@ -392,9 +399,25 @@ class Engine:
                 "the availability window is empty",
                 hint="available_to_s must be after available_from_s",
             )
+        if escrow is not None:
+            if not isinstance(escrow, str) or not _ADDRESS.match(escrow):
+                raise AccountError(
+                    "bad_escrow",
+                    f"escrow {escrow!r} is not a 0x-prefixed 20-byte hex address",
+                    hint="give the address of the asset's LeaseEscrow",
+                )
+            key = escrow.lower()
+            taken = next((a for a in self.assets.values() if (a.escrow or "").lower() == key), None)
+            if taken is not None:
+                raise AccountError(
+                    "escrow_registered",
+                    f"escrow {escrow} already backs asset {taken.asset_id!r}",
+                    hint="one exchange asset per on-chain asset: its capacity is registered once",
+                )
         asset = Asset(
             asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price
         )
+        asset.escrow = escrow
         self.assets[asset_id] = asset
         self.assets_by_owner[account_id].append(asset)
         self._accept(
@@ -408,6 +431,7 @@ class Engine:
                 "available_from_s": available_from_s,
                 "available_to_s": available_to_s,
                 "floor_price": floor_price,
+                **({"escrow": escrow} if escrow is not None else {}),
             },
         )
         return asset
@@ -435,24 +459,37 @@ class Engine:
             candidates = [asset]
         else:
             candidates = self.assets_by_owner.get(account, [])
+        # the refusal of the last candidate that came closest, by kind (no string matching)
+        refusal: type[RiskError] = InsufficientCapacity
         why = "no registered asset of this GPU model and region"
         for asset in candidates:
             if asset.gpu_model != inst.gpu_model or asset.region != inst.region:
                 continue
+            if asset.escrow is None:
+                refusal, why = NoEscrow, f"asset {asset.asset_id!r} has no LeaseEscrow"
+                continue
             if not asset.covers(start_s, end_s):
+                refusal = InsufficientCapacity
                 why = f"asset {asset.asset_id!r} is not available for the whole contract window"
                 continue
             if price < asset.floor_price and not allow_below_floor:
+                refusal = BelowFloor
                 why = f"sell price {price} is below the floor {asset.floor_price} of asset {asset.asset_id!r}"
                 continue
             if not asset.can_commit(start_s, end_s, qty):
+                refusal = InsufficientCapacity
                 why = f"asset {asset.asset_id!r} has fewer than {qty} GPUs free in that window"
                 continue
             return asset
-        if why.startswith("sell price"):
+        if refusal is BelowFloor:
             raise BelowFloor(
                 f"{why} (the mining value of its power)",
                 hint="raise the price, or set allow_below_floor to sell under the mining alternative",
+            )
+        if refusal is NoEscrow:
+            raise NoEscrow(
+                f"cannot sell {inst.book.instrument}: {why}, so its leases could never be escrowed",
+                hint="the operator registers assets against their on-chain LeaseEscrow",
             )
         raise InsufficientCapacity(
             f"cannot back a sell of {qty} GPUs of {inst.book.instrument}: {why}",
@@ -816,6 +853,7 @@ class Engine:
                     a.available_from_s,
                     a.available_to_s,
                     a.floor_price,
+                    a.escrow,
                     a.total,
                     sorted(a.windows.items()),
                 )

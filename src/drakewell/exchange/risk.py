@@ -6,10 +6,11 @@ fill of ``f`` GPUs at price ``p ≤ L`` releases ``L·f·h`` and moves ``p·f·h
 lease's escrow; cancelling the remainder releases its reservation. Money is conserved:
 ``Σ balances + Σ lease escrow = Σ deposits − Σ withdrawals``.
 
-**Sells** are backed by capacity: a provider registers an asset (a tokenized GPU pool: model, region,
-GPU count, the window it may be sold in, and a floor price). A sell of ``q`` GPUs on a window
-``[s, e)`` commits ``q`` GPUs of one asset over that window; fills keep the commitment (it becomes
-the lease), a cancelled remainder releases it. The same GPU-hour is never sold twice:
+**Sells** are backed by capacity: the operator registers an asset (a tokenized GPU pool: model,
+region, GPU count, the window it may be sold in, a floor price and the pool's LeaseEscrow address;
+see :mod:`drakewell.exchange.assets`); an asset without an escrow backs no sell. A sell of ``q``
+GPUs on a window ``[s, e)`` commits ``q`` GPUs of one asset over that window; fills keep the
+commitment (it becomes the lease), a cancelled remainder releases it. The same GPU-hour is never sold twice:
 for every hour ``t``, ``Σ commitments covering t ≤ gpus``.
 
 The check is O(1) in the common case: while the sum of all commitments of the asset (whatever their
@@ -39,6 +40,12 @@ class BelowFloor(RiskError):
     """A sell price is below the asset's floor (its mining value) and the order did not allow it."""
 
 
+class NoEscrow(RiskError):
+    """The asset has no LeaseEscrow on chain, so a lease on it could never be escrowed."""
+
+    code = "asset_without_escrow"
+
+
 class Account:
     """A stablecoin account: ``balance`` (base units) of which ``reserved`` backs open buys."""
 
@@ -62,6 +69,7 @@ class Asset:
         "asset_id",
         "available_from_s",
         "available_to_s",
+        "escrow",
         "floor_price",
         "gpu_model",
         "gpus",
@@ -81,6 +89,7 @@ class Asset:
         available_from_s: int,
         available_to_s: int,
         floor_price: int,
+        escrow: str | None = None,
     ) -> None:
         self.asset_id = asset_id
         self.owner = owner
@@ -90,6 +99,7 @@ class Asset:
         self.available_from_s = available_from_s
         self.available_to_s = available_to_s
         self.floor_price = floor_price  # base units per GPU-hour
+        self.escrow = escrow  # the pool's LeaseEscrow address (None: no lease on it can be escrowed)
         self.total = 0  # Σ of all commitments, any window
         self.windows: dict[tuple[int, int], int] = {}  # (start_s, end_s) -> GPUs committed
 
