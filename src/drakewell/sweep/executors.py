@@ -30,10 +30,12 @@ __all__ = [
     "SerialExecutor",
     "describe_error",
     "require_ray",
+    "start_ray",
 ]
 
 INSTALL_HINT = "install the sweep extra: pip install 'drakewell[sweep]'"
 DEFAULT_OBJECT_STORE_MB = 256
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,40 @@ def require_ray() -> Any:
     return ray
 
 
+def start_ray(*, address: str | None = None, workers: int | None = None, object_store_mb: int = 256) -> None:
+    """Start a local Ray (``workers`` CPUs, no dashboard, a bounded object store) or join ``address``.
+
+    Ray's raylet gives its agents a fixed window to report their ports; on a busy machine a local
+    start can miss it, so a local start is tried :data:`START_ATTEMPTS` times.
+    """
+    ray = require_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    for attempt in range(START_ATTEMPTS):
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(
+                    num_cpus=workers or os.cpu_count() or 1,
+                    include_dashboard=False,
+                    object_store_memory=object_store_mb * 1024 * 1024,
+                    **quiet,
+                )
+            return
+        except Exception as exc:  # Ray raises a bare Exception when a node misses its start-up window
+            ray.shutdown()
+            if attempt + 1 < START_ATTEMPTS and not address:
+                continue
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise SweepError(
+                f"could not start {where}: {describe_error(exc)}",
+                hint="check --address (e.g. 10.0.0.5:6379, from `ray start --head`)"
+                if address
+                else "check free memory and /tmp space, or retry on a less busy machine",
+            ) from None
+
+
 def _run_on_worker(task: CellTask, prices: Any, hashprice_series: Any) -> dict[str, Any]:
     import ray
 
@@ -143,26 +179,7 @@ class RayExecutor:
         self._ray = ray
         self._started = False
         if not ray.is_initialized():
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
-            try:
-                if address:
-                    ray.init(address=address, **quiet)
-                else:
-                    ray.init(
-                        num_cpus=workers or os.cpu_count() or 1,
-                        include_dashboard=False,
-                        object_store_memory=object_store_mb * 1024 * 1024,
-                        **quiet,
-                    )
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise SweepError(
-                    f"could not start {where}: {describe_error(exc)}",
-                    hint="check --address (e.g. 10.0.0.5:6379, from `ray start --head`)"
-                    if address
-                    else "check free memory and /tmp space",
-                ) from None
+            start_ray(address=address, workers=workers, object_store_mb=object_store_mb)
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.slots = workers or max(cpus, 1)

@@ -248,7 +248,7 @@ def run_sweep(
     if earlier is not None:
         for record in earlier.to_dict("records"):
             if record["cell"] in keys and record["status"] == "ok":
-                rows[record["cell"]] = {k: v for k, v in record.items() if not _is_missing(v)}
+                rows[record["cell"]] = record
             elif record["cell"] not in keys:
                 foreign.append(record)  # another SPEC's cells: kept in the file, left out of this run
     skipped = len(rows)
@@ -331,10 +331,3 @@ def run_sweep(
         failed=int((frame["status"] == "failed").sum()) if not frame.empty else 0,
         seconds=time.perf_counter() - t0,
     )
-
-
-def _is_missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False

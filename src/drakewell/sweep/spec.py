@@ -391,7 +391,8 @@ def parse_spec(
         try:
             parse_site(mapping, base_dir=site_file.parent, source=str(site_file))
         except DrakewellError as exc:
-            raise SweepError(f"{source}: {key}: {exc.message}", hint=exc.hint) from None
+            message = exc.message.removeprefix(f"{site_file}: ")
+            raise SweepError(f"{source}: {key}: {message}", hint=exc.hint) from None
 
     check_site(site_data, "sweep.site")
 
