@@ -257,7 +257,7 @@ def record_capacity(
 def _root_row(conn: Any, a_hex: str, epoch: int) -> Mapping[Any, Any] | None:
     r = capacity_roots.c
     q = select(capacity_roots).where(r.asset == a_hex, r.epoch == epoch)
-    return conn.execute(q).mappings().first()  # type: ignore[no-any-return]
+    return conn.execute(q).mappings().first()
 
 
 def capacity_leaves_of(engine: Engine, asset: bytes, epoch: int) -> list[CapacityLeaf]:
