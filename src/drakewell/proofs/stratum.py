@@ -21,8 +21,8 @@ therefore finds ``N ~ Poisson(H·t / w)`` shares of work ``w`` each. The estimat
 ``Ĥ = N·w / t`` and its interval at confidence ``1 − α`` is the exact (Garwood) Poisson interval
 ``[χ²(α/2; 2N)/2, χ²(1−α/2; 2N+2)/2]·w / t``, which covers the true rate with probability at least
 ``1 − α`` (computed as ``scipy.special.gammaincinv``: ``χ²(q; 2m)/2`` is the inverse regularized
-gamma function ``P⁻¹(m, q)``). When the difficulty changes within the window, ``w`` is the mean work per share (then
-the interval is approximate).
+gamma function ``P⁻¹(m, q)``). When the difficulty changes within the window, ``w`` is the mean
+work per share (then the interval is approximate).
 
 SHA-256 is hashlib's. :func:`verify_shares` checks a batch of one connection's shares: the
 coinbase prefix ``coinb1 ‖ extranonce1`` is hashed once per (job, connection) and its state copied
