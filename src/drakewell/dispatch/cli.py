@@ -41,6 +41,9 @@ def backtest(
     ] = None,
     ledger: Annotated[Path | None, typer.Option(help="write the per-interval ledger CSV here")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic inputs")] = 0,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="every revenue line in its own column (needs ~110 columns)")
+    ] = False,
 ) -> None:
     """Backtest dispatch policies; --policy all prints a comparison table."""
     from rich.console import Console
@@ -69,7 +72,9 @@ def backtest(
     summaries = [r.summary for r in results]
     if len(results) > 1:
         console.print(
-            render_table(summaries, title=f"{inputs.site.name}, {inputs.zone}, {inputs.n:,} intervals")
+            render_table(
+                summaries, title=f"{inputs.site.name}, {inputs.zone}, {inputs.n:,} intervals", wide=wide
+            )
         )
     else:
         console.print_json(json.dumps(summaries[0]))
@@ -112,40 +117,49 @@ def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]
         return backtest_inputs(inputs, names, progress=progress, on_policy=on_policy)
 
 
-def render_table(summaries: list[dict[str, Any]], *, title: str = "dispatch backtest") -> Any:
-    """A Rich table of backtest summaries (one row per policy)."""
-    from rich.table import Table
+def render_table(
+    summaries: list[dict[str, Any]], *, title: str = "dispatch backtest", wide: bool = False
+) -> Any:
+    """A Rich table of backtest summaries (one row per policy), money in USD millions.
 
-    table = Table(title=title)
-    for column in (
-        "policy",
-        "profit $M",
-        "AI $M",
-        "mining $M",
-        "reserves $M",
-        "credits $M",
-        "energy $M",
-        "ratio to perfect",
-        "flex capture",
-        "solve s",
-    ):
-        table.add_column(column, justify="left" if column == "policy" else "right")
+    The default fits 80 columns: reserves and curtailment credits share the ``grid`` column, money
+    has two decimals. ``wide`` gives each revenue line its own column and three decimals.
+    """
+    from drakewell.tables import compact_table
 
     def fmt(value: float | None, spec: str) -> str:
         return "—" if value is None else format(value, spec)
 
+    if wide:
+        table = compact_table(title=f"{title} (USD M)")
+        columns = ["profit", "AI", "mining", "reserves", "credits", "energy", "ratio to perfect"]
+        columns += ["flex capture", "solve s"]
+        money = ".3f"
+    else:
+        table = compact_table(
+            title=f"{title} (USD M)",
+            caption="grid = reserves + curtailment credits; ratio = profit ÷ perfect's profit; "
+            "flex = share of the flexibility value captured; --wide for every line",
+        )
+        columns = ["profit", "AI", "mining", "grid", "energy", "ratio", "flex", "solve s"]
+        money = ".2f"
+    table.add_column("policy", min_width=max((len(s["policy"]) for s in summaries), default=6))
+    for column in columns:
+        table.add_column(column, justify="right")
     for s in summaries:
         rev = s["revenue_usd"]
+        usd = [s["profit_usd"], rev["ai"], rev["mining"]]
+        usd += (
+            [rev["reserves"], rev["curtailment_credits"]]
+            if wide
+            else [rev["reserves"] + rev["curtailment_credits"]]
+        )
+        usd += [s["energy_cost_usd"]]
         table.add_row(
             s["policy"],
-            f"{s['profit_usd'] / 1e6:,.3f}",
-            f"{rev['ai'] / 1e6:,.3f}",
-            f"{rev['mining'] / 1e6:,.3f}",
-            f"{rev['reserves'] / 1e6:,.3f}",
-            f"{rev['curtailment_credits'] / 1e6:,.3f}",
-            f"{s['energy_cost_usd'] / 1e6:,.3f}",
-            fmt(s["ratio_to_perfect"], ".4f"),
+            *(f"{v / 1e6:,{money}}" for v in usd),
+            fmt(s["ratio_to_perfect"], ".4f" if wide else ".3f"),
             fmt(s["flex_capture"], ".3f"),
-            f"{s['solve_seconds']:.2f}",
+            f"{s['solve_seconds']:.1f}",
         )
     return table

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from drakewell.errors import ConfigError
+from drakewell.tables import TERMINAL_COLUMNS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from drakewell.routing.simulator import PolicyResult
 
 app = typer.Typer(help="Edge inference routing: simulate policies and run the gateway.", no_args_is_help=True)
 
@@ -26,10 +33,10 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the workload and of random policies.")] = 0,
     latency: Annotated[str, typer.Option(help="RTT source: auto, skyplane or model.")] = "auto",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Add the p90 columns (needs ~100 columns).")] = False,
 ) -> None:
     """Run routing policies on one seeded workload over the emerging-market fleet and compare them."""
     from rich.console import Console
-    from rich.table import Table
 
     from drakewell.routing.simulator import compare_policies, default_scenario
 
@@ -47,25 +54,75 @@ def simulate(
         f"RTTs: {m.source} ({m.n_imputed} of {m.n_pairs} region pairs imputed) · "
         f"{results[0].n_requests:,} requests · load {load:.0%} · SLA TTFT {sla_ms:.0f} ms"
     )
-    table = Table("policy", "TTFT p50", "p90", "p99", "E2E p50", "p90", "p99", "SLA met", "tok/s", "USD/Mtok")
-    for r in results:
-        table.add_row(
-            r.policy,
-            *(f"{v:,.0f}" for v in (r.ttft_ms_p50, r.ttft_ms_p90, r.ttft_ms_p99)),
-            *(f"{v:,.0f}" for v in (r.e2e_ms_p50, r.e2e_ms_p90, r.e2e_ms_p99)),
-            f"{r.sla_attainment:.2%}",
-            f"{r.tokens_per_s:,.0f}",
-            f"{r.cost_usd_per_mtok:.4f}",
-        )
-    console.print(table)
-    util = Table("policy", *(n.name for n in scenario.nodes), title="utilisation per node")
-    for r in results:
-        util.add_row(r.policy, *(f"{r.utilisation[n.name]:.0%}" for n in scenario.nodes))
-    console.print(util)
+    console.print(results_table(results, wide=wide))
+    console.print(utilisation_table(results, [n.name for n in scenario.nodes]))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps([r.summary() for r in results], indent=2))
         console.print(f"wrote {json_out}")
+
+
+def results_table(results: Sequence[PolicyResult], *, wide: bool = False) -> Table:
+    """One row per policy: TTFT and end-to-end latency quantiles (ms), SLA attainment, throughput
+    and cost; p90 columns only when ``wide`` (the default fits 80 columns)."""
+    from drakewell.tables import compact_table
+
+    qs = ("p50", "p90", "p99") if wide else ("p50", "p99")
+    table = compact_table(
+        title="latency in ms · SLA: share of requests with TTFT within the SLA · cost: USD per million tokens"
+    )
+    table.add_column("policy", min_width=max((len(r.policy) for r in results), default=6))
+    for head in (*(f"TTFT {q}" for q in qs), *(f"E2E {q}" for q in qs), "SLA", "tok/s", "cost"):
+        table.add_column(head, justify="right")
+    for r in results:
+        ttft = {"p50": r.ttft_ms_p50, "p90": r.ttft_ms_p90, "p99": r.ttft_ms_p99}
+        e2e = {"p50": r.e2e_ms_p50, "p90": r.e2e_ms_p90, "p99": r.e2e_ms_p99}
+        table.add_row(
+            r.policy,
+            *(f"{ttft[q]:,.0f}" for q in qs),
+            *(f"{e2e[q]:,.0f}" for q in qs),
+            f"{r.sla_attainment:.1%}",
+            f"{r.tokens_per_s:,.0f}",
+            f"{r.cost_usd_per_mtok:.4f}",
+        )
+    return table
+
+
+def utilisation_table(results: Sequence[PolicyResult], nodes: Sequence[str]) -> Table:
+    """Utilisation of each node (rows) under each policy (columns)."""
+    from drakewell.tables import compact_table
+
+    table = compact_table(title="utilisation per node")
+    table.add_column("node", min_width=max((len(n) for n in nodes), default=4))
+    for r in results:
+        table.add_column(r.policy, justify="right")
+    for name in nodes:
+        table.add_row(name, *(f"{r.utilisation[name]:.0%}" for r in results))
+    return table
+
+
+def latency_tables(regions: Sequence[str], rtt_ms: Any, width: int = TERMINAL_COLUMNS) -> list[Table]:
+    """The RTT matrix (ms) as tables that fit ``width``: columns are numbered like the rows, and
+    when the regions do not fit side by side the columns are split over several tables."""
+    from drakewell.tables import chunk_columns, compact_table
+
+    labels = [f"{i + 1} {name}" for i, name in enumerate(regions)]
+    n = len(regions)
+    cell = max([len(str(n))] + [len(f"{float(rtt_ms[i, j]):.0f}") for i in range(n) for j in range(n)])
+    runs = chunk_columns(regions, cell, max((len(x) for x in labels), default=0) + 1, width)
+    tables = []
+    for run in runs:
+        title = "RTT ms; columns numbered like the rows"
+        if len(runs) > 1:
+            title += f" (columns {run.start + 1}-{run.stop} of {len(regions)})"
+        table = compact_table(title=title)
+        table.add_column("region")
+        for j in run:
+            table.add_column(str(j + 1), justify="right")
+        for i, label in enumerate(labels):
+            table.add_row(label, *(f"{float(rtt_ms[i, j]):.0f}" for j in run))
+        tables.append(table)
+    return tables
 
 
 @app.command("latency")
@@ -77,7 +134,6 @@ def show_latency(
 ) -> None:
     """Show the RTT matrix (ms) between regions, and how many pairs were imputed."""
     from rich.console import Console
-    from rich.table import Table
 
     from drakewell.routing.latency import latency_matrix, load_skyplane
     from drakewell.routing.nodes import emerging_market_nodes
@@ -96,10 +152,8 @@ def show_latency(
         )
     else:
         console.print("great-circle model (no latency data found)")
-    table = Table("region", *m.regions)
-    for i, a in enumerate(m.regions):
-        table.add_row(a, *(f"{m.rtt_ms[i, j]:.0f}" for j in range(len(m.regions))))
-    console.print(table)
+    for table in latency_tables(m.regions, m.rtt_ms, width=max(console.width, TERMINAL_COLUMNS)):
+        console.print(table)
 
 
 def _parse_backend(spec: str, index: int) -> tuple[str, str, str | None, int, float]:
