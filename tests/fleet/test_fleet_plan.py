@@ -13,15 +13,28 @@ from drakewell.fleet.plan import GpuView, JobView, MinerView, plan_gpus, plan_mi
 
 def miner(ip: str, j_per_th: float = 34.0, **kw: object) -> MinerView:
     base = MinerView(
-        id=ip, efficiency_j_per_th=j_per_th, rated_power_w=3400.0, board_power_w=12.0, min_power_limit_w=1020.0,
-        supports_power_limit=True, power_w=3400.0, mining=True, power_limit_w=3400.0, reachable=True,
+        id=ip,
+        efficiency_j_per_th=j_per_th,
+        rated_power_w=3400.0,
+        board_power_w=12.0,
+        min_power_limit_w=1020.0,
+        supports_power_limit=True,
+        power_w=3400.0,
+        mining=True,
+        power_limit_w=3400.0,
+        reachable=True,
         asleep_since_s=None,
     )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
 def test_least_efficient_miners_sleep_first_and_one_limit_trims_the_margin() -> None:
-    fleet = [miner("10.0.0.1", 18.5), miner("10.0.0.2", 34.0), miner("10.0.0.3", 26.0), miner("10.0.0.4", 34.0)]
+    fleet = [
+        miner("10.0.0.1", 18.5),
+        miner("10.0.0.2", 34.0),
+        miner("10.0.0.3", 26.0),
+        miner("10.0.0.4", 34.0),
+    ]
     orders = {o.device: o for o in plan_mining(fleet, 5000.0, now_s=0.0, min_off_s=0.0)}
     # best first: .1 (18.5) keeps its 3,400 W, .3 (26) is trimmed to what is left, the 34 J/TH pair sleeps
     assert "10.0.0.1" not in orders
@@ -76,8 +89,17 @@ def test_a_curtailment_plan_never_exceeds_a_feasible_target(effs: list[float], s
 
 
 def gpu(i: int, role: str = "training", job: str | None = "ft", **kw: object) -> GpuView:
-    base = GpuView(id=f"gpu{i}", role=role, job=job, power_w=700.0, cap_w=700.0, min_cap_w=200.0, max_cap_w=700.0,
-                   idle_w=75.0, reachable=True)
+    base = GpuView(
+        id=f"gpu{i}",
+        role=role,
+        job=job,
+        power_w=700.0,
+        cap_w=700.0,
+        min_cap_w=200.0,
+        max_cap_w=700.0,
+        idle_w=75.0,
+        reachable=True,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
