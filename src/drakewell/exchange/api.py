@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -134,10 +135,12 @@ class ExchangeService:
         try:
             await self.committer.durable(self.engine.seq)
         except Exception as exc:
+            # the cause (SQL, paths) goes to the server log, never into the answer
+            logging.getLogger("drakewell.exchange").error("journal commit failed", exc_info=exc)
             raise _HttpRefusal(
                 503,
                 "engine_halted",
-                f"the journal commit failed: {exc}",
+                "the journal commit failed (the server log has the cause); the command was not acknowledged",
                 "restart the exchange; the journal replay restores every acknowledged command",
             ) from exc
         self.forwarder.forward()
@@ -689,6 +692,9 @@ def create_app(service: ExchangeService | None = None, *, close_every_s: float |
         description="Standardized GPU-time contracts: prices in micro-USD per GPU-hour, quantities in GPUs.",
     )
     install(app, service)
+    from drakewell.httpguard import BodyLimit
+
+    app.add_middleware(BodyLimit)  # 1 MiB: an order is a few hundred bytes
     return app
 
 
