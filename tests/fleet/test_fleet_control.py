@@ -248,3 +248,27 @@ def test_bad_setpoints_are_refused() -> None:
         Setpoint(mining_mw=-1.0)
     with pytest.raises(FleetError, match="finite"):
         Setpoint(spot_mw=float("nan"))
+
+
+def test_polling_is_bounded_and_feeds_the_series() -> None:
+    from drakewell.fleet.telemetry import poll
+
+    async def scenario() -> tuple[int, int]:
+        fleet, _drivers, _clock = miner_fleet(3)
+        rounds = await poll(fleet, interval_s=0.05, duration_s=0.2)
+        return rounds, len(fleet.telemetry.samples("10.9.0.2"))
+
+    rounds, samples = asyncio.run(scenario())
+    assert 2 <= rounds <= 6 and samples == rounds
+
+
+def test_concurrent_applies_run_one_after_the_other() -> None:
+    async def scenario() -> list[float]:
+        fleet, _drivers, _clock = miner_fleet(4)
+        await fleet.refresh()
+        results = await asyncio.gather(
+            fleet.apply(Setpoint(mining_mw=0.0)), fleet.apply(Setpoint(mining_mw=0.0))
+        )
+        return [len(r.accounts) for r in results]
+
+    assert asyncio.run(scenario()) == [4, 0]  # the second sees the first's read-backs: nothing left to do

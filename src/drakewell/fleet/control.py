@@ -29,7 +29,7 @@ returns an immutable record that other threads, such as the Prometheus exporter,
     fleet = await Fleet.connect(inventory, settings=ControlSettings(), nvml=None)  # pyasic + NVML
     fleet = Fleet(inventory, miners={ip: driver}, gpus={id: driver}, jobs={name: hook})  # any drivers
     await fleet.refresh()                    # read every device once → FleetSnapshot
-    result = await fleet.apply(Setpoint(mining_mw=2.0))              # → ApplyResult
+    result = await fleet.apply(Setpoint(mining_mw=2.0))              # → ApplyResult (one at a time)
     result.accounts, result.mining_power_w, result.reached, result.failed
     fleet.snapshot()                         # latest FleetSnapshot, no I/O
     fleet.telemetry                          # TelemetrySeries of every read
@@ -244,6 +244,7 @@ class Fleet:
         }
         self._paused: set[str] = set()
         self._sem = asyncio.Semaphore(self.settings.concurrency)
+        self._apply_lock = asyncio.Lock()
         self._ramp_bucket_w = inventory.limits.ramp_w_per_interval
         self._ramp_at_s: float | None = None
         self.telemetry = TelemetrySeries()
@@ -412,7 +413,15 @@ class Fleet:
         ]
 
     async def apply(self, setpoint: Setpoint, *, deadline_s: float | None = None) -> ApplyResult:
-        """Carry out one setpoint; returns when read-backs confirm it or the deadline passes."""
+        """Carry out one setpoint; returns when read-backs confirm it or the deadline passes.
+
+        Steps run one at a time: a second ``apply`` waits for the first to finish (its deadline
+        counts from when it starts).
+        """
+        async with self._apply_lock:
+            return await self._apply(setpoint, deadline_s)
+
+    async def _apply(self, setpoint: Setpoint, deadline_s: float | None) -> ApplyResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + (self.settings.deadline_s if deadline_s is None else deadline_s)
