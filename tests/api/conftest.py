@@ -9,8 +9,11 @@ from api_live_server import serve
 from drakewell.api.app import AppState, create_app
 from drakewell.exchange.api import demo_service
 from drakewell.metering import MeterDomain, MeterStore, close_epoch, simulate_fleet
+from drakewell.metering.access import MeterAccess
 from drakewell.metering.fleet import FleetParams, synthetic_ledger
 
+OPERATOR_KEY = "operator-" + "o" * 32
+API_KEY = "analyst-" + "a" * 32
 ASSETS = [
     {
         "name": "West Texas H100 pool A",
@@ -57,6 +60,12 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     record = close_epoch(store, params.gpu_asset, epoch)
 
     service, keys = demo_service()
-    app = create_app(state, exchange=service, meter_store=store)
+    app = create_app(
+        state,
+        exchange=service,
+        meter_store=store,
+        meter_access=MeterAccess.of(OPERATOR_KEY),
+        api_keys={"analyst": API_KEY},
+    )
     with serve(app) as base:
-        yield {"base": base, "keys": keys, "record": record, "summary": run.summary}
+        yield {"base": base, "keys": keys, "record": record, "summary": run.summary, "store": store}

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import API_KEY
 from drakewell.api.app import STATIC_DIR, load_run_dir, site_series
 from drakewell.errors import DrakewellError
 
@@ -41,7 +42,9 @@ def test_static_files_cannot_escape_their_folder(live_app: dict[str, Any]) -> No
 
 
 def test_backtest_endpoint_validates_its_input(live_app: dict[str, Any]) -> None:
-    r = httpx.post(f"{live_app['base']}/api/backtests", json={"policy": "oracle"})
+    r = httpx.post(
+        f"{live_app['base']}/api/backtests", json={"policy": "oracle"}, headers={"X-API-Key": API_KEY}
+    )
     assert r.status_code == 422
 
 
@@ -81,7 +84,9 @@ def test_the_dashboards_default_instrument_follows_the_servers_clock(now_s: int)
     app = create_app(exchange=service)
 
     async def go() -> tuple[httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as client:
             listed = await client.get("/exchange/instruments")
             body = {"instrument": listed.json()["listed"][0], "side": "buy", "qty": 8, "price": 1_830_000}
             buyer = {"X-API-Key": keys["demo-buyer"]}

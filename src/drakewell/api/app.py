@@ -5,10 +5,19 @@ Routes:
 - ``/`` — the dashboard (static HTML + JS; plotly.js is served from the installed plotly package,
   so the page works without internet).
 - ``/api/sites``, ``/api/site`` (power split and prices of the loaded run), ``POST /api/backtests``
-  (a backtest of the example site on synthetic inputs), ``/api/assets`` (tokenized assets, NAV,
-  yields, holders), ``/api/summary``.
+  (a backtest of the example site on synthetic inputs; needs an API key), ``/api/assets``
+  (tokenized assets, NAV, yields, holders), ``/api/summary``.
 - ``/exchange/...`` — the exchange's REST API (``X-API-Key`` per account).
-- ``/meter/...`` — metering epochs, roots, proofs and KPIs.
+- ``/meter/...`` — metering epochs, roots, proofs and KPIs; ingest and close need a meter key
+  (:mod:`drakewell.metering.api`).
+
+Who may call the writes: ``POST /api/backtests`` any key of ``api_keys`` (it replaces the run the
+dashboard shows and costs a solver run; none configured: ``503``); the exchange and meter routes
+as their modules say. Every request passes a body cap (1 MiB; 64 MiB for ``POST
+/meter/readings``, ``413`` beyond) and a trusted-host check (``Host`` must be one of
+``allowed_hosts``, by default the loopback names); an unexpected error answers ``500`` with a
+fixed message and is logged, so no database error reaches a client
+(:mod:`drakewell.httpguard`).
 
 State is explicit: :class:`AppState` holds the run being shown (a dispatch ledger and summary,
 the asset list) plus the exchange service and the meter store. :func:`load_run_dir` reads what
@@ -18,18 +27,29 @@ the asset list) plus the exchange service and the meter store. :func:`load_run_d
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from drakewell.errors import DrakewellError
+from drakewell.httpguard import (
+    DEFAULT_MAX_BODY_BYTES,
+    LOOPBACK_HOSTS,
+    METER_MAX_BODY_BYTES,
+    BodyLimit,
+    KeyRing,
+    presented_key,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("drakewell.api")
 
 
 @dataclass
@@ -87,13 +107,28 @@ def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> dict[str, Any]
     return out
 
 
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unexpected error: logged with its cause, answered with a fixed message (no SQL, no paths)."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+
+
 def create_app(
     state: AppState | None = None,
     *,
     exchange: Any | None = None,
     meter_store: Any | None = None,
+    meter_access: Any | None = None,
+    api_keys: Mapping[str, str] | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
-    """Compose the app. ``exchange`` is an ``ExchangeService``; ``meter_store`` a ``MeterStore``."""
+    """Compose the app. ``exchange`` is an ``ExchangeService``; ``meter_store`` a ``MeterStore``;
+    ``meter_access`` its :class:`~drakewell.metering.access.MeterAccess` (none: no meter writes);
+    ``api_keys`` name -> key for ``POST /api/backtests``; ``allowed_hosts`` the names the server
+    answers to (default: the loopback names)."""
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
     from drakewell import __version__
 
     app = FastAPI(
@@ -102,6 +137,29 @@ def create_app(
         description="Dispatch, metering, tokenized compute, the GPU-time exchange and the dashboard.",
     )
     app.state.drakewell = state or AppState()
+    app.state.api_keys = KeyRing(dict(api_keys or {}))
+    app.add_middleware(
+        BodyLimit, max_body_bytes=max_body_bytes, path_caps={"/meter/readings": METER_MAX_BODY_BYTES}
+    )
+    hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.add_exception_handler(Exception, _internal_error)
+
+    def api_key_holder(request: Request) -> str:
+        ring: KeyRing = request.app.state.api_keys
+        if not ring:
+            raise HTTPException(
+                503, "this server has no API keys configured (serve --api-key), so no backtests"
+            )
+        name = ring.name_of(presented_key(request.headers))
+        if name is None:
+            raise HTTPException(
+                401,
+                "an API key is required: send 'Authorization: Bearer KEY'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return name
+
     if exchange is None:
         from drakewell.exchange.api import demo_service
 
@@ -112,6 +170,7 @@ def create_app(
     from drakewell.metering.api import router as meter_router
 
     app.state.meter_store = meter_store
+    app.state.meter_access = meter_access
     app.include_router(meter_router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -163,9 +222,9 @@ def create_app(
             "summary": st.summary.get("dispatch", {}),
         }
 
-    @app.post("/api/backtests", tags=["sites"])
+    @app.post("/api/backtests", tags=["sites"], dependencies=[Depends(api_key_holder)])
     def backtest(body: BacktestIn) -> dict[str, Any]:
-        """Backtest the example site on ``days`` of seeded synthetic prices and show it."""
+        """Backtest the example site on ``days`` of seeded synthetic prices and show it (API key)."""
         from drakewell.dispatch import backtest_inputs, build_inputs
         from drakewell.dispatch.backtest import resolve_site
         from drakewell.inputs.synthetic import synthetic_inputs

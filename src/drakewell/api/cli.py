@@ -1,11 +1,25 @@
-"""``drakewell serve``: the API and dashboard on one uvicorn server."""
+"""``drakewell serve``: the API and dashboard on one uvicorn server.
+
+Keys: the meter operator key (``--operator-key`` or ``DRAKEWELL_OPERATOR_KEY``; a fresh one is
+generated and printed when neither is given) closes epochs and ingests; ``--gateway-key NAME=KEY``
+(repeat) lets a gateway ingest; ``--api-key NAME=KEY`` (repeat; a fresh one when none) runs
+backtests. The server answers only to ``--allowed-host`` names (default: the loopback names), and
+it refuses a meter domain that binds readings to nothing (the dev chain id 31337 with the zero
+registry address) unless ``--dev-domain`` is given.
+"""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from drakewell.errors import ConfigError
+
+DEV_CHAIN_ID = 31337
+ZERO_ADDRESS = "0x" + "00" * 20
 
 app = typer.Typer()
 
@@ -36,23 +50,81 @@ def serve(
     ] = 31337,
     meter_registry: Annotated[
         str, typer.Option(help="MeterRegistry address the readings are bound to")
-    ] = "0x" + "00" * 20,
+    ] = ZERO_ADDRESS,
+    operator_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRAKEWELL_OPERATOR_KEY",
+            help="meter operator key (close epochs, ingest); default: a fresh one, printed",
+        ),
+    ] = None,
+    gateway_key: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=KEY of a gateway that may ingest readings of any node (repeat)"),
+    ] = None,
+    api_key: Annotated[
+        list[str] | None, typer.Option(help="NAME=KEY that may run backtests (repeat); default: a fresh one")
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None, typer.Option(help="host name the server answers to (repeat); default: loopback")
+    ] = None,
+    dev_domain: Annotated[
+        bool,
+        typer.Option(
+            "--dev-domain",
+            help="accept readings on the dev chain id 31337 with the zero registry (bound to no contract)",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (sites and backtests, exchange, assets, metering) and the dashboard."""
     import uvicorn
     from rich.console import Console
 
     from drakewell.api.app import create_app
+    from drakewell.httpguard import parse_named_keys
+    from drakewell.metering.access import MeterAccess
 
     console = Console()
     service, keys, meter_store, state, where = open_services(
         database_url, data_dir, run_dir, chain_id, meter_registry
     )
-    api = create_app(state, exchange=service, meter_store=meter_store)
+    check_meter_domain(meter_store.domain, allow_dev=dev_domain)
+    fresh_operator = operator_key is None
+    operator_key = operator_key or secrets.token_urlsafe(32)
+    gateways = {name: (key, None) for name, key in parse_named_keys(gateway_key or []).items()}
+    api_keys = parse_named_keys(api_key or []) or {"api": secrets.token_urlsafe(32)}
+    api = create_app(
+        state,
+        exchange=service,
+        meter_store=meter_store,
+        meter_access=MeterAccess.of(operator_key, gateways),
+        api_keys=api_keys,
+        allowed_hosts=allowed_host or None,
+    )
     console.print(f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), {where}")
     for name, key in keys.items():
         console.print(f"  demo account [cyan]{name}[/] API key: {key}")
+    if fresh_operator:
+        console.print(f"  meter operator key (Authorization: Bearer): {operator_key}")
+    if not api_key:
+        console.print(f"  API key for POST /api/backtests (Authorization: Bearer): {api_keys['api']}")
     uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def check_meter_domain(domain: Any, *, allow_dev: bool) -> None:
+    """Refuse the dev meter domain (chain id 31337 and the zero registry) unless ``allow_dev``.
+
+    Readings signed for it are bound to no deployed contract: any other dev server, test or
+    deployment with the same defaults accepts them too."""
+    if allow_dev:
+        return
+    if domain.chain_id == DEV_CHAIN_ID and domain.verifying_contract.lower() == ZERO_ADDRESS:
+        raise ConfigError(
+            "the meter domain is the dev default (chain id 31337, MeterRegistry 0x000…000): readings "
+            "signed for it are bound to no contract and replay on any other dev server",
+            hint="pass --chain-id and --meter-registry of your deployment, serve a demo run "
+            "(--run-dir), or --dev-domain to accept the dev domain knowingly",
+        )
 
 
 DEFAULT_RUN_DIR = Path("out")

@@ -1,19 +1,35 @@
 """HTTP routes for metering: ingest, epochs, proofs and KPIs (a FastAPI ``APIRouter``).
 
-Mount with ``app.include_router(router)`` and put the store on the app:
-``app.state.meter_store = MeterStore(url, domain)``. Bodies and answers are the JSON shapes of
-``drakewell meter`` (readings with EIP-712 field names, ``0x`` hex for bytes). Refusals are
-``400`` (bad input) or ``404`` (unknown reading, lease or epoch), with the error's hint.
+Mount with ``app.include_router(router)`` and put the store and its keys on the app:
+``app.state.meter_store = MeterStore(url, domain)``, ``app.state.meter_access =
+MeterAccess.of(operator_key, gateway_keys)`` (:mod:`drakewell.metering.access`). Bodies and
+answers are the JSON shapes of ``drakewell meter`` (readings with EIP-712 field names, ``0x`` hex
+for bytes). Refusals are ``400`` (bad input), ``404`` (unknown reading, lease or epoch), ``409``
+(an epoch not yet due to close), with the error's hint.
+
+Who may call what:
+
+- ``POST /meter/readings``: the operator key, or a gateway key (only for the nodes it is bound
+  to; a batch with any other node's reading is refused whole, ``403``);
+- ``POST /meter/epochs/{asset}/{epoch}/close``: the operator key only, and only once the epoch
+  has ended plus the store's ``close_grace_s`` (by ``app.state.meter_clock``, default the clock);
+- everything else (reads, ``POST /meter/proofs/verify``, which changes nothing): anyone.
+
+A missing or unknown key answers ``401``, a key without the right ``403``; a server with no keys
+configured refuses every write (``503``).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
 from drakewell.errors import MeteringError
+from drakewell.httpguard import presented_key
+from drakewell.metering.access import Caller, MeterAccess
 from drakewell.metering.epochs import (
     DeliveryProof,
     EpochError,
@@ -43,6 +59,26 @@ def get_meter_store(request: Request) -> MeterStore:
 
 
 StoreDep = Annotated[MeterStore, Depends(get_meter_store)]
+
+
+def get_caller(request: Request) -> Caller:
+    """The caller a write presents itself as (a key in a header; cookies are never read)."""
+    access: MeterAccess | None = getattr(request.app.state, "meter_access", None)
+    if access is None:
+        raise HTTPException(
+            503, "this server has no meter keys configured (app.state.meter_access), so it accepts no writes"
+        )
+    caller = access.caller(presented_key(request.headers))
+    if caller is None:
+        raise HTTPException(
+            401,
+            "a meter key is required: send 'Authorization: Bearer KEY' (the operator's or a gateway's)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 INT63 = 2**63 - 1
 EpochPath = Annotated[int, Path(ge=0, le=INT63)]
 SeqPath = Annotated[int, Path(ge=0, le=INT63)]
@@ -60,7 +96,8 @@ def _asset(text: str) -> bytes:
 def _refuse(exc: MeteringError) -> HTTPException:
     missing = isinstance(exc, EpochError) and ("no stored" in exc.message or "not closed" in exc.message)
     missing = missing or (isinstance(exc, EpochError) and "has no readings" in exc.message)
-    return HTTPException(404 if missing else 400, str(exc))
+    early = isinstance(exc, EpochError) and "cannot close before" in exc.message
+    return HTTPException(404 if missing else 409 if early else 400, str(exc))
 
 
 def _clean(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -71,10 +108,25 @@ def _clean(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.post("/readings")
-def post_readings(store: StoreDep, readings: Annotated[list[dict[str, Any]], Body()]) -> dict[str, Any]:
-    """Ingest a batch of signed readings; every refused reading comes back with its reason."""
+def post_readings(
+    store: StoreDep, caller: CallerDep, readings: Annotated[list[dict[str, Any]], Body()]
+) -> dict[str, Any]:
+    """Ingest a batch of signed readings (operator or gateway key); every refused reading comes
+    back with its reason."""
     if len(readings) > MAX_BATCH:
         raise HTTPException(413, f"batch of {len(readings)} readings exceeds {MAX_BATCH}; split it")
+    if caller.nodes is not None and caller.role != "operator":
+        foreign = sorted(
+            {str(r.get("node", "")).lower() for r in readings if isinstance(r, dict)}
+            - {n for n in caller.nodes}
+        )
+        if foreign:
+            raise HTTPException(
+                403,
+                f"gateway key {caller.name!r} may not submit readings of {', '.join(foreign[:3])}"
+                + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+                + "; send them through the gateway those nodes are bound to",
+            )
     return store.ingest(readings).to_json()
 
 
@@ -93,10 +145,16 @@ def get_epoch(store: StoreDep, asset: str, epoch: EpochPath) -> dict[str, Any]:
 
 
 @router.post("/epochs/{asset}/{epoch}/close")
-def post_close_epoch(store: StoreDep, asset: str, epoch: EpochPath) -> dict[str, Any]:
-    """Build the epoch's trees and record its roots (idempotent)."""
+def post_close_epoch(
+    store: StoreDep, caller: CallerDep, request: Request, asset: str, epoch: EpochPath
+) -> dict[str, Any]:
+    """Build the epoch's trees and record its roots (operator key; idempotent; not before the
+    epoch's end plus the store's grace)."""
+    if caller.role != "operator":
+        raise HTTPException(403, f"only the operator may close an epoch, not gateway key {caller.name!r}")
+    clock = getattr(request.app.state, "meter_clock", None) or time.time
     try:
-        return close_epoch(store, _asset(asset), epoch).to_json()
+        return close_epoch(store, _asset(asset), epoch, now_s=clock()).to_json()
     except MeteringError as exc:
         raise _refuse(exc) from None
 
