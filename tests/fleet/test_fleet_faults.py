@@ -24,6 +24,7 @@ def _inventory(first_ip: str, count: int = N):
     return parse_inventory({"miner_ranges": [{"first_ip": first_ip, "count": count, "model": "M30S+"}]})
 
 
+@pytest.mark.slow
 def test_curtailment_reaches_the_setpoint_around_dead_slow_refusing_and_stale_miners() -> None:
     config = EmulatorConfig(count=N, first_ip="127.13.10.1", ramp_s=0.5, slow_delay_s=2.5)
     settings = ControlSettings(
