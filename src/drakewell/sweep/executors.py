@@ -116,8 +116,9 @@ def require_ray() -> Any:
 def start_ray(*, address: str | None = None, workers: int | None = None, object_store_mb: int = 256) -> None:
     """Start a local Ray (``workers`` CPUs, no dashboard, a bounded object store) or join ``address``.
 
-    Ray's raylet gives its agents a fixed window to report their ports; on a busy machine a local
-    start can miss it, so a local start is tried :data:`START_ATTEMPTS` times.
+    Ray's raylet gives its metrics and runtime-env processes a fixed window to report their ports;
+    on a busy machine a local start can miss it, so a local start is tried :data:`START_ATTEMPTS`
+    times.
     """
     ray = require_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
