@@ -51,7 +51,9 @@ def test_curtailment_reaches_the_setpoint_around_dead_slow_refusing_and_stale_mi
             result = await fleet.apply(Setpoint(mining_mw=target_w / 1e6))
 
             assert result.elapsed_s <= settings.deadline_s + 0.5
-            assert result.curtailing and result.reached
+            assert result.curtailing and result.reached, [
+                (a.device, a.command, a.outcome, a.detail) for a in result.failed
+            ]
             assert result.mining_power_w <= target_w + 1000
             by_device = {a.device: a for a in result.accounts}
             expected = {
@@ -93,7 +95,9 @@ def test_raising_wakes_the_sleeping_miners_and_verifies_them() -> None:
             assert not any(m.mining for m in emu.miners.values())
             up = await fleet.apply(Setpoint(mining_mw=6 * RATED_W / 1e6))
             assert up.reached and not up.curtailing
-            assert {a.command for a in up.accounts} == {Command.WAKE}
+            # every sleeper wakes (a miner read mid-ramp may be woken under a limit, then raised)
+            assert Command.WAKE in {a.command for a in up.accounts}
+            assert {a.command for a in up.accounts} <= {Command.WAKE, Command.LIMIT}
             assert all(a.outcome is Outcome.OBEYED for a in up.accounts)
             assert all(m.mining for m in emu.miners.values())
 

@@ -605,6 +605,7 @@ class Fleet:
                 acked = acked or bool(ack)
                 acked_at = loop.time()
                 wait = s.first_readback_s if ack else 0.0
+                before = (acked_at, slot.reading.power_w if slot.reading is not None else None)
                 while loop.time() < deadline:
                     await asyncio.sleep(max(0.0, min(wait, deadline - loop.time())))
                     reading = await self._read(slot, deadline)
@@ -624,7 +625,7 @@ class Fleet:
                     detail = "read-back does not show the command yet"
                     if loop.time() - acked_at > s.confirm_grace_s:
                         report_trouble(order.device, False)  # acknowledged, but the draw does not follow
-                    wait = s.readback_interval_s
+                    wait = _next_readback_s(order, slot, before, (loop.time(), reading.power_w), s)
             report_trouble(order.device, False)
             if attempts < s.max_attempts:
                 await asyncio.sleep(
@@ -715,6 +716,37 @@ async def _send(driver: MinerDriver | GpuDriver | None, order: Order) -> bool:
     if order.command is Command.LIMIT:
         return await miner.set_power_limit(int(order.value_w or 0))
     raise FleetError(f"{order.command.value} is not a device command", hint="jobs go through their hook")
+
+
+def _next_readback_s(
+    order: Order,
+    slot: _Slot,
+    before: tuple[float, float | None],
+    now: tuple[float, float],
+    s: ControlSettings,
+) -> float:
+    """When to read again: when the draw, moving as fast as it did since the command, should arrive.
+
+    A read while a miner still ramps proves nothing and costs two connections; extrapolating the
+    observed ramp rate puts the next read where it can confirm (between ``readback_interval_s / 4``
+    and ``2 · readback_interval_s``; the plain interval when the draw did not move).
+    """
+    (t0, p0), (t1, p1) = before, now
+    if p0 is None or t1 <= t0 or p1 == p0:
+        return s.readback_interval_s
+    rate = (p1 - p0) / (t1 - t0)
+    entry = slot.entry
+    rated = entry.model.power_w if isinstance(entry, MinerEntry) else entry.model.gpu_power_w
+    if order.command is Command.SLEEP:
+        goal = _SLEEP_SHARE * rated
+    elif order.command is Command.WAKE:
+        goal = _WAKE_SHARE * order.expected_power_w
+    else:
+        goal = float(order.value_w or 0)
+    left_s = (goal - p1) / rate
+    if left_s <= 0:  # moving away from the goal, or already past it: read at the plain pace
+        return s.readback_interval_s
+    return min(2 * s.readback_interval_s, max(s.readback_interval_s / 4, left_s * 1.05))
 
 
 def _verified(order: Order, slot: _Slot, reading: MinerReading | GpuReading) -> bool:
