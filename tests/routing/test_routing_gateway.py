@@ -28,6 +28,9 @@ from drakewell.routing.nodes import EdgeNode
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
 FIRST_BYTE_S = 0.4
+ADMIN_KEY = "admin-" + "z" * 30
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+RETRYABLE = {"Idempotency-Key": "req-1"}  # the client allows a resend after a first-byte timeout
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,9 @@ def failing() -> Iterator[LoopbackServer]:
 
 def gateway(urls: list[str], policy: str = "nearest", **limits: Any) -> LoopbackServer:
     """A gateway whose ``nearest`` policy tries backends in the order given (RTT 1, 2, 3 … ms)."""
-    config = loopback_config(urls, policy=policy, **{"first_byte_timeout_s": FIRST_BYTE_S, **limits})
+    config = loopback_config(
+        urls, policy=policy, **{"first_byte_timeout_s": FIRST_BYTE_S, "admin_key": ADMIN_KEY, **limits}
+    )
     config = GatewayConfig(
         **{**config.__dict__, "rtt_ms": {"local": tuple(float(k + 1) for k in range(len(urls)))}}
     )
@@ -91,7 +96,7 @@ def test_hanging_backend_fails_over_within_the_first_byte_timeout(
 ) -> None:
     with gateway([hanging.url, healthy.url]) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
         started = time.perf_counter()
-        r = post(client)
+        r = post(client, **RETRYABLE)
         elapsed = time.perf_counter() - started
         assert r.status_code == 200
         assert r.headers["x-drakewell-attempts"] == "2"
@@ -102,7 +107,7 @@ def test_hanging_backend_fails_over_within_the_first_byte_timeout(
         r = post(client)
         assert r.headers["x-drakewell-attempts"] == "1"
         assert time.perf_counter() - started < FIRST_BYTE_S
-        state = client.get("/v1/gateway/backends").json()["backends"]
+        state = client.get("/v1/gateway/backends", headers=ADMIN).json()["backends"]
         assert [b["up"] for b in state] == [False, True]
         assert all(b["in_flight"] == 0 for b in state)
 
@@ -111,7 +116,7 @@ def test_stream_from_a_hanging_backend_fails_over_too(
     hanging: LoopbackServer, healthy: LoopbackServer
 ) -> None:
     with gateway([hanging.url, healthy.url]) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
-        r = post(client, {**CHAT, "stream": True})
+        r = post(client, {**CHAT, "stream": True}, **RETRYABLE)
     assert r.status_code == 200
     assert r.text.rstrip().endswith("data: [DONE]")
     assert r.headers["x-drakewell-backend"] == "backend-1"
@@ -146,7 +151,7 @@ def test_every_backend_bad_gives_503_in_bounded_time(
 ) -> None:
     with gateway([hanging.url, failing.url]) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
         started = time.perf_counter()
-        r = post(client)
+        r = post(client, **RETRYABLE)
         elapsed = time.perf_counter() - started
     assert r.status_code == 503
     assert r.json()["error"]["type"] == "backend_unavailable"
@@ -181,7 +186,7 @@ def test_live_queue_depth_steers_least_load_away_from_a_busy_backend() -> None:
         first = post(client)  # equal load, least RTT: the busy one; it reports 50 queued
         assert first.headers["x-drakewell-backend"] == "backend-0"
         served = {post(client).headers["x-drakewell-backend"] for _ in range(5)}
-        state = client.get("/v1/gateway/backends").json()["backends"]
+        state = client.get("/v1/gateway/backends", headers=ADMIN).json()["backends"]
     assert served == {"backend-1"}
     assert state[0]["external"] == 49  # it held 50, one of them ours
 
@@ -267,16 +272,16 @@ def test_client_hanging_up_mid_stream_releases_the_backend_slot() -> None:
         with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as r:
             lines = r.iter_lines()
             assert next(lines).startswith("data: ")
-            busy = client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"]
+            busy = client.get("/v1/gateway/backends", headers=ADMIN).json()["backends"][0]["in_flight"]
         # leaving the block closes the connection with ~190 tokens still to come
         deadline = time.monotonic() + 3.0
         while (
-            client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"]
+            client.get("/v1/gateway/backends", headers=ADMIN).json()["backends"][0]["in_flight"]
             and time.monotonic() < deadline
         ):
             time.sleep(0.05)
         assert busy == 1
-        assert client.get("/v1/gateway/backends").json()["backends"][0]["in_flight"] == 0
+        assert client.get("/v1/gateway/backends", headers=ADMIN).json()["backends"][0]["in_flight"] == 0
 
 
 def test_backend_dying_mid_stream_ends_the_stream_promptly() -> None:

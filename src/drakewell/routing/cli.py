@@ -202,10 +202,31 @@ def serve(
     connect_timeout_s: Annotated[float, typer.Option(help="Per-backend connect timeout.")] = 0.5,
     first_byte_timeout_s: Annotated[float, typer.Option(help="Per-backend time to first byte.")] = 10.0,
     latency: Annotated[str, typer.Option(help="RTT source when backends have regions.")] = "auto",
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=KEY a client must send as 'Authorization: Bearer KEY' (repeat); default: open"
+        ),
+    ] = None,
+    admin_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRAKEWELL_GATEWAY_ADMIN_KEY", help="key for GET /v1/gateway/backends (else off)"
+        ),
+    ] = None,
+    rate_limit: Annotated[
+        float | None, typer.Option(help="requests per second per client (key, else address); default: none")
+    ] = None,
+    rate_burst: Annotated[float, typer.Option(help="requests a client may send at once")] = 20.0,
+    max_body_bytes: Annotated[int, typer.Option(help="largest request body accepted")] = 1_048_576,
 ) -> None:
-    """Run the OpenAI-compatible gateway (POST /v1/chat/completions) in front of the backends."""
+    """Run the OpenAI-compatible gateway (POST /v1/chat/completions) in front of the backends.
+
+    A request that timed out after a backend got it is resent elsewhere only when the client sends
+    an Idempotency-Key header."""
     import uvicorn
 
+    from drakewell.httpguard import parse_named_keys
     from drakewell.routing.gateway import Backend, GatewayConfig, create_gateway_app
     from drakewell.routing.latency import latency_matrix
     from drakewell.routing.nodes import EdgeNode
@@ -234,6 +255,11 @@ def serve(
         sla_ttft_ms=sla_ms,
         connect_timeout_s=connect_timeout_s,
         first_byte_timeout_s=first_byte_timeout_s,
+        api_keys=parse_named_keys(api_key or []),
+        admin_key=admin_key,
+        rate_per_s=rate_limit,
+        rate_burst=rate_burst,
+        max_body_bytes=max_body_bytes,
     )
     uvicorn.run(create_gateway_app(config), host=host, port=port, log_level="info")
 

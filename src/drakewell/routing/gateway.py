@@ -25,6 +25,21 @@ each request's duration at the backend.
 **Routing inputs.** The user's region comes from the ``x-user-region`` header (default: the
 gateway's); the prompt length is estimated as characters / 4. Answers carry ``x-drakewell-backend``
 (who served) and ``x-drakewell-attempts``.
+
+**No double execution.** An attempt that failed before the backend had the request (connection
+refused or not made in time) fails over freely. One that failed *after* sending it (no first byte
+in time, the connection dropped, the body never came) may still be running on that backend, so it
+is resent elsewhere only when the client marked the request idempotent with an
+``Idempotency-Key`` header (passed on to the backend); otherwise the gateway answers ``504``. A
+backend's own ``5xx`` answer says it failed, and fails over.
+
+**Who may call.** With ``api_keys`` set, ``POST /v1/chat/completions`` needs one of them
+(``Authorization: Bearer KEY``, as OpenAI clients send it; ``401`` otherwise); with
+``rate_per_s`` set, each caller (key name, or client address without keys) has a token bucket of
+``rate_burst`` requests refilled at ``rate_per_s`` (``429`` with ``Retry-After`` when empty,
+:class:`drakewell.httpguard.RateLimiter`). ``GET /v1/gateway/backends`` (backend URLs, load and
+health) needs ``admin_key`` and answers ``403`` when none is set; ``GET /healthz`` is public.
+Request bodies above ``max_body_bytes`` are refused (``413``) before they are read whole.
 """
 
 from __future__ import annotations
@@ -46,12 +61,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from drakewell.errors import RoutingError
+from drakewell.httpguard import KeyRing, RateLimiter, presented_key
 from drakewell.routing.nodes import EdgeNode
 from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy
 
 CHAT_PATH = "/v1/chat/completions"
 QUEUE_DEPTH_HEADER = "x-queue-depth"
 USER_REGION_HEADER = "x-user-region"
+IDEMPOTENCY_HEADER = "idempotency-key"
+DEFAULT_MAX_BODY_BYTES = 1_048_576
 CHARS_PER_TOKEN = 4
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "date", "server"}
@@ -94,6 +112,11 @@ class GatewayConfig:
     typical_slot_s: float = 2.0
     seed: int = 0
     policy_params: dict[str, Any] = field(default_factory=dict)
+    api_keys: dict[str, str] = field(default_factory=dict)  # name -> key; empty: open gateway
+    admin_key: str | None = None  # for GET /v1/gateway/backends; None: that route is off
+    rate_per_s: float | None = None  # per caller; None: no rate limit
+    rate_burst: float = 20.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         if not self.backends:
@@ -118,6 +141,19 @@ class GatewayConfig:
                 )
         if self.down_for_s < 0:
             raise GatewayConfigError("down_for_s must be ≥ 0", hint="use 0 to never mark backends down")
+        if self.max_body_bytes <= 0:
+            raise GatewayConfigError("max_body_bytes must be > 0", hint="e.g. 1048576 (1 MiB)")
+        if self.rate_per_s is not None and not (self.rate_per_s > 0 and self.rate_burst >= 1):
+            raise GatewayConfigError(
+                f"rate limit {self.rate_per_s}/s with burst {self.rate_burst} is not usable",
+                hint="give rate_per_s > 0 and rate_burst >= 1, or no rate limit",
+            )
+        short = [n for n, k in self.api_keys.items() if len(k) < 16]
+        if short or (self.admin_key is not None and len(self.admin_key) < 16):
+            raise GatewayConfigError(
+                f"keys shorter than 16 characters: {', '.join(short) or 'admin'}",
+                hint="generate keys with secrets.token_urlsafe(32)",
+            )
 
 
 def _error(status: int, message: str, kind: str, **extra: str) -> JSONResponse:
@@ -136,7 +172,19 @@ def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
 
 
 class _Upstream(Exception):
-    """An attempt failed in a way that warrants failover."""
+    """An attempt failed; ``sent``: the backend may have the request (and be running it)."""
+
+    def __init__(self, why: str, *, sent: bool) -> None:
+        super().__init__(why)
+        self.sent = sent
+
+
+# failures before the backend could have the request: safe to send it elsewhere
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 class Gateway:
@@ -151,6 +199,11 @@ class Gateway:
         self.external = [0] * n
         self.down_until = [0.0] * n
         self.rng = random.Random(config.seed)
+        self.keys = KeyRing(dict(config.api_keys))
+        self.admin = KeyRing({"admin": config.admin_key}) if config.admin_key is not None else None
+        self.limiter = (
+            RateLimiter(config.rate_per_s, config.rate_burst) if config.rate_per_s is not None else None
+        )
         self._transport: httpx.AsyncHTTPTransport | None = None
         self._urls = tuple(httpx.URL(b.url.rstrip("/") + CHAT_PATH) for b in config.backends)
         self._timeouts = {
@@ -223,15 +276,18 @@ class Gateway:
 
     # --- one request -----------------------------------------------------------------------
     async def _open(
-        self, i: int, body: bytes, stream: bool
+        self, i: int, body: bytes, stream: bool, idempotency_key: str | None = None
     ) -> tuple[httpx.Response, AsyncIterator[bytes], bytes]:
         """Send to backend ``i``; return its response, its chunk iterator and the first chunk (for a
         stream), all within the first-byte limit."""
+        headers = {"content-type": "application/json"}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         request = httpx.Request(
             "POST",
             self._urls[i],
             content=body,
-            headers={"content-type": "application/json"},
+            headers=headers,
             extensions={"timeout": self._timeouts},
         )
         response: httpx.Response | None = None
@@ -254,15 +310,73 @@ class Gateway:
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             if response is not None:
                 await response.aclose()
-            raise _Upstream(type(exc).__name__) from exc
+            raise _Upstream(type(exc).__name__, sent=not isinstance(exc, _NOT_SENT)) from exc
         assert response is not None
         if response.status_code >= 500:
             await response.aclose()
-            raise _Upstream(f"status {response.status_code}")
+            raise _Upstream(f"status {response.status_code}", sent=False)  # the backend said it failed
         return response, chunks if chunks is not None else response.aiter_raw(), first
 
+    async def _read_body(self, request: Request) -> bytes:
+        cap = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _admit(self, request: Request) -> Response | None:
+        """The key and rate checks: ``None`` to go on, else the refusal."""
+        caller: str | None = None
+        if self.keys:
+            caller = self.keys.name_of(presented_key(request.headers))
+            if caller is None:
+                return _error(
+                    401,
+                    "an API key is required: send 'Authorization: Bearer KEY'",
+                    "invalid_api_key",
+                    **{"www-authenticate": "Bearer"},
+                )
+        if self.limiter is not None:
+            who = caller or (request.client.host if request.client else "unknown")
+            wait = self.limiter.retry_after_s(who)
+            if wait is not None:
+                return _error(
+                    429,
+                    f"rate limit of {self.config.rate_per_s:g} requests/s exceeded; retry in {wait} s",
+                    "rate_limit_exceeded",
+                    **{"retry-after": str(wait)},
+                )
+        return None
+
+    def backends_allowed(self, request: Request) -> Response | None:
+        """``GET /v1/gateway/backends`` is for the admin key only."""
+        if self.admin is None:
+            return _error(403, "the backends view is off (no admin key configured)", "forbidden")
+        if self.admin.name_of(presented_key(request.headers)) is None:
+            return _error(
+                401, "the admin key is required: send 'Authorization: Bearer KEY'", "invalid_api_key"
+            )
+        return None
+
     async def handle(self, request: Request) -> Response:
-        body = await request.body()
+        refused = self._admit(request)
+        if refused is not None:
+            return refused
+        try:
+            body = await self._read_body(request)
+        except _BodyTooLarge:
+            return _error(
+                413,
+                f"the request body exceeds the {self.config.max_body_bytes}-byte limit; send a shorter one",
+                "invalid_request",
+            )
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -286,6 +400,7 @@ class Gateway:
                 "invalid_request",
             )
         stream = bool(payload.get("stream"))
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
         route = RouteRequest(region, _estimate_prompt_tokens(payload), self.config.sla_ttft_ms)
         tried: set[int] = set()
         failures: list[str] = []
@@ -298,11 +413,13 @@ class Gateway:
             started = time.perf_counter()
             self._dispatch(i)
             try:
-                response, chunks, first = await self._open(i, body, stream)
+                response, chunks, first = await self._open(i, body, stream, idempotency_key)
             except _Upstream as exc:
                 self._finish(i, started, ok=False)
                 self._mark_down(i)
                 failures.append(f"{self.config.backends[i].node.name}: {exc}")
+                if exc.sent and idempotency_key is None:
+                    return self._not_resent(i, str(exc), len(tried))
                 continue
             except BaseException:  # cancelled (shutdown): keep the in-flight count true
                 self._finish(i, started, ok=False)
@@ -319,6 +436,8 @@ class Gateway:
                     self._finish(i, started, ok=False)
                     self._mark_down(i)
                     failures.append(f"{self.config.backends[i].node.name}: body {type(exc).__name__}")
+                    if idempotency_key is None:
+                        return self._not_resent(i, f"body {type(exc).__name__}", len(tried))
                     continue
                 finally:
                     await response.aclose()
@@ -332,6 +451,17 @@ class Gateway:
             "no backend answered in time (" + "; ".join(failures) + "); retry later or check the backends",
             "backend_unavailable",
             **{"x-drakewell-attempts": str(len(tried))},
+        )
+
+    def _not_resent(self, i: int, why: str, attempts: int) -> Response:
+        name = self.config.backends[i].node.name
+        return _error(
+            504,
+            f"backend {name} failed after it got the request ({why}) and may still be running it, so "
+            f"it was not sent elsewhere; retry, or send an {IDEMPOTENCY_HEADER} header to let the "
+            "gateway resend it",
+            "backend_timeout",
+            **{"x-drakewell-attempts": str(attempts)},
         )
 
     async def _relay(
@@ -385,6 +515,9 @@ def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = Non
         return JSONResponse({"ok": up}, 200 if up else 503)
 
     async def backends(request: Request) -> Response:
+        refused = gateway.backends_allowed(request)
+        if refused is not None:
+            return refused
         return JSONResponse({"policy": gateway.policy.name, "backends": gateway.health()})
 
     @contextlib.asynccontextmanager
