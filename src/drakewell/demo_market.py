@@ -276,6 +276,7 @@ def run_market(
 
     def ingest() -> Any:
         store.register_nodes(fleet.nodes)
+        store.register_leases(fleet.leases)  # each escrowed lease's GPUs and window, as metering sees them
         register_signers_on_chain(market.meter, [n for n in fleet.nodes if n.asset == market.asset_id])
         accepted, rejected, batch = 0, 0, 20_000
         for i in range(0, len(fleet.readings), batch):
