@@ -23,8 +23,9 @@ from drakewell.errors import DrakewellError
 from drakewell.site import Site, load_site
 
 REFERENCES = ("perfect", "always")
+#: The example site as a checkout names it; the package ships the same file (and the grid files
+#: it refers to) as ``drakewell/examples/``, which is what the defaults read.
 EXAMPLE_SITE = Path("examples/sites/west-texas-hybrid.toml")
-_SOURCE_EXAMPLE_SITE = Path(__file__).resolve().parents[3] / EXAMPLE_SITE
 
 
 @dataclass(frozen=True)
@@ -139,14 +140,29 @@ def describe_fallbacks(summary: dict[str, Any]) -> str | None:
     )
 
 
+def packaged_example(relative: str | Path) -> Path:
+    """A file the package ships under ``drakewell/examples/`` (``sites/…``, ``grid/…``), found with
+    :mod:`importlib.resources`, so defaults work from an installed wheel as from a checkout."""
+    from importlib.resources import files
+
+    root = files("drakewell") / "examples"
+    path = Path(str(root)) / relative
+    if not isinstance(root, Path) or not path.is_file():
+        raise DrakewellError(
+            f"the packaged example {relative} is missing from {root}",
+            hint="reinstall drakewell from a wheel or a checkout (pip install --force-reinstall drakewell)",
+        )
+    return path
+
+
 def resolve_site(site: Site | str | Path | None) -> Site:
-    """A site object from an object, a path, or ``None`` (the example site, from the working
-    directory or the source tree)."""
+    """A site object from an object, a path, or ``None`` (the packaged example site). The example's
+    checkout path, ``examples/sites/west-texas-hybrid.toml``, names the packaged file where the
+    working directory has no such file."""
     if isinstance(site, Site):
         return site
-    if site is None or Path(site) == EXAMPLE_SITE:
-        path = EXAMPLE_SITE if EXAMPLE_SITE.is_file() else _SOURCE_EXAMPLE_SITE
-        return load_site(path)
+    if site is None or (Path(site) == EXAMPLE_SITE and not EXAMPLE_SITE.is_file()):
+        return load_site(packaged_example("sites/west-texas-hybrid.toml"))
     return load_site(site)
 
 

@@ -49,7 +49,6 @@ def backtest(
     from rich.console import Console
 
     from drakewell.dispatch.backtest import (
-        EXAMPLE_SITE,
         describe_fallbacks,
         load_backtest_inputs,
         write_ledger_csv,
@@ -66,7 +65,7 @@ def backtest(
             "--ledger writes one policy's ledger", hint="pick one --policy, or write ledgers per policy"
         )
     inputs = load_backtest_inputs(
-        site or EXAMPLE_SITE, prices=prices, forecast=forecast, zone=zone, hashprice=hashprice, seed=seed
+        site, prices=prices, forecast=forecast, zone=zone, hashprice=hashprice, seed=seed
     )
     results = _run_with_progress(console, inputs, names)
     summaries = [r.summary for r in results]

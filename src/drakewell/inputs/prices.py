@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -345,7 +346,17 @@ def fetch_gridstatus_prices(
             hint="pip install 'drakewell[grid]' (or load the ERCOT CSVs with load_ercot_prices)",
         ) from None
     gs_market: Any = "REAL_TIME_15_MIN" if market == "rt" else "DAY_AHEAD_HOURLY"
-    raw = gridstatus.Ercot().get_spp(date=start, end=end, market=gs_market, location_type="Load Zone")
+    with warnings.catch_warnings():
+        # gridstatus 0.34 still calls DataFrame.rename(inplace=True), which pandas 3.1 deprecates;
+        # the warning is about its code, not the caller's, and would be an error under -W error
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"gridstatus(\.|$)")
+        try:
+            raw = gridstatus.Ercot().get_spp(date=start, end=end, market=gs_market, location_type="Load Zone")
+        except Exception as exc:  # network, ERCOT's API, or a document gridstatus cannot parse
+            raise InputDataError(
+                f"gridstatus could not get ERCOT {market} prices for {start} to {end}: {exc}",
+                hint="check the dates and the network, or load the ERCOT CSVs with load_ercot_prices",
+            ) from exc
     frame = frame_from_gridstatus(raw)
     if zones is not None:
         frame = frame[[select_zone(frame, z).name for z in zones]]
