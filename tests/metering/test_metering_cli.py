@@ -20,7 +20,7 @@ def _run(*args: str, ok: bool = True) -> Any:
     result = runner.invoke(app, ["meter", *args])
     if ok:
         assert result.exit_code == 0, result.output + str(result.exception)
-        return json.loads(result.output)
+        return json.loads(result.stdout)
     return result
 
 
@@ -174,3 +174,46 @@ def test_bad_input_is_named(tmp_path: Path, args: list[str], words: str) -> None
     result = runner.invoke(app, ["meter", *(a.format(**paths) for a in args)])
     assert result.exit_code != 0
     assert words in str(result.exception)
+
+
+def test_ingest_and_close_through_a_server_need_its_keys(
+    tmp_path: Path, store: Any, domain: Any, make_reading: Any, gpu_key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from metering_helpers import GATEWAY_KEY, OPERATOR_KEY, live_server
+    from test_metering_api import meter_app
+
+    signed = [gpu_key.sign(make_reading(seq=s), domain).to_json() for s in (1, 2)]
+    (tmp_path / "signed.json").write_text(json.dumps(signed))
+    with live_server(meter_app(store, gpu_key.address)) as base:
+        monkeypatch.delenv("DRAKEWELL_METER_KEY", raising=False)
+        no_key = _run("ingest", str(tmp_path / "signed.json"), "--server", base, ok=False)
+        assert no_key.exit_code != 0 and "needs a meter key" in str(no_key.exception)
+        bad = _run("ingest", str(tmp_path / "signed.json"), "--server", base, "--key", "x" * 30, ok=False)
+        assert "401" in str(bad.exception)
+        answer = _run("ingest", str(tmp_path / "signed.json"), "--server", base, "--key", GATEWAY_KEY)
+        assert answer == {"accepted": 2, "duplicates": 0, "rejected": []}
+        close = ["close-epoch", "--server", base, "--asset", "0x" + GPU_ASSET.hex(), "--epoch", str(EPOCH)]
+        refused = _run(*close, "--key", GATEWAY_KEY, ok=False)
+        assert "403" in str(refused.exception) and "only the operator" in str(refused.exception)
+        monkeypatch.setenv("DRAKEWELL_METER_KEY", OPERATOR_KEY)
+        records = _run(*close)
+    assert records[0]["nReadings"] == 2
+
+
+def test_close_epoch_leaves_epochs_that_are_not_due(tmp_path: Path) -> None:
+    from drakewell.metering.ingest import MeterStore, NodeSpec
+    from drakewell.metering.readings import MeterDomain
+    from drakewell.metering.signing import NodeKey
+
+    key = NodeKey((5150).to_bytes(32, "big"))
+    db = tmp_path / "m.sqlite"
+    domain = MeterDomain(31337, "0x" + "00" * 20)
+    store = MeterStore(f"sqlite:///{db}", domain)
+    store.register_nodes([NodeSpec(key.address, GPU_ASSET, "gpu", gpus=8, gpu_w=1_000.0)])
+    start = EPOCH * 86_400
+    reading = Reading(key.address, GPU_ASSET, EPOCH, 1, start, start + 300, 10, 60, 0, 0, 0)
+    assert store.ingest([key.sign(reading, domain)]).accepted == 1
+    store.close()
+    due = (EPOCH + 1) * 86_400 + 900
+    assert _run("close-epoch", "--db", str(db), "--now", str(due - 1)) == []  # not yet: left open
+    assert len(_run("close-epoch", "--db", str(db), "--now", str(due))) == 1

@@ -2,6 +2,11 @@
 
 Every command reads JSON from a file (or ``-`` for standard input) and prints JSON to standard
 output. The EIP-712 domain is ``--chain-id`` and ``--registry`` (the MeterRegistry address).
+
+``ingest`` and ``close-epoch`` work on the database itself (``--db``: whoever can write it is its
+operator), or with ``--server URL`` on a running ``drakewell serve`` through its meter API, with
+the key in ``--key`` or ``DRAKEWELL_METER_KEY`` (sent as ``Authorization: Bearer``; the operator
+key to close, the operator's or a gateway's to ingest).
 """
 
 from __future__ import annotations
@@ -29,6 +34,40 @@ RegistryOpt = Annotated[
 ]
 DbOpt = Annotated[str, typer.Option("--db", help="Database URL or SQLite file path.")]
 EpochSecondsOpt = Annotated[int, typer.Option("--epoch-seconds", help="Epoch length in seconds.")]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", help="Base URL of a drakewell server (its meter API) instead of --db."),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", envvar="DRAKEWELL_METER_KEY", help="Meter key for --server (operator or gateway)."),
+]
+
+
+def _post(server: str, key: str | None, path: str, body: Any = None) -> Any:
+    """POST to a meter API with the key in a header; a refusal becomes a clear error."""
+    import httpx
+
+    if not key:
+        raise ConfigError(
+            "--server needs a meter key", hint="pass --key or set DRAKEWELL_METER_KEY (see drakewell serve)"
+        )
+    try:
+        answer = httpx.post(
+            server.rstrip("/") + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
+    except httpx.HTTPError as exc:
+        raise ConfigError(f"cannot reach {server}: {exc}", hint="check --server and that it runs") from None
+    if answer.status_code >= 400:
+        try:
+            detail = answer.json().get("detail", answer.text)
+        except ValueError:
+            detail = answer.text
+        raise MeteringError(
+            f"{server} refused POST {path} ({answer.status_code}): {detail}",
+            hint="401/403: use the operator key (close) or a gateway key bound to these nodes (ingest)",
+        )
+    return answer.json()
 
 
 def _read_json(source: str) -> Any:
@@ -141,15 +180,32 @@ def ingest(
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
     batch_size: Annotated[int, typer.Option(help="Readings per transaction.")] = 5_000,
+    server: ServerOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Verify and store signed readings; prints counts and each rejection with its reason.
 
-    Whoever can write the database file is its operator: this command needs no credential (the
-    HTTP API does: an operator or gateway key)."""
+    With --db, whoever can write the database file is its operator (no key); with --server the
+    readings go to the meter API with --key (the operator's or a gateway's)."""
     from drakewell.metering.ingest import LeaseTerms, NodeSpec
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be > 0, got {batch_size}", hint="e.g. 5000")
+    if server is not None:
+        if nodes is not None or leases is not None:
+            raise ConfigError(
+                "--nodes and --leases register on the database itself",
+                hint="run them with --db on the server",
+            )
+        total: dict[str, Any] = {"accepted": 0, "duplicates": 0, "rejected": []}
+        sent = _as_list(_read_json(readings))
+        for lo in range(0, len(sent), batch_size):
+            answer = _post(server, key, "/meter/readings", sent[lo : lo + batch_size])
+            total["accepted"] += answer["accepted"]
+            total["duplicates"] += answer["duplicates"]
+            total["rejected"] += [{**r, "index": r["index"] + lo} for r in answer["rejected"]]
+        _emit(total)
+        return
     store = _store(db, chain_id, registry, epoch_seconds)
     if nodes is not None:
         store.register_nodes(NodeSpec.from_json(n) for n in _as_list(_read_json(nodes)))
@@ -186,6 +242,8 @@ def close_epoch_cmd(
     grace_s: Annotated[
         int, typer.Option("--grace-s", help="Seconds after an epoch's end before it may close.")
     ] = 900,
+    server: ServerOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Build the readings and deliveries Merkle trees of epochs; prints their records (roots, totals).
 
@@ -196,6 +254,11 @@ def close_epoch_cmd(
     from drakewell.metering.epochs import close_epoch, open_epochs
     from drakewell.metering.readings import asset_id
 
+    if server is not None:
+        if asset is None or epoch is None:
+            raise ConfigError("--server closes one epoch", hint="give --asset and --epoch")
+        _emit([_post(server, key, f"/meter/epochs/0x{asset_id(asset).hex()}/{epoch}/close")])
+        return
     now_s = float(now) if now is not None else time.time()
     store = _store(db, chain_id, registry, epoch_seconds, grace_s)
     wanted = asset_id(asset) if asset is not None else None
