@@ -126,8 +126,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"apply: {len(result.accounts)} orders, {commands} commands, "
         f"read-back {result.mining_power_w / 1e6:.3f} MW (target {target_mw:.3f} MW) "
-        f"in {result.elapsed_s:.2f} s; "
-        + ", ".join(f"{o.value} {result.count(o)}" for o in Outcome)
+        f"in {result.elapsed_s:.2f} s; " + ", ".join(f"{o.value} {result.count(o)}" for o in Outcome)
     )
     wake = await fleet.apply(Setpoint(mining_mw=full_mw))
     print(
