@@ -187,3 +187,65 @@ def test_compact_tables_put_two_spaces_between_columns() -> None:
         table.add_column(f"c{k}")
     table.add_row(*(f"{k:05d}" for k in range(10)))
     assert max(len(line) for line in render_text(table, 200).splitlines()) == 10 * 5 + 9 * 2
+
+
+def test_a_folded_last_column_is_not_cut_but_an_ellipsis_is() -> None:
+    path = "/home/operator/projects/drakewell/out/sweeps/hashprice-zones/results.parquet"
+    folded = Table(show_header=False)
+    folded.add_column("what")
+    folded.add_column("value", overflow="fold")
+    folded.add_row("worst mpc flexibility capture", path)
+    assert cut_cells(folded) == []
+    ellipsis = Table(show_header=False)
+    ellipsis.add_row("worst mpc flexibility capture", path)
+    assert path in cut_cells(ellipsis)
+
+
+def test_the_sweep_summary_fits_80_columns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from drakewell.sweep.cli import render_outcome
+    from drakewell.sweep.runner import SweepOutcome
+
+    deep = tmp_path.joinpath(*["a-long-folder-name"] * 4)
+    frame = pd.DataFrame({"policy": ["mpc", "mpc"], "flex_capture": [0.912, -0.25]})
+    outcome = SweepOutcome(frame, deep / "results.parquet", deep / "report.html", 1_234, 12, 1_222, 0, 1234.5)
+    _assert_fits(render_outcome(outcome))
+
+
+@pytest.mark.integration
+def test_the_fleet_tables_fit_80_columns(tmp_path: Path) -> None:
+    """Status, plan and apply on emulated miners at the longest IPv4 addresses (loopback)."""
+    import asyncio
+    import threading
+
+    pytest.importorskip("pyasic")
+    from drakewell.fleet.emulator import EmulatedFleet, EmulatorConfig
+
+    fleet = EmulatedFleet(EmulatorConfig(count=2, first_ip="127.254.254.201", ramp_s=0.3))
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with fleet:
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        assert started.wait(10)
+        inventory = tmp_path / "fleet.toml"
+        inventory.write_text('[[miner_ranges]]\nfirst_ip = "127.254.254.201"\ncount = 2\nmodel = "M30S+"\n')
+        for args in (
+            ["status"],
+            ["set", "--mining-mw", "0.0034"],
+            ["set", "--mining-mw", "0.0034", "--apply"],
+        ):
+            out = _run(["fleet", args[0], "--inventory", str(inventory), *args[1:]])
+            assert "127.254.254.202" in out
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()

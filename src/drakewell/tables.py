@@ -11,6 +11,7 @@ that is not shown whole (empty: nothing is cut).
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 
 from rich import box
@@ -23,10 +24,11 @@ TERMINAL_COLUMNS = 80
 ELLIPSIS = "…"
 
 
-def compact_table(title: str | None = None, caption: str | None = None) -> Table:
+def compact_table(*headers: str, title: str | None = None, caption: str | None = None) -> Table:
     """A table in the CLI's compact style: no outer frame, a rule under the header, two spaces
-    between columns."""
+    between columns (``headers``: columns to add, as ``rich.table.Table`` takes them)."""
     return Table(
+        *headers,
         title=title,
         caption=caption,
         box=box.SIMPLE_HEAD,
@@ -47,15 +49,25 @@ def cut_cells(table: Table, width: int = TERMINAL_COLUMNS) -> list[str]:
     """The cells and header words of ``table`` that a ``width``-column terminal does not show whole.
 
     A cell may wrap between words (a header such as ``ratio to perfect`` over two lines is fine),
-    but each word must appear unbroken on one line and no line may end in an ellipsis.
+    but each word must appear unbroken on one line and no line may end in an ellipsis. The last
+    column may fold long words such as paths over several lines (``overflow="fold"``): its cells
+    must appear in order once line breaks and padding are taken out.
     """
-    lines = render_text(table, width).splitlines()
+    text = render_text(table, width)
+    lines = text.splitlines()
+    joined = re.sub(r"[\s\u2500-\u257f]+", "", text)  # without line breaks, padding and box lines
     words: list[str] = []
-    for column in table.columns:
-        words += _plain(column.header).split()
+    folded: list[str] = []
+    for k, column in enumerate(table.columns):
+        if table.show_header:
+            words += _plain(column.header).split()
         for cell in column.cells:
-            words += _plain(cell).split()
+            if column.overflow == "fold" and k == len(table.columns) - 1:
+                folded.append(_plain(cell))
+            else:
+                words += _plain(cell).split()
     cut = [w for w in dict.fromkeys(words) if not any(w in line for line in lines)]
+    cut += [c for c in folded if re.sub(r"\s+", "", c) not in joined]
     cut += [line.strip() for line in lines if ELLIPSIS in line or len(line.rstrip()) > width]
     return cut
 

@@ -44,15 +44,15 @@ def scan(
 ) -> None:
     """Find miners in a subnet with pyasic (one miner per IP; ports 80, 443, 4028, 4433 probed)."""
     from rich.console import Console
-    from rich.table import Table
 
     from drakewell.fleet.miners import load_pyasic, scan_subnet
+    from drakewell.tables import compact_table
 
     console = Console()
     with console.status(f"scanning {subnet} …"):
         load_pyasic()
         found = asyncio.run(scan_subnet(subnet, timeout_s=timeout_s))
-    table = Table(
+    table = compact_table(
         "ip", "model (pyasic)", "firmware", "catalogue model", title=f"{len(found)} miner(s) in {subnet}"
     )
     for m in found:
@@ -121,9 +121,9 @@ def status(
 ) -> None:
     """Read every device of an inventory once and show what it draws."""
     from rich.console import Console
-    from rich.table import Table
 
     from drakewell.fleet.inventory import load_inventory
+    from drakewell.tables import compact_table
 
     inv = load_inventory(inventory)
     console = Console()
@@ -136,7 +136,7 @@ def status(
             await fleet.close()
 
     rows = asyncio.run(run())
-    table = Table("device", "kind", "model", "reachable", "W", "limit W", "TH/s", "mining")
+    table = compact_table("device", "kind", "model", "reachable", "W", "limit W", "TH/s", "mining")
     for row in rows[:limit]:
         table.add_row(
             row["device"],
@@ -162,9 +162,9 @@ def status(
 
 
 def _orders_table(orders: tuple[Order, ...]) -> Any:
-    from rich.table import Table
+    from drakewell.tables import compact_table
 
-    table = Table("device", "command", "value W", "expected W", title=f"{len(orders)} order(s)")
+    table = compact_table("device", "command", "value W", "expected W", title=f"{len(orders)} order(s)")
     for o in orders:
         table.add_row(
             o.device,
@@ -215,11 +215,11 @@ def set_power(
 ) -> None:
     """Plan (dry run) or carry out (--apply) a power setpoint, and show each device's account."""
     from rich.console import Console
-    from rich.table import Table
 
     from drakewell.fleet.control import Setpoint
     from drakewell.fleet.devices import Outcome
     from drakewell.fleet.inventory import load_inventory
+    from drakewell.tables import compact_table
 
     setpoint = Setpoint(mining_mw, inference_mw, training_mw, spot_mw)
     if all(v is None for v in (mining_mw, inference_mw, training_mw, spot_mw)):
@@ -258,7 +258,7 @@ def set_power(
             ],
         )
         return
-    table = Table("device", "command", "value W", "outcome", "tries", "read-back W", "detail")
+    table = compact_table("device", "command", "value W", "outcome", "tries", "read-back W", "detail")
     colour = {
         Outcome.OBEYED: "green",
         Outcome.LATE: "yellow",

@@ -85,6 +85,8 @@ def render_outcome(outcome: Any) -> Any:
     from rich.table import Table
 
     table = Table(title="sweep", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")  # a long path folds over lines instead of being cut
     table.add_row("cells", f"{outcome.cells:,}")
     table.add_row("already in the results", f"{outcome.skipped:,}")
     table.add_row("ran", f"{outcome.ran:,}")
