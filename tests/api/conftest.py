@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from api_helpers import API_KEY, OPERATOR_KEY
 from api_live_server import serve
 
 from drakewell.api.app import AppState, create_app
@@ -12,8 +13,6 @@ from drakewell.metering import MeterDomain, MeterStore, close_epoch, simulate_fl
 from drakewell.metering.access import MeterAccess
 from drakewell.metering.fleet import FleetParams, synthetic_ledger
 
-OPERATOR_KEY = "operator-" + "o" * 32
-API_KEY = "analyst-" + "a" * 32
 ASSETS = [
     {
         "name": "West Texas H100 pool A",

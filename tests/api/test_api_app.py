@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
+from api_helpers import API_KEY
 
-from conftest import API_KEY
 from drakewell.api.app import STATIC_DIR, load_run_dir, site_series
 from drakewell.errors import DrakewellError
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import sqlalchemy.exc
+from api_helpers import API_KEY, OPERATOR_KEY
 from api_live_server import serve
 
-from conftest import API_KEY, OPERATOR_KEY
 from drakewell.api.app import create_app
 from drakewell.exchange.api import demo_service
 
