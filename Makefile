@@ -8,7 +8,7 @@ export DRAKEWELL_DATA_DIR ?= $(DATA_DIR)
 
 .PHONY: demo test lint bench node sysdeps clean
 
-EXTRAS    := dev,postgres,grid,sweep,fleet,live,forecast
+EXTRAS    := dev,postgres,grid,sweep,fleet,live,forecast,gpu
 
 # Every extra, installed together. uv applies constraints/overrides.txt (one pin lifted, with its reason).
 $(STAMP): pyproject.toml constraints/overrides.txt
