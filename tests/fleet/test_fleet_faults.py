@@ -27,8 +27,9 @@ def _inventory(first_ip: str, count: int = N):
 @pytest.mark.slow
 def test_curtailment_reaches_the_setpoint_around_dead_slow_refusing_and_stale_miners() -> None:
     config = EmulatorConfig(count=N, first_ip="127.13.10.1", ramp_s=0.5, slow_delay_s=2.5)
+    # the deadline leaves room for a loaded machine (apply returns as soon as read-backs confirm)
     settings = ControlSettings(
-        call_timeout_s=0.8, deadline_s=7.0, first_readback_s=0.3, readback_interval_s=0.3, confirm_grace_s=1.0
+        call_timeout_s=0.8, deadline_s=20.0, first_readback_s=0.3, readback_interval_s=0.3, confirm_grace_s=1.0
     )
 
     async def scenario() -> None:
