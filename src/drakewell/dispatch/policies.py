@@ -27,6 +27,8 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
   next day is committed and then binds: shortfall pays the penalty. Training jobs use up to
   ``job_slots`` slots (earliest deadlines first); a deadline beyond the look-ahead asks for the
   pro-rata share of the remaining energy within it. Only the first interval is applied.
+  Each step is one :meth:`MpcPlanner.decide` and :meth:`MpcPlanner.commit`: the same decision
+  function the live site controller (:mod:`drakewell.live`) calls every interval and on events.
 - ``threshold``: mine while the real-time price is below the mining breakeven
   (``revenue per MWh / PUE``), within ramp and minimum-off limits; AI flat (inference on demand,
   training at its average rate, spot up to its cap). No reserves, no 4CP awareness.
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -277,158 +280,18 @@ class MpcPolicy:
 
     def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions:
         t_start = time.perf_counter()
-        site, n, hours = inputs.site, inputs.n, inputs.hours
-        eta_m, eta_a = site.mining_pue, site.ai_pue
-        per_day = round(24 / hours)
-        n_k = self.n_k
-        K = len(n_k)
-        starts = np.concatenate([[0], np.cumsum(n_k)[:-1]]).astype(np.int64)
-        L = int(n_k.sum())
-        period_of = np.repeat(np.arange(K), n_k)  # look-ahead offset -> period
-        W = site.mining_min_off_intervals
-        S = self.job_slots
-        model = DispatchModel(
-            site,
-            n_k,
-            hours,
-            [np.arange(K)] * S,
-            [],
-            presolve=False,
-            time_limit_s=5.0,
-            renewables=inputs.has_renewables,
-        )
-        gen_all = inputs.generation_mw
-        # what an online operator knows, precomputed without looking ahead of its own rules
-        rt_m = marginal_price(site, inputs.price_usd_per_mwh)
-        # 4CP: expected charge of drawing power now = rate x P(this trigger is the month's peak)
-        local = inputs.interval_start_utc.tz_convert(CENTRAL)
-        trigger = four_cp_trigger(inputs, self.trigger_ratio)
-        four_cp_now = site.four_cp_rate_usd_per_mw * trigger * record_weight(inputs.interval_start_utc)
-        if self.gate_with_alerts:
-            four_cp_now = np.where(inputs.four_cp_forecast, four_cp_now, 0.0)
-        lc = np.zeros(K)
-        fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
-        known = np.maximum.accumulate(inputs.forecast_known_from)
-        last_known = np.searchsorted(known, np.arange(n), side="right") - 1
-        mine_rev = inputs.mining_revenue_usd_per_mwh
-        local_day = np.asarray(local.normalize().asi8)
-        commit_at = np.asarray((local.hour == self.commit_hour_ct) & (local.minute == 0))
-        commit_at[0] = True
-        held_matrix = np.array(
-            [[1.0 if s + age < W else 0.0 for age in range(1, W)] for s in starts]
-        ).reshape(K, max(W - 1, 0))
-        jobs = inputs.jobs
-        rel = np.array([j.release for j in jobs], dtype=np.int64)
-        dl = np.array([j.deadline for j in jobs], dtype=np.int64)
-        done = np.zeros(len(jobs))
-        energy = np.array([j.energy_mwh for j in jobs])
-        committed = np.full(n, np.nan)
-        cap_all = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
-        offsets = np.arange(L)
-        decay = self.blend_decay**offsets
-
+        n = inputs.n
+        planner = MpcPlanner(self, inputs)
         out_m, out_a, out_o, out_r = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
-        out_x = np.zeros((len(jobs), n))
-        statuses: dict[str, int] = {}
-        m_prev = site.mining_it_mw
-        recent = np.zeros(max(W - 1, 0))
+        out_x = np.zeros((len(inputs.jobs), n))
         report_every = max(n // 200, 1)
-        empty_ub = np.zeros(K)
-        zero_job = JobColumns(np.arange(K), empty_ub, 0.0, 0.0, 0.0, 0.0)
-        self._prepare(inputs, starts)
         for t in range(n):
-            u = t + offsets
-            lk = last_known[t]
-            um = np.where(u <= lk, u, u - per_day * np.ceil((u - lk) / per_day).astype(np.int64))
-            um = np.clip(um, 0, n - 1)
-            ud = np.where(u < n, u, u - per_day * np.ceil((u - (n - 1)) / per_day).astype(np.int64))
-            ud = np.clip(ud, 0, n - 1)
-            price = fc_m[um] + (rt_m[t] - fc_m[um[0]]) * decay
-            price[0] = rt_m[t]
-            agg_price = self._period_prices(t, np.add.reduceat(price, starts) / n_k)
-            demand = np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k
-            res_price = np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k
-            com = np.full(L, np.nan)
-            inside = u < n
-            com[inside] = committed[u[inside]]
-            unc = np.isnan(com)
-            r_lb = np.add.reduceat(np.where(unc, 0.0, com), starts) / n_k
-            r_ub = r_lb + np.add.reduceat(unc.astype(np.float64), starts) * site.reserve_max_mw / n_k
-            lc[0] = four_cp_now[t]
-            cap = np.full(K, site.connection_mw)
-            cap[0] = cap_all[t]
-            # training slots: earliest deadlines first among jobs still open
-            open_jobs = np.flatnonzero((dl > t) & (rel < t + L) & (energy - done > 1e-9))
-            open_jobs = open_jobs[np.argsort(dl[open_jobs], kind="stable")][:S]
-            slot_cols: list[JobColumns] = []
-            p_lo, p_hi = t + starts, t + starts + n_k
-            for i in open_jobs:
-                j = jobs[i]
-                overlap = np.clip(np.minimum(p_hi, j.deadline) - np.maximum(p_lo, j.release), 0, None) / n_k
-                left = float(energy[i] - done[i])
-                begin = max(t, j.release)
-                e_min = left if j.deadline <= t + L else left * (t + L - begin) / (j.deadline - begin)
-                slot_cols.append(
-                    JobColumns(
-                        np.arange(K),
-                        j.max_mw * overlap,
-                        e_min,
-                        left,
-                        j.revenue_usd_per_mwh,
-                        j.unmet_penalty_usd_per_mwh,
-                    )
-                )
-            slot_cols += [zero_job] * (S - len(slot_cols))
-            data = PeriodData(
-                price_usd_per_mwh=agg_price,
-                mining_revenue_usd_per_mwh=np.full(K, mine_rev[t]),
-                ai_inference_mw=demand,
-                reserve_price_usd_per_mw_h=res_price,
-                reserve_lb_mw=r_lb,
-                reserve_ub_mw=r_ub,
-                cap_mw=cap,
-                held_off_mw=held_matrix @ recent if W > 1 else np.zeros(K),
-                mining_prev_mw=m_prev,
-                jobs=tuple(slot_cols),
-                peak_row_ub=(),
-                peak_lb_mw=np.zeros(0),
-                load_cost_usd_per_mw=lc,
-                renewable_mw=np.add.reduceat(gen_all[ud], starts) / n_k if inputs.has_renewables else None,
-            )
-            sol = model.solve(data)
-            statuses[sol.status.value] = statuses.get(sol.status.value, 0) + 1
-            if sol.status is SolveStatus.OPTIMAL:
-                m0 = max(float(sol.mining_mw[0]), 0.0)
-                a0 = max(float(sol.inference_mw[0]), 0.0)
-                o0 = max(float(sol.spot_mw[0]), 0.0)
-                for slot, i in enumerate(open_jobs):
-                    out_x[i, t] = max(float(sol.training_by_job_mw[slot][0]), 0.0)
-            else:  # keep the fleet safe: hold mining within limits, serve inference, nothing else
-                held = float(recent.sum())
-                m0 = min(m_prev, site.mining_it_mw - held)
-                a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
-                o0 = 0.0
-                m0 = max(min(m0, (cap_all[t] + gen_all[t] - eta_a * a0) / eta_m), 0.0)
-            if commit_at[t]:
-                # t = 0 commits the rest of today; 13:00 CT commits tomorrow
-                later = local_day[local_day > local_day[t]]
-                target_day = local_day[t] if t == 0 else (later[0] if len(later) else None)
-                if target_day is not None:
-                    lo = int(np.searchsorted(local_day, target_day, side="left"))
-                    hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
-                    lo = max(lo, t)
-                    if hi > lo and sol.status is SolveStatus.OPTIMAL:
-                        r_plan = self._reserve_plan(t, lo, hi, sol, period_of, m_prev)
-                        committed[lo:hi] = np.clip(r_plan, 0.0, site.reserve_max_mw)
-                    elif hi > lo:
-                        committed[lo:hi] = 0.0
-            r_t = committed[t]
-            out_r[t] = 0.0 if np.isnan(r_t) else float(r_t)
-            out_m[t], out_a[t], out_o[t] = m0, a0, o0
-            done += out_x[:, t] * hours
-            if W > 1:
-                recent = np.concatenate([[max(m_prev - m0, 0.0)], recent[:-1]])
-            m_prev = m0
+            step = planner.decide(t)
+            planner.commit(step)
+            out_m[t], out_a[t], out_o[t] = step.mining_mw, step.inference_mw, step.spot_mw
+            out_r[t] = step.reserve_mw
+            for i, mw in step.training_by_job_mw.items():
+                out_x[i, t] = mw
             if progress and (t % report_every == 0 or t == n - 1):
                 progress(t + 1, n)
         return Decisions(
@@ -439,9 +302,8 @@ class MpcPolicy:
             reserve_mw=out_r,
             training_by_job_mw=tuple(out_x),
             solve_seconds=time.perf_counter() - t_start,
-            statuses=statuses,
+            statuses=planner.statuses,
         )
-
 
     # -- seams for policies that forecast differently (see drakewell.dispatch.stochastic) --------
     def _prepare(self, inputs: DispatchInputs, starts: IntArray) -> None:
@@ -459,6 +321,260 @@ class MpcPolicy:
 
 
 register("mpc")(MpcPolicy)
+
+
+@dataclass(frozen=True)
+class StepDecision:
+    """One interval's decision by :meth:`MpcPlanner.decide` (IT MW at the hardware; reserve in
+    facility MW). ``reserve_plan`` is the reserve commitment ``(lo, hi, MW per interval)`` this
+    decision makes (at the commit hour), written by :meth:`MpcPlanner.commit`."""
+
+    t: int
+    mining_mw: float
+    inference_mw: float
+    spot_mw: float
+    training_by_job_mw: dict[int, float]
+    reserve_mw: float
+    status: str
+    reserve_plan: tuple[int, int, FloatArray] | None = None
+
+    @property
+    def training_mw(self) -> float:
+        return float(sum(self.training_by_job_mw.values()))
+
+
+class MpcPlanner:
+    """The ``mpc`` decision of one interval at a time: the one decision function that the backtest's
+    ``mpc`` (and ``stochastic``) policy and the live site controller both call.
+
+    ``decide(t)`` reads only what is known at ``t``: ``inputs.price_usd_per_mwh[t]`` and
+    ``inputs.emergency_cap_mw[t]`` are read when ``decide`` runs (a live caller writes the price
+    that just arrived, or an event's cap, into those arrays first) and the 4CP running peak holds
+    the prices of committed intervals only. ``decide`` changes no state, so an interval may be
+    re-decided (on a demand-response event); ``commit(step)`` makes one decision final and advances
+    the state (mining held off, training energy done, reserve commitments, the 4CP peak). Calling
+    ``decide(t)`` then ``commit`` for ``t = 0..n-1`` is exactly :meth:`MpcPolicy.run`.
+    """
+
+    def __init__(self, policy: MpcPolicy, inputs: DispatchInputs) -> None:
+        self.policy, self.inputs = policy, inputs
+        site, n, hours = inputs.site, inputs.n, inputs.hours
+        self.per_day = round(24 / hours)
+        n_k = policy.n_k
+        self.K = K = len(n_k)
+        self.starts = starts = np.concatenate([[0], np.cumsum(n_k)[:-1]]).astype(np.int64)
+        L = int(n_k.sum())
+        self.period_of = np.repeat(np.arange(K), n_k)  # look-ahead offset -> period
+        self.W = W = site.mining_min_off_intervals
+        self.S = policy.job_slots
+        self.model = DispatchModel(
+            site,
+            n_k,
+            hours,
+            [np.arange(K)] * self.S,
+            [],
+            presolve=False,
+            time_limit_s=5.0,
+            renewables=inputs.has_renewables,
+        )
+        self.window = four_cp_window(inputs.interval_start_utc)
+        local = inputs.interval_start_utc.tz_convert(CENTRAL)
+        self.month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
+        self.record = record_weight(inputs.interval_start_utc)
+        self.fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
+        known = np.maximum.accumulate(inputs.forecast_known_from)
+        self.last_known = np.searchsorted(known, np.arange(n), side="right") - 1
+        self.local_day = np.asarray(local.normalize().asi8)
+        commit_at = np.asarray((local.hour == policy.commit_hour_ct) & (local.minute == 0))
+        commit_at[0] = True
+        self.commit_at = commit_at
+        self.held_matrix = np.array(
+            [[1.0 if s + age < W else 0.0 for age in range(1, W)] for s in starts]
+        ).reshape(K, max(W - 1, 0))
+        jobs = inputs.jobs
+        self.rel = np.array([j.release for j in jobs], dtype=np.int64)
+        self.dl = np.array([j.deadline for j in jobs], dtype=np.int64)
+        self.energy = np.array([j.energy_mwh for j in jobs])
+        self.offsets = np.arange(L)
+        self.decay = policy.blend_decay**self.offsets
+        self.zero_job = JobColumns(np.arange(K), np.zeros(K), 0.0, 0.0, 0.0, 0.0)
+        # state, advanced by commit()
+        self.done = np.zeros(len(jobs))
+        self.committed = np.full(n, np.nan)
+        self.m_prev = site.mining_it_mw
+        self.recent = np.zeros(max(W - 1, 0))
+        self.best: dict[int, float] = {}  # month -> highest 4CP-window price of committed intervals
+        self.statuses: dict[str, int] = {}
+        self.next_t = 0
+        policy._prepare(inputs, starts)
+
+    def four_cp_cost(self, t: int) -> float:
+        """Expected 4CP charge (USD per MW) of drawing power at ``t``: rate × trigger × record weight."""
+        inputs, policy = self.inputs, self.policy
+        if not self.window[t]:
+            trigger = 0.0
+        else:
+            trigger = trigger_grade(
+                float(inputs.price_usd_per_mwh[t]), self.best.get(int(self.month[t])), policy.trigger_ratio
+            )
+        cost = inputs.site.four_cp_rate_usd_per_mw * trigger * self.record[t]
+        if policy.gate_with_alerts and not inputs.four_cp_forecast[t]:
+            return 0.0
+        return float(cost)
+
+    def decide(self, t: int) -> StepDecision:
+        """The decision for interval ``t`` (``t`` is the next interval to commit); no state changes."""
+        if t != self.next_t:
+            raise DispatchError(
+                f"the planner is at interval {self.next_t}, asked to decide {t}",
+                hint="decide and commit intervals in order",
+            )
+        inputs, site, policy = self.inputs, self.inputs.site, self.policy
+        n, K, S, starts, n_k = inputs.n, self.K, self.S, self.starts, policy.n_k
+        eta_m, eta_a = site.mining_pue, site.ai_pue
+        per_day, fc_m = self.per_day, self.fc_m
+        gen_all = inputs.generation_mw
+        rt_t = marginal_price(site, inputs.price_usd_per_mwh[t : t + 1])[0]
+        cap_t = min(float(inputs.emergency_cap_mw[t]), site.connection_mw)
+        u = t + self.offsets
+        L = len(self.offsets)
+        lk = self.last_known[t]
+        um = np.where(u <= lk, u, u - per_day * np.ceil((u - lk) / per_day).astype(np.int64))
+        um = np.clip(um, 0, n - 1)
+        ud = np.where(u < n, u, u - per_day * np.ceil((u - (n - 1)) / per_day).astype(np.int64))
+        ud = np.clip(ud, 0, n - 1)
+        price = fc_m[um] + (rt_t - fc_m[um[0]]) * self.decay
+        price[0] = rt_t
+        agg_price = policy._period_prices(t, np.add.reduceat(price, starts) / n_k)
+        demand = np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k
+        res_price = np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k
+        com = np.full(L, np.nan)
+        inside = u < n
+        com[inside] = self.committed[u[inside]]
+        unc = np.isnan(com)
+        r_lb = np.add.reduceat(np.where(unc, 0.0, com), starts) / n_k
+        r_ub = r_lb + np.add.reduceat(unc.astype(np.float64), starts) * site.reserve_max_mw / n_k
+        lc = np.zeros(K)
+        lc[0] = self.four_cp_cost(t)
+        cap = np.full(K, site.connection_mw)
+        cap[0] = cap_t
+        jobs, dl, rel, energy, done = inputs.jobs, self.dl, self.rel, self.energy, self.done
+        # training slots: earliest deadlines first among jobs still open
+        open_jobs = np.flatnonzero((dl > t) & (rel < t + L) & (energy - done > 1e-9))
+        open_jobs = open_jobs[np.argsort(dl[open_jobs], kind="stable")][:S]
+        slot_cols: list[JobColumns] = []
+        p_lo, p_hi = t + starts, t + starts + n_k
+        for i in open_jobs:
+            j = jobs[i]
+            overlap = np.clip(np.minimum(p_hi, j.deadline) - np.maximum(p_lo, j.release), 0, None) / n_k
+            left = float(energy[i] - done[i])
+            begin = max(t, j.release)
+            e_min = left if j.deadline <= t + L else left * (t + L - begin) / (j.deadline - begin)
+            slot_cols.append(
+                JobColumns(
+                    np.arange(K),
+                    j.max_mw * overlap,
+                    e_min,
+                    left,
+                    j.revenue_usd_per_mwh,
+                    j.unmet_penalty_usd_per_mwh,
+                )
+            )
+        slot_cols += [self.zero_job] * (S - len(slot_cols))
+        W, recent, m_prev = self.W, self.recent, self.m_prev
+        data = PeriodData(
+            price_usd_per_mwh=agg_price,
+            mining_revenue_usd_per_mwh=np.full(K, inputs.mining_revenue_usd_per_mwh[t]),
+            ai_inference_mw=demand,
+            reserve_price_usd_per_mw_h=res_price,
+            reserve_lb_mw=r_lb,
+            reserve_ub_mw=r_ub,
+            cap_mw=cap,
+            held_off_mw=self.held_matrix @ recent if W > 1 else np.zeros(K),
+            mining_prev_mw=m_prev,
+            jobs=tuple(slot_cols),
+            peak_row_ub=(),
+            peak_lb_mw=np.zeros(0),
+            load_cost_usd_per_mw=lc,
+            renewable_mw=np.add.reduceat(gen_all[ud], starts) / n_k if inputs.has_renewables else None,
+        )
+        sol = self.model.solve(data)
+        training: dict[int, float] = {}
+        if sol.status is SolveStatus.OPTIMAL:
+            m0 = max(float(sol.mining_mw[0]), 0.0)
+            a0 = max(float(sol.inference_mw[0]), 0.0)
+            o0 = max(float(sol.spot_mw[0]), 0.0)
+            for slot, i in enumerate(open_jobs):
+                training[int(i)] = max(float(sol.training_by_job_mw[slot][0]), 0.0)
+        else:  # keep the fleet safe: hold mining within limits, serve inference, nothing else
+            held = float(recent.sum())
+            m0 = min(m_prev, site.mining_it_mw - held)
+            a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
+            o0 = 0.0
+            m0 = max(min(m0, (cap_t + gen_all[t] - eta_a * a0) / eta_m), 0.0)
+        plan: tuple[int, int, FloatArray] | None = None
+        if self.commit_at[t]:
+            # t = 0 commits the rest of today; 13:00 CT commits tomorrow
+            local_day = self.local_day
+            later = local_day[local_day > local_day[t]]
+            target_day = local_day[t] if t == 0 else (later[0] if len(later) else None)
+            if target_day is not None:
+                lo = int(np.searchsorted(local_day, target_day, side="left"))
+                hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
+                lo = max(lo, t)
+                if hi > lo and sol.status is SolveStatus.OPTIMAL:
+                    r_plan = policy._reserve_plan(t, lo, hi, sol, self.period_of, m_prev)
+                    plan = (lo, hi, np.clip(r_plan, 0.0, site.reserve_max_mw))
+                elif hi > lo:
+                    plan = (lo, hi, np.zeros(hi - lo))
+        if plan is not None and plan[0] <= t < plan[1]:
+            r_t = float(plan[2][t - plan[0]])
+        else:
+            r_t = float(self.committed[t])
+        return StepDecision(
+            t=t,
+            mining_mw=m0,
+            inference_mw=a0,
+            spot_mw=o0,
+            training_by_job_mw=training,
+            reserve_mw=0.0 if np.isnan(r_t) else r_t,
+            status=sol.status.value,
+            reserve_plan=plan,
+        )
+
+    def commit(self, step: StepDecision) -> None:
+        """Make ``step`` the decision of its interval and move on to the next one."""
+        t = step.t
+        if t != self.next_t:
+            raise DispatchError(
+                f"the planner is at interval {self.next_t}, asked to commit {t}",
+                hint="decide and commit intervals in order",
+            )
+        self.statuses[step.status] = self.statuses.get(step.status, 0) + 1
+        if step.reserve_plan is not None:
+            lo, hi, values = step.reserve_plan
+            self.committed[lo:hi] = values
+        for i, mw in step.training_by_job_mw.items():
+            self.done[i] += mw * self.inputs.hours
+        if self.W > 1:
+            self.recent = np.concatenate([[max(self.m_prev - step.mining_mw, 0.0)], self.recent[:-1]])
+        self.m_prev = step.mining_mw
+        if self.window[t]:
+            price = float(self.inputs.price_usd_per_mwh[t])
+            month = int(self.month[t])
+            prior = self.best.get(month)
+            self.best[month] = price if prior is None else max(prior, price)
+        self.next_t = t + 1
+
+
+def trigger_grade(price: float, prior: float | None, ratio: float) -> float:
+    """The 4CP trigger of one window interval priced ``price`` when the month's earlier window peak is
+    ``prior`` (``None``: the first window interval of the month)."""
+    if prior is None or prior <= 0:
+        return 1.0
+    if price >= ratio * prior:
+        return min((price / prior - ratio) / (1.0 - ratio), 1.0) if ratio < 1 else 1.0
+    return 0.0
 
 
 def record_weight(index: pd.DatetimeIndex) -> FloatArray:
@@ -495,10 +611,7 @@ def four_cp_trigger(inputs: DispatchInputs, ratio: float) -> FloatArray:
     best: dict[int, float] = {}
     for t in np.flatnonzero(window):
         prior = best.get(int(month[t]))
-        if prior is None or prior <= 0:
-            out[t] = 1.0
-        elif price[t] >= ratio * prior:
-            out[t] = min((price[t] / prior - ratio) / (1.0 - ratio), 1.0) if ratio < 1 else 1.0
+        out[t] = trigger_grade(float(price[t]), prior, ratio)
         best[int(month[t])] = price[t] if prior is None else max(prior, float(price[t]))
     return out
 
