@@ -146,8 +146,8 @@ def measure(n_holders: int) -> dict[str, Any]:
     price = 2 * USD
     m.usd.mint(renter, 10_000 * USD)
     m.usd.approve(m.escrow.address, 10_000 * USD, sender=renter)
-    start = chain.timestamp()
-    lid = m.escrow.open_lease_for(renter, 8, start, start + 48 * 3_600, price)
+    start = epoch * 86_400  # covers epochs epoch .. epoch + 2 in full: settle pays up to 8 GPU-days
+    lid = m.escrow.open_lease_for(renter, 8, start, start + 72 * 3_600, price)
     d_epoch = epoch + 2
     row = [lid, m.asset_id, d_epoch, 8 * 86_400, 9_000_000]
     rows = [row] + [[lid + 1 + i, m.asset_id, d_epoch, 3_600 * i, i] for i in range(2**10 - 1)]
@@ -160,7 +160,10 @@ def measure(n_holders: int) -> dict[str, Any]:
 
     # borrow against deposited shares; liquidate at the close factor after a 30% price shock
     nav = 2 * USD
-    m.usd.mint(m.vault.address, 1_000_000 * USD)
+    lender = chain.new_account()
+    m.usd.mint(lender, 1_000_000 * USD)
+    m.usd.approve(m.vault.address, 1_000_000 * USD, sender=lender)
+    m.vault.supply(1_000_000 * USD, sender=lender)
     m.vault.post_nav(nav)
     m.share.approve(m.vault.address, 50 * SHARE, sender=b)
     m.vault.deposit(50 * SHARE, sender=b)

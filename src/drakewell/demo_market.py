@@ -193,7 +193,9 @@ def run_market(
         market = chain.deploy_market(
             AssetSpec(POOL_NAME, symbol="WTXA", gpus=POOL_GPUS, challenge_window_s=3_600)
         )
-        accounts = {name: chain.new_account() for name in [n for n, _ in INVESTORS] + ["liquidator"]}
+        accounts = {
+            name: chain.new_account() for name in [n for n, _ in INVESTORS] + ["liquidator", "lender"]
+        }
         total_shares = POOL_VALUE_USD * SHARE * USD // SHARE_PRICE_BASE
         for name, fraction in INVESTORS:
             addr = accounts[name]
@@ -344,7 +346,10 @@ def run_market(
         paid_utilisation = settled["delivered_gpu_seconds"] / (POOL_GPUS * days * 86_400)
         nav = nav_of_share(market.share, days, utilisation_measured=min(max(paid_utilisation, 0.01), 1.0))
         market.vault.post_nav(nav.nav_per_share_base)
-        market.usd.mint(market.vault.address, LENDING_POOL_BASE)
+        lender = accounts["lender"]  # lends through the vault's books (a raw transfer is not counted)
+        market.usd.mint(lender, LENDING_POOL_BASE)
+        market.usd.approve(market.vault.address, LENDING_POOL_BASE, sender=lender)
+        market.vault.supply(LENDING_POOL_BASE, sender=lender)
         borrower = accounts[BORROWER]
         pledge = market.share.balance_of(borrower) * BORROW_PLEDGE_PERCENT // 100
         market.share.approve(market.vault.address, pledge, sender=borrower)

@@ -1,7 +1,8 @@
 """NAV per share of a tokenized GPU pool from verified trailing cash flows (a stated DCF).
 
 The only input that is not a stated assumption is the *verified* trailing cash flow: revenue that
-reached share holders through lease settlements proven against anchored meter roots.
+reached share holders through lease settlements proven against anchored meter roots
+(``ComputeShare.total_escrow_revenue``; :func:`nav_of_share` reads it from chain).
 
 Model (monthly steps, all money in stablecoin base units):
 
@@ -90,11 +91,13 @@ def nav_of_share(
 ) -> NavResult:
     """The NAV recipe on chain: :func:`nav_per_share` of the share's verified revenue and supply.
 
-    ``share`` is a :class:`drakewell.chain.ShareClient`; its revenue counter is what this recipe
-    trusts as the trailing cash flow over ``trailing_days``.
+    ``share`` is a :class:`drakewell.chain.ShareClient`. The trailing cash flow over
+    ``trailing_days`` is ``total_escrow_revenue()``: only revenue the lease escrow paid for proven
+    delivery. ``total_distributed()`` is not used: anyone may deposit revenue, so a holder paying
+    itself (and getting its pro-rata part back) would raise the NAV it borrows against.
     """
     return nav_per_share(
-        share.total_distributed(),
+        share.total_escrow_revenue(),
         trailing_days,
         share.total_supply(),
         utilisation_measured=utilisation_measured,

@@ -87,7 +87,7 @@ def test_lease_settle_distribute_claim_borrow_liquidate_over_rpc(anvil_url: str)
     price = 3 * USD  # per GPU-hour
     m.usd.mint(renter, 1_000 * USD)
     m.usd.approve(m.escrow.address, 1_000 * USD, sender=renter)
-    start = chain.timestamp()
+    start = (chain.timestamp() // 86_400 + 1) * 86_400  # one whole epoch: settle pays up to 4 GPU-days
     lid = int(m.escrow.call("next_lease_id"))
     m.escrow.open_lease(4, start, start + 24 * 3_600, price, sender=renter)
     assert m.usd.balance_of(m.escrow.address) == 4 * 24 * price
@@ -131,7 +131,10 @@ def test_lease_settle_distribute_claim_borrow_liquidate_over_rpc(anvil_url: str)
     assert m.usd.balance_of(bob) == 2 * USD and dist.is_claimed(1)
 
     # borrow against shares, then a price shock makes the loan liquidatable
-    m.usd.mint(m.vault.address, 100_000 * USD)
+    lender = chain.new_account()  # lenders supply through the vault's books
+    m.usd.mint(lender, 100_000 * USD)
+    m.usd.approve(m.vault.address, 100_000 * USD, sender=lender)
+    m.vault.supply(100_000 * USD, sender=lender)
     m.vault.post_nav(2 * USD)
     m.share.approve(m.vault.address, 250 * SHARE, sender=bob)
     m.vault.deposit(250 * SHARE, sender=bob)

@@ -9,9 +9,12 @@ PRICE = 2 * USD  # per GPU-hour
 
 
 def _open(w: World, gpus: int = 8, hours: int = 48) -> tuple[int, int]:
-    start = w.chain.timestamp()  # the clock is shared by the session's tests: never assume its phase
+    """A lease from the start of the next epoch (the session's clock may be at any phase)."""
+    epoch = w.chain.timestamp() // 86_400 + 1
+    start = epoch * 86_400
+    w.chain.warp(start)
     lid = w.market.escrow.open_lease_for(w.renter, gpus, start, start + hours * 3_600, PRICE)
-    return lid, start // 86_400
+    return lid, epoch
 
 
 def _anchor(w: World, epoch: int, rows: list[list]) -> MerkleTree:

@@ -19,6 +19,7 @@ from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
 
 PRICE = 2 * USD
+DAY = 86_400
 
 
 class ShareEscrowVaultMachine(RuleBasedStateMachine):
@@ -35,7 +36,10 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         self.distributions = 0
         self.m.usd.mint(w.renter, 10**12)
         self.m.usd.approve(self.m.share.address, 10**15, sender=w.renter)
-        self.m.usd.mint(self.m.vault.address, 10**12)
+        self.lender = w.outsider  # lending needs no allowlisting
+        self.m.usd.mint(self.lender, 2 * 10**12)
+        self.m.usd.approve(self.m.vault.address, 2 * 10**12, sender=self.lender)
+        self.m.vault.supply(10**12, sender=self.lender)
         self.m.vault.post_nav(2 * USD)
         for h in self.holders:
             self.m.share.approve(self.m.vault.address, 10**30, sender=h)
@@ -44,7 +48,7 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         for h in self.holders[:2]:  # the vault starts with collateral earning revenue
             self.m.vault.deposit(50 * SHARE, sender=h)
         self.leases: list[int] = []
-        self.epoch = 100
+        self.anchored: dict[int, tuple[dict[int, list], MerkleTree]] = {}  # epoch -> rows by lease, tree
 
     def teardown(self) -> None:
         self._anchor.__exit__(None, None, None)
@@ -87,22 +91,58 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: bool(self.leases))
-    @rule(pick=st.integers(0, 10**6), gpu_seconds=st.integers(0, 10**7))
-    def settle(self, pick: int, gpu_seconds: int) -> None:
+    @rule(pick=st.integers(0, 10**6), which=st.integers(0, 10**6), gpu_seconds=st.integers(0, 10**7))
+    def settle(self, pick: int, which: int, gpu_seconds: int) -> None:
+        """Settle one of a lease's epochs; an epoch is anchored once, with a row for every lease then open."""
         lid = self.leases[pick % len(self.leases)]
-        self.epoch += 1
-        row = [lid, self.m.asset_id, self.epoch, gpu_seconds, 1]
-        tree = MerkleTree.of(DELIVERY_LEAF_TYPES, [row])
-        self.m.meter.anchor(self.m.asset_id, self.epoch, b"\x01" * 32, tree.root, 1, 1, gpu_seconds)
-        self.world.chain.warp(self.world.chain.timestamp() + 3_600)
+        lease = self.m.escrow.lease(lid)
+        first, last = lease["start"] // DAY, (lease["end"] - 1) // DAY
+        epoch = first + which % (last - first + 1)
+        if epoch not in self.anchored:
+            rows = {x: [x, self.m.asset_id, epoch, gpu_seconds, 1] for x in self.leases}
+            tree = MerkleTree.of(DELIVERY_LEAF_TYPES, list(rows.values()))
+            self.m.meter.anchor(self.m.asset_id, epoch, b"\x01" * 32, tree.root, len(rows), 1, 1)
+            self.world.chain.warp(self.world.chain.timestamp() + 3_600)
+            self.anchored[epoch] = (rows, tree)
+        rows, tree = self.anchored[epoch]
+        if lid not in rows:
+            return  # opened after its epoch was anchored: nothing delivered to prove
+        row = rows[lid]
+        cap = self.m.escrow.deliverable_gpu_seconds(lid, epoch)
         try:
-            self.m.escrow.settle(
-                lid, self.epoch, gpu_seconds, 1, tree.proof(leaf_hash(DELIVERY_LEAF_TYPES, row))
-            )
+            payment = self.m.escrow.settle(
+                lid, epoch, row[3], 1, tree.proof(leaf_hash(DELIVERY_LEAF_TYPES, row))
+            ).value
         except ContractReverted as exc:
-            assert "lease closed" in exc.reason
+            assert "lease closed" in exc.reason or "already settled" in exc.reason, exc.reason
             return
+        assert cap > 0 and payment <= cap * PRICE // 3_600  # never more than the leased GPUs could deliver
         self.distributions += 1  # at most one revenue deposit per settlement
+
+    @precondition(lambda self: bool(self.leases))
+    @rule(pick=st.integers(0, 10**6), late=st.booleans())
+    def renter_close(self, pick: int, late: bool) -> None:
+        """The renter closes only once every overlapping epoch is settled or the deadline passed."""
+        lid = self.leases[pick % len(self.leases)]
+        lease = self.m.escrow.lease(lid)
+        chain = self.world.chain
+        deadline = self.m.escrow.close_deadline(lid)
+        if chain.timestamp() < lease["end"]:
+            chain.warp(lease["end"])
+        if late and chain.timestamp() < deadline:
+            chain.warp(deadline)
+        overlapping = (lease["end"] - 1) // DAY - lease["start"] // DAY + 1
+        allowed = lease["settled_epochs"] == overlapping or chain.timestamp() >= deadline
+        try:
+            self.m.escrow.close(lid, sender=self.world.renter)
+        except ContractReverted as exc:
+            if lease["closed"]:
+                assert "lease closed" in exc.reason, exc.reason
+            else:
+                assert not allowed and "epochs not settled" in exc.reason, exc.reason
+            return
+        assert allowed and not lease["closed"]
+        self.distributions += 1  # the released holdback is at most one revenue deposit
 
     @precondition(lambda self: bool(self.leases))
     @rule(pick=st.integers(0, 10**6))
@@ -133,15 +173,48 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         try:
             self.m.vault.borrow(amount, sender=h)
         except ContractReverted as exc:
-            assert "over LTV" in exc.reason or "stale price" in exc.reason, exc.reason
+            dust = "below minimum debt" in exc.reason and debt + amount < self.m.spec.min_debt_base
+            assert dust or "over LTV" in exc.reason or "stale price" in exc.reason, exc.reason
             return
         assert debt + amount <= limit  # borrowing never exceeds LTV
+        assert debt + amount >= self.m.spec.min_debt_base  # nor leaves a dust position
 
     @rule(down=st.booleans(), pct=st.integers(1, 40))
     def move_price(self, down: bool, pct: int) -> None:
-        nav = self.m.vault.call("nav")
-        new = nav * (100 - pct) // 100 if down else nav * (100 + pct) // 100
-        self.m.vault.post_nav(max(new, 1))
+        v = self.m.vault
+        nav = v.call("nav")
+        new = max(nav * (100 - pct) // 100 if down else nav * (100 + pct) // 100, 1)
+        ref = v.call("ref_nav")
+        if self.world.chain.timestamp() >= v.call("ref_at") + self.m.spec.nav_move_period_s:
+            ref = nav  # a new period starts from the last price
+        within = abs(new - ref) * 10_000 <= ref * self.m.spec.nav_max_move_bps
+        try:
+            v.post_nav(new)
+        except ContractReverted as exc:
+            assert not within and "moved too far" in exc.reason, exc.reason
+            return
+        assert within  # however many posts, the price stays within the period's bound
+
+    @rule(amount=st.integers(1, 10**12))
+    def supply(self, amount: int) -> None:
+        v = self.m.vault
+        value_before = v.lp_value(self.lender)
+        v.supply(amount, sender=self.lender)
+        assert v.lp_value(self.lender) <= value_before + amount  # rounding favours the pool
+
+    @rule(pct=st.integers(1, 100))
+    def redeem(self, pct: int) -> None:
+        v = self.m.vault
+        lp = v.lp_shares(self.lender) * pct // 100
+        if lp == 0:
+            return
+        before = self.m.usd.balance_of(self.lender)
+        try:
+            paid = v.redeem(lp, sender=self.lender).value
+        except ContractReverted as exc:
+            assert "not enough liquidity" in exc.reason, exc.reason
+            return
+        assert self.m.usd.balance_of(self.lender) - before == paid
 
     @rule(i=st.integers(0, 2), j=st.integers(0, 2), frac=st.integers(1, 50))
     def liquidate(self, i: int, j: int, frac: int) -> None:
@@ -178,6 +251,14 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
         owed = sum(v.call("revenue_claimable", h) for h in self.holders)
         assert owed <= v.call("revenue_reserved") + self.m.share.claimable(v.address)
         assert self.m.usd.balance_of(v.address) >= v.call("revenue_reserved")
+
+    @invariant()
+    def vault_holds_what_it_owes_lenders_and_depositors(self) -> None:
+        if not hasattr(self, "m"):
+            return
+        v = self.m.vault
+        assert self.m.usd.balance_of(v.address) >= v.call("cash") + v.call("revenue_reserved")
+        assert v.lp_value(self.lender) <= v.total_assets()
 
     @invariant()
     def escrow_never_pays_more_than_deposited(self) -> None:

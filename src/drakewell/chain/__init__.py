@@ -6,10 +6,13 @@ deploys and wires one asset's set (stablecoin, ComputeShare, MeterRegistry, Leas
 CreditVault) and returns typed clients; ``chain.deploy_distributor(token, root)`` deploys a
 campaign's MerkleDistributor. Every amount is an ``int`` of base units.
 
-Roles: the deployer is admin, operator, compliance, issuer, pauser, challenger and oracle;
-grant them to others with ``grant_role``. Revenue routing: LeaseEscrow pays the platform fee to
-the treasury and distributes the rest through ``ComputeShare.distribute``; shares deposited in
-CreditVault keep earning and depositors collect it with ``vault.claim_revenue``.
+Roles: the deployer is admin, operator, compliance, issuer, pauser, challenger and oracle of
+every contract; grant them to others with ``grant_role`` (docs/SECURITY.md says what each may
+do). Revenue routing: LeaseEscrow pays the platform fee to the treasury and distributes the rest
+through ``ComputeShare.distribute``; only the escrow's deposits (it holds ``REVENUE_ROLE``) count
+in ``share.total_escrow_revenue()``, the figure the NAV recipe reads. Shares deposited in
+CreditVault keep earning and depositors collect it with ``vault.claim_revenue``; lenders
+``supply`` stablecoin and ``redeem`` it with interest.
 
 Challenges: an anchored epoch is final ``challenge_window_s`` after anchoring; inside the window
 the challenger role may ``void_epoch`` it, after which the operator can anchor it again.
@@ -87,7 +90,18 @@ class TokenClient(Contract):
         return self.send("mint", to, amount, sender=sender)
 
 
-class ShareClient(TokenClient):
+class _Pausable(Contract):
+    def pause(self, *, sender: str | None = None) -> Receipt:
+        return self.send("pause", sender=sender)
+
+    def unpause(self, *, sender: str | None = None) -> Receipt:
+        return self.send("unpause", sender=sender)
+
+    def paused(self) -> bool:
+        return bool(self.call("paused"))
+
+
+class ShareClient(TokenClient, _Pausable):
     def set_allowlisted(self, account: str, status: bool = True, *, sender: str | None = None) -> Receipt:
         return self.send("set_allowlisted", account, status, sender=sender)
 
@@ -109,20 +123,22 @@ class ShareClient(TokenClient):
     def total_claimed(self) -> int:
         return int(self.call("total_claimed"))
 
+    def total_escrow_revenue(self) -> int:
+        """Revenue deposited by the lease escrow (REVENUE_ROLE): proven delivery, paid."""
+        return int(self.call("total_escrow_revenue"))
+
+    def add_vault(self, vault: str, *, sender: str | None = None) -> Receipt:
+        """Allowlist a lending vault whose collateral counts as its depositors' shares."""
+        return self.send("add_vault", vault, sender=sender)
+
     def is_allowlisted(self, account: str) -> bool:
         return bool(self.call("allowlisted", account))
 
     def is_frozen(self, account: str) -> bool:
         return bool(self.call("frozen", account))
 
-    def pause(self, *, sender: str | None = None) -> Receipt:
-        return self.send("pause", sender=sender)
 
-    def unpause(self, *, sender: str | None = None) -> Receipt:
-        return self.send("unpause", sender=sender)
-
-
-class MeterClient(Contract):
+class MeterClient(_Pausable):
     def set_signer(
         self, asset: bytes, signer: str, status: bool = True, *, sender: str | None = None
     ) -> Receipt:
@@ -176,7 +192,7 @@ class MeterClient(Contract):
         return bool(self.call("verify_delivery", lease_id, asset, epoch, gpu_seconds, energy_wh, list(proof)))
 
 
-class EscrowClient(Contract):
+class EscrowClient(_Pausable):
     def open_lease(self, gpus: int, start: int, end: int, price: int, *, sender: str) -> Receipt:
         return self.send("open_lease", gpus, start, end, price, sender=sender)
 
@@ -201,7 +217,17 @@ class EscrowClient(Contract):
         return self.send("settle", lease_id, epoch, gpu_seconds, energy_wh, list(proof), sender=sender)
 
     def close(self, lease_id: int, *, sender: str | None = None) -> Receipt:
+        """Close an ended lease: the operator any time, the renter once its epochs are settled
+        or :meth:`close_deadline` has passed."""
         return self.send("close", lease_id, sender=sender)
+
+    def close_deadline(self, lease_id: int) -> int:
+        """Unix time from which the renter may close the lease with epochs still unsettled."""
+        return int(self.call("close_deadline", lease_id))
+
+    def deliverable_gpu_seconds(self, lease_id: int, epoch: int) -> int:
+        """The most GPU-seconds ``settle`` pays the lease for in ``epoch`` (gpus x overlap)."""
+        return int(self.call("deliverable_gpu_seconds", lease_id, epoch))
 
     def lease(self, lease_id: int) -> dict[str, Any]:
         keys = (
@@ -214,6 +240,7 @@ class EscrowClient(Contract):
             "paid",
             "held",
             "delivered_gpu_seconds",
+            "settled_epochs",
             "closed",
         )
         return dict(zip(keys, self.call("leases", lease_id), strict=True))
@@ -225,7 +252,7 @@ class EscrowClient(Contract):
         }
 
 
-class VaultClient(Contract):
+class VaultClient(_Pausable):
     def post_nav(self, nav: int, *, sender: str | None = None) -> Receipt:
         return self.send("post_nav", nav, sender=sender)
 
@@ -260,8 +287,29 @@ class VaultClient(Contract):
     def claim_revenue(self, *, sender: str) -> Receipt:
         return self.send("claim_revenue", sender=sender)
 
+    def supply(self, amount: int, *, sender: str) -> Receipt:
+        """Lend ``amount`` of stablecoin (approve the vault first); the receipt's value is the lp minted."""
+        return self.send("supply", amount, sender=sender)
 
-class DistributorClient(Contract):
+    def redeem(self, lp: int, *, sender: str) -> Receipt:
+        """Burn ``lp`` lender shares for their part of cash plus debt; the receipt's value is paid out."""
+        return self.send("redeem", lp, sender=sender)
+
+    def lp_shares(self, lender: str) -> int:
+        return int(self.call("lp_shares", lender))
+
+    def lp_value(self, lender: str) -> int:
+        """Stablecoin ``lender``'s shares are worth now, interest included."""
+        return int(self.call("lp_value", lender))
+
+    def total_assets(self) -> int:
+        return int(self.call("total_assets"))
+
+    def total_bad_debt(self) -> int:
+        return int(self.call("total_bad_debt"))
+
+
+class DistributorClient(_Pausable):
     def claim(self, index: int, account: str, amount: int, proof: Sequence[bytes], *, sender: str) -> Receipt:
         return self.send("claim", index, account, amount, list(proof), sender=sender)
 
@@ -287,7 +335,11 @@ class AssetSpec:
     bonus_bps: int = 500  # as Aave v3 (~5%)
     rate_per_second_wad: int = 3_170_979_198  # ~10% a year, simple per second
     nav_max_age_s: int = 2 * 86_400
-    nav_max_jump_bps: int = 5_000
+    nav_max_move_bps: int = 5_000  # the NAV moves at most 50% ...
+    nav_move_period_s: int = 86_400  # ... per day, however many posts
+    min_debt_base: int = 10 * 10**6  # no loan below 10 USD (dust is never worth liquidating)
+    epoch_s: int = 86_400  # metering epoch length (drakewell.metering.readings.DEFAULT_EPOCH_SECONDS)
+    anchor_grace_s: int = 3_600  # an epoch is anchored within this long after it ends
 
     @property
     def asset_id(self) -> bytes:
@@ -373,6 +425,8 @@ class Chain:
             spec.holdback_bps,
             spec.sla_bps,
             spec.penalty_bps,
+            spec.epoch_s,
+            spec.anchor_grace_s,
             client=EscrowClient,
         )
         vault = self.deploy(
@@ -385,10 +439,13 @@ class Chain:
             spec.bonus_bps,
             spec.rate_per_second_wad,
             spec.nav_max_age_s,
-            spec.nav_max_jump_bps,
+            spec.nav_max_move_bps,
+            spec.nav_move_period_s,
+            spec.min_debt_base,
             client=VaultClient,
         )
-        share.set_allowlisted(vault.address)  # the vault holds collateral
+        share.add_vault(vault.address)  # the vault holds collateral; its depositors stay accountable
+        share.grant_role("REVENUE_ROLE", escrow.address)  # escrow deposits count as verified revenue
         return Market(spec, usd_client, share, meter, escrow, vault, treasury)
 
     def deploy_distributor(self, token: str, root: bytes) -> DistributorClient:

@@ -3,8 +3,16 @@
 @title ComputeShare
 @notice Shares of one tokenized compute asset (e.g. a GPU pool), with compliance and revenue.
 @dev Compliance (ERC-3643's intent without its weight): shares move, are minted to and are
-     received only by allowlisted, unfrozen addresses, and not while paused. The compliance
-     role manages the allowlist and freezes; the issuer role mints; the pauser role pauses.
+     received only by allowlisted, unfrozen addresses, and not while paused; an allowance is
+     spent only by an allowlisted, unfrozen spender. The compliance role manages the allowlist,
+     freezes and the lending vaults that may hold collateral (`add_vault`); a holder whose
+     shares sit as collateral in such a vault stays on the allowlist until they are withdrawn
+     or seized (the vaults themselves refuse frozen or de-allowlisted accounts).
+
+     Roles: ISSUER_ROLE mints; COMPLIANCE_ROLE allowlists, freezes and adds vaults;
+     PAUSER_ROLE pauses share movement (transfer, transferFrom, mint: so also vault deposits,
+     withdrawals and liquidations), never revenue (distribute, claim); REVENUE_ROLE (the lease
+     escrow) deposits revenue that counts as verified; DEFAULT_ADMIN_ROLE grants roles.
 
      Revenue: stablecoin deposited by `distribute` is shared pro rata with O(1) gas whatever
      the number of holders (a magnified revenue-per-share accumulator with per-holder
@@ -15,7 +23,9 @@
      receiver's), so a transfer touches one word per party and no holder list exists. Rounding
      only rounds down (once per distribution, once per holder's cumulative total), so the sum
      paid never exceeds the sum deposited, and the dust is below one base unit per holder plus
-     one per distribution.
+     one per distribution. Anyone may deposit revenue, but only deposits by REVENUE_ROLE (the
+     lease escrow, which pays only for proven delivery) count in `total_escrow_revenue`, the
+     figure a NAV is built on: a holder paying itself cannot move the NAV.
 
      Storage: each account's compliance flags (bit 0 allowlisted, bit 1 frozen) and its
      correction (a signed 248-bit integer in bits 8..255) share one word, so a compliant
@@ -27,6 +37,9 @@ from snekmate.auth import access_control
 from snekmate.auth import ownable
 from snekmate.tokens import erc20
 from snekmate.utils import pausable
+
+interface IVault:
+    def collateral(account: address) -> uint256: view
 
 initializes: ownable
 initializes: erc20[ownable := ownable]
@@ -52,6 +65,8 @@ PRECISION: constant(uint256) = 10**36
 COMPLIANCE_ROLE: public(constant(bytes32)) = keccak256("COMPLIANCE_ROLE")
 ISSUER_ROLE: public(constant(bytes32)) = keccak256("ISSUER_ROLE")
 PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER_ROLE")
+REVENUE_ROLE: public(constant(bytes32)) = keccak256("REVENUE_ROLE")
+MAX_VAULTS: constant(uint256) = 8
 
 usd: public(IERC20)
 asset_id: public(bytes32)
@@ -67,6 +82,8 @@ acc: public(uint256)
 withdrawn: public(HashMap[address, uint256])
 total_distributed: public(uint256)
 total_claimed: public(uint256)
+total_escrow_revenue: public(uint256)
+vaults: public(DynArray[address, MAX_VAULTS])
 
 event Allowlisted:
     account: indexed(address)
@@ -139,6 +156,7 @@ def _compliant_move(owner: address, to: address, amount: uint256):
 
 @external
 def transfer(to: address, amount: uint256) -> bool:
+    """@dev Any allowlisted, unfrozen holder, to an allowlisted, unfrozen receiver."""
     self._compliant_move(msg.sender, to, amount)
     erc20._transfer(msg.sender, to, amount)
     return True
@@ -146,7 +164,10 @@ def transfer(to: address, amount: uint256) -> bool:
 
 @external
 def transferFrom(owner: address, to: address, amount: uint256) -> bool:
-    assert self.account_word[msg.sender] & ALLOWLISTED != 0, "ComputeShare: spender not allowlisted"
+    """@dev An allowlisted, unfrozen spender with the owner's allowance (owner and receiver compliant)."""
+    spender: uint256 = self.account_word[msg.sender]
+    assert spender & ALLOWLISTED != 0, "ComputeShare: spender not allowlisted"
+    assert spender & FROZEN == 0, "ComputeShare: spender frozen"
     self._compliant_move(owner, to, amount)
     erc20._spend_allowance(owner, msg.sender, amount)
     erc20._transfer(owner, to, amount)
@@ -155,6 +176,7 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
 
 @external
 def mint(to: address, amount: uint256):
+    """@dev ISSUER_ROLE only; not while paused."""
     assert access_control.hasRole[ISSUER_ROLE][msg.sender], "ComputeShare: not issuer"
     pausable._require_not_paused()
     word: uint256 = self.account_word[to]
@@ -178,8 +200,12 @@ def frozen(account: address) -> bool:
 
 @external
 def set_allowlisted(account: address, status: bool):
+    """@dev COMPLIANCE_ROLE only. Removal needs no shares in the wallet nor in any vault."""
     assert access_control.hasRole[COMPLIANCE_ROLE][msg.sender], "ComputeShare: not compliance"
-    assert status or erc20.balanceOf[account] == 0, "ComputeShare: holder still has shares"
+    if not status:
+        assert erc20.balanceOf[account] == 0, "ComputeShare: holder still has shares"
+        for vault: address in self.vaults:
+            assert staticcall IVault(vault).collateral(account) == 0, "ComputeShare: holder has shares in a vault"
     word: uint256 = self.account_word[account]
     self.account_word[account] = word | ALLOWLISTED if status else word & ~ALLOWLISTED
     log Allowlisted(account=account, status=status)
@@ -187,6 +213,7 @@ def set_allowlisted(account: address, status: bool):
 
 @external
 def set_frozen(account: address, status: bool):
+    """@dev COMPLIANCE_ROLE only."""
     assert access_control.hasRole[COMPLIANCE_ROLE][msg.sender], "ComputeShare: not compliance"
     word: uint256 = self.account_word[account]
     self.account_word[account] = word | FROZEN if status else word & ~FROZEN
@@ -195,25 +222,30 @@ def set_frozen(account: address, status: bool):
 
 @external
 def pause():
+    """@dev PAUSER_ROLE only."""
     assert access_control.hasRole[PAUSER_ROLE][msg.sender], "ComputeShare: not pauser"
     pausable._pause()
 
 
 @external
 def unpause():
+    """@dev PAUSER_ROLE only."""
     assert access_control.hasRole[PAUSER_ROLE][msg.sender], "ComputeShare: not pauser"
     pausable._unpause()
 
 
 @external
 def distribute(amount: uint256):
-    """@notice Deposit `amount` stablecoin base units of revenue for the current holders."""
+    """@notice Deposit `amount` stablecoin base units of revenue for the current holders.
+    @dev Anyone; only REVENUE_ROLE deposits count in `total_escrow_revenue`."""
     supply: uint256 = erc20.totalSupply
     assert supply > 0, "ComputeShare: no shares to pay"
     assert amount > 0, "ComputeShare: nothing to distribute"
     assert extcall self.usd.transferFrom(msg.sender, self, amount, default_return_value=True)
     self.acc += amount * PRECISION // supply
     self.total_distributed += amount
+    if access_control.hasRole[REVENUE_ROLE][msg.sender]:
+        self.total_escrow_revenue += amount
     log RevenueDistributed(sender=msg.sender, amount=amount, acc=self.acc)
 
 
@@ -225,7 +257,8 @@ def claimable(holder: address) -> uint256:
 
 @external
 def claim() -> uint256:
-    """@notice Pay the caller its revenue share (frozen holders cannot claim until unfrozen)."""
+    """@notice Pay the caller its revenue share (frozen holders cannot claim until unfrozen).
+    @dev Any unfrozen account with revenue earned."""
     assert self.account_word[msg.sender] & FROZEN == 0, "ComputeShare: sender frozen"
     amount: uint256 = self._earned(msg.sender) - self.withdrawn[msg.sender]
     if amount == 0:
@@ -235,3 +268,16 @@ def claim() -> uint256:
     assert extcall self.usd.transfer(msg.sender, amount, default_return_value=True)
     log RevenueClaimed(holder=msg.sender, amount=amount)
     return amount
+
+
+@external
+def add_vault(vault: address):
+    """@notice Allowlist a lending vault and count its collateral as its depositors' shares.
+    @dev COMPLIANCE_ROLE only."""
+    assert access_control.hasRole[COMPLIANCE_ROLE][msg.sender], "ComputeShare: not compliance"
+    assert vault != empty(address), "ComputeShare: zero vault"
+    assert vault not in self.vaults, "ComputeShare: vault already added"
+    assert len(self.vaults) < MAX_VAULTS, "ComputeShare: too many vaults"
+    self.vaults.append(vault)
+    self.account_word[vault] = self.account_word[vault] | ALLOWLISTED
+    log Allowlisted(account=vault, status=True)

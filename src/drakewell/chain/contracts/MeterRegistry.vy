@@ -9,15 +9,21 @@
      - deliveries: leaf values = (leaseId, asset, epoch, gpuSeconds, energyWh).
      An epoch is final `challenge_window` seconds after it is anchored. Inside the window a
      challenger may void it (with a reason hash); a voided epoch can be anchored again.
+
+     Roles: OPERATOR_ROLE registers node signers and anchors roots; CHALLENGER_ROLE voids an
+     epoch inside its window; PAUSER_ROLE pauses anchoring and signer changes (voiding and
+     verification stay open, so a pause never stops a challenge); DEFAULT_ADMIN_ROLE grants roles.
 """
 
 from snekmate.auth import access_control
 from snekmate.utils import ecdsa
 from snekmate.utils import eip712_domain_separator as eip712
 from snekmate.utils import merkle_proof_verification as merkle
+from snekmate.utils import pausable
 
 initializes: access_control
 initializes: eip712
+initializes: pausable
 
 exports: (
     access_control.hasRole,
@@ -25,10 +31,12 @@ exports: (
     access_control.revokeRole,
     access_control.DEFAULT_ADMIN_ROLE,
     eip712.eip712Domain,
+    pausable.paused,
 )
 
 OPERATOR_ROLE: public(constant(bytes32)) = keccak256("OPERATOR_ROLE")
 CHALLENGER_ROLE: public(constant(bytes32)) = keccak256("CHALLENGER_ROLE")
+PAUSER_ROLE: public(constant(bytes32)) = keccak256("PAUSER_ROLE")
 READING_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Reading(address node,bytes32 asset,uint64 epoch,uint64 seq,uint64 windowStart,uint64 windowEnd,uint256 energyWh,uint256 gpuSeconds,uint256 hashesTh,uint256 tokens,uint256 leaseId)"
 )
@@ -90,14 +98,18 @@ event EpochVoided:
 def __init__(challenge_window_: uint256):
     access_control.__init__()
     eip712.__init__("Drakewell Meter", "1")
+    pausable.__init__()
     self.challenge_window = challenge_window_
     access_control._grant_role(OPERATOR_ROLE, msg.sender)
     access_control._grant_role(CHALLENGER_ROLE, msg.sender)
+    access_control._grant_role(PAUSER_ROLE, msg.sender)
 
 
 @external
 def set_signer(asset: bytes32, signer: address, status: bool):
+    """@dev OPERATOR_ROLE only; not while paused."""
     assert access_control.hasRole[OPERATOR_ROLE][msg.sender], "MeterRegistry: not operator"
+    pausable._require_not_paused()
     assert signer != empty(address), "MeterRegistry: zero signer"
     self.signers[asset][signer] = status
     log SignerSet(asset=asset, signer=signer, status=status)
@@ -113,7 +125,9 @@ def anchor(
     energy_wh: uint256,
     gpu_seconds: uint256,
 ):
+    """@dev OPERATOR_ROLE only; not while paused."""
     assert access_control.hasRole[OPERATOR_ROLE][msg.sender], "MeterRegistry: not operator"
+    pausable._require_not_paused()
     current: EpochRoots = self.epochs[asset][epoch]
     assert current.anchored_at == 0 or current.voided, "MeterRegistry: epoch already anchored"
     assert readings_root != empty(bytes32), "MeterRegistry: empty root"
@@ -139,6 +153,7 @@ def anchor(
 
 @external
 def void_epoch(asset: bytes32, epoch: uint64, reason: bytes32):
+    """@dev CHALLENGER_ROLE only, inside the challenge window (also while paused)."""
     assert access_control.hasRole[CHALLENGER_ROLE][msg.sender], "MeterRegistry: not challenger"
     e: EpochRoots = self.epochs[asset][epoch]
     assert e.anchored_at != 0 and not e.voided, "MeterRegistry: nothing to void"
@@ -227,3 +242,17 @@ def verify_delivery(
         return False
     leaf: bytes32 = keccak256(keccak256(abi_encode(lease_id, asset, epoch, gpu_seconds, energy_wh)))
     return merkle._verify(proof, e.deliveries_root, leaf)
+
+
+@external
+def pause():
+    """@notice Stop anchoring and signer changes. PAUSER_ROLE only."""
+    assert access_control.hasRole[PAUSER_ROLE][msg.sender], "MeterRegistry: not pauser"
+    pausable._pause()
+
+
+@external
+def unpause():
+    """@notice PAUSER_ROLE only."""
+    assert access_control.hasRole[PAUSER_ROLE][msg.sender], "MeterRegistry: not pauser"
+    pausable._unpause()
