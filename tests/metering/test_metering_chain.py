@@ -10,7 +10,7 @@ from metering_helpers import DAY, EPOCH
 
 from drakewell.chain import AssetSpec, Chain
 from drakewell.metering.epochs import close_epoch, prove_delivery, prove_reading
-from drakewell.metering.ingest import MeterStore, NodeSpec
+from drakewell.metering.ingest import LeaseTerms, MeterStore, NodeSpec
 from drakewell.metering.onchain import (
     anchor_epoch,
     register_signers_on_chain,
@@ -42,6 +42,7 @@ def test_anchor_and_verify_on_the_meter_registry(tmp_path: Path, market: Any) ->
     store.register_nodes(
         [NodeSpec(k.address, asset, "gpu", gpus=8, gpu_w=1_000.0) for k in (signer, outsider)]
     )
+    store.register_leases([LeaseTerms(1, asset, 8, EPOCH * DAY, (EPOCH + 1) * DAY)])  # readings name it
     assert (
         register_signers_on_chain(m.meter, [store.nodes[signer.address]]) == 1
     )  # the outsider: off chain only
