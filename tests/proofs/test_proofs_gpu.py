@@ -9,7 +9,7 @@ import pytest
 
 from drakewell.errors import DrakewellError, ProofError
 from drakewell.merkle import verify_proof
-from drakewell.proofs import arrays
+from drakewell.proofs import arrays, gpu
 from drakewell.proofs.gpu import (
     Challenge,
     Commitment,
@@ -66,6 +66,63 @@ def test_numpy_product_is_exact_at_the_float32_block_limit() -> None:
     assert int(arrays.exact_int8_matmul_numpy(a, b)[0, 0]) == int(
         (a.astype(np.int64) @ b.astype(np.int64))[0, 0]
     )
+
+
+@pytest.mark.parametrize(
+    ("m", "inner", "cols"), [(16, 2100, 300), (1, 4096, 129), (64, 1030, 64), (70, 1100, 40)]
+)
+def test_few_row_and_many_row_products_are_exact(m: int, inner: int, cols: int) -> None:
+    # up to FEW_ROWS rows the product streams b in small single-thread calls; beyond, big blocks
+    rng = np.random.default_rng(m + inner)
+    a = rng.integers(-128, 128, size=(m, inner), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(inner, cols), dtype=np.int8)
+    assert np.array_equal(arrays.exact_int8_matmul_numpy(a, b), a.astype(np.int64) @ b.astype(np.int64))
+    worst = np.full((m, inner), -128, dtype=np.int8)  # every partial sum at its largest
+    assert (arrays.exact_int8_matmul_numpy(worst, np.full((inner, cols), -128, np.int8)) == inner << 14).all()
+
+
+def test_parallel_expansion_gives_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    ch = Challenge(SEED, 96)
+    serial_a, serial_b = expand_matrices(ch)
+    monkeypatch.setattr(gpu, "_PARALLEL_BYTES", 32)
+    monkeypatch.setattr(gpu, "_EXPAND_THREADS", 5)  # pieces that do not divide the stream evenly
+    a, b = expand_matrices(ch)
+    assert np.array_equal(a, serial_a) and np.array_equal(b, serial_b)
+    assert np.array_equal(expand_rows(ch, [3, 95]), serial_a[[3, 95]])
+
+
+def test_verifier_recomputes_only_the_checked_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    ch = new_challenge(128, seed=SEED)
+    a, b = expand_matrices(ch)
+    rows = sample_rows(128, 16, np.random.default_rng(2))
+    want = a[rows].astype(np.int64) @ b.astype(np.int64)
+    assert np.array_equal(gpu.recompute_rows(ch, rows), want)  # B whole, one RowsProduct
+    assert np.array_equal(gpu.recompute_rows(ch, rows, b=b), want)  # through multiply()
+    monkeypatch.setattr(gpu, "_PARALLEL_BYTES", 32)
+    monkeypatch.setattr(gpu, "_PIECE_BYTES", 40 * 128)  # B in pieces of 40 rows, the last shorter
+    assert np.array_equal(gpu.recompute_rows(ch, rows), want)
+    work = answer_challenge(ch, "numpy")
+    verdict = verify_openings(ch, work.commitment, rows, work.open_rows(rows), elapsed_s=0.5)
+    assert verdict.passed
+    short = RowOpening(rows[0], work.c[rows[0], :5], ())
+    bad = verify_openings(ch, work.commitment, rows, [short, *work.open_rows(rows[1:])], elapsed_s=0.5)
+    assert not bad.passed and bad.bad_rows == (rows[0],)
+
+
+def test_rows_product_refuses_misuse() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.integers(-128, 128, size=(3, 50), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(50, 20), dtype=np.int8)
+    product = arrays.RowsProduct(a, 20)
+    product.add(b[:17])
+    with pytest.raises(ProofError, match="only 17 of 50"):
+        product.result()
+    product.add(b[17:])
+    assert np.array_equal(product.result(), a.astype(np.int64) @ b.astype(np.int64))
+    with pytest.raises(ProofError, match="not a few int8 rows"):
+        arrays.RowsProduct(np.zeros((65, 4), np.int8), 4)
+    with pytest.raises(ProofError, match="rows of B"):
+        arrays.RowsProduct(a, 20).add(b[:, :5])
 
 
 def test_honest_node_passes_and_the_bound_uses_the_verifier_clock() -> None:

@@ -14,7 +14,9 @@ Protocol (one challenge):
    ``t`` also holds the expansion, the hashing and the network, hence a lower bound).
 4. The verifier draws ``k`` distinct rows uniformly with randomness the node cannot predict, the
    node opens them (row and Merkle proof), and the verifier checks each proof against the root and
-   recomputes each row as ``row_i(A)·B`` (``k·n²`` multiply-adds against the node's ``n³``).
+   recomputes each row as ``row_i(A)·B`` (``k·n²`` multiply-adds against the node's ``n³``): the
+   ``k`` rows as one ``(k × n)·(n × n)`` product, expanding only those rows of ``A`` and overlapping
+   the expansion of ``B`` with the product (:func:`recompute_rows`).
 
 A node that committed a wrong value in ``m = f·n`` rows passes only if no sampled row is one of
 them: ``P(pass) = C(n−m, k) / C(n, k) ≤ (1 − f)^k``, so it is caught with probability at least
@@ -34,9 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +48,7 @@ import numpy as np
 
 from drakewell.errors import ProofError
 from drakewell.merkle import MerkleTree, leaf_hashes_static, verify_proof
-from drakewell.proofs.arrays import exact_int8_matmul_numpy, multiply
+from drakewell.proofs.arrays import FEW_ROWS, RowsProduct, multiply, resolve_backend
 
 ROW_LEAF_TYPES = ("uint256", "bytes32")
 DEFAULT_N = 4096
@@ -52,6 +56,10 @@ DEFAULT_K = 16
 MIN_N = 32
 MAX_N = 1 << 15  # 2**15 rows of 2**15 int32: 4 GiB for C, beyond any sensible challenge
 _BYTES_PER_COUNTER = 32  # Philox4x64 gives four 64-bit words per counter step
+_EXPAND_THREADS = max(1, min(8, os.cpu_count() or 1))
+_PARALLEL_BYTES = 1 << 22  # below 4 MiB one thread expands faster than a pool hands out pieces
+_POOL: ThreadPoolExecutor | None = None
+_PIECE_BYTES = 1 << 20  # B arrives at the verifier's product in pieces of about 1 MiB
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,40 @@ def _key(name: bytes, challenge: Challenge) -> int:
     return int.from_bytes(digest.digest()[:16], "little")
 
 
-def _stream(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
+def _fill(key: int, start_byte: int, out: np.ndarray) -> None:
     gen = np.random.Philox(key=key, counter=start_byte // _BYTES_PER_COUNTER)
-    words = gen.random_raw(n_bytes // 8)
-    return words.astype("<u8", copy=False).view(np.int8)
+    out[:] = gen.random_raw(out.size)
+
+
+def _stream_serial(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
+    words = np.empty(n_bytes // 8, dtype="<u8")
+    _fill(key, start_byte, words)
+    return words.view(np.int8)
+
+
+def _stream(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
+    """``n_bytes`` of the key's stream from ``start_byte`` (both multiples of 32) as int8.
+
+    Philox is counter-based, so a long stream is cut into pieces at counter boundaries and each
+    piece is generated on its own thread (NumPy releases the GIL while it generates): the same
+    bytes, on every core.
+    """
+    words = np.empty(n_bytes // 8, dtype="<u8")
+    parts = _EXPAND_THREADS if n_bytes >= _PARALLEL_BYTES else 1
+    per = -(-words.size // parts // 4) * 4  # whole counter steps (four words) per piece
+    cuts = [(lo, min(words.size, lo + per)) for lo in range(0, words.size, per)] or [(0, 0)]
+    if len(cuts) == 1:
+        _fill(key, start_byte, words)
+    else:
+        list(_pool().map(lambda c: _fill(key, start_byte + 8 * c[0], words[c[0] : c[1]]), cuts))
+    return words.view(np.int8)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(_EXPAND_THREADS, thread_name_prefix="drakewell-expand")
+    return _POOL
 
 
 def expand_matrices(challenge: Challenge) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +160,42 @@ def expand_rows(challenge: Challenge, rows: Sequence[int]) -> np.ndarray:
 def expand_b(challenge: Challenge) -> np.ndarray:
     n = challenge.n
     return _stream(_key(b"B", challenge), 0, n * n).reshape(n, n)
+
+
+def _row_leaves(rows: Sequence[int], values: np.ndarray | None) -> list[bytes]:
+    """The Merkle leaves of opened rows (``values``: their int32 rows, stacked), in one batch."""
+    if not rows or values is None:
+        return []
+    return leaf_hashes_static(ROW_LEAF_TYPES, [list(rows), row_digests(values)])
+
+
+def recompute_rows(
+    challenge: Challenge, rows: Sequence[int], *, b: np.ndarray | None = None, backend: str = "numpy"
+) -> np.ndarray:
+    """Rows ``rows`` of ``C = A·B`` (int32), computed as one ``(k × n)·(n × n)`` product.
+
+    Only the ``k`` rows of ``A`` are expanded. On the ``numpy`` backend ``B`` is expanded in
+    pieces on the pool's threads while the calling thread multiplies the pieces already there
+    (:class:`~drakewell.proofs.arrays.RowsProduct`), so expansion and product overlap; a GPU
+    backend gets all of ``B`` through :func:`~drakewell.proofs.arrays.multiply`.
+    """
+    a_rows = expand_rows(challenge, rows)
+    if b is not None or resolve_backend(backend) != "numpy" or len(rows) > FEW_ROWS:
+        return multiply(a_rows, b if b is not None else expand_b(challenge), backend).c
+    n = challenge.n
+    key = _key(b"B", challenge)
+    piece = max(1, _PIECE_BYTES // n)  # rows of B per piece
+    product = RowsProduct(a_rows, n)
+    if n * n < _PARALLEL_BYTES:
+        product.add(_stream(key, 0, n * n).reshape(n, n))
+        return product.result()
+    pieces = [
+        _pool().submit(_stream_serial, key, lo * n, (min(n, lo + piece) - lo) * n)
+        for lo in range(0, n, piece)
+    ]
+    for fut in pieces:  # in order; later pieces are being expanded meanwhile
+        product.add(fut.result().reshape(-1, n))
+    return product.result()
 
 
 def row_digests(c: np.ndarray) -> list[bytes]:
@@ -294,11 +368,14 @@ def verify_openings(
     *,
     elapsed_s: float,
     b: np.ndarray | None = None,
+    backend: str = "numpy",
 ) -> Verdict:
     """Check each opened row's Merkle proof against the root and recompute it as ``row_i(A)·B``.
 
     ``elapsed_s`` is the verifier's own time from sending the challenge to receiving the root.
-    ``b`` may be passed when the verifier expanded ``B`` ahead of time.
+    ``b`` may be passed when the verifier expanded ``B`` ahead of time. The ``k`` rows are
+    recomputed as one ``(k × n)·(n × n)`` product on ``backend`` (:func:`~drakewell.proofs.arrays.multiply`),
+    and their leaves are hashed in one batch.
     """
     rows = tuple(int(i) for i in requested)
     if elapsed_s <= 0 or not math.isfinite(elapsed_s):
@@ -316,18 +393,21 @@ def verify_openings(
     if missing:
         return fail("rows not opened", missing)
     n = challenge.n
+    shaped = [i for i in rows if by_index[i].row.shape != (n,)]
+    if shaped:
+        return fail(f"opened row is not {n} values", shaped)
+    got = np.stack([by_index[i].row for i in rows]).astype("<i4", copy=False) if rows else None
+    leaves = _row_leaves(rows, got)
     bad_proof = [
         i
-        for i in rows
-        if by_index[i].row.shape != (n,)
-        or not verify_proof(commitment.root, by_index[i].leaf(), by_index[i].proof)
+        for i, leaf in zip(rows, leaves, strict=True)
+        if not verify_proof(commitment.root, leaf, by_index[i].proof)
     ]
     if bad_proof:
         return fail("Merkle proof does not match the root", bad_proof)
-    expected = exact_int8_matmul_numpy(
-        expand_rows(challenge, rows), b if b is not None else expand_b(challenge)
-    )
-    got = np.stack([by_index[i].row for i in rows])
+    if not rows:
+        return fail("no rows checked", ())
+    expected = recompute_rows(challenge, rows, b=b, backend=backend)
     wrong = [rows[j] for j in np.nonzero((expected != got).any(axis=1))[0].tolist()]
     if wrong:
         return fail("row differs from row_i(A)·B", wrong)
