@@ -74,6 +74,7 @@ def test_exchange_journal_replays_to_the_same_state(store_url: str) -> None:
     assert len(rebuilt.leases) == 1
     third = Journal(store_url)
     assert third.last_seq == engine.seq
+    service.close()
     for j in (journal, rebuilt_journal, third):
         j.db.dispose()
 

@@ -102,6 +102,10 @@ class ExchangeService:
         self.operator_key_hash = hash_api_key(operator_key) if operator_key else None
         self.assets = assets
 
+    def close(self) -> None:
+        """Release the dead-letter table's connections (the journal is the caller's to close)."""
+        self.forwarder.dead_letters.close()
+
     def is_operator(self, key: str) -> bool:
         """Whether ``key`` is the operator key (compared in constant time)."""
         return self.operator_key_hash is not None and hmac.compare_digest(
