@@ -110,6 +110,9 @@ def demo(
     ] = None,
     zone: Annotated[str | None, typer.Option(help="load zone column (default: the site's)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic inputs and the fleet's noise")] = 7,
+    site: Annotated[
+        Path | None, typer.Option(help="site TOML (default: the example West Texas site)")
+    ] = None,
 ) -> None:
     """Run one month of the example hybrid site end to end and write the report."""
     from rich.console import Console
@@ -122,6 +125,7 @@ def demo(
         forecast=forecast,
         zone=zone,
         seed=seed,
+        site=site,
         echo=lambda s: console.print(s, highlight=False),
     )
     print_summary(console, result)
@@ -143,6 +147,14 @@ def print_summary(console: Any, summary: dict[str, Any]) -> None:
         ("curtailment credits", f"${d['revenue_usd']['curtailment_credits']:,.0f}"),
         ("flexibility capture", f"{d['flex_capture']:.3f}" if d.get("flex_capture") is not None else "n/a"),
     ]
+    ren = d.get("renewables_mwh", {})
+    if ren.get("generation", 0.0) > 0:
+        rows += [
+            ("renewable generation", f"{ren['generation']:,.0f} MWh"),
+            ("  used on site", f"{ren['self_consumed']:,.0f} MWh"),
+            ("  exported", f"{ren['export']:,.0f} MWh (${d['revenue_usd'].get('export', 0.0):,.0f})"),
+            ("  curtailed", f"{ren['curtailed']:,.0f} MWh"),
+        ]
     m = summary.get("metering", {})
     if m:
         rows += [
@@ -183,6 +195,7 @@ def run_demo(
     forecast: Path | None = None,
     zone: str | None = None,
     seed: int = 7,
+    site: Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole demo and return its summary (also written to ``out/summary.json``)."""
@@ -191,7 +204,7 @@ def run_demo(
 
     log = DemoLog(echo=echo)
     out.mkdir(parents=True, exist_ok=True)
-    site = resolve_site(None)
+    site_obj = resolve_site(site)
     rt, da, hashprice = log.run(
         "inputs",
         lambda: month_inputs(days, prices=prices, forecast=forecast, zone=zone, seed=seed),
@@ -200,7 +213,7 @@ def run_demo(
             + (" (synthetic, calibrated)" if prices is None else f" ({prices.name})")
         ),
     )
-    inputs = build_inputs(site, rt, da, hashprice, zone)
+    inputs = build_inputs(site_obj, rt, da, hashprice, zone)
     results = log.run(
         "dispatch (mpc, with perfect and always as references)",
         lambda: {r.policy: r for r in backtest_inputs(inputs, ["mpc"])},
@@ -215,10 +228,10 @@ def run_demo(
     from drakewell.demo_market import EXCHANGE_DB, METER_DB, run_market
 
     hp = float(hashprice.mean()) if isinstance(hashprice, pd.Series) else float(hashprice)
-    market = run_market(site, ledger, out=out, seed=seed, log=log, hashprice_usd_per_ph_day=hp)
+    market = run_market(site_obj, ledger, out=out, seed=seed, log=log, hashprice_usd_per_ph_day=hp)
 
     summary: dict[str, Any] = {
-        "site": site.name,
+        "site": site_obj.name,
         "days": days,
         "inputs": "synthetic" if prices is None else str(prices),
         "dispatch": run.summary,
@@ -238,7 +251,7 @@ def run_demo(
             leases=[_lease_view(row) for row in market.get("leases", [])],
             investors=[_investor_view(row) for row in market.get("investors", [])],
             facts=_facts(summary),
-            title=f"Drakewell: {site.name}, {days} days",
+            title=f"Drakewell: {site_obj.name}, {days} days",
         ),
     )
     summary["files"] = {

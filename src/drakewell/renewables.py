@@ -16,7 +16,8 @@ A site may have plants behind its grid meter (``[renewables]`` in the site TOML,
 
 Dispatch uses on-site generation first; what the load does not use is exported at the real-time
 price (``surplus = "export"``, at most the grid connection, never at a negative price) or
-curtailed (``surplus = "curtail"``). The generation is treated as known ahead, like the contracted
+curtailed (``surplus = "curtail"``). At a negative real-time price the site is paid to import, so it
+curtails its own generation instead. The generation is treated as known ahead, like the contracted
 AI profile.
 """
 

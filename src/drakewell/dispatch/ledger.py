@@ -15,9 +15,11 @@ behind-the-meter renewables (all zero without plants): ``facility_load_mw`` (the
 ``renewable_export_mw`` (surplus sold at the real-time price), ``renewable_curtailed_mw`` and
 ``revenue_export_usd``.
 
-Renewables: generation serves the load first, so ``grid_import_mw = max(load − generation, 0)``.
-The surplus is exported (``surplus = "export"``) when the real-time price is positive, up to the
-grid connection, and curtailed otherwise — the choice the LP makes for it.
+Renewables: generation serves the load first, so ``grid_import_mw = max(load − generation, 0)``;
+at a negative real-time price the site is paid to import, so it imports its load (up to the
+connection) and curtails its own generation. The surplus is exported (``surplus = "export"``) when
+the real-time price is positive, up to the grid connection, and curtailed otherwise — the choices
+the LP makes.
 
 Money: ``energy_cost_usd`` is the fixed block (``block_mw × block price × hours``) plus real-time
 energy above the block (index contract: all energy at real time + adder);
@@ -76,7 +78,9 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
     m, a, x, o, r = d.mining_mw, d.inference_mw, d.training_mw, d.spot_mw, d.reserve_mw
     load = site.mining_pue * m + site.ai_pue * (a + x + o)
     gen = inputs.generation_mw
-    self_used = np.minimum(load, gen)
+    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+    # generation serves the load first, except at a negative price: the grid pays for the import
+    self_used = np.where(price < 0, np.minimum(np.maximum(load - cap, 0.0), gen), np.minimum(load, gen))
     grid = load - self_used  # import
     surplus = gen - self_used
     if site.renewable_surplus == "export":

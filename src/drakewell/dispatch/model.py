@@ -40,7 +40,8 @@ grid-exchange variable :math:`y_k` (import > 0, export < 0) with
 :math:`g_k - G_k \le y_k \le g_k` (on-site generation serves the load first; what is neither used
 nor exported is curtailed, at most :math:`G_k`), :math:`y_k \le \min(C, E_k)` and
 :math:`y_k \ge -C` when surplus may be exported at the real-time price (``export``) or
-:math:`y_k \ge 0` (``curtail``). The energy price and :math:`\lambda_k` then apply to :math:`y_k`
+:math:`y_k \ge 0` (``curtail``). At a negative price the LP imports up to the load and curtails
+its own generation (it is paid to import). The energy price and :math:`\lambda_k` then apply to :math:`y_k`
 instead of :math:`g_k` (term :math:`\Delta_k \pi_k y_k`), the connection row becomes
 :math:`g_k \le \min(C, E_k) + G_k` and a 4CP row :math:`g_k - G_k \le p_g`. Without plants none of
 this is built.

@@ -173,6 +173,31 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
     return fig
 
 
+def _renewables_figure(ledger: pd.DataFrame) -> Any:
+    """Daily on-site renewable energy: used by the load, exported, curtailed (MWh)."""
+    import plotly.graph_objects as go
+
+    frame = ledger.set_index("interval_start_utc")
+    h = frame["hours"]
+    parts = (
+        ("renewable_self_consumed_mw", "Used on site", "#16a34a"),
+        ("renewable_export_mw", "Exported at real time", "#0ea5e9"),
+        ("renewable_curtailed_mw", "Curtailed", "#9ca3af"),
+    )
+    fig = go.Figure()
+    for col, label, colour in parts:
+        daily = (frame[col] * h).resample("1D").sum()
+        fig.add_trace(go.Bar(x=daily.index, y=daily.round(2), name=label, marker_color=colour))
+    fig.update_layout(
+        barmode="stack",
+        title="Behind-the-meter renewables (MWh per day)",
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.15},
+    )
+    fig.update_yaxes(title_text="MWh")
+    return fig
+
+
 def build_figures(
     *,
     ledger: pd.DataFrame,
@@ -186,6 +211,8 @@ def build_figures(
         "revenue": _revenue_figure(summary, ledger),
         "credits": _credits_figure(ledger),
     }
+    if "renewable_generation_mw" in ledger and float(ledger["renewable_generation_mw"].sum()) > 0:
+        figures["renewables"] = _renewables_figure(ledger)
     if leases:
         figures["leases"] = _leases_figure(leases)
     if investors:
