@@ -32,6 +32,7 @@ _SUBAPPS: list[tuple[str, str, str | None]] = [
     ("drakewell.api.cli", "app", None),  # serve
     ("drakewell.demo", "app", None),  # demo
     ("drakewell.proofs.cli", "app", "proofs"),
+    ("drakewell.live.cli", "app", "site"),
 ]
 
 

@@ -596,6 +596,7 @@ class _SiteIn(_Model):
     ai: _AiIn
     markets: _MarketsIn = _MarketsIn()
     renewables: _RenewablesIn | None = None
+    live: dict[str, Any] | None = None  # the live controller's settings, validated by drakewell.live
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,625 @@
+"""The live site controller: every interval and on every event, decide, command, verify, sign.
+
+One asyncio task consumes one queue of signals (price ticks, demand-response events, watchdog
+checks), so decisions and fleet commands never interleave:
+
+- **Price tick for interval t.** The decision of the previous interval is committed (and its
+  measured energy signed); intervals that got no price are committed as safe-mode decisions (their
+  price taken as the day-ahead forecast); the price is written into the inputs and
+  :meth:`MpcPlanner.decide` — the backtest's own ``mpc`` step — decides ``t``. The decision is
+  journalled, then the mining setpoint goes to the fleet (scaled from the site's mining IT MW to the
+  inventory's rated power), then the read-back result is journalled.
+- **Event.** The VEN's handler values it (:func:`~drakewell.live.signals.event_value`), journals it
+  with the opt answer and returns the answer at once. An opted-in event caps the facility at its
+  target in every interval it overlaps (the backtest's emergency cap); when it touches the current
+  interval, that interval is re-decided and re-commanded. Time to target, MWh short and whether the
+  event was obeyed are recorded per event.
+- **Watchdog.** No price for ``stale_after_intervals`` intervals, or no answer from the VTN for
+  ``unreachable_after_s``: safe mode (mining at most ``safe_mining_fraction`` of its capacity) until
+  the signal returns.
+
+Measured site power is the read-back mining power (scaled back to the site) × the mining PUE plus
+the decided AI power × the AI PUE (GPUs outside the inventory are counted at their decided draw).
+
+**Restart.** The journal is read first: committed intervals are committed again from their
+journalled decisions (no re-solve), the open interval and its last command are restored, opted-in
+events are remembered (a VTN that re-sends one gets the same answer and nothing is re-commanded). A
+command journalled without its result is not re-sent when a read-back shows the fleet at its
+target; otherwise it is re-sent once, journalled as a resend. Prices resume after the open interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
+from drakewell.dispatch.types import DispatchInputs
+from drakewell.live.config import LiveConfig, LiveError
+from drakewell.live.journal import Journal
+from drakewell.live.signals import DrEvent, PriceTick, ReplayClock, WallClock, event_target_mw, event_value
+
+if TYPE_CHECKING:
+    from drakewell.fleet.control import ApplyResult, Fleet
+    from drakewell.live.meter import IntervalMeter
+    from drakewell.live.metrics import LiveMetrics
+    from drakewell.live.ven import Ven
+
+__all__ = ["Controller", "EventRecord", "PriceSource", "step_from_json", "step_to_json"]
+
+
+class PriceSource(Protocol):
+    def ticks(self, after: pd.Timestamp | None = None) -> AsyncIterator[PriceTick]: ...
+
+
+def step_to_json(step: StepDecision) -> dict[str, Any]:
+    plan = step.reserve_plan
+    return {
+        "t": step.t,
+        "mining_mw": step.mining_mw,
+        "inference_mw": step.inference_mw,
+        "spot_mw": step.spot_mw,
+        "training_by_job_mw": {str(k): v for k, v in step.training_by_job_mw.items()},
+        "reserve_mw": step.reserve_mw,
+        "status": step.status,
+        "reserve_plan": None if plan is None else [plan[0], plan[1], [float(x) for x in plan[2]]],
+    }
+
+
+def step_from_json(obj: dict[str, Any]) -> StepDecision:
+    plan = obj.get("reserve_plan")
+    return StepDecision(
+        t=int(obj["t"]),
+        mining_mw=float(obj["mining_mw"]),
+        inference_mw=float(obj["inference_mw"]),
+        spot_mw=float(obj["spot_mw"]),
+        training_by_job_mw={int(k): float(v) for k, v in obj["training_by_job_mw"].items()},
+        reserve_mw=float(obj["reserve_mw"]),
+        status=str(obj["status"]),
+        reserve_plan=None if plan is None else (int(plan[0]), int(plan[1]), np.asarray(plan[2], dtype=float)),
+    )
+
+
+@dataclass
+class EventRecord:
+    event: DrEvent
+    opt: str
+    target_mw: float | None  # facility MW (None: nothing to do)
+    received_s: float  # time.monotonic() when the VEN handed it over
+    start: pd.Timestamp  # site time
+    end: pd.Timestamp
+    verified_s: float | None = None
+    mwh_short: float = 0.0
+    acted: bool = False
+    closed: bool = False
+
+    @property
+    def time_to_target_s(self) -> float | None:
+        return None if self.verified_s is None else self.verified_s - self.received_s
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event.event_id,
+            "opt": self.opt,
+            "target_mw": self.target_mw,
+            "time_to_target_s": self.time_to_target_s,
+            "mwh_short": self.mwh_short,
+            "obeyed": self.opt == "optIn" and self.verified_s is not None and self.mwh_short <= 1e-6,
+        }
+
+
+@dataclass
+class _State:
+    c: int = -1  # the open interval (decided, not committed)
+    current: StepDecision | None = None
+    last_price_t: int = -1
+    cmd_seq: int = 0
+    safe: set[str] = field(default_factory=set)
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (site mining IT W, TH/s)
+
+
+class Controller:
+    """See the module docstring. ``fleet=None`` decides and journals without commanding (dry run)."""
+
+    def __init__(
+        self,
+        inputs: DispatchInputs,
+        config: LiveConfig,
+        journal: Journal,
+        *,
+        prices: PriceSource,
+        clock: ReplayClock | WallClock,
+        fleet: Fleet | None = None,
+        fleet_rated_mining_w: float | None = None,
+        meter: IntervalMeter | None = None,
+        metrics: LiveMetrics | None = None,
+        policy: MpcPolicy | None = None,
+        apply_deadline_s: float | None = None,
+    ) -> None:
+        self.site = inputs.site
+        # what is known before any price arrives: the day-ahead forecast stands in for each price
+        self.inputs = replace(
+            inputs,
+            price_usd_per_mwh=inputs.forecast_usd_per_mwh.astype(np.float64).copy(),
+            emergency_cap_mw=inputs.emergency_cap_mw.astype(np.float64).copy(),
+        )
+        self.base_cap = inputs.emergency_cap_mw.astype(np.float64).copy()
+        self.config, self.journal = config, journal
+        self.prices, self.clock, self.fleet = prices, clock, fleet
+        self.meter, self.metrics = meter, metrics
+        self.apply_deadline_s = apply_deadline_s
+        self.planner = MpcPlanner(policy or MpcPolicy(), self.inputs)
+        self.index = self.inputs.interval_start_utc
+        self.step = pd.Timedelta(hours=self.inputs.hours)
+        self.position = {ts: i for i, ts in enumerate(self.index)}
+        mining_it = self.site.mining_it_mw
+        rated = fleet_rated_mining_w if fleet_rated_mining_w is not None else mining_it * 1e6
+        self.scale = (rated / 1e6) / mining_it if mining_it > 0 else 0.0  # fleet MW per site MW
+        self.events: dict[str, EventRecord] = {}
+        self.decision_s: list[float] = []
+        self.state = _State()
+        self.ven: Ven | None = None
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.finished = False
+        self._resume()
+
+    # -- journal and restart ------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        j, st = self.journal, self.state
+        head = {"first": self.index[0].isoformat(), "n": int(self.inputs.n), "hours": self.inputs.hours}
+        starts = list(j.of_kind("start"))
+        if not starts:
+            j.append({"kind": "start", **head})
+            return
+        if {k: starts[0][k] for k in head} != head:
+            raise LiveError(
+                f"journal {j.path} belongs to another horizon "
+                f"({starts[0]['first']}, {starts[0]['n']} intervals)",
+                hint="pass the journal of this run, or a new path to start afresh",
+            )
+        for r in j.of_kind("event"):
+            ev = DrEvent.from_json(r["event"])
+            self.events[ev.event_id] = EventRecord(
+                ev,
+                r["opt"],
+                r["target_mw"],
+                time.monotonic(),
+                pd.Timestamp(r["start"]),
+                pd.Timestamp(r["end"]),
+                acted=True,
+                closed=bool(r.get("closed", False)),
+            )
+        self._apply_caps()
+        last: dict[int, dict[str, Any]] = {}
+        for r in j.of_kind("decision"):
+            last[int(r["step"]["t"])] = r
+        for t in sorted(last):
+            r = last[t]
+            self.inputs.price_usd_per_mwh[t] = float(r["price"])
+            if r.get("priced", True):
+                st.last_price_t = t
+            step = step_from_json(r["step"])
+            if st.current is not None:
+                self.planner.commit(st.current)
+            st.current, st.c = step, t
+        for r in j.of_kind("safe_mode"):
+            (st.safe.add if r["on"] else st.safe.discard)(r["why"])
+        st.cmd_seq = max((int(r["seq"]) for r in j.of_kind("command")), default=0)
+        self.finished = any(True for _ in j.of_kind("end"))
+
+    async def _finish_interrupted_command(self) -> None:
+        """A command journalled without its result: verify it by read-back; re-send only if needed."""
+        j, st = self.journal, self.state
+        kinds = [r["kind"] for r in j.records]
+        last_decision = max((i for i, k in enumerate(kinds) if k == "decision"), default=-1)
+        last_command = max((i for i, k in enumerate(kinds) if k == "command"), default=-1)
+        if last_decision > last_command and st.current is not None:
+            await self._command()  # decided, never commanded: command it now (once)
+            return
+        commands = list(j.of_kind("command"))
+        if not commands or self.fleet is None:
+            return
+        cmd = commands[-1]
+        if any(r["seq"] == cmd["seq"] for r in j.of_kind("result")):
+            return
+        snap = await self.fleet.refresh()
+        target_w = float(cmd["fleet_mw"]) * 1e6
+        if abs(snap.mining_power_w - target_w) <= 0.01 * target_w + 1000.0:
+            j.append(
+                {
+                    "kind": "result",
+                    "seq": cmd["seq"],
+                    "reached": True,
+                    "measured_fleet_mw": snap.mining_power_w / 1e6,
+                    "after_restart": True,
+                }
+            )
+            return
+        await self._send(int(cmd["t"]), float(cmd["mining_mw"]), resend_of=int(cmd["seq"]))
+
+    # -- site power ---------------------------------------------------------------------------
+
+    def ai_facility_mw(self, step: StepDecision | None) -> float:
+        if step is None:
+            return 0.0
+        return (step.inference_mw + step.training_mw + step.spot_mw) * self.site.ai_pue
+
+    def measured_facility_mw(self) -> float:
+        """Read-back mining power (site MW) × mining PUE + decided AI × AI PUE."""
+        if self.fleet is None or self.scale <= 0:
+            mining = self.state.current.mining_mw if self.state.current else 0.0
+        else:
+            mining = self.fleet.snapshot().mining_power_w / 1e6 / self.scale
+        return mining * self.site.mining_pue + self.ai_facility_mw(self.state.current)
+
+    # -- caps from events ---------------------------------------------------------------------
+
+    def _covers(self, rec: EventRecord, t: int) -> bool:
+        lo = self.index[t]
+        return rec.start < lo + self.step and rec.end > lo
+
+    def _apply_caps(self) -> None:
+        caps = self.base_cap.copy()
+        for rec in self.events.values():
+            if rec.opt != "optIn" or rec.target_mw is None:
+                continue
+            for t in range(len(caps)):
+                if self._covers(rec, t):
+                    caps[t] = min(caps[t], rec.target_mw)
+        self.inputs.emergency_cap_mw[:] = caps
+
+    # -- the VEN's handler (quick: value, journal, answer) ------------------------------------
+
+    async def on_event(self, event: DrEvent) -> str:
+        known = self.events.get(event.event_id)
+        if known is not None and known.event.modification == event.modification:
+            return known.opt  # a re-sent event: same answer, nothing re-commanded
+        received = time.monotonic()
+        st = self.state
+        step = st.current
+        facility = (step.mining_mw * self.site.mining_pue if step else 0.0) + self.ai_facility_mw(step)
+        target = event_target_mw(event, self.config.openadr, facility) if self.config.openadr else None
+        start, end = self.clock.site_time(event.start_wall), self.clock.site_time(event.end_wall)
+        if event.status.lower() == "cancelled":
+            opt, value = "optIn", None
+            target = None
+        elif target is None:
+            level0 = event.signal_name.upper() == "SIMPLE" and round(event.value) <= 0
+            opt, value = ("optIn" if level0 else "optOut"), None
+        else:
+            t = max(st.c, 0)
+            assert self.config.openadr is not None
+            value = event_value(
+                target_mw=target,
+                hours=max((end - start).total_seconds(), 0.0) / 3600.0,
+                price_usd_per_mwh=float(self.inputs.price_usd_per_mwh[t]),
+                mining_facility_mw=step.mining_mw * self.site.mining_pue if step else 0.0,
+                ai_facility_mw=self.ai_facility_mw(step),
+                mining_revenue_usd_per_mwh=float(self.inputs.mining_revenue_usd_per_mwh[t]),
+                mining_pue=self.site.mining_pue,
+                ai_revenue_usd_per_mwh=self.site.ai_revenue_usd_per_mwh,
+                ai_penalty_usd_per_mwh=self.site.shed_penalty_usd_per_mwh,
+                ai_pue=self.site.ai_pue,
+                payment_usd_per_mwh=self.config.openadr.payment_usd_per_mwh,
+            )
+            opt = value.opt
+        self.journal.append(
+            {
+                "kind": "event",
+                "event": event.to_json(),
+                "opt": opt,
+                "target_mw": target,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "payment_usd": None if value is None else value.payment_usd,
+                "margin_lost_usd": None if value is None else value.margin_lost_usd,
+            }
+        )
+        rec = EventRecord(event, opt, target, received, start, end)
+        if known is not None:  # a modified event replaces the old one
+            known.closed = True
+        self.events[event.event_id] = rec
+        self._queue.put_nowait(("event", event.event_id))
+        return opt
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def run(self, *, max_wall_s: float | None = None, ven: Ven | None = None) -> None:
+        """Run until the horizon's last interval is committed or ``max_wall_s`` passes."""
+        if self.finished:
+            return
+        self.ven = ven
+        await self._finish_interrupted_command()
+        st = self.state
+        after = self.index[st.c] if st.c >= 0 else None
+        feeder = asyncio.create_task(self._feed(after))
+        watchdog = asyncio.create_task(self._watch())
+        deadline = None if max_wall_s is None else time.monotonic() + max_wall_s
+        try:
+            while not self.finished:
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    break
+                try:
+                    kind, item = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    break
+                if kind == "price":
+                    await self._on_price(item)
+                elif kind == "event":
+                    await self._on_event_act(item)
+                elif kind == "check":
+                    await self._check()
+                elif kind == "end":
+                    await self._end()
+        finally:
+            for task in (feeder, watchdog):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _feed(self, after: pd.Timestamp | None) -> None:
+        async for tick in self.prices.ticks(after):
+            await self._queue.put(("price", tick))
+        # the source is done: wait out the last interval, then end
+        await self.clock.sleep_until(self.index[-1] + self.step)
+        await self._queue.put(("end", None))
+
+    async def _watch(self) -> None:
+        period = min(max(self.clock.wall_seconds(self.step.total_seconds()) / 8, 0.05), 1.0)
+        while True:
+            await asyncio.sleep(period)
+            await self._queue.put(("check", None))
+
+    def _decide(self, t: int, reason: str, *, priced: bool = True, safe: bool = False) -> StepDecision:
+        t0 = time.perf_counter()
+        step = self.planner.decide(t)
+        if safe:
+            step = self._safe_step(step)
+        self.journal.append(
+            {
+                "kind": "decision",
+                "reason": reason,
+                "price": float(self.inputs.price_usd_per_mwh[t]),
+                "priced": priced,
+                "cap_mw": None
+                if math.isinf(self.inputs.emergency_cap_mw[t])
+                else float(self.inputs.emergency_cap_mw[t]),
+                "at": self.clock.now().isoformat(),
+                "step": step_to_json(step),
+            }
+        )
+        elapsed = time.perf_counter() - t0
+        self.decision_s.append(elapsed)
+        if self.metrics is not None:
+            self.metrics.decision.observe(elapsed)
+            self.metrics.price.set(float(self.inputs.price_usd_per_mwh[t]))
+            for name, mw in (
+                ("mining", step.mining_mw),
+                ("inference", step.inference_mw),
+                ("training", step.training_mw),
+                ("spot", step.spot_mw),
+            ):
+                self.metrics.setpoint.labels(name).set(mw)
+            cap = self.inputs.emergency_cap_mw[t]
+            self.metrics.cap.set(float(cap) if math.isfinite(cap) else float("nan"))
+        return step
+
+    async def _close_interval(self) -> None:
+        """Commit the open interval: sign its measured energy, account events, advance the planner."""
+        st = self.state
+        if st.current is None:
+            return
+        t = st.c
+        if self.fleet is not None:
+            snap = await self.fleet.refresh()
+            self._sample(snap.mining_power_w, snap.hashrate_th_s)
+        samples = st.samples or [(st.current.mining_mw * 1e6, 0.0)]
+        mean_mining_mw = sum(w for w, _ in samples) / len(samples) / 1e6
+        facility = mean_mining_mw * self.site.mining_pue + self.ai_facility_mw(st.current)
+        for rec in self.events.values():
+            if rec.opt == "optIn" and rec.target_mw is not None and self._covers(rec, t):
+                lo, hi = max(rec.start, self.index[t]), min(rec.end, self.index[t] + self.step)
+                hours = max((hi - lo).total_seconds(), 0.0) / 3600.0
+                rec.mwh_short += max(facility - rec.target_mw, 0.0) * hours
+                if rec.end <= self.index[t] + self.step and not rec.closed:
+                    rec.closed = True
+                    self.journal.append({"kind": "event_result", **rec.summary()})
+        if self.meter is not None and st.samples:
+            start_s = int(self.index[t].timestamp())
+            signed = self.meter.reading(
+                start_s,
+                start_s + int(self.step.total_seconds()),
+                [(w * self.scale, h) for w, h in st.samples],  # the fleet's own watts
+            )
+            if signed is not None:
+                try:
+                    answer = await asyncio.to_thread(self.meter.submit, signed)
+                except Exception as exc:  # the sink is down: the reading stays in the journal
+                    answer = {"error": str(exc)}
+                self.journal.append(
+                    {"kind": "reading", "t": t, "reading": signed.to_json(), "answer": answer}
+                )
+        self.planner.commit(st.current)
+        st.current, st.samples = None, []
+
+    def _sample(self, fleet_mining_w: float, hashrate: float) -> None:
+        site_w = fleet_mining_w / self.scale if self.scale > 0 else fleet_mining_w
+        self.state.samples.append((site_w, hashrate))
+        if self.metrics is not None:
+            self.metrics.measured.labels("mining").set(site_w / 1e6)
+
+    async def _on_price(self, tick: PriceTick) -> None:
+        t = self.position.get(tick.interval_start_utc)
+        st = self.state
+        if t is None or t <= st.c:
+            return
+        if t - max(st.last_price_t, -1) > self.config.stale_after_intervals:
+            self._safe_on("price")  # the gap is over; the intervals it covered run safe
+        await self._close_interval()
+        for k in range(st.c + 1, t):  # intervals without a price: safe decisions
+            st.current, st.c = self._decide(k, "no price", priced=False, safe=True), k
+            await self._close_interval()
+        self.inputs.price_usd_per_mwh[t] = tick.usd_per_mwh
+        st.last_price_t = t
+        self._safe_off("price")
+        step = self._decide(t, "interval")
+        st.current, st.c = step, t
+        await self._command()
+
+    def _safe_step(self, step: StepDecision) -> StepDecision:
+        limit = self.config.safe_mining_fraction * self.site.mining_it_mw
+        return replace(step, mining_mw=min(step.mining_mw, limit))
+
+    def _safe_on(self, why: str) -> bool:
+        if why in self.state.safe:
+            return False
+        self.state.safe.add(why)
+        self.journal.append({"kind": "safe_mode", "on": True, "why": why, "at": self.clock.now().isoformat()})
+        if self.metrics is not None:
+            self.metrics.safe_mode.set(1)
+        return True
+
+    def _safe_off(self, why: str) -> None:
+        if why not in self.state.safe:
+            return
+        self.state.safe.discard(why)
+        self.journal.append(
+            {"kind": "safe_mode", "on": False, "why": why, "at": self.clock.now().isoformat()}
+        )
+        if self.metrics is not None and not self.state.safe:
+            self.metrics.safe_mode.set(0)
+
+    async def _check(self) -> None:
+        st = self.state
+        now = self.clock.now()
+        changed = False
+        if self.clock.speed != 0 and (st.last_price_t >= 0 or st.c >= 0):  # unpaced: see _on_price
+            ref = self.index[max(st.last_price_t, 0)]
+            grace = self.step / 10
+            if now >= ref + self.config.stale_after_intervals * self.step + grace:
+                changed |= self._safe_on("price")
+        if self.ven is not None and self.config.openadr is not None:
+            if not self.ven.reachable():
+                changed |= self._safe_on("vtn")
+            elif "vtn" in st.safe:
+                self._safe_off("vtn")
+                changed = True
+        # an opted-in event that reaches the open interval only now (it was announced ahead)
+        for rec in self.events.values():
+            if rec.opt == "optIn" and not rec.acted and st.c >= 0 and self._covers(rec, st.c):
+                await self._on_event_act(rec.event.event_id)
+        if changed and st.current is not None:
+            await self._command()
+
+    async def _on_event_act(self, event_id: str) -> None:
+        rec = self.events.get(event_id)
+        st = self.state
+        if rec is None:
+            return
+        c = max(st.c, 0)
+        before = float(self.inputs.emergency_cap_mw[c])
+        self._apply_caps()
+        if st.c < 0 or st.current is None:
+            return
+        binding = rec.opt == "optIn" and rec.target_mw is not None and self._covers(rec, st.c)
+        if not binding and before == float(self.inputs.emergency_cap_mw[c]):
+            return  # nothing changes now; a later interval it reaches decides with its cap
+        rec.acted = rec.acted or binding
+        st.current = self._decide(st.c, f"event:{event_id}")
+        await self._command(event=rec if binding else None)
+
+    async def _command(self, event: EventRecord | None = None) -> None:
+        st = self.state
+        if st.current is None:
+            return
+        mining = st.current.mining_mw
+        if st.safe:
+            mining = self._safe_step(st.current).mining_mw
+        await self._send(st.c, mining, event=event)
+
+    async def _send(
+        self, t: int, mining_mw: float, *, event: EventRecord | None = None, resend_of: int | None = None
+    ) -> ApplyResult | None:
+        from drakewell.fleet.control import Setpoint
+
+        st = self.state
+        fleet_mw = max(mining_mw * self.scale, 0.0)
+        st.cmd_seq += 1
+        seq = st.cmd_seq
+        record: dict[str, Any] = {
+            "kind": "command",
+            "seq": seq,
+            "t": t,
+            "mining_mw": mining_mw,
+            "fleet_mw": fleet_mw,
+        }
+        if resend_of is not None:
+            record["resend_of"] = resend_of
+        self.journal.append(record)
+        if self.fleet is None:
+            self.journal.append({"kind": "result", "seq": seq, "dry_run": True})
+            return None
+        result = await self.fleet.apply(Setpoint(mining_mw=fleet_mw), deadline_s=self.apply_deadline_s)
+        done = time.monotonic()
+        self._sample(result.mining_power_w, self.fleet.snapshot().hashrate_th_s)
+        failures = len(result.failed)
+        self.journal.append(
+            {
+                "kind": "result",
+                "seq": seq,
+                "reached": result.reached,
+                "measured_fleet_mw": result.mining_power_w / 1e6,
+                "elapsed_s": result.elapsed_s,
+                "failed": failures,
+            }
+        )
+        if self.metrics is not None and failures:
+            self.metrics.failures.inc(failures)
+        for rec in self.events.values():
+            if (
+                rec.opt == "optIn"
+                and rec.target_mw is not None
+                and rec.verified_s is None
+                and (rec is event or self._covers(rec, t))
+                and result.reached
+                and self.measured_facility_mw() <= rec.target_mw * 1.01 + 1e-3
+            ):
+                rec.verified_s = done
+                self.journal.append(
+                    {
+                        "kind": "event_verified",
+                        "event_id": rec.event.event_id,
+                        "seconds": done - rec.received_s,
+                    }
+                )
+                if self.metrics is not None:
+                    self.metrics.dr_response.observe(done - rec.received_s)
+        return result
+
+    async def _end(self) -> None:
+        await self._close_interval()
+        for rec in self.events.values():
+            if not rec.closed and rec.opt == "optIn":
+                rec.closed = True
+                self.journal.append({"kind": "event_result", **rec.summary()})
+        self.journal.append({"kind": "end", "at": self.clock.now().isoformat()})
+        self.finished = True
+
+    # -- results ------------------------------------------------------------------------------
+
+    def decisions(self) -> dict[int, StepDecision]:
+        """The last journalled decision of every interval (what was, or will be, committed)."""
+        out: dict[int, StepDecision] = {}
+        for r in self.journal.of_kind("decision"):
+            out[int(r["step"]["t"])] = step_from_json(r["step"])
+        return out

@@ -1,0 +1,236 @@
+"""Wiring: site file + inventory + price source → a running :class:`~drakewell.live.controller.Controller`.
+
+- :func:`replay_inputs`: the backtest's own inputs for an ERCOT real-time CSV (and day-ahead CSV),
+  optionally cut to ``start`` and ``intervals``; its prices feed a :class:`ReplayPrices` source.
+- :func:`live_inputs`: a horizon of ``hours`` from the current interval with ERCOT's day-ahead
+  prices from gridstatus as the forecast (and the stand-in for prices not yet seen).
+- :func:`run_site`: connect the fleet (pyasic), start the VEN, ``/metrics`` and the meter, run the
+  controller, and return a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from drakewell.dispatch.types import DispatchInputs
+from drakewell.live.config import LiveConfig, LiveError, load_live_config
+from drakewell.live.controller import Controller, PriceSource
+from drakewell.live.journal import Journal
+from drakewell.live.signals import GridstatusPrices, ReplayClock, ReplayPrices, WallClock
+from drakewell.site import Site
+
+__all__ = ["live_inputs", "percentile_ms", "replay_inputs", "run_site"]
+
+
+def replay_inputs(
+    site: Site | str | Path,
+    rt_csv: str | Path,
+    da_csv: str | Path | None,
+    *,
+    zone: str | None = None,
+    start: str | pd.Timestamp | None = None,
+    intervals: int | None = None,
+) -> tuple[DispatchInputs, pd.Series]:
+    """The backtest's inputs for the replay window and its real-time prices (UTC index)."""
+    from drakewell.dispatch.backtest import load_backtest_inputs
+
+    inputs = load_backtest_inputs(site, prices=rt_csv, forecast=da_csv, zone=zone)
+    lo = 0
+    if start is not None:
+        stamp = pd.Timestamp(start)
+        stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+        lo = int(inputs.interval_start_utc.searchsorted(stamp))
+        if lo >= inputs.n:
+            raise LiveError(f"replay start {stamp} is after the price file", hint="pick a start inside it")
+    hi = inputs.n if intervals is None else min(inputs.n, lo + intervals)
+    if hi - lo < 2:
+        raise LiveError("a replay needs at least two intervals", hint="widen --intervals or --start")
+    if (lo, hi) != (0, inputs.n):
+        inputs = inputs.slice(lo, hi)
+    prices = pd.Series(inputs.price_usd_per_mwh.copy(), index=inputs.interval_start_utc)
+    return inputs, prices
+
+
+FetchDa = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
+
+
+def live_inputs(
+    site: Site,
+    *,
+    now: pd.Timestamp,
+    hours: float,
+    hashprice_usd_per_ph_day: float,
+    zone: str | None = None,
+    fetch_da: FetchDa | None = None,
+) -> DispatchInputs:
+    """A horizon of ``hours`` from the interval containing ``now``, with day-ahead prices as forecast."""
+    from drakewell.dispatch.inputs import build_inputs
+    from drakewell.inputs.prices import align_da_to_rt, fetch_gridstatus_prices
+
+    step = pd.Timedelta(minutes=site.interval_minutes)
+    first = now.tz_convert("UTC").floor(step)
+    index = pd.date_range(first, first + pd.Timedelta(hours=hours), freq=step, inclusive="left", name="t")
+    if fetch_da is None:
+
+        def fetch_da(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
+            return fetch_gridstatus_prices(a.to_pydatetime(), b.to_pydatetime(), market="da")
+
+    da = fetch_da(first - pd.Timedelta(days=1), first + pd.Timedelta(hours=hours) + pd.Timedelta(days=1))
+    rt = align_da_to_rt(da, pd.DatetimeIndex(index))  # stand-in until each real-time price arrives
+    if rt.isna().any().any():
+        rt = rt.ffill().bfill()
+    return build_inputs(site, rt, da, hashprice_usd_per_ph_day, zone)
+
+
+def percentile_ms(seconds: list[float], q: float) -> float | None:
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q)) if seconds else None
+
+
+@dataclass
+class RunOptions:
+    prices: str = "gridstatus"  # "replay:RT.csv" or "gridstatus"
+    forecast: str | None = None
+    speed: float = 1.0
+    zone: str | None = None
+    start: str | None = None
+    intervals: int | None = None
+    hours: float = 24.0
+    max_wall_s: float | None = None
+    apply_deadline_s: float | None = None
+
+
+async def run_site(
+    site_path: str | Path,
+    journal_path: str | Path,
+    options: RunOptions,
+    *,
+    inventory_path: str | Path | None = None,
+    config: LiveConfig | None = None,
+) -> dict[str, Any]:
+    """Run the controller for one horizon (or ``max_wall_s``); returns the run's summary."""
+    from drakewell.dispatch.backtest import resolve_site
+
+    site = resolve_site(site_path)
+    cfg = config or load_live_config(site_path)
+    journal = Journal(journal_path)
+    clock: ReplayClock | WallClock
+    source: PriceSource
+    if options.prices.startswith("replay:"):
+        inputs, series = replay_inputs(
+            site,
+            options.prices.removeprefix("replay:"),
+            options.forecast,
+            zone=options.zone,
+            start=options.start,
+            intervals=options.intervals,
+        )
+        clock = ReplayClock(inputs.interval_start_utc[0], options.speed)
+        source = ReplayPrices(series, clock)
+    elif options.prices == "gridstatus":
+        clock = WallClock()
+        hp = cfg.hashprice_usd_per_ph_day
+        if hp is None:
+            raise LiveError(
+                "live prices need [live] hashprice_usd_per_ph_day in the site file",
+                hint="set the hashprice (USD per PH/s per day) the controller should assume",
+            )
+        inputs = await asyncio.to_thread(
+            live_inputs,
+            site,
+            now=clock.now(),
+            hours=options.hours,
+            hashprice_usd_per_ph_day=hp,
+            zone=options.zone,
+        )
+        source = GridstatusPrices(options.zone or site.zone, clock)
+    else:
+        raise LiveError(
+            f"unknown price source {options.prices!r}",
+            hint="use replay:RT.csv (with --forecast DA.csv) or gridstatus",
+        )
+
+    fleet = None
+    rated = None
+    meter = None
+    inventory = None
+    if inventory_path is not None:
+        from drakewell.fleet import Fleet, load_inventory
+
+        inventory = load_inventory(inventory_path)
+        fleet = await Fleet.connect(inventory)
+        rated = inventory.rated_mining_w
+    if cfg.meter is not None:
+        from drakewell.live.meter import IntervalMeter
+
+        count = len(inventory.miners) if inventory is not None else 1
+        total_w = rated if rated else inputs.site.mining_it_mw * 1e6
+        total_th = (
+            sum(m.model.hashrate_th_s for m in inventory.miners) if inventory is not None else total_w / 34.0
+        )
+        meter = IntervalMeter.from_config(
+            cfg.meter, miners=count, miner_w=total_w / count, miner_th_s=total_th / count
+        )
+    metrics = None
+    server = None
+    try:
+        from drakewell.live.metrics import LiveMetrics
+
+        metrics = LiveMetrics(fleet)
+        if cfg.metrics.port:
+            server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port)
+    except ImportError:  # prometheus-client is optional (extra "live")
+        metrics = None
+    controller = Controller(
+        inputs,
+        cfg,
+        journal,
+        prices=source,
+        clock=clock,
+        fleet=fleet,
+        fleet_rated_mining_w=rated,
+        meter=meter,
+        metrics=metrics,
+        apply_deadline_s=options.apply_deadline_s,
+    )
+    ven = None
+    if cfg.openadr is not None:
+        from drakewell.live.ven import Ven
+
+        ven = Ven(cfg.openadr, controller.on_event, lambda: controller.measured_facility_mw() * 1e6)
+        await ven.start()
+    try:
+        await controller.run(max_wall_s=options.max_wall_s, ven=ven)
+    finally:
+        if ven is not None:
+            await ven.stop()
+        if fleet is not None:
+            await fleet.close()
+        if meter is not None:
+            meter.close()
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.shutdown()
+        journal.close()
+    return summarize(controller)
+
+
+def summarize(controller: Controller) -> dict[str, Any]:
+    j = controller.journal
+    return {
+        "intervals_decided": len(controller.decisions()),
+        "finished": controller.finished,
+        "commands": sum(1 for _ in j.of_kind("command")),
+        "safe_mode_entries": sum(1 for r in j.of_kind("safe_mode") if r["on"]),
+        "decision_p50_ms": percentile_ms(controller.decision_s, 50),
+        "decision_p99_ms": percentile_ms(controller.decision_s, 99),
+        "events": [rec.summary() for rec in controller.events.values()],
+        "readings": sum(1 for _ in j.of_kind("reading")),
+    }
