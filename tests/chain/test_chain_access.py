@@ -97,3 +97,32 @@ def test_vault_withdraw_and_borrow_need_an_allowlisted_account(w: World) -> None
         m.vault.borrow(m.spec.min_debt_base, sender=w.outsider)
     with pytest.raises(ContractReverted, match="account not allowlisted"):
         m.vault.withdraw(SHARE, sender=w.outsider)
+
+
+def test_only_the_operator_anchors_a_capacity_root_once_before_the_epoch_is_final(w: World) -> None:
+    m = w.market
+    asset, epoch, root = m.asset_id, 9, b"\x07" * 32
+    with pytest.raises(ContractReverted, match="epoch not anchored"):
+        m.meter.anchor_capacity(asset, epoch, root)
+    m.meter.anchor(asset, epoch, b"\x01" * 32, b"\x02" * 32, 1, 1, 1)
+    for caller in (w.alice, w.outsider):
+        with pytest.raises(ContractReverted, match="MeterRegistry: not operator"):
+            m.meter.anchor_capacity(asset, epoch, root, sender=caller)
+    m.meter.pause()
+    with pytest.raises(ContractReverted, match="pausable: contract is paused"):
+        m.meter.anchor_capacity(asset, epoch, root)
+    m.meter.unpause()
+    with pytest.raises(ContractReverted, match="empty root"):
+        m.meter.anchor_capacity(asset, epoch, bytes(32))
+    m.meter.anchor_capacity(asset, epoch, root)
+    assert m.meter.capacity_root(asset, epoch) == root
+    with pytest.raises(ContractReverted, match="capacity root already anchored"):
+        m.meter.anchor_capacity(asset, epoch, b"\x08" * 32)  # no swapping the evidence afterwards
+    m.meter.void_epoch(asset, epoch)
+    with pytest.raises(ContractReverted, match="epoch not anchored"):
+        m.meter.anchor_capacity(asset, epoch, root)
+    m.meter.anchor(asset, epoch, b"\x03" * 32, b"\x04" * 32, 1, 1, 1)  # anchored again: a fresh slot
+    assert m.meter.capacity_root(asset, epoch) == bytes(32)
+    w.chain.warp(w.chain.timestamp() + m.spec.challenge_window_s)
+    with pytest.raises(ContractReverted, match="epoch is final"):
+        m.meter.anchor_capacity(asset, epoch, root)  # too late to be evidence for a challenge

@@ -80,3 +80,53 @@ def test_anchor_and_verify_on_the_meter_registry(tmp_path: Path, market: Any) ->
         delivery.root,
     )
     assert not verify_delivery_on_chain(m.meter, inflated)
+
+
+def test_the_capacity_root_is_anchored_with_the_epoch_and_proves(tmp_path: Path, market: Any) -> None:
+    from drakewell.proofs.capacity import prove_capacity, record_capacity
+
+    chain, m = market
+    asset, epoch = m.asset_id, EPOCH + 3  # an epoch of its own on the module's registry
+    domain = MeterDomain(chain.chain_id, m.meter.address)
+    key = NodeKey((73).to_bytes(32, "big"))
+    store = MeterStore(sqlite_url(tmp_path / "m.sqlite"), domain)
+    store.register_nodes([NodeSpec(key.address, asset, "gpu", gpus=8, gpu_w=1_000.0)])
+    start = epoch * DAY
+    reading = Reading(key.address, asset, epoch, 1, start, start + 300, 400, 1_200, 0, 10_000, 0)
+    assert store.ingest([key.sign(reading, domain)]).accepted == 1
+    for node, failed in ((key.address, 0), ("0x" + "ab" * 20, 1)):  # the second failed a GPU challenge
+        record_capacity(
+            store.engine,
+            node=node,
+            asset=asset,
+            epoch=epoch,
+            kind="gpu",
+            verified_per_s=300 * 10**12,
+            declared_per_s=1_979 * 10**12,
+            passed=1 - failed,
+            failed=failed,
+        )
+
+    record = anchor_epoch(store, m.meter, asset, epoch)
+    assert record.capacity_root != bytes(32)
+    assert m.meter.capacity_root(asset, epoch) == record.capacity_root  # sent with the epoch's roots
+    evidence = prove_capacity(store.engine, asset, epoch, "0x" + "ab" * 20)
+    assert evidence.leaf.flagged and m.meter.verify_capacity(evidence.leaf.values(), list(evidence.proof))
+    forged = type(evidence.leaf)(**{**evidence.leaf.__dict__, "failed": 0})
+    assert not m.meter.verify_capacity(forged.values(), list(evidence.proof))
+
+
+def test_an_epoch_without_capacity_checks_anchors_no_capacity_root(tmp_path: Path) -> None:
+    from drakewell.metering.onchain import RecordingRegistry
+
+    domain = MeterDomain(1, "0x" + "11" * 20)
+    key = NodeKey((74).to_bytes(32, "big"))
+    asset = b"\x05" * 32
+    store = MeterStore(sqlite_url(tmp_path / "m.sqlite"), domain)
+    store.register_nodes([NodeSpec(key.address, asset, "gpu", gpus=8, gpu_w=1_000.0)])
+    start = EPOCH * DAY
+    reading = Reading(key.address, asset, EPOCH, 1, start, start + 300, 400, 1_200, 0, 10_000, 0)
+    assert store.ingest([key.sign(reading, domain)]).accepted == 1
+    registry = RecordingRegistry()
+    anchor_epoch(store, registry, asset, EPOCH)
+    assert (asset, EPOCH) in registry.anchored and registry.capacity == {}

@@ -15,7 +15,9 @@ CreditVault keep earning and depositors collect it with ``vault.claim_revenue``;
 ``supply`` stablecoin and ``redeem`` it with interest.
 
 Challenges: an anchored epoch is final ``challenge_window_s`` after anchoring; inside the window
-the challenger role may ``void_epoch`` it, after which the operator can anchor it again.
+the challenger role may ``void_epoch`` it, after which the operator can anchor it again. The
+epoch's capacity root (proofs of capacity) is anchored by a second call, ``anchor_capacity``, before
+the epoch is final; ``verify_capacity`` checks a node's capacity leaf against it.
 Transaction gas of a call on the embedded chain: :func:`drakewell.chain.gas.transaction_gas`.
 """
 
@@ -167,6 +169,21 @@ class MeterClient(_Pausable):
             gpu_seconds,
             sender=sender,
         )
+
+    def anchor_capacity(
+        self, asset: bytes, epoch: int, capacity_root: bytes, *, sender: str | None = None
+    ) -> Receipt:
+        """Anchor an anchored epoch's capacity root before it is final (operator role), once."""
+        return self.send("anchor_capacity", asset, epoch, capacity_root, sender=sender)
+
+    def capacity_root(self, asset: bytes, epoch: int) -> bytes:
+        """The epoch's anchored capacity root (32 zero bytes when none is anchored)."""
+        return bytes(self.call("capacity_roots", asset, epoch))
+
+    def verify_capacity(self, leaf: Sequence[Any], proof: Sequence[bytes]) -> bool:
+        """A capacity leaf's values (node, asset, epoch, kind, verified/s, declared/s, passed,
+        failed) are in the epoch's anchored capacity root."""
+        return bool(self.call("verify_capacity", *leaf, list(proof)))
 
     def void_epoch(
         self, asset: bytes, epoch: int, reason: bytes = b"\x00" * 32, *, sender: str | None = None

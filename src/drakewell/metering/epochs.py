@@ -23,7 +23,9 @@ yielding a proof that fails on chain.
 
 Closing also records the epoch's capacity root (:mod:`drakewell.proofs.capacity`: what each
 node was shown to deliver by GPU challenges and verified mining shares; ``bytes32(0)`` when none
-was checked). It travels with the record (``capacityRoot``) and is not anchored on chain.
+was checked). It travels with the record (``capacityRoot``), and
+:func:`drakewell.metering.onchain.anchor_epoch` anchors it with ``MeterRegistry.anchor_capacity``
+when it is not ``bytes32(0)``.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class EpochRecord:
     tokens: int
     closed_at: float
     anchor_tx: str | None = None
-    capacity_root: bytes = ZERO_ROOT  # drakewell.proofs.capacity; off chain
+    capacity_root: bytes = ZERO_ROOT  # drakewell.proofs.capacity; MeterRegistry.anchor_capacity
 
     def anchor_args(self) -> tuple[bytes, int, bytes, bytes, int, int, int]:
         """``(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)``."""

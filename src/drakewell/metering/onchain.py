@@ -5,10 +5,16 @@ Metering needs one call of the registry, agreed in docs/ARCHITECTURE.md::
 
     MeterRegistry.anchor(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
 
-:class:`MeterRegistryLike` is that one method; any client with it (the chain package's typed
-client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor.
-:func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, and remembers the
-transaction hash when the client returns one. :func:`verify_reading_on_chain` and
+and, when the epoch has proofs of capacity, a second one::
+
+    MeterRegistry.anchor_capacity(asset, epoch, capacity_root)
+
+:class:`MeterRegistryLike` is the first method; any client with it (the chain package's typed
+client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor, and a
+client that also has ``anchor_capacity`` (:class:`CapacityRegistryLike`) anchors the capacity
+root too. :func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, then its
+capacity root when it is not ``bytes32(0)``, and remembers the transaction hash of the first call
+when the client returns one. :func:`verify_reading_on_chain` and
 :func:`verify_delivery_on_chain` hand a proof to ``MeterRegistry.verify_reading`` (anchored root,
 snekmate Merkle proof, EIP-712 signature recovered to a registered signer) and
 ``verify_delivery``.
@@ -20,7 +26,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from drakewell.errors import ChainError, DrakewellError
 from drakewell.metering.epochs import (
+    ZERO_ROOT,
     DeliveryProof,
     EpochRecord,
     ReadingProof,
@@ -44,11 +52,17 @@ class MeterRegistryLike(Protocol):
     ) -> Any: ...
 
 
+class CapacityRegistryLike(MeterRegistryLike, Protocol):
+    def anchor_capacity(self, asset: bytes, epoch: int, capacity_root: bytes) -> Any: ...
+
+
 @dataclass
 class RecordingRegistry:
-    """In-memory double of ``MeterRegistry.anchor``: keeps every anchored epoch's arguments."""
+    """In-memory double of ``MeterRegistry.anchor`` and ``anchor_capacity``: keeps every anchored
+    epoch's arguments and capacity root."""
 
     anchored: dict[tuple[bytes, int], tuple[bytes, bytes, int, int, int]] = field(default_factory=dict)
+    capacity: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
 
     def anchor(
         self,
@@ -67,6 +81,14 @@ class RecordingRegistry:
             raise ChainError(f"epoch {epoch} is already anchored", hint="anchor each epoch once")
         self.anchored[key] = (readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
         return f"0x{len(self.anchored):064x}"  # a stand-in transaction hash
+
+    def anchor_capacity(self, asset: bytes, epoch: int, capacity_root: bytes) -> None:
+        key = (asset, epoch)
+        if key not in self.anchored:
+            raise ChainError(f"epoch {epoch} is not anchored", hint="anchor its roots first")
+        if key in self.capacity:
+            raise ChainError(f"epoch {epoch} already has a capacity root", hint="anchor it once")
+        self.capacity[key] = capacity_root
 
 
 def _tx_hash(result: Any) -> str | None:
@@ -101,6 +123,15 @@ def anchor_epoch(
     tx = _tx_hash(result)
     if tx is not None:
         record_anchor(store, asset, epoch, tx)
+    anchor_capacity = getattr(registry, "anchor_capacity", None)
+    if record.capacity_root != ZERO_ROOT and anchor_capacity is not None:
+        try:
+            anchor_capacity(asset, epoch, record.capacity_root)
+        except DrakewellError as exc:
+            raise ChainError(
+                f"epoch {epoch} is anchored but its capacity root was not: {exc}",
+                hint="send it again before the epoch is final: registry.anchor_capacity(asset, epoch, root)",
+            ) from exc
     updated = epoch_record(store, asset, epoch)
     assert updated is not None
     return updated

@@ -20,14 +20,16 @@ A node is **flagged** when a GPU challenge failed, or when more than
 
 The capacity root is recorded when the epoch closes (:func:`close_capacity`, called by
 ``metering.epochs.close_epoch``) and travels with the epoch's record (``capacityRoot``); leaves are
-refused for a closed epoch. The on-chain anchor is unchanged: ``MeterRegistry.anchor`` takes the
-readings and deliveries roots only. A dispute uses the capacity root off chain, inside the escrow's
-challenge window: whoever holds the ``CHALLENGER_ROLE`` of ``MeterRegistry`` fetches the flagged
-node's capacity leaf and proof (:func:`prove_capacity`, ``drakewell proofs prove-capacity``),
-checks it against the published capacity root, and, if the leaf shows a failed challenge for a node
-that delivered against a lease in that epoch, calls ``MeterRegistry.void_epoch(asset, epoch,
-reason)`` with ``reason = keccak256(capacity leaf)`` before the window ends; a voided epoch pays no
-lease until it is anchored again without that node's delivery.
+refused for a closed epoch. ``metering.onchain.anchor_epoch`` anchors it beside the readings and
+deliveries roots (``MeterRegistry.anchor_capacity``, operator only, before the epoch is final, once
+per anchoring). A dispute uses it inside the escrow's challenge window: whoever holds the
+``CHALLENGER_ROLE`` of ``MeterRegistry`` fetches the flagged node's capacity leaf and proof
+(:func:`prove_capacity`, ``drakewell proofs prove-capacity``), checks it against the anchored
+capacity root (``MeterRegistry.verify_capacity``, or :func:`verify_capacity_proof` off chain),
+and, if the leaf shows a failed challenge for a node that delivered against a lease in that epoch,
+calls ``MeterRegistry.void_epoch(asset, epoch, reason)`` with ``reason = keccak256(capacity
+leaf)`` before the window ends; a voided epoch pays no lease until it is anchored again without
+that node's delivery.
 """
 
 from __future__ import annotations

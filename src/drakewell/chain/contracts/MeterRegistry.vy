@@ -6,7 +6,11 @@
      Per (asset, epoch) the operator anchors two roots in OpenZeppelin's StandardMerkleTree
      convention (leaf = keccak256(keccak256(abi.encode(values))), sorted pairs):
      - readings: leaf values = the Reading's fields in struct order;
-     - deliveries: leaf values = (leaseId, asset, epoch, gpuSeconds, energyWh).
+     - deliveries: leaf values = (leaseId, asset, epoch, gpuSeconds, energyWh);
+     and, by a second call (`anchor_capacity`) before the epoch is final, a third:
+     - capacity: leaf values = (node, asset, epoch, kind, verifiedPerSecond, declaredPerSecond,
+       passed, failed), the proofs of capacity (drakewell.proofs.capacity): the evidence a
+       challenger checks (`verify_capacity`) before voiding.
      An epoch is final `challenge_window` seconds after it is anchored. Inside the window a
      challenger may void it (with a reason hash); a voided epoch can be anchored again.
 
@@ -69,6 +73,7 @@ struct EpochRoots:
 
 signers: public(HashMap[bytes32, HashMap[address, bool]])
 epochs: public(HashMap[bytes32, HashMap[uint64, EpochRoots]])
+capacity_roots: public(HashMap[bytes32, HashMap[uint64, bytes32]])
 challenge_window: public(uint256)
 
 
@@ -86,6 +91,12 @@ event EpochAnchored:
     n_readings: uint256
     energy_wh: uint256
     gpu_seconds: uint256
+
+
+event CapacityAnchored:
+    asset: indexed(bytes32)
+    epoch: indexed(uint64)
+    capacity_root: bytes32
 
 
 event EpochVoided:
@@ -140,6 +151,7 @@ def anchor(
         anchored_at=block.timestamp,
         voided=False,
     )
+    self.capacity_roots[asset][epoch] = empty(bytes32)  # a voided epoch's capacity root goes with it
     log EpochAnchored(
         asset=asset,
         epoch=epoch,
@@ -149,6 +161,22 @@ def anchor(
         energy_wh=energy_wh,
         gpu_seconds=gpu_seconds,
     )
+
+
+@external
+def anchor_capacity(asset: bytes32, epoch: uint64, capacity_root: bytes32):
+    """@notice Anchor the epoch's capacity root (proofs of capacity: one leaf per node) beside its
+         readings and deliveries roots, so a challenger can prove a failed check on chain.
+    @dev OPERATOR_ROLE only; not while paused; once per anchoring, before the epoch is final."""
+    assert access_control.hasRole[OPERATOR_ROLE][msg.sender], "MeterRegistry: not operator"
+    pausable._require_not_paused()
+    e: EpochRoots = self.epochs[asset][epoch]
+    assert e.anchored_at != 0 and not e.voided, "MeterRegistry: epoch not anchored"
+    assert block.timestamp < e.anchored_at + self.challenge_window, "MeterRegistry: epoch is final"
+    assert capacity_root != empty(bytes32), "MeterRegistry: empty root"
+    assert self.capacity_roots[asset][epoch] == empty(bytes32), "MeterRegistry: capacity root already anchored"
+    self.capacity_roots[asset][epoch] = capacity_root
+    log CapacityAnchored(asset=asset, epoch=epoch, capacity_root=capacity_root)
 
 
 @external
@@ -256,3 +284,26 @@ def unpause():
     """@notice PAUSER_ROLE only."""
     assert access_control.hasRole[PAUSER_ROLE][msg.sender], "MeterRegistry: not pauser"
     pausable._unpause()
+
+
+@view
+@external
+def verify_capacity(
+    node: address,
+    asset: bytes32,
+    epoch: uint64,
+    kind: uint8,
+    verified_per_s: uint256,
+    declared_per_s: uint256,
+    passed: uint32,
+    failed: uint32,
+    proof: DynArray[bytes32, MAX_PROOF],
+) -> bool:
+    """@notice True when the node's capacity leaf is in the epoch's anchored capacity root."""
+    root: bytes32 = self.capacity_roots[asset][epoch]
+    if root == empty(bytes32) or self.epochs[asset][epoch].voided:
+        return False
+    leaf: bytes32 = keccak256(
+        keccak256(abi_encode(node, asset, epoch, kind, verified_per_s, declared_per_s, passed, failed))
+    )
+    return merkle._verify(proof, root, leaf)
