@@ -13,7 +13,10 @@ Who may call what:
   to; a batch with any other node's reading is refused whole, ``403``);
 - ``POST /meter/epochs/{asset}/{epoch}/close``: the operator key only, and only once the epoch
   has ended plus the store's ``close_grace_s`` (by ``app.state.meter_clock``, default the clock);
-- everything else (reads, ``POST /meter/proofs/verify``, which changes nothing): anyone.
+- everything else (reads, ``POST /meter/proofs/verify``, which changes nothing): anyone. The
+  proofs-of-capacity reads (``GET /meter/capacity``, ``/meter/kpis/capacity``,
+  ``/meter/proofs/capacity/...``) only read: capacity leaves are recorded by whoever runs the
+  challenges against the store (``drakewell proofs challenge --db``), never through this router.
 
 A missing or unknown key answers ``401``, a key without the right ``403``; a server with no keys
 configured refuses every write (``503``).
@@ -27,7 +30,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
-from drakewell.errors import MeteringError
+from drakewell.errors import MeteringError, ProofError
 from drakewell.httpguard import presented_key
 from drakewell.metering.access import Caller, MeterAccess
 from drakewell.metering.epochs import (
@@ -43,7 +46,7 @@ from drakewell.metering.epochs import (
     verify_reading_proof,
 )
 from drakewell.metering.ingest import MeterStore
-from drakewell.metering.kpis import lease_kpis, node_kpis
+from drakewell.metering.kpis import capacity_kpis, capacity_totals, lease_kpis, node_kpis
 from drakewell.metering.readings import asset_id
 
 router = APIRouter(prefix="/meter", tags=["metering"])
@@ -175,6 +178,20 @@ def get_delivery_proof(store: StoreDep, asset: str, epoch: EpochPath, lease_id: 
         raise _refuse(exc) from None
 
 
+@router.get("/proofs/capacity/{asset}/{epoch}/{node}")
+def get_capacity_proof(store: StoreDep, asset: str, epoch: EpochPath, node: str) -> dict[str, Any]:
+    """A node's capacity leaf in a closed epoch and its path to the capacity root (for a dispute)."""
+    from drakewell.proofs.capacity import prove_capacity
+
+    try:
+        return prove_capacity(store.engine, _asset(asset), epoch, node).to_json()
+    except ProofError as exc:
+        missing = "not closed" in exc.message or "no capacity leaf" in exc.message
+        raise HTTPException(404 if missing else 400, str(exc)) from None
+    except MeteringError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
 @router.post("/proofs/verify")
 def post_verify(store: StoreDep, proof: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Check a proof against its root (and, for a reading, its signature under the store's domain)."""
@@ -183,9 +200,13 @@ def post_verify(store: StoreDep, proof: Annotated[dict[str, Any], Body()]) -> di
             valid = verify_reading_proof(ReadingProof.from_json(proof), domain=store.domain)
         elif proof.get("kind") == "delivery":
             valid = verify_delivery_proof(DeliveryProof.from_json(proof))
+        elif proof.get("kind") == "capacity":
+            from drakewell.proofs.capacity import CapacityProof, verify_capacity_proof
+
+            valid = verify_capacity_proof(CapacityProof.from_json(proof))
         else:
-            raise HTTPException(400, "not a meter proof: 'kind' must be 'reading' or 'delivery'")
-    except MeteringError as exc:
+            raise HTTPException(400, "not a meter proof: 'kind' must be 'reading', 'delivery' or 'capacity'")
+    except (MeteringError, ProofError) as exc:
         raise HTTPException(400, str(exc)) from None
     return {"kind": proof["kind"], "valid": valid}
 
@@ -210,3 +231,49 @@ def get_lease_kpis(
         store.readings_frame(_asset(asset) if asset else None, epoch), epoch_seconds=store.epoch_seconds
     )
     return _clean(frame.to_dict("records"))
+
+
+def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) -> Any:
+    from drakewell.proofs.capacity import capacity_frame
+
+    frame = node_kpis(store.readings_frame(asset, epoch), store.nodes, epoch_seconds=store.epoch_seconds)
+    leaves = capacity_frame(store.engine, asset)
+    if epoch is not None:
+        leaves = leaves[leaves["epoch"] == int(epoch)]
+    return capacity_kpis(frame, leaves, epoch_seconds=store.epoch_seconds)
+
+
+@router.get("/kpis/capacity")
+def get_capacity_kpis(
+    store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
+) -> list[dict[str, Any]]:
+    """Per node, asset and epoch: the KPIs of :func:`get_node_kpis` with the verified values and
+    challenge counts beside the declared ones (``drakewell.metering.kpis.capacity_kpis``)."""
+    frame = _capacity_rows(store, _asset(asset) if asset else None, epoch)
+    return _clean(frame.to_dict("records"))
+
+
+@router.get("/capacity")
+def get_capacity(store: StoreDep, asset: str | None = None, epoch: EpochQuery = None) -> dict[str, Any]:
+    """Proofs of capacity at a glance: every epoch with checks or a capacity root (``capacityRoot``
+    is null while the epoch is open), and for one epoch (``epoch``, else the latest with checks)
+    the asset's verified-beside-declared KPIs (``drakewell.metering.kpis.capacity_totals``)."""
+    from drakewell.proofs.capacity import capacity_epochs
+
+    a = _asset(asset) if asset else None
+    epochs = capacity_epochs(store.engine, a)
+    if epoch is not None:
+        chosen = [e for e in epochs if e["epoch"] == int(epoch)]
+    else:
+        chosen = [e for e in epochs if e["nodes"] > 0][-1:]
+    kpis = None
+    if chosen:
+        pick = chosen[-1]
+        rows = _capacity_rows(store, _asset(pick["asset"]), pick["epoch"])
+        kpis = {
+            "asset": pick["asset"],
+            "epoch": pick["epoch"],
+            "capacityRoot": pick["capacityRoot"],
+            **capacity_totals(rows),
+        }
+    return {"epochs": epochs, "kpis": kpis}

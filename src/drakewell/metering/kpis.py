@@ -26,7 +26,9 @@ in the epoch and ``delivery_ratio`` = delivered ÷ contracted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +72,8 @@ LEASE_KPI_COLUMNS = [
 ]
 
 
-def _covered_seconds(windows: pd.DataFrame) -> int:
+def covered_seconds(windows: pd.DataFrame) -> int:
+    """Seconds covered by the windows of a frame of readings (overlaps counted once)."""
     spans = sorted(
         set(zip(windows["window_start"].astype(int), windows["window_end"].astype(int), strict=True))
     )
@@ -118,7 +121,7 @@ def node_kpis(
                 "hashes_th": hashes,
                 "tokens": tokens,
                 "load_rate": gpu_s / (gpus * epoch_seconds) if gpus else np.nan,
-                "uptime": _covered_seconds(g) / epoch_seconds,
+                "uptime": covered_seconds(g) / epoch_seconds,
                 "tokens_per_joule": tokens / joules if kind == "gpu" and joules > 0 else np.nan,
                 "j_per_th": joules / hashes if kind == "asic" and hashes > 0 else np.nan,
             }
@@ -157,6 +160,72 @@ def capacity_kpis(
     asic_ok = (out["kind"] == "asic") & ~flagged & (proven_th > 0)
     out["j_per_th_verified"] = np.where(asic_ok, joules / proven_th.where(proven_th > 0, 1.0), np.nan)
     return out[CAPACITY_KPI_COLUMNS]
+
+
+def _joules(frame: pd.DataFrame) -> pd.Series:
+    return frame["energy_wh"].astype(float) * 3600.0
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num / den) if den > 0 and math.isfinite(num / den) else None
+
+
+def capacity_totals(frame: pd.DataFrame) -> dict[str, Any]:
+    """Verified beside declared for a set of :func:`capacity_kpis` rows (an asset's epoch, or more).
+
+    - ``loadRate``: ``declared`` is the mean load rate of the GPU node-epochs; ``verified`` the mean
+      of ``load_rate_verified`` over the node-epochs that were challenged (a failed challenge counts
+      0); ``coverage`` the share of GPU node-epochs that were challenged at all.
+    - ``tokensPerJoule``: Σ tokens ÷ Σ joules of the GPU node-epochs (declared), and of the
+      challenged ones with a flagged node's tokens counted as 0 (verified).
+    - ``jPerTh``: Σ joules ÷ Σ TH of the ASIC node-epochs from their readings (declared), and over
+      the hashes their shares prove (verified; node-epochs without shares or flagged left out).
+    - ``challengesPassed``/``challengesFailed`` count GPU challenges; ``sharesAccepted``/
+      ``sharesRejected`` the miners' shares; ``flaggedNodes`` lists every flagged node once.
+
+    A figure with nothing to stand on is ``None`` (JSON ``null``).
+    """
+    if frame.empty:
+        return {
+            "nodeEpochs": 0,
+            "challengesPassed": 0,
+            "challengesFailed": 0,
+            "sharesAccepted": 0,
+            "sharesRejected": 0,
+            "flaggedNodes": [],
+            "loadRate": {"declared": None, "verified": None, "coverage": None},
+            "tokensPerJoule": {"declared": None, "verified": None},
+            "jPerTh": {"declared": None, "verified": None},
+        }
+    gpu = frame[frame["kind"] == "gpu"]
+    asic = frame[frame["kind"] == "asic"]
+    checked = gpu[(gpu["challenges_passed"] + gpu["challenges_failed"]) > 0]
+    proven_tokens = checked["tokens"].astype(float).where(~checked["flagged"].astype(bool), 0.0)
+    asic_ok = asic[asic["j_per_th_verified"].notna()]
+    proven_th = (_joules(asic_ok) / asic_ok["j_per_th_verified"].astype(float)).sum()
+    load = gpu["load_rate"].astype(float).dropna()
+    load_verified = checked["load_rate_verified"].astype(float).dropna()
+    return {
+        "nodeEpochs": len(frame),
+        "challengesPassed": int(gpu["challenges_passed"].sum()),
+        "challengesFailed": int(gpu["challenges_failed"].sum()),
+        "sharesAccepted": int(asic["challenges_passed"].sum()),
+        "sharesRejected": int(asic["challenges_failed"].sum()),
+        "flaggedNodes": sorted(set(frame.loc[frame["flagged"].astype(bool), "node"].astype(str))),
+        "loadRate": {
+            "declared": float(load.mean()) if len(load) else None,
+            "verified": float(load_verified.mean()) if len(load_verified) else None,
+            "coverage": _ratio(len(checked), len(gpu)),
+        },
+        "tokensPerJoule": {
+            "declared": _ratio(float(gpu["tokens"].astype(float).sum()), float(_joules(gpu).sum())),
+            "verified": _ratio(float(proven_tokens.sum()), float(_joules(checked).sum())),
+        },
+        "jPerTh": {
+            "declared": _ratio(float(_joules(asic).sum()), float(asic["hashes_th"].astype(float).sum())),
+            "verified": _ratio(float(_joules(asic_ok).sum()), float(proven_th)),
+        },
+    }
 
 
 def lease_kpis(

@@ -407,3 +407,42 @@ def capacity_frame(engine: Engine, asset: bytes | None = None) -> pd.DataFrame:
 def flagged_nodes(engine: Engine, asset: bytes, epoch: int) -> list[str]:
     """Nodes of the epoch whose checks failed (see the module docstring)."""
     return [leaf.node for leaf in capacity_leaves_of(engine, asset, epoch) if leaf.flagged]
+
+
+def capacity_epochs(engine: Engine, asset: bytes | None = None) -> list[dict[str, Any]]:
+    """Per (asset, epoch) with checks or a recorded root: the capacity root (``None`` while the
+    epoch is open), node count, GPU challenges and miners' shares passed and failed, flagged nodes.
+    Ordered by asset, then epoch."""
+    frame = capacity_frame(engine, asset)
+    r = capacity_roots.c
+    q = select(capacity_roots).order_by(r.asset, r.epoch)
+    if asset is not None:
+        q = q.where(r.asset == "0x" + asset.hex())
+    with engine.connect() as conn:
+        roots = {
+            (str(x["asset"]), int(x["epoch"])): bytes(x["capacity_root"]) for x in conn.execute(q).mappings()
+        }
+    keys = sorted(
+        set(roots) | {(str(a), int(e)) for a, e in zip(frame["asset"], frame["epoch"], strict=True)}
+    )
+    groups = {key: g for key, g in frame.groupby(["asset", "epoch"], sort=False)} if len(frame) else {}
+    out = []
+    for a_hex, epoch in keys:
+        g = groups.get((a_hex, epoch), frame.iloc[0:0])
+        gpu, asic = g[g["kind"] == "gpu"], g[g["kind"] == "asic"]
+        root = roots.get((a_hex, epoch))
+        out.append(
+            {
+                "asset": a_hex,
+                "epoch": epoch,
+                "capacityRoot": None if root is None else "0x" + root.hex(),
+                "closed": root is not None,
+                "nodes": len(g),
+                "challengesPassed": int(gpu["passed"].sum()),
+                "challengesFailed": int(gpu["failed"].sum()),
+                "sharesAccepted": int(asic["passed"].sum()),
+                "sharesRejected": int(asic["failed"].sum()),
+                "flaggedNodes": sorted(str(n) for n in g.loc[g["flagged"].astype(bool), "node"]),
+            }
+        )
+    return out
