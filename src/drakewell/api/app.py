@@ -8,8 +8,9 @@ Routes:
   (a backtest of the example site on synthetic inputs; needs an API key), ``/api/assets``
   (tokenized assets, NAV, yields, holders), ``/api/summary``.
 - ``/exchange/...`` — the exchange's REST API (``X-API-Key`` per account).
-- ``/meter/...`` — metering epochs, roots, proofs and KPIs; ingest and close need a meter key
-  (:mod:`drakewell.metering.api`).
+- ``/meter/...`` — metering epochs, roots, proofs and KPIs, and the proofs of capacity (each
+  epoch's capacity root, verified beside declared KPIs, flagged nodes: ``GET /meter/capacity``);
+  ingest and close need a meter key (:mod:`drakewell.metering.api`).
 
 Who may call the writes: ``POST /api/backtests`` any key of ``api_keys`` (it replaces the run the
 dashboard shows and costs a solver run; none configured: ``503``); the exchange and meter routes

@@ -106,7 +106,31 @@ async function loadEpochs() {
   let epochs = [];
   try { epochs = await getJSON("/meter/epochs"); } catch (e) { /* metering not configured */ }
   fillTable("epochs", epochs.slice(-12).map((e) => [[String(e.epoch)], [String(e.nReadings)],
-    [(e.energyWh / 1e6).toFixed(1)], [e.readingsRoot, "root"]]));
+    [(e.energyWh / 1e6).toFixed(1)], [e.readingsRoot, "root"], [e.capacityRoot || "", "root"]]));
+}
+
+const shortHex = (h) => (h && h.length > 14 ? `${h.slice(0, 8)}…${h.slice(-4)}` : h || "");
+const fmt = (v, digits) => (v === null || v === undefined ? "n/a" : Number(v).toFixed(digits));
+const pct = (v) => (v === null || v === undefined ? "n/a" : (100 * v).toFixed(1) + "%");
+
+async function loadCapacity() {
+  let data;
+  try { data = await getJSON("/meter/capacity"); } catch (e) { return; /* metering not configured */ }
+  const epochs = data.epochs || [];
+  fillTable("capacity", epochs.slice(-12).map((e) => [[shortHex(e.asset), "root"], [String(e.epoch)],
+    [e.capacityRoot || "open", "root"], [String(e.challengesPassed)], [String(e.challengesFailed)],
+    [String(e.sharesAccepted)], [String(e.sharesRejected)], [e.flaggedNodes.length ? e.flaggedNodes.map(shortHex).join(" ") : "none"]]));
+  const assets = [...new Set(epochs.filter((e) => e.nodes > 0).map((e) => e.asset))];
+  const rows = [];
+  for (const asset of assets) {
+    const k = (await getJSON(`/meter/capacity?asset=${encodeURIComponent(asset)}`)).kpis;
+    if (!k) continue;
+    rows.push([[shortHex(k.asset), "root"], [String(k.epoch)], [pct(k.loadRate.declared)], [pct(k.loadRate.verified)],
+      [pct(k.loadRate.coverage)], [fmt(k.tokensPerJoule.declared, 3)], [fmt(k.tokensPerJoule.verified, 3)],
+      [fmt(k.jPerTh.declared, 2)], [fmt(k.jPerTh.verified, 2)],
+      [k.flaggedNodes.length ? k.flaggedNodes.map(shortHex).join(" ") : "none"]]);
+  }
+  fillTable("capacity-kpis", rows);
 }
 
 $("order-form").addEventListener("submit", async (ev) => {
@@ -133,7 +157,7 @@ $("instrument").addEventListener("change", loadBook);
 async function refresh() {
   try {
     await loadInstruments();
-    await Promise.all([loadBook(), loadAssets(), loadEpochs()]);
+    await Promise.all([loadBook(), loadAssets(), loadEpochs(), loadCapacity()]);
     $("status").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
   } catch (e) {
     $("status").textContent = "error: " + e.message;
