@@ -161,6 +161,9 @@ def print_summary(console: Any, summary: dict[str, Any]) -> None:
             ("signed readings accepted", f"{m['readings']:,}"),
             ("epochs anchored", f"{m['epochs']}"),
         ]
+    from drakewell.demo_capacity import summary_rows
+
+    rows += summary_rows(summary)
     s = summary.get("settlement", {})
     if s:
         rows += [

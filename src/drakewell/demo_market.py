@@ -292,6 +292,7 @@ def run_market(
     accepted, rejected = log.run(
         "meter: verify and store readings", ingest, lambda r: f"{r[0]:,} accepted, {r[1]} rejected"
     )
+    capacity_round = _prove_capacity(store, fleet.nodes, start_s, end_s, seed, log)
 
     # 4. per day: close the epoch, anchor its roots, and settle each lease after the challenge window
     epochs = list(range(start_s // 86_400, (end_s - 1) // 86_400 + 1))  # the run need not start at 00:00 UTC
@@ -389,8 +390,26 @@ def run_market(
             f"liquidator repaid ${r['liquidation_repaid_base'] / USD:,.0f}"
         ),
     )
-    return _summarize(
+    summary = _summarize(
         chain, market, accounts, engine, chain_leases, accepted, rejected, epochs, settled, credit
+    )
+    from drakewell.demo_capacity import capacity_summary
+
+    summary["capacity"] = capacity_summary(
+        store, capacity_round, gpu_asset=market.asset_id, asic_asset=params.asic_asset, epochs=epochs
+    )
+    return summary
+
+
+def _prove_capacity(store: Any, nodes: Any, start_s: int, end_s: int, seed: int, log: Any) -> Any:
+    """Proofs of capacity on the simulated fleet, while its epochs are open (drakewell.demo_capacity)."""
+    from drakewell.demo_capacity import run_demo_challenges
+
+    es = store.epoch_seconds
+    return log.run(
+        "proofs: challenge sampled GPU nodes, tally the miners' shares, per epoch",
+        lambda: run_demo_challenges(store, nodes, range(start_s // es, (end_s - 1) // es + 1), seed=seed),
+        lambda r: r.line(),
     )
 
 

@@ -134,3 +134,38 @@ def test_serve_opens_the_runs_own_exchange_and_meter_store(
     assert service.engine.trades == [] and epoch_records(store) == []
     assert where == f"database {url}" and state.summary["site"] == summary["site"]
     store.close()
+
+
+def test_capacity_checks_reach_the_epochs_and_the_summary(run: tuple[dict[str, Any], Path]) -> None:
+    from drakewell.demo_capacity import summary_rows
+    from drakewell.metering import MeterStore
+    from drakewell.metering.epochs import epoch_record
+    from drakewell.store import sqlite_url
+
+    summary, out = run
+    c = summary["capacity"]
+    r = c["round"]
+    # every epoch challenged a sample of GPU nodes; the one node faking a quarter of its product
+    # was challenged once and caught
+    assert r["challenges"] == 5 * 8 + 1 and r["challengesFailed"] == 1 and len(r["flagged"]) == 1
+    assert c["gpu_pool"]["flaggedNodes"] == [r["flagged"][0]["node"]]
+    assert r["sharesAccepted"] > 0 and c["miners"]["flaggedNodes"] == []
+    g, m = c["gpu_pool"], c["miners"]
+    assert 0 < g["loadRate"]["verified"] < g["loadRate"]["declared"]  # the flagged node counts 0
+    assert m["jPerTh"]["verified"] >= m["jPerTh"]["declared"] > 0  # energy over proven hashes
+    # each anchored epoch's record carries the capacity root the summary shows
+    store = MeterStore(sqlite_url(out / "meter.sqlite"), summary_domain(summary))
+    asset = bytes.fromhex(g["asset"][2:])
+    for row in c["roots"]:
+        record = epoch_record(store, asset, row["epoch"])
+        assert record is not None and row["capacityRoot"] == "0x" + record.capacity_root.hex()
+    assert g["lastCapacityRoot"] == c["roots"][-1]["capacityRoot"]
+    printed = dict(summary_rows(summary))
+    assert printed["capacity root (last epoch)"] == g["lastCapacityRoot"]
+    assert printed["GPU challenges passed / failed"] == f"{r['challengesPassed']} / 1"
+
+
+def summary_domain(summary: dict[str, Any]) -> Any:
+    from drakewell.metering import MeterDomain
+
+    return MeterDomain(summary["chain"]["chain_id"], summary["chain"]["meter_registry"])
