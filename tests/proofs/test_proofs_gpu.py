@@ -221,3 +221,16 @@ def test_gpu_backends_fall_back_and_refuse_clearly_here() -> None:
             with pytest.raises(ProofError, match="not usable"):
                 arrays.resolve_backend(name)
     assert arrays.resolve_backend("auto") == available[0]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX")
+def test_expansion_works_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(gpu, "_PARALLEL_BYTES", 32)
+    ch = Challenge(SEED, 64)
+    want = expand_matrices(ch)[1]  # the parent's pool now has threads; the child has none
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(expand_b, (ch,)).get(timeout=60)
+    assert np.array_equal(got, want)

@@ -38,6 +38,7 @@ import hashlib
 import math
 import os
 import secrets
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,7 @@ _BYTES_PER_COUNTER = 32  # Philox4x64 gives four 64-bit words per counter step
 _EXPAND_THREADS = max(1, min(8, os.cpu_count() or 1))
 _PARALLEL_BYTES = 1 << 22  # below 4 MiB one thread expands faster than a pool hands out pieces
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 _PIECE_BYTES = 1 << 20  # B arrives at the verifier's product in pieces of about 1 MiB
 
 
@@ -136,10 +138,22 @@ def _stream(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
 
 
 def _pool() -> ThreadPoolExecutor:
+    """The expansion threads of this process, started on first use."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(_EXPAND_THREADS, thread_name_prefix="drakewell-expand")
-    return _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(_EXPAND_THREADS, thread_name_prefix="drakewell-expand")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's threads are not there, so start afresh."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def expand_matrices(challenge: Challenge) -> tuple[np.ndarray, np.ndarray]:
