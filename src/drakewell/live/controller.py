@@ -463,11 +463,12 @@ class Controller:
         st = self.state
         if t is None or t <= st.c:
             return
-        if t - max(st.last_price_t, -1) > self.config.stale_after_intervals:
-            self._safe_on("price")  # the gap is over; the intervals it covered run safe
+        stale = t - max(st.last_price_t, -1) - 1 >= self.config.stale_after_intervals
+        if stale:
+            self._safe_on("price")  # the gap is over; the intervals it covered ran safe
         await self._close_interval()
-        for k in range(st.c + 1, t):  # intervals without a price: safe decisions
-            st.current, st.c = self._decide(k, "no price", priced=False, safe=True), k
+        for k in range(st.c + 1, t):  # intervals without a price: the forecast stands in (safe if stale)
+            st.current, st.c = self._decide(k, "no price", priced=False, safe=stale), k
             await self._close_interval()
         self.inputs.price_usd_per_mwh[t] = tick.usd_per_mwh
         st.last_price_t = t
