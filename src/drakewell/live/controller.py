@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["Controller", "EventRecord", "PriceSource", "step_from_json", "step_to_json"]
 
 
+_PRIORITY = {"event": 0, "check": 1, "price": 2, "end": 3}  # queue order: events first
+
+
 class PriceSource(Protocol):
     def ticks(self, after: pd.Timestamp | None = None) -> AsyncIterator[PriceTick]: ...
 
@@ -167,7 +170,11 @@ class Controller:
         self.decision_s: list[float] = []
         self.state = _State()
         self.ven: Ven | None = None
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        # events first, then watchdog checks, then prices (FIFO within a kind)
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str, Any]] = asyncio.PriorityQueue()
+        self._seq = 0
+        self._prices_waiting = 0
+        self._last_arrived: pd.Timestamp | None = None
         self.finished = False
         self._resume()
 
@@ -328,7 +335,7 @@ class Controller:
         if known is not None:  # a modified event replaces the old one
             known.closed = True
         self.events[event.event_id] = rec
-        self._queue.put_nowait(("event", event.event_id))
+        self._put("event", event.event_id)
         return opt
 
     # -- the loop -----------------------------------------------------------------------------
@@ -350,10 +357,11 @@ class Controller:
                 if timeout is not None and timeout <= 0:
                     break
                 try:
-                    kind, item = await asyncio.wait_for(self._queue.get(), timeout)
+                    _, _, kind, item = await asyncio.wait_for(self._queue.get(), timeout)
                 except TimeoutError:
                     break
                 if kind == "price":
+                    self._prices_waiting -= 1
                     await self._on_price(item)
                 elif kind == "event":
                     await self._on_event_act(item)
@@ -367,18 +375,24 @@ class Controller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _put(self, kind: str, item: Any) -> None:
+        self._seq += 1
+        self._queue.put_nowait((_PRIORITY[kind], self._seq, kind, item))
+
     async def _feed(self, after: pd.Timestamp | None) -> None:
         async for tick in self.prices.ticks(after):
-            await self._queue.put(("price", tick))
+            self._last_arrived = tick.interval_start_utc
+            self._prices_waiting += 1
+            self._put("price", tick)
         # the source is done: wait out the last interval, then end
         await self.clock.sleep_until(self.index[-1] + self.step)
-        await self._queue.put(("end", None))
+        self._put("end", None)
 
     async def _watch(self) -> None:
         period = min(max(self.clock.wall_seconds(self.step.total_seconds()) / 8, 0.05), 1.0)
         while True:
             await asyncio.sleep(period)
-            await self._queue.put(("check", None))
+            self._put("check", None)
 
     def _decide(self, t: int, reason: str, *, priced: bool = True, safe: bool = False) -> StepDecision:
         t0 = time.perf_counter()
@@ -421,7 +435,12 @@ class Controller:
             return
         t = st.c
         if self.fleet is not None:
-            snap = await self.fleet.refresh()
+            in_event = any(
+                r.opt == "optIn" and r.target_mw is not None and self._covers(r, t)
+                for r in self.events.values()
+            )
+            # a fresh read-back where it is signed or settles an event; else the latest one
+            snap = await self.fleet.refresh() if self.meter is not None or in_event else self.fleet.snapshot()
             self._sample(snap.mining_power_w, snap.hashrate_th_s)
         samples = st.samples or [(st.current.mining_mw * 1e6, 0.0)]
         mean_mining_mw = sum(w for w, _ in samples) / len(samples) / 1e6
@@ -475,6 +494,8 @@ class Controller:
         self._safe_off("price")
         step = self._decide(t, "interval")
         st.current, st.c = step, t
+        if self.clock.speed != 0 and self._prices_waiting > 0:
+            return  # running behind real time: a newer interval's setpoint supersedes this one
         await self._command()
 
     def _safe_step(self, step: StepDecision) -> StepDecision:
@@ -506,6 +527,8 @@ class Controller:
         changed = False
         if self.clock.speed != 0 and (st.last_price_t >= 0 or st.c >= 0):  # unpaced: see _on_price
             ref = self.index[max(st.last_price_t, 0)]
+            if self._last_arrived is not None:  # arrived and waiting counts as a price
+                ref = max(ref, self._last_arrived)
             grace = self.step / 10
             if now >= ref + self.config.stale_after_intervals * self.step + grace:
                 changed |= self._safe_on("price")
