@@ -18,7 +18,10 @@ pinball loss
 over features known at ``d``: the lead (hours), :math:`\tilde D_u` and whether it is published, the
 target's Central Time hour and weekday, the current real-time price, its mean over the last hour, the
 mean and standard deviation of the real-time/day-ahead spread and the highest real-time price over
-the last 24 h, and the real-time price at the same time of day on the last day already seen. The
+the last 24 h and the last 7 days, the current spread, the real-time price and its spread over the
+day-ahead price at the same time of day on the last day already seen, the highest real-time price at
+that time of day over the last three days seen, and the day-ahead maximum of the target's day (of
+the last published day beyond what is published) with :math:`\tilde D_u` less that maximum. The
 forecast is :math:`\hat\pi_u(\tau) = \tilde D_u + \hat y_\tau`, sorted across levels (no crossing).
 
 Training and no look-ahead
@@ -47,7 +50,7 @@ from drakewell.inputs.prices import CENTRAL
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 DEFAULT_LEADS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160)
-N_FEATURES = 12
+N_FEATURES = 17
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,13 @@ class _Known:
         padded = np.concatenate([np.full(w - 1, -np.inf), rt])
         view = np.lib.stride_tricks.sliding_window_view(padded, w)
         self.rt_max = view.max(axis=1)
+        # running 7-day maximum, and the day-ahead daily maximum of each Central Time day
+        wk = 7 * w
+        padded = np.concatenate([np.full(wk - 1, -np.inf), rt])
+        self.rt_max_7d = np.lib.stride_tricks.sliding_window_view(padded, wk).max(axis=1)
+        day = np.asarray(local.normalize().asi8)
+        _, first, inverse = np.unique(day, return_index=True, return_inverse=True)
+        self.da_day_max = np.maximum.reduceat(da, np.sort(first))[inverse] if n else da
 
     def da_known(self, d: IntArray, u: IntArray) -> tuple[FloatArray, FloatArray]:
         """The day-ahead price of ``u`` as known at ``d`` (or the last published day's same hour)."""
@@ -161,6 +171,12 @@ class _Known:
         # same time of day on the last day already seen at d
         same = u - self.per_day * np.ceil((u - d) / self.per_day).astype(np.int64)
         same = np.clip(same, 0, self.n - 1)
+        # the same time of day on the two days before that
+        same2 = np.clip(same - self.per_day, 0, self.n - 1)
+        same3 = np.clip(same - 2 * self.per_day, 0, self.n - 1)
+        # the day-ahead maximum of the target's day where published, else of the last published day
+        last_day = np.clip(self.last_known[d], 0, self.n - 1)
+        peak = np.where(pub > 0, self.da_day_max[uc], self.da_day_max[last_day])
         # calendar features of targets past the horizon continue the daily/weekly cycle
         beyond = u - uc
         hour = (self.hour[uc] + beyond * self.hours) % 24
@@ -179,6 +195,11 @@ class _Known:
                 self.rt_max[d],
                 self.rt[same],
                 self.rt[d] - self.da[d],
+                self.rt[same] - self.da[same],
+                np.maximum(np.maximum(self.rt[same], self.rt[same2]), self.rt[same3]),
+                peak,
+                base - peak,
+                self.rt_max_7d[d],
             ]
         )
         return x, base

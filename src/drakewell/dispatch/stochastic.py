@@ -10,8 +10,9 @@ Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (s
 
    .. math::
 
-      \min_{r, m, q}\ \sum_i \Delta \Big[ -\rho_i\, r_{b(i)}
-          + \sum_s w_s \big( (\eta_m \pi_{si} - h)\, m_{si} + \phi \rho_i\, q_{si} \big) \Big]
+      \min_{r, m, q}\ \sum_i \Big[ -\Delta \rho_i\, r_{b(i)}
+          + \sum_s w_s \big( \Delta (\eta_m \pi_{si} - h)\, m_{si} + \lambda_{si} \eta_m m_{si}
+          + \Delta \phi \rho_i\, q_{si} \big) \Big]
 
    subject to :math:`r_{b(i)} \le \eta_m m_{si} + q_{si}` (reserve is carried by running miners, or
    falls short and pays the penalty), :math:`0 \le m_{si} \le \bar m_i`,
@@ -21,6 +22,12 @@ Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (s
    of interval ``i`` (plus the index adder), :math:`h` the current mining revenue per MWh,
    :math:`\rho_i` the published reserve price, :math:`\phi` the shortfall multiplier and
    :math:`\bar m_i` the mining IT MW the connection leaves beside the AI load ``mpc`` plans for ``i``.
+   :math:`\lambda_{si}` is the 4CP charge per facility MW the interval LP will price at ``i`` if
+   scenario ``s`` comes true: the 4CP rate × the trigger grade of :math:`\pi_{si}` against the
+   month's window peak known at the commitment × the record weight (see ``mpc``), on the alert days
+   published by then (an unpublished day counts as an alert); zero outside the 4CP windows. A
+   triggered 4CP window shuts the miners that carry the reserve, so the commitment prices that
+   shortfall too.
    Scenarios are comonotone (scenario ``s`` is level :math:`\tau_s` in every interval): the ramp is
    the only coupling between intervals, and minimum off time is left to the interval LP.
    A reserve MW pays :math:`\rho` for sure and costs, in each scenario, either the loss of mining
@@ -42,9 +49,11 @@ import highspy
 import numpy as np
 
 from drakewell.dispatch.forecast import ForecastConfig, forecast_at, rolling_forecast
+from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import DispatchResult, map_status, marginal_price, new_highs
-from drakewell.dispatch.policies import DEFAULT_GRID, MpcPolicy, register
+from drakewell.dispatch.policies import DEFAULT_GRID, MpcPolicy, record_weight, register, trigger_grade
 from drakewell.dispatch.types import DispatchInputs, DispatchSite, FloatArray, IntArray, SolveStatus
+from drakewell.inputs.prices import CENTRAL
 
 INF = highspy.kHighsInf
 
@@ -83,7 +92,14 @@ class StochasticPolicy(MpcPolicy):
         if len(offsets):
             fc = rolling_forecast(inputs, offsets, self.forecast_config)
             self._period_mean = marginal_price(inputs.site, fc.mean())
-        self._commit = _CommitLP(inputs, self.forecast_config, self.block_intervals, self.commit_time_limit_s)
+        self._commit = _CommitLP(
+            inputs,
+            self.forecast_config,
+            self.block_intervals,
+            self.commit_time_limit_s,
+            trigger_ratio=self.trigger_ratio,
+            gate_with_alerts=self.gate_with_alerts,
+        )
 
     def _period_prices(self, t: int, price_usd_per_mwh: FloatArray) -> FloatArray:
         if not len(self._forecast_periods):
@@ -108,12 +124,49 @@ class StochasticPolicy(MpcPolicy):
 class _CommitLP:
     """The two-stage reserve-commitment LP of one run: scenarios from the forecast, one HiGHS object."""
 
-    def __init__(self, inputs: DispatchInputs, cfg: ForecastConfig, block: int, time_limit_s: float) -> None:
+    def __init__(
+        self,
+        inputs: DispatchInputs,
+        cfg: ForecastConfig,
+        block: int,
+        time_limit_s: float,
+        *,
+        trigger_ratio: float = 0.9,
+        gate_with_alerts: bool = True,
+    ) -> None:
         self.inputs = inputs
         self.cfg = cfg
         self.block = max(int(block), 1)
         self.time_limit_s = time_limit_s
+        self.trigger_ratio = trigger_ratio
+        self.gate_with_alerts = gate_with_alerts
         self.h = new_highs()
+        self.window = four_cp_window(inputs.interval_start_utc)
+        self.record = record_weight(inputs.interval_start_utc)
+        local = inputs.interval_start_utc.tz_convert(CENTRAL)
+        self.month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
+
+    def four_cp_cost(self, t: int, u: IntArray, price_usd_per_mwh: FloatArray) -> FloatArray:
+        """Expected 4CP charge (USD per facility MW) of drawing power at each ``u`` in each scenario
+        (``price_usd_per_mwh`` is (len(u), S)), as the interval LP will price it: the rate × the
+        trigger grade of the scenario's price against the month's window peak known at ``t`` × the
+        record weight, on the alert days published by ``t`` (unpublished days count as alerts)."""
+        inputs = self.inputs
+        out = np.zeros(price_usd_per_mwh.shape)
+        rate = inputs.site.four_cp_rate_usd_per_mw
+        if rate <= 0:
+            return out
+        seen = np.flatnonzero(self.window[:t])
+        for i in np.flatnonzero(self.window[u]):
+            ui = int(u[i])
+            published = inputs.forecast_known_from[ui] <= t
+            if self.gate_with_alerts and published and not inputs.four_cp_forecast[ui]:
+                continue
+            same = seen[self.month[seen] == self.month[ui]]
+            prior = float(inputs.price_usd_per_mwh[same].max()) if len(same) else None
+            grade = [trigger_grade(float(p), prior, self.trigger_ratio) for p in price_usd_per_mwh[i]]
+            out[i] = rate * np.asarray(grade) * self.record[ui]
+        return out
 
     def solve(
         self, t: int, lo: int, hi: int, ai_mw: FloatArray, mining_prev_mw: float
@@ -124,6 +177,7 @@ class _CommitLP:
         q[u == t] = inputs.price_usd_per_mwh[t]  # the current interval's price is known
         room = site.connection_mw + inputs.generation_mw[lo:hi] - site.ai_pue * ai_mw
         m_cap = np.clip(room / site.mining_pue, 0.0, site.mining_it_mw)
+        four_cp = self.four_cp_cost(t, u, q)
         return solve_commitment(
             site,
             marginal_price(site, q),
@@ -136,6 +190,7 @@ class _CommitLP:
             mining_prev_mw=mining_prev_mw if lo == t + 1 else None,
             time_limit_s=self.time_limit_s,
             highs=self.h,
+            load_cost_usd_per_mw=four_cp,
         )
 
 
@@ -152,12 +207,15 @@ def solve_commitment(
     mining_prev_mw: float | None = None,
     time_limit_s: float = 5.0,
     highs: highspy.Highs | None = None,
+    load_cost_usd_per_mw: FloatArray | None = None,
 ) -> tuple[FloatArray, SolveStatus]:
     """Solve the two-stage commitment LP (module docstring, item 1) for ``n`` intervals.
 
     ``price_usd_per_mwh`` is (n, S): scenario ``s``'s marginal price per interval; ``weights`` (S)
     their probabilities; ``mining_cap_mw`` (n) the mining IT MW available. ``mining_prev_mw``, when
-    given, is the mining level just before the first interval (its ramp applies). Returns the
+    given, is the mining level just before the first interval (its ramp applies).
+    ``load_cost_usd_per_mw`` (n, S), when given, is a charge per facility MW drawn in each interval
+    and scenario (the expected 4CP charge, :math:`\\lambda_{si}`). Returns the
     committed reserve per interval (constant within each block of ``block`` intervals) and the status.
     """
     n_i, S = price_usd_per_mwh.shape
@@ -180,6 +238,8 @@ def solve_commitment(
     cost[:B] = -np.bincount(block_of, weights=rho * dur, minlength=B)
     hi_b[:B] = site.reserve_max_mw
     cost[col_m] = (w[:, None] * (eta_m * price_usd_per_mwh.T - mining_revenue_usd_per_mwh)) * dur
+    if load_cost_usd_per_mw is not None:
+        cost[col_m] += w[:, None] * eta_m * np.asarray(load_cost_usd_per_mw, dtype=np.float64).T
     hi_b[col_m] = np.broadcast_to(mining_cap_mw, (S, n_i))
     cost[col_q] = w[:, None] * phi * rho[None, :] * dur
     # r_b - eta m_si - q_si <= 0
