@@ -29,7 +29,11 @@ def test_curtailment_reaches_the_setpoint_around_dead_slow_refusing_and_stale_mi
     config = EmulatorConfig(count=N, first_ip="127.13.10.1", ramp_s=0.5, slow_delay_s=2.5)
     # the deadline leaves room for a loaded machine (apply returns as soon as read-backs confirm)
     settings = ControlSettings(
-        call_timeout_s=0.8, deadline_s=20.0, first_readback_s=0.3, readback_interval_s=0.3, confirm_grace_s=1.0
+        call_timeout_s=0.8,
+        deadline_s=20.0,
+        first_readback_s=0.3,
+        readback_interval_s=0.3,
+        confirm_grace_s=1.0,
     )
 
     async def scenario() -> None:
