@@ -218,6 +218,7 @@ async def run_site(
         if server is not None:
             with contextlib.suppress(Exception):
                 server.shutdown()
+                server.server_close()
         journal.close()
     return summarize(controller)
 
