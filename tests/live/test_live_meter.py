@@ -105,3 +105,53 @@ def test_no_node_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DRAKEWELL_NODE_KEY", raising=False)
     with pytest.raises(LiveError, match="DRAKEWELL_NODE_KEY"):
         IntervalMeter.from_config(MeterConfig(store="sqlite://"), miners=1, miner_w=1.0, miner_th_s=1.0)
+
+
+def test_gpu_roles_in_the_inventory_get_their_class_setpoints_and_are_measured(
+    live_site, tmp_path: Path
+) -> None:
+    from drakewell.fleet import fake_nvml
+    from drakewell.fleet.gpus import open_gpus
+    from drakewell.live.metrics import LiveMetrics
+
+    fake_nvml.configure([fake_nvml.FakeGpu(), fake_nvml.FakeGpu()])
+    inventory = parse_inventory(
+        {
+            "gpus": [
+                {"id": "g0", "index": 0, "model": "H100 PCIe", "role": "inference"},
+                {"id": "g1", "index": 1, "model": "H100 PCIe", "role": "inference"},
+            ]
+        }
+    )
+    fast = ControlSettings(first_readback_s=0.0, readback_interval_s=0.01, deadline_s=2.0, call_timeout_s=0.2)
+
+    async def scenario() -> tuple[Controller, LiveMetrics]:
+        fleet = Fleet(inventory, gpus=dict(open_gpus(inventory.gpus, nvml=fake_nvml)), settings=fast)
+        await fleet.refresh()
+        inputs = hand_inputs(live_site, n=3)
+        clock = ReplayClock(inputs.interval_start_utc[0], speed=0)
+        metrics = LiveMetrics(fleet)
+        c = Controller(
+            inputs,
+            LiveConfig(),
+            Journal(tmp_path / "j.jsonl"),
+            prices=ReplayPrices(pd.Series(inputs.price_usd_per_mwh, index=inputs.interval_start_utc), clock),
+            clock=clock,
+            fleet=fleet,
+            fleet_rated_mining_w=inventory.rated_mining_w,
+            metrics=metrics,
+        )
+        await c.run(max_wall_s=20)
+        await fleet.close()
+        return c, metrics
+
+    c, metrics = asyncio.run(scenario())
+    assert c.finished
+    step = c.decisions()[0]
+    # the inventory's two GPUs stand for the site's GPU hall: its inference MW scaled by rated power
+    commands = [r for r in read_journal(tmp_path / "j.jsonl") if r["kind"] == "command"]
+    assert commands[0]["ai_fleet_mw"]["inference"] == pytest.approx(step.inference_mw * c.gpu_scale)
+    assert set(commands[0]["ai_fleet_mw"]) == {"inference"}  # no training or spot GPUs to command
+    measured = c.measured_ai_mw()["inference"]
+    assert measured == pytest.approx(step.inference_mw, rel=0.02)
+    assert f'drakewell_live_measured_mw{{class="inference"}} {measured}' in metrics.text()

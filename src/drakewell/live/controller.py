@@ -166,6 +166,11 @@ class Controller:
         mining_it = self.site.mining_it_mw
         rated = fleet_rated_mining_w if fleet_rated_mining_w is not None else mining_it * 1e6
         self.scale = (rated / 1e6) / mining_it if mining_it > 0 else 0.0  # fleet MW per site MW
+        # GPUs in the inventory: their roles are commanded too, scaled by rated power like mining
+        gpus = fleet.inventory.gpus if fleet is not None else ()
+        self.gpu_role: dict[str, str] = {g.id: g.role for g in gpus}
+        gpu_rated_mw = sum(g.model.power_w_per_gpu for g in gpus) / 1e6
+        self.gpu_scale = gpu_rated_mw / self.site.gpu_it_mw if self.site.gpu_it_mw > 0 else 0.0
         self.events: dict[str, EventRecord] = {}
         self.decision_s: list[float] = []
         self.state = _State()
@@ -251,7 +256,12 @@ class Controller:
                 }
             )
             return
-        await self._send(int(cmd["t"]), float(cmd["mining_mw"]), resend_of=int(cmd["seq"]))
+        await self._send(
+            int(cmd["t"]),
+            float(cmd["mining_mw"]),
+            resend_of=int(cmd["seq"]),
+            ai_fleet_mw=cmd.get("ai_fleet_mw"),
+        )
 
     # -- site power ---------------------------------------------------------------------------
 
@@ -260,13 +270,32 @@ class Controller:
             return 0.0
         return (step.inference_mw + step.training_mw + step.spot_mw) * self.site.ai_pue
 
+    @staticmethod
+    def ai_classes(step: StepDecision) -> dict[str, float]:
+        return {"inference": step.inference_mw, "training": step.training_mw, "spot": step.spot_mw}
+
+    def measured_ai_mw(self) -> dict[str, float]:
+        """Read-back GPU power per role present in the inventory, in site MW."""
+        if self.fleet is None or not self.gpu_role or self.gpu_scale <= 0:
+            return {}
+        out: dict[str, float] = dict.fromkeys(set(self.gpu_role.values()), 0.0)
+        for d in self.fleet.snapshot().devices:
+            role = self.gpu_role.get(d.device)
+            if d.kind == "gpu" and role is not None:
+                out[role] += d.power_w / 1e6 / self.gpu_scale
+        return out
+
     def measured_facility_mw(self) -> float:
-        """Read-back mining power (site MW) × mining PUE + decided AI × AI PUE."""
+        """Read-back mining power (site MW) × mining PUE + AI × AI PUE, read back for the GPU roles the
+        inventory has and at the decided draw for the rest."""
+        step = self.state.current
         if self.fleet is None or self.scale <= 0:
-            mining = self.state.current.mining_mw if self.state.current else 0.0
+            mining = step.mining_mw if step else 0.0
         else:
             mining = self.fleet.snapshot().mining_power_w / 1e6 / self.scale
-        return mining * self.site.mining_pue + self.ai_facility_mw(self.state.current)
+        ai = self.ai_classes(step) if step else {}
+        ai.update(self.measured_ai_mw())
+        return mining * self.site.mining_pue + sum(ai.values()) * self.site.ai_pue
 
     # -- caps from events ---------------------------------------------------------------------
 
@@ -569,15 +598,24 @@ class Controller:
         mining = st.current.mining_mw
         if st.safe:
             mining = self._safe_step(st.current).mining_mw
-        await self._send(st.c, mining, event=event)
+        ai = {role: mw * self.gpu_scale for role, mw in self.ai_classes(st.current).items()}
+        await self._send(st.c, mining, event=event, ai_fleet_mw=ai)
 
     async def _send(
-        self, t: int, mining_mw: float, *, event: EventRecord | None = None, resend_of: int | None = None
+        self,
+        t: int,
+        mining_mw: float,
+        *,
+        event: EventRecord | None = None,
+        resend_of: int | None = None,
+        ai_fleet_mw: dict[str, float] | None = None,
     ) -> ApplyResult | None:
         from drakewell.fleet.control import Setpoint
 
         st = self.state
         fleet_mw = max(mining_mw * self.scale, 0.0)
+        roles = set(self.gpu_role.values())
+        ai = {r: max(mw, 0.0) for r, mw in (ai_fleet_mw or {}).items() if r in roles}
         st.cmd_seq += 1
         seq = st.cmd_seq
         record: dict[str, Any] = {
@@ -587,15 +625,26 @@ class Controller:
             "mining_mw": mining_mw,
             "fleet_mw": fleet_mw,
         }
+        if ai:
+            record["ai_fleet_mw"] = ai
         if resend_of is not None:
             record["resend_of"] = resend_of
         self.journal.append(record)
         if self.fleet is None:
             self.journal.append({"kind": "result", "seq": seq, "dry_run": True})
             return None
-        result = await self.fleet.apply(Setpoint(mining_mw=fleet_mw), deadline_s=self.apply_deadline_s)
+        setpoint = Setpoint(
+            mining_mw=fleet_mw,
+            inference_mw=ai.get("inference"),
+            training_mw=ai.get("training"),
+            spot_mw=ai.get("spot"),
+        )
+        result = await self.fleet.apply(setpoint, deadline_s=self.apply_deadline_s)
         done = time.monotonic()
         self._sample(result.mining_power_w, self.fleet.snapshot().hashrate_th_s)
+        if self.metrics is not None:
+            for role, mw in self.measured_ai_mw().items():
+                self.metrics.measured.labels(role).set(mw)
         failures = len(result.failed)
         self.journal.append(
             {
