@@ -246,3 +246,37 @@ def test_live_config_errors_name_the_key() -> None:
         parse_live_config({"meter": {"endpoint": "http://x", "store": "sqlite://"}})
     with pytest.raises(LiveError, match=r"live\.bogus"):
         parse_live_config({"bogus": 1})
+
+
+def test_the_live_page_and_metrics_are_read_only(live_site, tmp_path: Path) -> None:
+    import httpx
+
+    from drakewell.live.metrics import LiveMetrics
+
+    c = _controller(live_site, tmp_path, _series(live_site, 4, ()), speed=0)
+    metrics = LiveMetrics()
+    c.metrics = metrics
+    asyncio.run(c.run(max_wall_s=10))
+    server, thread = metrics.serve("127.0.0.1", 0, c.live_state)
+    try:
+        host, port = server.server_address[:2]
+        assert host == "127.0.0.1"
+        base = f"http://127.0.0.1:{port}"
+        page = httpx.get(base + "/")
+        assert page.status_code == 200 and "Drakewell live site" in page.text
+        state = httpx.get(base + "/state.json").json()
+        assert [d["t"] for d in state["decisions"]] == [3, 2, 1, 0] and state["safe_mode"] == []
+        text = httpx.get(base + "/metrics").text
+        assert "drakewell_live_decision_seconds_count 4.0" in text
+        before = len(c.journal.records)
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            for path in ("/", "/metrics", "/state.json", "/anything"):
+                answer = httpx.request(method, base + path, content=b'{"mining_mw": 0}')
+                assert answer.status_code == 405, (method, path)
+                assert answer.headers["allow"] == "GET, HEAD"
+        assert len(c.journal.records) == before  # nothing a caller sends changes the controller
+        assert httpx.get(base + "/anything").status_code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -690,6 +690,33 @@ class Controller:
 
     # -- results ------------------------------------------------------------------------------
 
+    def live_state(self, recent: int = 20) -> dict[str, Any]:
+        """What the live page shows (read from the exporter's thread: records are only appended)."""
+        records = self.journal.records[-400:]
+        decisions = [
+            {
+                "t": r["step"]["t"],
+                "reason": r["reason"],
+                "price": r["price"],
+                "cap_mw": r["cap_mw"],
+                **{k: r["step"][k] for k in ("mining_mw", "inference_mw", "spot_mw")},
+                "training_mw": sum(r["step"]["training_by_job_mw"].values()),
+            }
+            for r in records
+            if r["kind"] == "decision"
+        ][-recent:]
+        devices = self.fleet.snapshot().devices if self.fleet is not None else ()
+        return {
+            "site_time": self.clock.now().isoformat(),
+            "interval": self.state.c,
+            "measured_facility_mw": self.measured_facility_mw(),
+            "devices": len(devices),
+            "devices_up": sum(1 for d in devices if d.reachable and d.reading is not None),
+            "safe_mode": sorted(self.state.safe),
+            "decisions": decisions[::-1],
+            "events": [rec.summary() for rec in list(self.events.values())[-recent:]][::-1],
+        }
+
     def decisions(self) -> dict[int, StepDecision]:
         """The last journalled decision of every interval (what was, or will be, committed)."""
         out: dict[int, StepDecision] = {}

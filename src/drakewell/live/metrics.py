@@ -9,21 +9,26 @@
 - ``drakewell_live_dr_response_seconds``: event received → fleet verified at the event's target;
 - ``drakewell_live_safe_mode`` (1 in safe mode), ``drakewell_live_decision_seconds`` (histogram).
 
-The endpoint is read-only (GET), bound to loopback by default, like the fleet exporter.
+:meth:`LiveMetrics.serve` answers ``/metrics``, ``/state.json`` (fleet state, recent decisions and
+events: ``Controller.live_state``) and ``/`` (a small live page that polls ``/state.json``). Every
+path is read-only: any method but GET or HEAD is answered 405, so nothing reachable there changes the
+controller. It binds to loopback by default, like the fleet exporter; put it behind the site's
+monitoring network, not the internet.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 
 from drakewell.fleet.metrics import FleetCollector
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from drakewell.fleet.control import Fleet
 
 __all__ = ["LiveMetrics"]
@@ -61,6 +66,90 @@ class LiveMetrics:
     def text(self) -> str:
         return generate_latest(self.registry).decode()
 
-    def serve(self, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
-        """Serve ``/metrics`` on ``host:port`` from a daemon thread (read-only)."""
-        return start_http_server(port, addr=host, registry=self.registry)
+    def app(self, state: Callable[[], dict[str, Any]] | None = None) -> Callable[..., Iterable[bytes]]:
+        """The WSGI app: ``/metrics``, ``/state.json``, ``/``; GET and HEAD only."""
+        prom = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+            if method not in ("GET", "HEAD"):
+                start_response(
+                    "405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")]
+                )
+                return [b"read-only: GET or HEAD\n"]
+            if path == "/metrics":
+                return prom(environ, start_response)
+            if path == "/state.json" and state is not None:
+                body = json.dumps(state(), default=str).encode()
+                start_response(
+                    "200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+                )
+                return [body]
+            if path in ("/", "/live") and state is not None:
+                start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+                return [LIVE_PAGE.encode()]
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+
+        return app
+
+    def serve(
+        self, host: str, port: int, state: Callable[[], dict[str, Any]] | None = None
+    ) -> tuple[WSGIServer, threading.Thread]:
+        """Serve :meth:`app` on ``host:port`` from a daemon thread; ``server.shutdown()`` stops it."""
+        server = make_server(host, port, self.app(state), handler_class=_QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True, name="live-metrics")
+        thread.start()
+        return server, thread
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds: no log lines
+        pass
+
+
+LIVE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Drakewell live site</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.3em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f3f3f3}.safe{color:#b00;font-weight:bold}
+</style></head><body>
+<h1>Drakewell live site</h1>
+<p id="head">loading…</p>
+<h2>Recent decisions</h2><table id="decisions"></table>
+<h2>Events</h2><table id="events"></table>
+<script>
+const DECISIONS = ["t", "reason", "price", "cap_mw", "mining_mw", "inference_mw", "training_mw", "spot_mw"];
+const EVENTS = ["event_id", "opt", "target_mw", "time_to_target_s", "mwh_short", "obeyed"];
+function cell(v) {
+  if (typeof v === "number") return v.toFixed(3);
+  return v === null || v === undefined ? "" : String(v);
+}
+function table(id, rows, cols) {
+  const t = document.getElementById(id);
+  t.textContent = "";
+  const h = t.insertRow();
+  cols.forEach(c => { const th = document.createElement("th"); th.textContent = c; h.appendChild(th); });
+  rows.forEach(r => {
+    const tr = t.insertRow();
+    cols.forEach(c => { tr.insertCell().textContent = cell(r[c]); });
+  });
+}
+async function tick() {
+  const head = document.getElementById("head");
+  try {
+    const s = await (await fetch("state.json", {cache: "no-store"})).json();
+    const safe = s.safe_mode.length ? ` · SAFE MODE (${s.safe_mode.join(", ")})` : "";
+    head.textContent = `site time ${s.site_time} · interval ${s.interval}`
+      + ` · measured ${s.measured_facility_mw.toFixed(3)} MW`
+      + ` · devices up ${s.devices_up}/${s.devices}` + safe;
+    head.className = safe ? "safe" : "";
+    table("decisions", s.decisions, DECISIONS);
+    table("events", s.events, EVENTS);
+  } catch (e) { head.textContent = "no answer: " + e; }
+}
+tick(); setInterval(tick, 2000);
+</script></body></html>
+"""

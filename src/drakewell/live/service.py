@@ -184,8 +184,6 @@ async def run_site(
         from drakewell.live.metrics import LiveMetrics
 
         metrics = LiveMetrics(fleet)
-        if cfg.metrics.port:
-            server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port)
     except ImportError:  # prometheus-client is optional (extra "live")
         metrics = None
     controller = Controller(
@@ -200,6 +198,8 @@ async def run_site(
         metrics=metrics,
         apply_deadline_s=options.apply_deadline_s,
     )
+    if metrics is not None and cfg.metrics.port:
+        server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port, controller.live_state)
     ven = None
     if cfg.openadr is not None:
         from drakewell.live.ven import Ven
