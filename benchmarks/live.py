@@ -135,7 +135,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         source="benchmark",
     )
     t = time.perf_counter()
-    fleet = await Fleet.connect(inventory, settings=ControlSettings(deadline_s=15.0, call_timeout_s=3.0))
+    settings = ControlSettings(deadline_s=15.0, call_timeout_s=3.0, first_readback_s=args.first_readback_s)
+    fleet = await Fleet.connect(inventory, settings=settings)
     print(f"connect: {args.miners} miners in {time.perf_counter() - t:.1f} s")
     config = LiveConfig(
         openadr=OpenAdrConfig(
@@ -228,6 +229,9 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=20.0, help="emulated firmware reply time")
     ap.add_argument("--speed", type=float, default=960.0, help="price replay speed-up")
     ap.add_argument("--event-s", type=float, default=2.0, help="wall seconds each event lasts")
+    ap.add_argument(
+        "--first-readback-s", type=float, default=1.0, help="first read-back after a command (fleet setting)"
+    )
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--journal", type=Path, help="keep the controller's journal here")
     args = ap.parse_args()
