@@ -280,3 +280,35 @@ def test_the_live_page_and_metrics_are_read_only(live_site, tmp_path: Path) -> N
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_a_fleet_that_raises_is_journalled_and_the_loop_goes_on(live_site, tmp_path: Path) -> None:
+    class BrokenFleet:
+        inventory = type("Inv", (), {"gpus": ()})()
+        calls = 0
+
+        async def apply(self, setpoint, deadline_s=None):  # type: ignore[no-untyped-def]
+            BrokenFleet.calls += 1
+            raise RuntimeError("switch unreachable")
+
+        def snapshot(self):  # type: ignore[no-untyped-def]
+            return type("Snap", (), {"devices": (), "mining_power_w": 0.0, "hashrate_th_s": 0.0})()
+
+        async def refresh(self):  # type: ignore[no-untyped-def]
+            return self.snapshot()
+
+    inputs = hand_inputs(live_site, n=3)
+    clock = ReplayClock(inputs.interval_start_utc[0], speed=0)
+    c = Controller(
+        inputs,
+        LiveConfig(),
+        Journal(tmp_path / "journal.jsonl"),
+        prices=ReplayPrices(pd.Series(inputs.price_usd_per_mwh, index=inputs.interval_start_utc), clock),
+        clock=clock,
+        fleet=BrokenFleet(),  # type: ignore[arg-type]
+        fleet_rated_mining_w=680_000.0,
+    )
+    asyncio.run(c.run(max_wall_s=10))
+    assert c.finished and BrokenFleet.calls == 3
+    errors = [r for r in read_journal(tmp_path / "journal.jsonl") if r["kind"] == "result"]
+    assert [r["error"] for r in errors] == ["switch unreachable"] * 3

@@ -639,7 +639,13 @@ class Controller:
             training_mw=ai.get("training"),
             spot_mw=ai.get("spot"),
         )
-        result = await self.fleet.apply(setpoint, deadline_s=self.apply_deadline_s)
+        try:
+            result = await self.fleet.apply(setpoint, deadline_s=self.apply_deadline_s)
+        except Exception as exc:  # the service keeps running: the failure is journalled and counted
+            self.journal.append({"kind": "result", "seq": seq, "reached": False, "error": str(exc)[:500]})
+            if self.metrics is not None:
+                self.metrics.failures.inc()
+            return None
         done = time.monotonic()
         self._sample(result.mining_power_w, self.fleet.snapshot().hashrate_th_s)
         if self.metrics is not None:
