@@ -145,3 +145,39 @@ def test_a_command_without_its_result_is_verified_by_read_back_not_resent(live_s
     assert len(verified) == 1 and verified[0]["seq"] == 1
     resent = [r for r in records if r["kind"] == "command" and r.get("resend_of") == 99]
     assert len(resent) == 1
+
+
+def test_a_live_run_rolls_from_one_horizon_to_the_next(tmp_path: Path) -> None:
+    from drakewell.live.service import RunOptions, run_site
+
+    site = tmp_path / "site.toml"
+    text = SITE_FILE.read_text().replace("port = 9109", "port = 0")
+    site.write_text(
+        text.replace("[live]\n", "[live]\nhashprice_usd_per_ph_day = 55.0\nprice_poll_s = 0.05\n")
+    )
+    start = pd.Timestamp("2024-05-02T17:00", tz="UTC")
+    clock = ReplayClock(start, speed=900.0)  # an interval per wall second
+
+    def fetch_rt(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
+        index = pd.date_range(a.floor("15min"), b, freq="15min", name="interval_start_utc")
+        return pd.DataFrame({"LZ_WEST": np.full(len(index), 20.0)}, index=index)
+
+    def fetch_da(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
+        index = pd.date_range(a.floor("h"), b, freq="h", name="interval_start_utc")
+        return pd.DataFrame({"LZ_WEST": np.full(len(index), 30.0)}, index=index)
+
+    options = RunOptions(prices="gridstatus", hours=0.5, max_wall_s=5.0)
+    summary = asyncio.run(
+        run_site(
+            site, tmp_path / "live.jsonl", options, live_clock=clock, fetch_rt=fetch_rt, fetch_da=fetch_da
+        )
+    )
+    assert summary["horizons"] >= 2
+    records = read_journal(tmp_path / "live.jsonl")
+    starts = [r for r in records if r["kind"] == "start"]
+    assert len(starts) == summary["horizons"] and starts[0]["n"] == 2
+    assert pd.Timestamp(starts[1]["first"]) >= start + pd.Timedelta(minutes=30)
+    # the first horizon decided both its intervals on real-time prices ($20), not the forecast ($30)
+    first = records[: records.index(starts[1])]
+    assert [r["price"] for r in first if r["kind"] == "decision"] == [20.0, 20.0]
+    assert sum(r["kind"] == "end" for r in first) == 1

@@ -6,6 +6,7 @@ Schema (every key optional; see ``examples/sites/emulated-live.toml``)::
     stale_after_intervals = 2        # no price for this many intervals → safe mode
     safe_mining_fraction = 0.0       # safe mode: miners at most this share of their rated power
     hashprice_usd_per_ph_day = 55.0  # live prices only: hashprice persisted (replay derives it)
+    price_poll_s = 30.0              # live prices only: how often gridstatus is asked
 
     [live.openadr]                   # the site's OpenADR 2.0b VEN (absent: no demand response)
     vtn_url = "http://127.0.0.1:8080/OpenADR2/Simple/2.0b"
@@ -93,6 +94,7 @@ class LiveConfig(_Model):
     stale_after_intervals: Annotated[int, Field(ge=1)] = 2
     safe_mining_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     hashprice_usd_per_ph_day: Annotated[float, Field(ge=0)] | None = None
+    price_poll_s: Pos = 30.0
     openadr: OpenAdrConfig | None = None
     meter: MeterConfig | None = None
     metrics: MetricsConfig = MetricsConfig()

@@ -181,6 +181,7 @@ class Controller:
         self._prices_waiting = 0
         self._last_arrived: pd.Timestamp | None = None
         self.finished = False
+        self._base = 0
         self._resume()
 
     # -- journal and restart ------------------------------------------------------------------
@@ -188,17 +189,26 @@ class Controller:
     def _resume(self) -> None:
         j, st = self.journal, self.state
         head = {"first": self.index[0].isoformat(), "n": int(self.inputs.n), "hours": self.inputs.hours}
-        starts = list(j.of_kind("start"))
-        if not starts:
+        starts = [i for i, r in enumerate(j.records) if r["kind"] == "start"]
+        same = False
+        st.cmd_seq = max((int(r["seq"]) for r in j.of_kind("command")), default=0)
+        for r in j.of_kind("safe_mode"):
+            (st.safe.add if r["on"] else st.safe.discard)(r["why"])
+        if starts:
+            last = j.records[starts[-1]]
+            same = {k: last[k] for k in head} == head
+            ended = any(r["kind"] == "end" for r in j.records[starts[-1] :])
+            if not same and not ended:
+                raise LiveError(
+                    f"journal {j.path} belongs to another horizon ({last['first']}, {last['n']} intervals)",
+                    hint="pass the journal of this run, or a new path to start afresh",
+                )
+        if not starts or not same:  # a new journal, or the next horizon of a live run
+            self._base = len(j.records)
             j.append({"kind": "start", **head})
-            return
-        if {k: starts[0][k] for k in head} != head:
-            raise LiveError(
-                f"journal {j.path} belongs to another horizon "
-                f"({starts[0]['first']}, {starts[0]['n']} intervals)",
-                hint="pass the journal of this run, or a new path to start afresh",
-            )
-        for r in j.of_kind("event"):
+        else:
+            self._base = starts[-1]
+        for r in j.of_kind("event"):  # every horizon's: an event may reach into this one
             ev = DrEvent.from_json(r["event"])
             self.events[ev.event_id] = EventRecord(
                 ev,
@@ -211,11 +221,11 @@ class Controller:
                 closed=bool(r.get("closed", False)),
             )
         self._apply_caps()
-        last: dict[int, dict[str, Any]] = {}
-        for r in j.of_kind("decision"):
-            last[int(r["step"]["t"])] = r
-        for t in sorted(last):
-            r = last[t]
+        decided: dict[int, dict[str, Any]] = {}
+        for r in self._records("decision"):
+            decided[int(r["step"]["t"])] = r
+        for t in sorted(decided):
+            r = decided[t]
             self.inputs.price_usd_per_mwh[t] = float(r["price"])
             if r.get("priced", True):
                 st.last_price_t = t
@@ -223,25 +233,40 @@ class Controller:
             if st.current is not None:
                 self.planner.commit(st.current)
             st.current, st.c = step, t
-        for r in j.of_kind("safe_mode"):
-            (st.safe.add if r["on"] else st.safe.discard)(r["why"])
-        st.cmd_seq = max((int(r["seq"]) for r in j.of_kind("command")), default=0)
-        self.finished = any(True for _ in j.of_kind("end"))
+        self.finished = any(True for _ in self._records("end"))
+
+    def _records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """This horizon's journal records (of one kind)."""
+        records = self.journal.records[self._base :]
+        return records if kind is None else [r for r in records if r["kind"] == kind]
+
+    def carry_over(self, previous: Controller) -> None:
+        """Start this horizon where ``previous`` (the horizon before, same site) ended: mining held off,
+        the last mining level, the 4CP running peaks and the events it knew."""
+        if self.state.c >= 0:
+            return  # resumed from the journal: its own decisions stand
+        p, q = previous.planner, self.planner
+        q.m_prev, q.best = p.m_prev, dict(p.best)
+        if len(q.recent) == len(p.recent):
+            q.recent = p.recent.copy()
+        for event_id, rec in previous.events.items():
+            self.events.setdefault(event_id, rec)
+        self._apply_caps()
 
     async def _finish_interrupted_command(self) -> None:
         """A command journalled without its result: verify it by read-back; re-send only if needed."""
         j, st = self.journal, self.state
-        kinds = [r["kind"] for r in j.records]
+        kinds = [r["kind"] for r in self._records()]
         last_decision = max((i for i, k in enumerate(kinds) if k == "decision"), default=-1)
         last_command = max((i for i, k in enumerate(kinds) if k == "command"), default=-1)
         if last_decision > last_command and st.current is not None:
             await self._command()  # decided, never commanded: command it now (once)
             return
-        commands = list(j.of_kind("command"))
+        commands = self._records("command")
         if not commands or self.fleet is None:
             return
         cmd = commands[-1]
-        if any(r["seq"] == cmd["seq"] for r in j.of_kind("result")):
+        if any(r["seq"] == cmd["seq"] for r in self._records("result")):
             return
         snap = await self.fleet.refresh()
         target_w = float(cmd["fleet_mw"]) * 1e6
@@ -410,6 +435,8 @@ class Controller:
 
     async def _feed(self, after: pd.Timestamp | None) -> None:
         async for tick in self.prices.ticks(after):
+            if tick.interval_start_utc > self.index[-1]:
+                break  # a live source runs on: this horizon is over
             self._last_arrived = tick.interval_start_utc
             self._prices_waiting += 1
             self._put("price", tick)
@@ -554,6 +581,8 @@ class Controller:
         st = self.state
         now = self.clock.now()
         changed = False
+        if self.clock.speed != 0 and now >= self.index[-1] + self.step + self.step / 10:
+            self._put("end", None)  # the horizon is over even if its last prices never came
         if self.clock.speed != 0 and (st.last_price_t >= 0 or st.c >= 0):  # unpaced: see _on_price
             ref = self.index[max(st.last_price_t, 0)]
             if self._last_arrived is not None:  # arrived and waiting counts as a price
@@ -726,6 +755,6 @@ class Controller:
     def decisions(self) -> dict[int, StepDecision]:
         """The last journalled decision of every interval (what was, or will be, committed)."""
         out: dict[int, StepDecision] = {}
-        for r in self.journal.of_kind("decision"):
+        for r in self._records("decision"):
             out[int(r["step"]["t"])] = step_from_json(r["step"])
         return out

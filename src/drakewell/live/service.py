@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,15 +115,21 @@ async def run_site(
     *,
     inventory_path: str | Path | None = None,
     config: LiveConfig | None = None,
+    live_clock: ReplayClock | WallClock | None = None,
+    fetch_rt: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
+    fetch_da: FetchDa | None = None,
 ) -> dict[str, Any]:
-    """Run the controller for one horizon (or ``max_wall_s``); returns the run's summary."""
+    """Run the controller until a replay's last interval or ``max_wall_s``; returns the last horizon's
+    summary. Live (gridstatus) runs roll from one horizon of ``hours`` to the next, each starting
+    where the previous ended (:meth:`Controller.carry_over`); ``live_clock`` and the ``fetch_*``
+    functions replace the wall clock and gridstatus (tests)."""
     from drakewell.dispatch.backtest import resolve_site
 
     site = resolve_site(site_path)
     cfg = config or load_live_config(site_path)
     journal = Journal(journal_path)
     clock: ReplayClock | WallClock
-    source: PriceSource
+    live = options.prices == "gridstatus"
     if options.prices.startswith("replay:"):
         inputs, series = replay_inputs(
             site,
@@ -133,24 +140,30 @@ async def run_site(
             intervals=options.intervals,
         )
         clock = ReplayClock(inputs.interval_start_utc[0], options.speed)
-        source = ReplayPrices(series, clock)
-    elif options.prices == "gridstatus":
-        clock = WallClock()
+        source: PriceSource = ReplayPrices(series, clock)
+    elif live:
+        clock = live_clock or WallClock()
         hp = cfg.hashprice_usd_per_ph_day
         if hp is None:
             raise LiveError(
                 "live prices need [live] hashprice_usd_per_ph_day in the site file",
                 hint="set the hashprice (USD per PH/s per day) the controller should assume",
             )
-        inputs = await asyncio.to_thread(
-            live_inputs,
-            site,
-            now=clock.now(),
-            hours=options.hours,
-            hashprice_usd_per_ph_day=hp,
-            zone=options.zone,
-        )
-        source = GridstatusPrices(options.zone or site.zone, clock)
+        source = GridstatusPrices(options.zone or site.zone, clock, fetch=fetch_rt, poll_s=cfg.price_poll_s)
+
+        async def horizon() -> DispatchInputs:
+            assert hp is not None
+            return await asyncio.to_thread(
+                live_inputs,
+                site,
+                now=clock.now(),
+                hours=options.hours,
+                hashprice_usd_per_ph_day=hp,
+                zone=options.zone,
+                fetch_da=fetch_da,
+            )
+
+        inputs = await horizon()
     else:
         raise LiveError(
             f"unknown price source {options.prices!r}",
@@ -186,28 +199,45 @@ async def run_site(
         metrics = LiveMetrics(fleet)
     except ImportError:  # prometheus-client is optional (extra "live")
         metrics = None
-    controller = Controller(
-        inputs,
-        cfg,
-        journal,
-        prices=source,
-        clock=clock,
-        fleet=fleet,
-        fleet_rated_mining_w=rated,
-        meter=meter,
-        metrics=metrics,
-        apply_deadline_s=options.apply_deadline_s,
-    )
+
+    def controller_for(horizon_inputs: DispatchInputs) -> Controller:
+        return Controller(
+            horizon_inputs,
+            cfg,
+            journal,
+            prices=source,
+            clock=clock,
+            fleet=fleet,
+            fleet_rated_mining_w=rated,
+            meter=meter,
+            metrics=metrics,
+            apply_deadline_s=options.apply_deadline_s,
+        )
+
+    current = controller_for(inputs)
+    horizons = 1
     if metrics is not None and cfg.metrics.port:
-        server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port, controller.live_state)
+        server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port, lambda: current.live_state())
     ven = None
     if cfg.openadr is not None:
         from drakewell.live.ven import Ven
 
-        ven = Ven(cfg.openadr, controller.on_event, lambda: controller.measured_facility_mw() * 1e6)
+        async def on_event(event: Any) -> str:
+            return await current.on_event(event)
+
+        ven = Ven(cfg.openadr, on_event, lambda: current.measured_facility_mw() * 1e6)
         await ven.start()
+    deadline = None if options.max_wall_s is None else time.monotonic() + options.max_wall_s
     try:
-        await controller.run(max_wall_s=options.max_wall_s, ven=ven)
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            await current.run(max_wall_s=left, ven=ven)
+            if not (live and current.finished) or (deadline is not None and time.monotonic() >= deadline):
+                break
+            # a live run rolls on: the next horizon starts where this one ended
+            previous, current = current, controller_for(await horizon())
+            current.carry_over(previous)
+            horizons += 1
     finally:
         if ven is not None:
             await ven.stop()
@@ -220,7 +250,7 @@ async def run_site(
                 server.shutdown()
                 server.server_close()
         journal.close()
-    return summarize(controller)
+    return {**summarize(current), "horizons": horizons}
 
 
 def summarize(controller: Controller) -> dict[str, Any]:
