@@ -181,3 +181,40 @@ def test_a_live_run_rolls_from_one_horizon_to_the_next(tmp_path: Path) -> None:
     first = records[: records.index(starts[1])]
     assert [r["price"] for r in first if r["kind"] == "decision"] == [20.0, 20.0]
     assert sum(r["kind"] == "end" for r in first) == 1
+
+
+def test_a_live_run_restarted_mid_horizon_resumes_that_horizon(tmp_path: Path) -> None:
+    from drakewell.live.service import RunOptions, run_site
+
+    site = tmp_path / "site.toml"
+    text = SITE_FILE.read_text().replace("port = 9109", "port = 0")
+    site.write_text(
+        text.replace("[live]\n", "[live]\nhashprice_usd_per_ph_day = 55.0\nprice_poll_s = 0.05\n")
+    )
+
+    def fetch_rt(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
+        index = pd.date_range(a.floor("15min"), b, freq="15min", name="interval_start_utc")
+        return pd.DataFrame({"LZ_WEST": np.full(len(index), 20.0)}, index=index)
+
+    def fetch_da(a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
+        index = pd.date_range(a.floor("h"), b, freq="h", name="interval_start_utc")
+        return pd.DataFrame({"LZ_WEST": np.full(len(index), 30.0)}, index=index)
+
+    journal = tmp_path / "live.jsonl"
+    start = pd.Timestamp("2024-05-02T17:00", tz="UTC")
+
+    def run(clock: ReplayClock, wall_s: float) -> dict:
+        options = RunOptions(prices="gridstatus", hours=2.0, max_wall_s=wall_s)
+        return asyncio.run(
+            run_site(site, journal, options, live_clock=clock, fetch_rt=fetch_rt, fetch_da=fetch_da)
+        )
+
+    run(ReplayClock(start, speed=900.0), 2.5)  # stopped (as if killed) inside its 8-interval horizon
+    decided = [r["step"]["t"] for r in read_journal(journal) if r["kind"] == "decision"]
+    assert 1 <= len(decided) < 8
+    # restarted 20 minutes of site time later: the open horizon goes on, it is not replaced
+    run(ReplayClock(start + pd.Timedelta(minutes=20 + 15 * len(decided)), speed=900.0), 2.5)
+    records = read_journal(journal)
+    assert sum(r["kind"] == "start" for r in records) == 1
+    ts = [r["step"]["t"] for r in records if r["kind"] == "decision"]
+    assert ts == sorted(ts) and len(ts) == len(set(ts)) > len(decided)

@@ -151,13 +151,23 @@ async def run_site(
             )
         source = GridstatusPrices(options.zone or site.zone, clock, fetch=fetch_rt, poll_s=cfg.price_poll_s)
 
+        # a restart resumes the horizon its journal left open; else a horizon starts now
+        open_start: dict[str, Any] | None = None
+        for r in journal.records:
+            open_start = r if r["kind"] == "start" else (None if r["kind"] == "end" else open_start)
+
         async def horizon() -> DispatchInputs:
+            nonlocal open_start
             assert hp is not None
+            now, hours = clock.now(), options.hours
+            if open_start is not None:
+                now, hours = pd.Timestamp(open_start["first"]), open_start["n"] * open_start["hours"]
+                open_start = None
             return await asyncio.to_thread(
                 live_inputs,
                 site,
-                now=clock.now(),
-                hours=options.hours,
+                now=now,
+                hours=hours,
                 hashprice_usd_per_ph_day=hp,
                 zone=options.zone,
                 fetch_da=fetch_da,
