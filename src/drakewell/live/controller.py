@@ -333,9 +333,8 @@ class Controller:
         for rec in self.events.values():
             if rec.opt != "optIn" or rec.target_mw is None:
                 continue
-            for t in range(len(caps)):
-                if self._covers(rec, t):
-                    caps[t] = min(caps[t], rec.target_mw)
+            covered = np.asarray((self.index < rec.end) & (self.index + self.step > rec.start))
+            caps[covered] = np.minimum(caps[covered], rec.target_mw)
         self.inputs.emergency_cap_mw[:] = caps
 
     # -- the VEN's handler (quick: value, journal, answer) ------------------------------------
