@@ -15,53 +15,50 @@ Protocol (one challenge):
 4. The verifier draws ``k`` distinct rows uniformly with randomness the node cannot predict, the
    node opens them (row and Merkle proof), and the verifier checks each proof against the root and
    recomputes each row as ``row_i(A)·B`` (``k·n²`` multiply-adds against the node's ``n³``): the
-   ``k`` rows as one ``(k × n)·(n × n)`` product, expanding only those rows of ``A`` and overlapping
-   the expansion of ``B`` with the product (:func:`recompute_rows`).
+   ``k`` rows as one ``(k × n)·(n × n)`` product, expanding only those rows of ``A``
+   (:func:`recompute_rows`).
 
 A node that committed a wrong value in ``m = f·n`` rows passes only if no sampled row is one of
 them: ``P(pass) = C(n−m, k) / C(n, k) ≤ (1 − f)^k``, so it is caught with probability at least
 ``1 − (1 − f)^k`` (0.815 for ``f = 0.1``, ``k = 16``).
 
-Expansion (identical on every backend; it runs on the host and the backend receives the bytes):
-matrix ``X ∈ {A, B}`` is the little-endian byte stream of NumPy's ``Philox`` bit generator
-(Philox4x64-10 of Random123, counter starting at 0) with the 128-bit key
-``int.from_bytes(sha256(b"drakewell/proofs/" + X + seed + n as 8 big-endian bytes)[:16], "little")``,
-read as int8 in row-major order. Philox's raw stream is fixed by its specification (NumPy
-guarantees bit generator streams across versions; only ``Generator`` methods may change), and being
-counter-based, row ``i`` of ``A`` starts ``i·n/32`` counter steps in, so the verifier expands just
-the rows it checks.
+Expansion (identical on every backend, and the same code for node and verifier; it runs on the
+host and the backend receives the bytes): matrix ``X ∈ {A, B}`` is the AES-256-CTR keystream under
+the key ``sha256(b"drakewell/proofs/aes-256-ctr/" + X + seed + n as 8 big-endian bytes)`` (all 32
+bytes), read as int8 in row-major order. The counter block starts at 0 and counts 16-byte blocks
+as one 128-bit big-endian integer (NIST SP 800-38A's standard incrementing function), so byte
+``j`` of the stream is byte ``j mod 16`` of ``AES(key, (j div 16) as 16 big-endian bytes)`` and
+entry ``(i, c)`` is byte ``i·n + c``. ``n`` is a multiple of 32, so row ``i`` of ``A`` starts at
+counter block ``i·n/16`` and the verifier expands just the rows it checks. AES runs on the CPU's
+AES instructions through ``cryptography`` (OpenSSL) at several GB/s: expanding ``B`` at
+``n = 4096`` takes a few milliseconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
 import secrets
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from drakewell.errors import ProofError
 from drakewell.merkle import MerkleTree, leaf_hashes_static, verify_proof
-from drakewell.proofs.arrays import FEW_ROWS, RowsProduct, multiply, resolve_backend
+from drakewell.proofs.arrays import multiply
 
 ROW_LEAF_TYPES = ("uint256", "bytes32")
 DEFAULT_N = 4096
 DEFAULT_K = 16
 MIN_N = 32
 MAX_N = 1 << 15  # 2**15 rows of 2**15 int32: 4 GiB for C, beyond any sensible challenge
-_BYTES_PER_COUNTER = 32  # Philox4x64 gives four 64-bit words per counter step
-_EXPAND_THREADS = max(1, min(8, os.cpu_count() or 1))
-_PARALLEL_BYTES = 1 << 22  # below 4 MiB one thread expands faster than a pool hands out pieces
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-_PIECE_BYTES = 1 << 20  # B arrives at the verifier's product in pieces of about 1 MiB
+AES_BLOCK = 16  # bytes per AES block: one CTR counter step
+_DOMAIN = b"drakewell/proofs/aes-256-ctr/"
+_ZEROS = bytes(1 << 20)  # the plaintext whose encryption is the keystream, 1 MiB at a time
 
 
 @dataclass(frozen=True)
@@ -103,57 +100,32 @@ def new_challenge(n: int = DEFAULT_N, *, seed: bytes | None = None) -> Challenge
     return Challenge(seed if seed is not None else secrets.token_bytes(32), int(n))
 
 
-def _key(name: bytes, challenge: Challenge) -> int:
-    digest = hashlib.sha256(b"drakewell/proofs/" + name + challenge.seed + challenge.n.to_bytes(8, "big"))
-    return int.from_bytes(digest.digest()[:16], "little")
+def _key(name: bytes, challenge: Challenge) -> bytes:
+    """The AES-256 key of matrix ``name`` (``b"A"`` or ``b"B"``): the domain-tagged SHA-256."""
+    return hashlib.sha256(_DOMAIN + name + challenge.seed + challenge.n.to_bytes(8, "big")).digest()
 
 
-def _fill(key: int, start_byte: int, out: np.ndarray) -> None:
-    gen = np.random.Philox(key=key, counter=start_byte // _BYTES_PER_COUNTER)
-    out[:] = gen.random_raw(out.size)
+def _keystream(key: bytes, start_byte: int) -> CipherContext:
+    """An AES-256-CTR encryptor positioned at ``start_byte`` (a multiple of 16) of the key's stream.
 
-
-def _stream_serial(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
-    words = np.empty(n_bytes // 8, dtype="<u8")
-    _fill(key, start_byte, words)
-    return words.view(np.int8)
-
-
-def _stream(key: int, start_byte: int, n_bytes: int) -> np.ndarray:
-    """``n_bytes`` of the key's stream from ``start_byte`` (both multiples of 32) as int8.
-
-    Philox is counter-based, so a long stream is cut into pieces at counter boundaries and each
-    piece is generated on its own thread (NumPy releases the GIL while it generates): the same
-    bytes, on every core.
+    Encrypting zeros gives the keystream; successive calls continue it. The counter block is the
+    128-bit big-endian block index, as every CTR implementation of the library increments it.
     """
-    words = np.empty(n_bytes // 8, dtype="<u8")
-    parts = _EXPAND_THREADS if n_bytes >= _PARALLEL_BYTES else 1
-    per = -(-words.size // parts // 4) * 4  # whole counter steps (four words) per piece
-    cuts = [(lo, min(words.size, lo + per)) for lo in range(0, words.size, per)] or [(0, 0)]
-    if len(cuts) == 1:
-        _fill(key, start_byte, words)
-    else:
-        list(_pool().map(lambda c: _fill(key, start_byte + 8 * c[0], words[c[0] : c[1]]), cuts))
-    return words.view(np.int8)
+    if start_byte % AES_BLOCK:
+        raise ProofError(f"stream offset {start_byte} is not a whole AES block", hint="start at i·n")
+    counter = (start_byte // AES_BLOCK).to_bytes(AES_BLOCK, "big")
+    return Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor()
 
 
-def _pool() -> ThreadPoolExecutor:
-    """The expansion threads of this process, started on first use."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(_EXPAND_THREADS, thread_name_prefix="drakewell-expand")
-        return _POOL
-
-
-def _forget_pool() -> None:
-    """In a forked child: the parent's threads are not there, so start afresh."""
-    global _POOL, _POOL_LOCK
-    _POOL, _POOL_LOCK = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
+def _stream(key: bytes, start_byte: int, n_bytes: int) -> np.ndarray:
+    """``n_bytes`` of the key's stream from ``start_byte`` (a multiple of 16), as int8."""
+    out = bytearray(n_bytes + AES_BLOCK - 1)  # the library asks for a block's slack
+    view, zeros = memoryview(out), memoryview(_ZEROS)
+    enc = _keystream(key, start_byte)
+    for lo in range(0, n_bytes, len(_ZEROS)):
+        size = min(len(_ZEROS), n_bytes - lo)
+        enc.update_into(zeros[:size], view[lo:])
+    return np.frombuffer(out, dtype=np.int8, count=n_bytes)
 
 
 def expand_matrices(challenge: Challenge) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +137,7 @@ def expand_matrices(challenge: Challenge) -> tuple[np.ndarray, np.ndarray]:
 
 
 def expand_rows(challenge: Challenge, rows: Sequence[int]) -> np.ndarray:
-    """Rows of ``A`` alone, each expanded from its own counter offset (``len(rows) × n`` int8)."""
+    """Rows of ``A`` alone, each expanded from its own counter (``len(rows) × n`` int8)."""
     n = challenge.n
     key = _key(b"A", challenge)
     return np.stack([_stream(key, int(i) * n, n) for i in rows]) if rows else np.zeros((0, n), np.int8)
@@ -188,28 +160,11 @@ def recompute_rows(
 ) -> np.ndarray:
     """Rows ``rows`` of ``C = A·B`` (int32), computed as one ``(k × n)·(n × n)`` product.
 
-    Only the ``k`` rows of ``A`` are expanded. On the ``numpy`` backend ``B`` is expanded in
-    pieces on the pool's threads while the calling thread multiplies the pieces already there
-    (:class:`~drakewell.proofs.arrays.RowsProduct`), so expansion and product overlap; a GPU
-    backend gets all of ``B`` through :func:`~drakewell.proofs.arrays.multiply`.
+    Only the ``k`` rows of ``A`` are expanded; ``B`` is expanded whole (a few milliseconds of AES)
+    unless given, and the product runs through :func:`~drakewell.proofs.arrays.multiply`, which
+    takes a few rows on NumPy in cache-sized, single-thread BLAS calls.
     """
-    a_rows = expand_rows(challenge, rows)
-    if b is not None or resolve_backend(backend) != "numpy" or len(rows) > FEW_ROWS:
-        return multiply(a_rows, b if b is not None else expand_b(challenge), backend).c
-    n = challenge.n
-    key = _key(b"B", challenge)
-    piece = max(1, _PIECE_BYTES // n)  # rows of B per piece
-    product = RowsProduct(a_rows, n)
-    if n * n < _PARALLEL_BYTES:
-        product.add(_stream(key, 0, n * n).reshape(n, n))
-        return product.result()
-    pieces = [
-        _pool().submit(_stream_serial, key, lo * n, (min(n, lo + piece) - lo) * n)
-        for lo in range(0, n, piece)
-    ]
-    for fut in pieces:  # in order; later pieces are being expanded meanwhile
-        product.add(fut.result().reshape(-1, n))
-    return product.result()
+    return multiply(expand_rows(challenge, rows), b if b is not None else expand_b(challenge), backend).c
 
 
 def row_digests(c: np.ndarray) -> list[bytes]:
