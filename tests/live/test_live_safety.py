@@ -95,7 +95,7 @@ def test_an_unreachable_vtn_puts_the_site_in_safe_mode(live_site, tmp_path: Path
         ven = Ven(config.openadr, c.on_event, lambda: 0.0)
         await ven.start()
         try:
-            await c.run(max_wall_s=2.5, ven=ven)
+            await c.run(max_wall_s=4.0, ven=ven)
         finally:
             await ven.stop()
 

@@ -444,7 +444,7 @@ class Controller:
         self._put("end", None)
 
     async def _watch(self) -> None:
-        period = min(max(self.clock.wall_seconds(self.step.total_seconds()) / 8, 0.05), 1.0)
+        period = min(max(self.clock.wall_seconds(self.step.total_seconds()) / 8, 0.05), 0.25)
         while True:
             await asyncio.sleep(period)
             self._put("check", None)
