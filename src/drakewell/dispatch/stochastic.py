@@ -1,5 +1,5 @@
-r"""The ``stochastic`` dispatch policy: the receding-horizon LP of ``mpc``, planned on a learned
-distribution of real-time prices instead of the day-ahead price.
+r"""The ``stochastic`` dispatch policy: the receding-horizon LP of ``mpc`` whose reserve commitment
+is decided on a learned distribution of real-time prices instead of the day-ahead price.
 
 Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (scenario
 :math:`s` = forecast level :math:`\tau_s`, probability :math:`w_s`, the width of its bin):
@@ -34,10 +34,18 @@ Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (s
    through a price spike or :math:`\phi\rho`; the LP commits it where the expectation is positive,
    which a day-ahead point forecast cannot see (the day-ahead price is high exactly when the
    real-time median is far below it).
-2. **Mining / AI split every interval**: the ``mpc`` look-ahead LP with each period's price replaced,
-   up to ``forecast_hours`` ahead, by the expected real-time price over the scenarios,
-   :math:`\sum_s w_s \pi_{s}` (the current interval keeps its known real-time price). The LP is
-   linear in price, so this is the expected profit of the plan.
+2. **Mining / AI split every interval**: the ``mpc`` look-ahead LP. With ``forecast_hours`` > 0
+   each period's price up to that many hours ahead is replaced by the expected real-time price over
+   the scenarios, :math:`\sum_s w_s \pi_{s}` (the current interval keeps its known real-time price).
+   The default is 0: ``mpc``'s own price path (the day-ahead price plus the current real-time gap,
+   decaying). The LP is linear in price, so the expected price gives the expected profit of a
+   *fixed* plan; but the plan is re-solved every interval, and a plan on the expected price (spike
+   risk spread over every period) shuts miners through their minimum off time and ramps, and moves
+   training, as if that spread-out price were certain, where the re-solved plan would answer a
+   spike when it comes. On July-September 2023 ERCOT prices the expected-price plan (36 h) captured
+   0.0015-0.0033 less of the value of flexibility than ``mpc``'s path with the same commitments
+   (three zones at hashprice 45, LZ_WEST at 80); 4 h and 7 days of forecast did no better, nor did
+   the forecast median.
 
 Only what is known at each decision enters (the forecast trains on the past of each retrain), so
 the no-look-ahead test of ``tests/dispatch`` covers this policy as it covers ``mpc``.
@@ -69,7 +77,7 @@ class StochasticPolicy(MpcPolicy):
         grid: tuple[tuple[int, int], ...] = DEFAULT_GRID,
         *,
         forecast: ForecastConfig | None = None,
-        forecast_hours: float = 36.0,
+        forecast_hours: float = 0.0,
         block_intervals: int = 4,
         commit_time_limit_s: float = 5.0,
         **mpc: object,
