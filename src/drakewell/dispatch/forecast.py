@@ -21,7 +21,8 @@ mean and standard deviation of the real-time/day-ahead spread and the highest re
 the last 24 h and the last 7 days, the current spread, the real-time price and its spread over the
 day-ahead price at the same time of day on the last day already seen, the highest real-time price at
 that time of day over the last three days seen, and the day-ahead maximum of the target's day (of
-the last published day beyond what is published) with :math:`\tilde D_u` less that maximum. The
+the last published day beyond what is published) with :math:`\tilde D_u` less that maximum, and
+whether the target's day is a published 4CP alert day (0 where unpublished). The
 forecast is :math:`\hat\pi_u(\tau) = \tilde D_u + \hat y_\tau`, sorted across levels (no crossing).
 
 Training and no look-ahead
@@ -50,7 +51,7 @@ from drakewell.inputs.prices import CENTRAL
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
 DEFAULT_LEADS: tuple[int, ...] = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160)
-N_FEATURES = 17
+N_FEATURES = 18
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class _Known:
         day = np.asarray(local.normalize().asi8)
         _, first, inverse = np.unique(day, return_index=True, return_inverse=True)
         self.da_day_max = np.maximum.reduceat(da, np.sort(first))[inverse] if n else da
+        self.alert = np.asarray(inputs.four_cp_forecast, dtype=np.float64)
 
     def da_known(self, d: IntArray, u: IntArray) -> tuple[FloatArray, FloatArray]:
         """The day-ahead price of ``u`` as known at ``d`` (or the last published day's same hour)."""
@@ -200,6 +202,7 @@ class _Known:
                 peak,
                 base - peak,
                 self.rt_max_7d[d],
+                self.alert[uc] * pub,
             ]
         )
         return x, base
