@@ -110,6 +110,7 @@ def test_no_node_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_gpu_roles_in_the_inventory_get_their_class_setpoints_and_are_measured(
     live_site, tmp_path: Path
 ) -> None:
+    pytest.importorskip("prometheus_client")
     from drakewell.fleet import fake_nvml
     from drakewell.fleet.gpus import open_gpus
     from drakewell.live.metrics import LiveMetrics

@@ -79,6 +79,7 @@ def test_prices_stop_in_real_time_and_the_watchdog_commands_safe_mode(live_site,
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
 def test_an_unreachable_vtn_puts_the_site_in_safe_mode(live_site, tmp_path: Path) -> None:
+    pytest.importorskip("openleadr")
     from drakewell.live.ven import Ven
 
     config = LiveConfig(
@@ -251,6 +252,7 @@ def test_live_config_errors_name_the_key() -> None:
 def test_the_live_page_and_metrics_are_read_only(live_site, tmp_path: Path) -> None:
     import httpx
 
+    pytest.importorskip("prometheus_client")
     from drakewell.live.metrics import LiveMetrics
 
     c = _controller(live_site, tmp_path, _series(live_site, 4, ()), speed=0)
