@@ -198,6 +198,8 @@ class ShareEscrowVaultMachine(RuleBasedStateMachine):
     @rule(amount=st.integers(1, 10**12))
     def supply(self, amount: int) -> None:
         v = self.m.vault
+        self.m.usd.mint(self.lender, amount)  # each supply brings its own funds and allowance
+        self.m.usd.approve(v.address, amount, sender=self.lender)
         value_before = v.lp_value(self.lender)
         v.supply(amount, sender=self.lender)
         assert v.lp_value(self.lender) <= value_before + amount  # rounding favours the pool
