@@ -15,8 +15,8 @@ Protocol (one challenge):
 4. The verifier draws ``k`` distinct rows uniformly with randomness the node cannot predict, the
    node opens them (row and Merkle proof), and the verifier checks each proof against the root and
    recomputes each row as ``row_i(A)·B`` (``k·n²`` multiply-adds against the node's ``n³``): the
-   ``k`` rows as one ``(k × n)·(n × n)`` product, expanding only those rows of ``A``
-   (:func:`recompute_rows`).
+   ``k`` rows as one ``(k × n)·(n × n)`` product, expanding only those rows of ``A`` and sharing
+   the expansion of ``B`` and the product among the cores (:func:`recompute_rows`).
 
 A node that committed a wrong value in ``m = f·n`` rows passes only if no sampled row is one of
 them: ``P(pass) = C(n−m, k) / C(n, k) ≤ (1 − f)^k``, so it is caught with probability at least
@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +51,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algori
 
 from drakewell.errors import ProofError
 from drakewell.merkle import MerkleTree, leaf_hashes_static, verify_proof
-from drakewell.proofs.arrays import multiply
+from drakewell.proofs.arrays import FEW_ROWS, multiply, resolve_backend
 
 ROW_LEAF_TYPES = ("uint256", "bytes32")
 DEFAULT_N = 4096
@@ -59,6 +61,7 @@ MAX_N = 1 << 15  # 2**15 rows of 2**15 int32: 4 GiB for C, beyond any sensible c
 AES_BLOCK = 16  # bytes per AES block: one CTR counter step
 _DOMAIN = b"drakewell/proofs/aes-256-ctr/"
 _ZEROS = bytes(1 << 20)  # the plaintext whose encryption is the keystream, 1 MiB at a time
+_VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))  # slabs of the verifier's product
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,35 @@ def recompute_rows(
 ) -> np.ndarray:
     """Rows ``rows`` of ``C = A·B`` (int32), computed as one ``(k × n)·(n × n)`` product.
 
-    Only the ``k`` rows of ``A`` are expanded; ``B`` is expanded whole (a few milliseconds of AES)
-    unless given, and the product runs through :func:`~drakewell.proofs.arrays.multiply`, which
-    takes a few rows on NumPy in cache-sized, single-thread BLAS calls.
+    Only the ``k`` rows of ``A`` are expanded. A GPU backend, or a given ``b``, gets one
+    :func:`~drakewell.proofs.arrays.multiply` call. On NumPy the inner index is cut into one slab
+    per core: each thread expands its rows of ``B`` from their own counter and multiplies them
+    with its columns of the ``k`` rows in single-thread BLAS calls
+    (:class:`~drakewell.proofs.arrays.RowsProduct`), and the int32 partial products are added.
+    The machine's cores serve the verifier as they serve the node's product, and no thread waits
+    on another's BLAS call, so a busy core delays its own slab only.
     """
-    return multiply(expand_rows(challenge, rows), b if b is not None else expand_b(challenge), backend).c
+    a_rows = expand_rows(challenge, rows)
+    if b is not None or resolve_backend(backend) != "numpy" or len(rows) > FEW_ROWS:
+        return multiply(a_rows, b if b is not None else expand_b(challenge), backend).c
+    n = challenge.n
+    key = _key(b"B", challenge)
+    per = -(-n // _VERIFY_THREADS // AES_BLOCK) * AES_BLOCK  # rows of B per slab
+    cuts = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+
+    def slab(cut: tuple[int, int]) -> np.ndarray:
+        lo, hi = cut
+        b_rows = _stream(key, lo * n, (hi - lo) * n).reshape(hi - lo, n)
+        return multiply(np.ascontiguousarray(a_rows[:, lo:hi]), b_rows, "numpy").c
+
+    if len(cuts) == 1:
+        return slab(cuts[0])
+    with ThreadPoolExecutor(len(cuts) - 1, thread_name_prefix="drakewell-verify") as pool:
+        others = [pool.submit(slab, cut) for cut in cuts[1:]]
+        out = slab(cuts[0])
+        for fut in others:
+            out += fut.result()
+    return out
 
 
 def row_digests(c: np.ndarray) -> list[bytes]:
