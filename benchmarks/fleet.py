@@ -26,51 +26,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from drakewell.fleet import ControlSettings, Fleet, Outcome, Setpoint, parse_inventory
 from drakewell.fleet.devices import Command
-from drakewell.fleet.emulator import raise_open_file_limit
+from drakewell.fleet.emulator import raise_open_file_limit, start_emulator_process
 from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic
 
 GOAL_CURTAIL_S = 10.0
 GOAL_SPEEDUP = 10.0
 RATED_W = 3400.0
-
-
-def start_emulator(count: int, first_ip: str, latency_ms: float) -> subprocess.Popen[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "drakewell.cli",
-        "emulate",
-        "miners",
-        "--count",
-        str(count),
-        "--first-ip",
-        first_ip,
-        "--latency-ms",
-        str(latency_ms),
-        "--duration-s",
-        "1200",
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"}
-    )
-    deadline = time.monotonic() + 180
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip() == "ready":
-            return proc
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    raise SystemExit(f"the emulator did not start: {proc.stdout.read() if proc.stdout else ''}")
 
 
 async def serial_loop(fleet: Fleet, orders: list[Any], deadline_s: float) -> float:
@@ -153,7 +120,7 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=20.0, help="emulated firmware reply time")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = ap.parse_args()
-    emulator = start_emulator(args.miners, args.first_ip, args.latency_ms)
+    emulator = start_emulator_process(args.miners, args.first_ip, args.latency_ms, duration_s=1200)
     try:
         figures = asyncio.run(run(args))
     finally:

@@ -30,10 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -45,7 +42,7 @@ import pandas as pd
 
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.fleet import ControlSettings, Fleet, parse_inventory
-from drakewell.fleet.emulator import raise_open_file_limit
+from drakewell.fleet.emulator import raise_open_file_limit, start_emulator_process
 from drakewell.live.config import LiveConfig, OpenAdrConfig
 from drakewell.live.controller import Controller
 from drakewell.live.journal import Journal
@@ -57,23 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GOAL_EVENT_P99_S = 5.0
 GOAL_DECISION_P99_MS = 200.0
 VEN_ID = "VEN-BENCH-1"
-
-
-def start_emulator(count: int, first_ip: str, latency_ms: float) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "drakewell.cli", "emulate", "miners", "--count", str(count)]
-    cmd += ["--first-ip", first_ip, "--latency-ms", str(latency_ms), "--duration-s", "1800"]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"}
-    )
-    deadline = time.monotonic() + 180
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip() == "ready":
-            return proc
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    raise SystemExit("the emulator did not start")
 
 
 def free_port() -> int:
@@ -235,7 +215,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--journal", type=Path, help="keep the controller's journal here")
     args = ap.parse_args()
-    emulator = start_emulator(args.miners, args.first_ip, args.latency_ms)
+    emulator = start_emulator_process(args.miners, args.first_ip, args.latency_ms, duration_s=1800)
     try:
         out = asyncio.run(run(args))
     finally:

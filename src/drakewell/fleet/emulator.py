@@ -46,9 +46,12 @@ import enum
 import hashlib
 import ipaddress
 import json
+import os
 import random
 import resource
 import string
+import subprocess
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -569,3 +572,24 @@ async def run_emulator(
         if on_ready is not None:
             on_ready(fleet)
         await asyncio.sleep(duration_s)
+
+
+def start_emulator_process(
+    count: int, first_ip: str, latency_ms: float, duration_s: float, start_timeout_s: float = 180.0
+) -> subprocess.Popen[str]:
+    """Run ``drakewell emulate miners`` in its own process and return it once it prints ``ready``
+    (benchmarks keep the emulator off the controller's core); it stops by itself after ``duration_s``."""
+    cmd = [sys.executable, "-m", "drakewell.cli", "emulate", "miners", "--count", str(count)]
+    cmd += ["--first-ip", first_ip, "--latency-ms", str(latency_ms), "--duration-s", str(duration_s)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    deadline = time.monotonic() + start_timeout_s
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise FleetError("the emulator did not start", hint=proc.stdout.read() if proc.stdout else "")
