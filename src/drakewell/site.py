@@ -43,16 +43,26 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from drakewell.catalog import AsicModel, Catalog, CatalogError, GpuModel, load_catalog
 from drakewell.errors import DrakewellError, SiteError
@@ -386,11 +396,49 @@ def _parse_time(value: Any) -> datetime:
 
 
 # ---------------------------------------------------------------------------------------------
-# Pydantic schema (the edge)
+# Pydantic schema (the edge): each section checks itself, the whole checks what crosses sections
+# (with the catalogue as validation context), and each builds its frozen record
 # ---------------------------------------------------------------------------------------------
 
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What validation needs beyond the mapping: the file's name, its folder and the catalogue."""
+
+    source: str
+    base: Path
+    catalog: Catalog
+
+    def path(self, name: str | None) -> str | None:
+        """A file named in the TOML, relative to the TOML's folder."""
+        return os.path.normpath(self.base / name) if name else None
+
+    def load(self, key: str, loader: Callable[[], _T]) -> _T:
+        return _load(self.source, key, loader)
+
+
+def _load(source: str, key: str, loader: Callable[[], _T]) -> _T:
+    """Run a loader; its error becomes a SiteError naming the key that pointed to the file."""
+    try:
+        return loader()
+    except DrakewellError as exc:
+        raise SiteError(f"{source}: {key}: {exc.message}", hint=exc.hint) from None
+
+
+def _context(info: ValidationInfo) -> _Context:
+    ctx = (info.context or {}).get("site")
+    if not isinstance(ctx, _Context):
+        raise TypeError("site sections are validated by parse_site(), which passes the catalogue")
+    return ctx
+
+
+def _invalid(message: str, hint: str) -> PydanticCustomError:
+    """A validation error whose message and hint reach the :class:`SiteError` unchanged."""
+    return PydanticCustomError("site", "{message}", {"message": message, "hint": hint})
 
 
 class _Model(BaseModel):
@@ -408,6 +456,24 @@ class _FleetIn(_Model):
     model: str = Field(min_length=1)
     count: Annotated[int, Field(ge=0)]
 
+    @field_validator("model")
+    @classmethod
+    def _in_catalog(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            _context(info).catalog.model(value)
+        except CatalogError as exc:
+            raise _invalid(exc.message, exc.hint or "use a model of the catalogue") from None
+        return value
+
+    def record(self, hall: str, pue: float, catalog: Catalog) -> Fleet:
+        model = catalog.model(self.model)
+        if isinstance(model, AsicModel):
+            unit_w, unit_th = model.power_w, model.hashrate_th_s
+        else:
+            assert isinstance(model, GpuModel)
+            unit_w, unit_th = model.power_w_per_gpu, 0.0
+        return Fleet(model.model, model.kind, self.count, hall, pue, unit_w, unit_th)
+
 
 class _HallIn(_Model):
     pue: Annotated[float, Field(ge=1.0, le=3.0)]
@@ -415,10 +481,29 @@ class _HallIn(_Model):
     cooling: str = "air"
     fleets: list[_FleetIn] = Field(min_length=1)
 
+    def record(self, name: str, ctx: _Context) -> Hall:
+        """The hall with its fleets; refused when they draw more than its capacity at the meter."""
+        fleets: list[Fleet] = []
+        total = 0.0
+        for i, fleet in enumerate(self.fleets):
+            fleets.append(fleet.record(name, self.pue, ctx.catalog))
+            total += fleets[-1].facility_power_mw
+            if total > self.capacity_mw * (1 + 1e-9):
+                key = f"halls.{name}.fleets[{i}]"
+                raise _invalid(
+                    f"{key}.count = {fleet.count} takes hall {name!r} to {total:.2f} MW at the meter "
+                    f"(IT × PUE {self.pue}), over its capacity_mw = {self.capacity_mw}",
+                    f"lower {key}.count or raise halls.{name}.capacity_mw",
+                )
+        return Hall(name, self.pue, self.capacity_mw, self.cooling, tuple(fleets))
+
 
 class _MiningIn(_Model):
     ramp_mw_per_interval: Pos | None = None
     min_off_minutes: Annotated[int, Field(ge=0)] = 0
+
+    def record(self) -> MiningLimits:
+        return MiningLimits(self.ramp_mw_per_interval or float("inf"), self.min_off_minutes)
 
 
 class _ContractIn(_Model):
@@ -435,6 +520,11 @@ class _ContractIn(_Model):
         elif self.block_mw is not None or self.block_price_usd_per_mwh is not None:
             raise ValueError("block_mw and block_price_usd_per_mwh belong to kind = 'fixed_block' only")
         return self
+
+    def record(self) -> PowerContract:
+        return PowerContract(
+            self.kind, self.block_mw or 0.0, self.block_price_usd_per_mwh or 0.0, self.adder_usd_per_mwh
+        )
 
 
 class _InferenceIn(_Model):
@@ -454,10 +544,20 @@ class _InferenceIn(_Model):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name like America/Chicago") from None
         return value
 
+    @property
+    def peak(self) -> float:
+        return self.base_gpus + self.peak_gpus * max(self.hourly_fraction)
+
+    def record(self) -> InferenceProfile:
+        return InferenceProfile(self.base_gpus, self.peak_gpus, tuple(self.hourly_fraction), self.timezone)
+
 
 class _SpotIn(_Model):
     price_usd_per_gpu_hour: NonNeg
     max_gpus: Annotated[int, Field(ge=0)]
+
+    def record(self) -> SpotMarket:
+        return SpotMarket(self.price_usd_per_gpu_hour, self.max_gpus)
 
 
 class _TrainingIn(_Model):
@@ -504,6 +604,45 @@ class _TrainingIn(_Model):
                 raise ValueError("deadline must be after release")
         return self
 
+    def record(self, key: str, gpu_count: int, gpu_mw: float, default_price: float) -> TrainingJobSpec:
+        """The job on a site with ``gpu_count`` GPUs drawing ``gpu_mw``; refused when it cannot fit."""
+        if gpu_count == 0:
+            raise _invalid(f"{key} needs GPUs but the site has none", "add a GPU fleet")
+        if self.gpus_max > gpu_count:
+            raise _invalid(
+                f"{key}.gpus_max = {self.gpus_max} exceeds the site's {gpu_count} GPUs",
+                f"lower {key}.gpus_max",
+            )
+        gpu_hours = (
+            self.gpu_hours if self.gpu_hours is not None else (self.energy_mwh or 0.0) / (gpu_mw / gpu_count)
+        )
+        every = parse_duration(self.every) if self.every else None
+        after = parse_duration(self.deadline_after) if self.deadline_after else None
+        release = self.release if isinstance(self.release, datetime) else None
+        deadline = self.deadline if isinstance(self.deadline, datetime) else None
+        window = after or every or (deadline - release if deadline and release else None)
+        assert window is not None  # _shape: recurring, or release and deadline
+        possible = self.gpus_max * window.total_seconds() / 3600
+        if gpu_hours > possible * (1 + 1e-9):
+            raise _invalid(
+                f"{key} needs {gpu_hours:g} GPU-hours but gpus_max × window gives only {possible:g}",
+                "raise gpus_max, widen the window or lower the work: the job could never finish",
+            )
+        first = self.first_release if isinstance(self.first_release, datetime) else None
+        price = self.price_usd_per_gpu_hour
+        return TrainingJobSpec(
+            name=self.name,
+            gpus_max=self.gpus_max,
+            gpu_hours=float(gpu_hours),
+            price_usd_per_gpu_hour=price if price is not None else default_price,
+            miss_penalty_usd_per_gpu_hour=self.miss_penalty_usd_per_gpu_hour,
+            release_utc=release,
+            deadline_utc=deadline,
+            every=every,
+            first_release_utc=first,
+            deadline_after=after,
+        )
+
 
 class _AiIn(_Model):
     contract_price_usd_per_gpu_hour: NonNeg
@@ -511,6 +650,28 @@ class _AiIn(_Model):
     inference: _InferenceIn
     spot: _SpotIn = _SpotIn(price_usd_per_gpu_hour=0.0, max_gpus=0)
     training: list[_TrainingIn] = Field(default_factory=list)
+
+    def record(self, gpu_count: int, gpu_mw: float) -> AiDemand:
+        """The AI demand on a site with ``gpu_count`` GPUs drawing ``gpu_mw`` at the meter."""
+        price = self.contract_price_usd_per_gpu_hour
+        training = tuple(
+            job.record(f"ai.training[{i}]", gpu_count, gpu_mw, price) for i, job in enumerate(self.training)
+        )
+        if len({t.name for t in training}) != len(training):
+            raise _invalid("ai.training has repeated job names", "give each job its own name")
+        inf = self.inference
+        if inf.peak > gpu_count:
+            raise _invalid(
+                f"ai.inference peak ({inf.base_gpus} + {inf.peak_gpus} × {max(inf.hourly_fraction)}) "
+                f"GPUs exceeds the site's {gpu_count} GPUs",
+                "lower ai.inference.base_gpus or peak_gpus, or add GPUs",
+            )
+        if self.spot.max_gpus > gpu_count:
+            raise _invalid(
+                f"ai.spot.max_gpus = {self.spot.max_gpus} exceeds the site's {gpu_count} GPUs",
+                "lower ai.spot.max_gpus",
+            )
+        return AiDemand(price, self.shed_penalty_usd_per_gpu_hour, inf.record(), self.spot.record(), training)
 
 
 class _FourCPIn(_Model):
@@ -527,6 +688,21 @@ class _FourCPIn(_Model):
             raise ValueError("4CP is enabled: set intervals_file (a CSV of interval_start_utc)")
         return self
 
+    def record(self, ctx: _Context) -> FourCP:
+        file = ctx.path(self.intervals_file)
+        intervals: tuple[datetime, ...] = ()
+        if self.enabled and file:
+            intervals = ctx.load("markets.four_cp.intervals_file", lambda: load_4cp_intervals(file))
+        return FourCP(
+            enabled=self.enabled,
+            rate_usd_per_mw_year=self.rate_usd_per_mw_year,
+            intervals_utc=intervals,
+            intervals_file=file,
+            forecast_zone=self.forecast_zone,
+            forecast_ratio=self.forecast_ratio,
+            forecast_threshold_usd_per_mwh=self.forecast_threshold_usd_per_mwh,
+        )
+
 
 class _ReservesIn(_Model):
     enabled: bool = False
@@ -536,6 +712,17 @@ class _ReservesIn(_Model):
     price_usd_per_mw_h: NonNeg = 0.0
     da_fraction: NonNeg = 0.0
     undelivered_penalty_multiplier: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 1.0
+
+    def record(self) -> Reserves:
+        return Reserves(
+            enabled=self.enabled,
+            product=self.product,
+            max_mw=self.max_mw,
+            price_kind=self.price_kind,
+            price_usd_per_mw_h=self.price_usd_per_mw_h,
+            da_fraction=self.da_fraction,
+            undelivered_penalty_multiplier=self.undelivered_penalty_multiplier,
+        )
 
 
 class _EmergencyIn(_Model):
@@ -548,11 +735,21 @@ class _EmergencyIn(_Model):
             raise ValueError("emergency events are enabled: set events_file")
         return self
 
+    def record(self, ctx: _Context) -> EmergencyProgramme:
+        file = ctx.path(self.events_file)
+        events: tuple[EmergencyEvent, ...] = ()
+        if self.enabled and file:
+            events = ctx.load("markets.emergency.events_file", lambda: load_emergency_events(file))
+        return EmergencyProgramme(self.enabled, events, file)
+
 
 class _MarketsIn(_Model):
     four_cp: _FourCPIn = _FourCPIn()
     reserves: _ReservesIn = _ReservesIn()
     emergency: _EmergencyIn = _EmergencyIn()
+
+    def record(self, ctx: _Context) -> Markets:
+        return Markets(self.four_cp.record(ctx), self.reserves.record(), self.emergency.record(ctx))
 
 
 class _PlantIn(_Model):
@@ -579,12 +776,37 @@ class _PlantIn(_Model):
             raise ValueError("profile_file belongs to kind = 'profile'; a pv plant is modelled by pvlib")
         return self
 
+    def record(self, name: str, ctx: _Context) -> RenewablePlant:
+        file = ctx.path(self.profile_file)
+        utc: tuple[int, ...] = ()
+        cf: tuple[float, ...] = ()
+        if file is not None:
+            utc, cf = ctx.load(f"renewables.plants.{name}.profile_file", lambda: load_profile(file))
+        pv = None
+        if self.kind == "pv":
+            assert self.latitude is not None and self.longitude is not None  # _source
+            pv = PvModel(
+                latitude=self.latitude,
+                longitude=self.longitude,
+                altitude_m=self.altitude_m,
+                tilt_deg=self.tilt_deg,
+                azimuth_deg=self.azimuth_deg,
+                dc_ac_ratio=self.dc_ac_ratio,
+                gamma_per_c=self.gamma_per_c,
+                ambient_temp_c=self.ambient_temp_c,
+                clear_sky_fraction=self.clear_sky_fraction,
+            )
+        return RenewablePlant(name, self.kind, self.capacity_mw, pv, file, utc, cf)
+
 
 class _RenewablesIn(_Model):
     surplus: Literal["export", "curtail"] = "curtail"
     plants: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")], _PlantIn] = Field(
         min_length=1
     )
+
+    def record(self, ctx: _Context) -> Renewables:
+        return Renewables(self.surplus, tuple(p.record(name, ctx) for name, p in self.plants.items()))
 
 
 class _SiteIn(_Model):
@@ -597,6 +819,53 @@ class _SiteIn(_Model):
     markets: _MarketsIn = _MarketsIn()
     renewables: _RenewablesIn | None = None
     live: dict[str, Any] | None = None  # the live controller's settings, validated by drakewell.live
+
+    _halls: tuple[Hall, ...] = PrivateAttr(default=())
+    _ai: AiDemand | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _fits(self, info: ValidationInfo) -> _SiteIn:
+        """What crosses sections: fleets within their halls, the contract and reserves within the
+        connection, AI demand within the site's GPUs (halls and AI demand are built here, once)."""
+        ctx = _context(info)
+        self._halls = tuple(hall.record(name, ctx) for name, hall in self.halls.items())
+        grid_mw, block_mw = self.site.grid_connection_mw, self.contract.block_mw or 0.0
+        if self.contract.kind == "fixed_block" and block_mw > grid_mw:
+            raise _invalid(
+                f"contract.block_mw = {block_mw} exceeds site.grid_connection_mw = {grid_mw}",
+                "a block cannot be larger than the connection that delivers it",
+            )
+        res = self.markets.reserves
+        if res.enabled and res.max_mw > grid_mw:
+            raise _invalid(
+                f"markets.reserves.max_mw = {res.max_mw} exceeds the grid connection ({grid_mw} MW)",
+                "offer at most the load you can curtail",
+            )
+        if res.enabled and res.price_kind == "da_fraction" and res.da_fraction <= 0:
+            raise _invalid(
+                "markets.reserves.da_fraction must be positive when price_kind = 'da_fraction'",
+                "e.g. da_fraction = 0.25",
+            )
+        gpus = [f for h in self._halls for f in h.fleets if f.kind == "gpu"]
+        self._ai = self.ai.record(sum(f.count for f in gpus), sum(f.facility_power_mw for f in gpus))
+        return self
+
+    def record(self, ctx: _Context) -> Site:
+        """The frozen site (files named by the TOML are read here)."""
+        assert self._ai is not None  # set by _fits
+        return Site(
+            name=self.site.name,
+            zone=self.site.zone,
+            grid_connection_mw=self.site.grid_connection_mw,
+            interval_minutes=self.site.interval_minutes,
+            halls=self._halls,
+            mining=self.mining.record(),
+            contract=self.contract.record(),
+            ai=self._ai,
+            markets=self.markets.record(ctx),
+            source=ctx.source,
+            renewables=self.renewables.record(ctx) if self.renewables is not None else NO_RENEWABLES,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,6 +883,26 @@ def _key_path(loc: Sequence[int | str]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
+
+
+def _site_error(source: str, exc: ValidationError) -> SiteError:
+    """The first of pydantic's errors as a SiteError naming its key path (and how many more)."""
+    errors = exc.errors()
+    first = errors[0]
+    key = _key_path(first["loc"])
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    kind = first["type"]
+    if kind == "site":  # ours: a message and a hint of its own
+        ctx = first.get("ctx") or {}
+        where = f"{key}: " if first["loc"] else ""
+        message, hint = f"{where}{ctx['message']}", str(ctx["hint"])
+    elif kind == "extra_forbidden":
+        message, hint = f"unknown key {key}", "remove it or check its spelling against the site schema"
+    elif kind == "missing":
+        message, hint = f"missing key {key}", "add it (see examples/sites/west-texas-hybrid.toml)"
+    else:
+        message, hint = f"{key}: {first['msg']}", "fix the value (see the schema in drakewell.site)"
+    return SiteError(f"{source}: {message}{more}", hint=hint)
 
 
 def load_site(path: str | Path, *, catalog: Catalog | None = None) -> Site:
@@ -639,254 +928,18 @@ def parse_site(
     source: str = "site",
     catalog: Catalog | None = None,
 ) -> Site:
-    """Validate a site mapping (parsed TOML) and build its frozen record."""
-    try:
-        raw = _SiteIn.model_validate(dict(data))
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        key = _key_path(first["loc"])
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        kind = first["type"]
-        if kind == "extra_forbidden":
-            message, hint = f"unknown key {key}", "remove it or check its spelling against the site schema"
-        elif kind == "missing":
-            message, hint = f"missing key {key}", "add it (see examples/sites/west-texas-hybrid.toml)"
-        else:
-            message, hint = f"{key}: {first['msg']}", "fix the value (see the schema in drakewell.site)"
-        raise SiteError(f"{source}: {message}{more}", hint=hint) from None
+    """Validate a site mapping (parsed TOML) and build its frozen record.
+
+    The catalogue is ``catalog``, else the file the mapping's ``catalog`` key names (relative to
+    ``base_dir``), else the built-in one; it is the validation context of every fleet's model.
+    """
     base = Path(base_dir)
-    if raw.catalog is not None and catalog is None:
-        catalog = _wrap(source, "catalog", lambda: load_catalog(base / str(raw.catalog)))
-    cat = catalog or load_catalog()
-
-    halls: list[Hall] = []
-    for hall_name, hall in raw.halls.items():
-        fleets: list[Fleet] = []
-        total = 0.0
-        for i, fleet in enumerate(hall.fleets):
-            key = f"halls.{hall_name}.fleets[{i}]"
-            model = _wrap(source, f"{key}.model", lambda name=fleet.model: cat.model(name))
-            if isinstance(model, AsicModel):
-                unit_w, unit_th = model.power_w, model.hashrate_th_s
-            else:
-                assert isinstance(model, GpuModel)
-                unit_w, unit_th = model.power_w_per_gpu, 0.0
-            built = Fleet(
-                model=model.model,
-                kind=model.kind,
-                count=fleet.count,
-                hall=hall_name,
-                pue=hall.pue,
-                unit_power_w=unit_w,
-                unit_hashrate_th_s=unit_th,
-            )
-            total += built.facility_power_mw
-            if total > hall.capacity_mw * (1 + 1e-9):
-                raise SiteError(
-                    f"{source}: {key}.count = {fleet.count} takes hall {hall_name!r} to {total:.2f} MW "
-                    f"at the meter (IT × PUE {hall.pue}), over its capacity_mw = {hall.capacity_mw}",
-                    hint=f"lower {key}.count or raise halls.{hall_name}.capacity_mw",
-                )
-            fleets.append(built)
-        halls.append(
-            Hall(
-                name=hall_name,
-                pue=hall.pue,
-                capacity_mw=hall.capacity_mw,
-                cooling=hall.cooling,
-                fleets=tuple(fleets),
-            )
-        )
-
-    grid_mw = raw.site.grid_connection_mw
-    if raw.contract.kind == "fixed_block" and (raw.contract.block_mw or 0.0) > grid_mw:
-        raise SiteError(
-            f"{source}: contract.block_mw = {raw.contract.block_mw} exceeds "
-            f"site.grid_connection_mw = {grid_mw}",
-            hint="a block cannot be larger than the connection that delivers it",
-        )
-    if raw.markets.reserves.enabled:
-        r = raw.markets.reserves
-        if r.max_mw > grid_mw:
-            raise SiteError(
-                f"{source}: markets.reserves.max_mw = {r.max_mw} exceeds the grid connection ({grid_mw} MW)",
-                hint="offer at most the load you can curtail",
-            )
-        if r.price_kind == "da_fraction" and r.da_fraction <= 0:
-            raise SiteError(
-                f"{source}: markets.reserves.da_fraction must be positive when price_kind = 'da_fraction'",
-                hint="e.g. da_fraction = 0.25",
-            )
-
-    has_gpus = any(f.kind == "gpu" for h in halls for f in h.fleets)
-    gpu_count = sum(f.count for h in halls for f in h.fleets if f.kind == "gpu")
-    gpu_mw = sum(f.facility_power_mw for h in halls for f in h.fleets if f.kind == "gpu")
-    training: list[TrainingJobSpec] = []
-    for i, job in enumerate(raw.ai.training):
-        key = f"ai.training[{i}]"
-        if not has_gpus or gpu_count == 0:
-            raise SiteError(f"{source}: {key} needs GPUs but the site has none", hint="add a GPU fleet")
-        if job.gpus_max > gpu_count:
-            raise SiteError(
-                f"{source}: {key}.gpus_max = {job.gpus_max} exceeds the site's {gpu_count} GPUs",
-                hint=f"lower {key}.gpus_max",
-            )
-        gpu_hours = (
-            job.gpu_hours
-            if job.gpu_hours is not None
-            else float(job.energy_mwh or 0.0) / (gpu_mw / gpu_count)
-        )
-        every = parse_duration(job.every) if job.every else None
-        after = parse_duration(job.deadline_after) if job.deadline_after else None
-        window = after or every
-        if job.every is None:
-            assert isinstance(job.release, datetime) and isinstance(job.deadline, datetime)
-            window = job.deadline - job.release
-        assert window is not None
-        if gpu_hours > job.gpus_max * window.total_seconds() / 3600 * (1 + 1e-9):
-            raise SiteError(
-                f"{source}: {key} needs {gpu_hours:g} GPU-hours but gpus_max × window gives only "
-                f"{job.gpus_max * window.total_seconds() / 3600:g}",
-                hint="raise gpus_max, widen the window or lower the work: the job could never finish",
-            )
-        training.append(
-            TrainingJobSpec(
-                name=job.name,
-                gpus_max=job.gpus_max,
-                gpu_hours=float(gpu_hours),
-                price_usd_per_gpu_hour=(
-                    job.price_usd_per_gpu_hour
-                    if job.price_usd_per_gpu_hour is not None
-                    else raw.ai.contract_price_usd_per_gpu_hour
-                ),
-                miss_penalty_usd_per_gpu_hour=job.miss_penalty_usd_per_gpu_hour,
-                release_utc=job.release if isinstance(job.release, datetime) else None,
-                deadline_utc=job.deadline if isinstance(job.deadline, datetime) else None,
-                every=every,
-                first_release_utc=job.first_release if isinstance(job.first_release, datetime) else None,
-                deadline_after=after,
-            )
-        )
-    names = [t.name for t in training]
-    if len(set(names)) != len(names):
-        raise SiteError(f"{source}: ai.training has repeated job names", hint="give each job its own name")
-
-    inf = raw.ai.inference
-    if inf.base_gpus + inf.peak_gpus * max(inf.hourly_fraction) > gpu_count:
-        raise SiteError(
-            f"{source}: ai.inference peak ({inf.base_gpus} + {inf.peak_gpus} × "
-            f"{max(inf.hourly_fraction)}) GPUs exceeds the site's {gpu_count} GPUs",
-            hint="lower ai.inference.base_gpus or peak_gpus, or add GPUs",
-        )
-    if raw.ai.spot.max_gpus > gpu_count:
-        raise SiteError(
-            f"{source}: ai.spot.max_gpus = {raw.ai.spot.max_gpus} exceeds the site's {gpu_count} GPUs",
-            hint="lower ai.spot.max_gpus",
-        )
-
-    fc = raw.markets.four_cp
-    cp_file = os.path.normpath(base / fc.intervals_file) if fc.intervals_file else None
-    cp_intervals: tuple[datetime, ...] = ()
-    if fc.enabled and cp_file:
-        cp_intervals = _wrap(source, "markets.four_cp.intervals_file", lambda: load_4cp_intervals(cp_file))
-    em = raw.markets.emergency
-    em_file = os.path.normpath(base / em.events_file) if em.events_file else None
-    events: tuple[EmergencyEvent, ...] = ()
-    if em.enabled and em_file:
-        events = _wrap(source, "markets.emergency.events_file", lambda: load_emergency_events(em_file))
-    renewables = NO_RENEWABLES
-    if raw.renewables is not None:
-        plants = []
-        for plant_name, plant in raw.renewables.plants.items():
-            profile_file = os.path.normpath(base / plant.profile_file) if plant.profile_file else None
-            utc: tuple[int, ...] = ()
-            cf: tuple[float, ...] = ()
-            if profile_file is not None:
-                key = f"renewables.plants.{plant_name}.profile_file"
-                utc, cf = _wrap(source, key, lambda f=profile_file: load_profile(f))
-            pv = None
-            if plant.kind == "pv":
-                assert plant.latitude is not None and plant.longitude is not None
-                pv = PvModel(
-                    latitude=plant.latitude,
-                    longitude=plant.longitude,
-                    altitude_m=plant.altitude_m,
-                    tilt_deg=plant.tilt_deg,
-                    azimuth_deg=plant.azimuth_deg,
-                    dc_ac_ratio=plant.dc_ac_ratio,
-                    gamma_per_c=plant.gamma_per_c,
-                    ambient_temp_c=plant.ambient_temp_c,
-                    clear_sky_fraction=plant.clear_sky_fraction,
-                )
-            plants.append(
-                RenewablePlant(plant_name, plant.kind, plant.capacity_mw, pv, profile_file, utc, cf)
-            )
-        renewables = Renewables(surplus=raw.renewables.surplus, plants=tuple(plants))
-    res = raw.markets.reserves
-    con = raw.contract
-    mining = raw.mining
-    return Site(
-        name=raw.site.name,
-        zone=raw.site.zone,
-        grid_connection_mw=grid_mw,
-        interval_minutes=raw.site.interval_minutes,
-        halls=tuple(halls),
-        mining=MiningLimits(
-            ramp_mw_per_interval=mining.ramp_mw_per_interval if mining.ramp_mw_per_interval else float("inf"),
-            min_off_minutes=mining.min_off_minutes,
-        ),
-        contract=PowerContract(
-            kind=con.kind,
-            block_mw=con.block_mw or 0.0,
-            block_price_usd_per_mwh=con.block_price_usd_per_mwh or 0.0,
-            adder_usd_per_mwh=con.adder_usd_per_mwh,
-        ),
-        ai=AiDemand(
-            contract_price_usd_per_gpu_hour=raw.ai.contract_price_usd_per_gpu_hour,
-            shed_penalty_usd_per_gpu_hour=raw.ai.shed_penalty_usd_per_gpu_hour,
-            inference=InferenceProfile(
-                base_gpus=inf.base_gpus,
-                peak_gpus=inf.peak_gpus,
-                hourly_fraction=tuple(inf.hourly_fraction),
-                timezone=inf.timezone,
-            ),
-            spot=SpotMarket(
-                price_usd_per_gpu_hour=raw.ai.spot.price_usd_per_gpu_hour, max_gpus=raw.ai.spot.max_gpus
-            ),
-            training=tuple(training),
-        ),
-        markets=Markets(
-            four_cp=FourCP(
-                enabled=fc.enabled,
-                rate_usd_per_mw_year=fc.rate_usd_per_mw_year,
-                intervals_utc=cp_intervals,
-                intervals_file=cp_file,
-                forecast_zone=fc.forecast_zone,
-                forecast_ratio=fc.forecast_ratio,
-                forecast_threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
-            ),
-            reserves=Reserves(
-                enabled=res.enabled,
-                product=res.product,
-                max_mw=res.max_mw,
-                price_kind=res.price_kind,
-                price_usd_per_mw_h=res.price_usd_per_mw_h,
-                da_fraction=res.da_fraction,
-                undelivered_penalty_multiplier=res.undelivered_penalty_multiplier,
-            ),
-            emergency=EmergencyProgramme(enabled=em.enabled, events=events, events_file=em_file),
-        ),
-        source=source,
-        renewables=renewables,
-    )
-
-
-def _wrap(source: str, key: str, load: Any) -> Any:
-    """Run a loader; re-raise its error as a SiteError that names the key that pointed to it."""
+    named = data.get("catalog")
+    if catalog is None and isinstance(named, str):
+        catalog = _load(source, "catalog", lambda: load_catalog(base / named))
+    ctx = _Context(source, base, catalog or load_catalog())
     try:
-        return load()
-    except CatalogError as exc:
-        raise SiteError(f"{source}: {key}: {exc.message}", hint=exc.hint) from None
-    except DrakewellError as exc:
-        raise SiteError(f"{source}: {key}: {exc.message}", hint=exc.hint) from None
+        raw = _SiteIn.model_validate(dict(data), context={"site": ctx})
+    except ValidationError as exc:
+        raise _site_error(source, exc) from None
+    return raw.record(ctx)
