@@ -12,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from drakewell.metering.capacity import capacity_epochs, capacity_frame
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.kpis import capacity_kpis, capacity_totals, node_kpis
-from drakewell.proofs.capacity import capacity_epochs, capacity_frame
 from drakewell.proofs.rounds import RoundResult, run_capacity_round
 
 GPU_CHALLENGES_PER_EPOCH = 8  # GPU nodes challenged per epoch, drawn at random

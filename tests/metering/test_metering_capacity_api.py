@@ -12,7 +12,7 @@ from test_metering_api import OPERATOR, AsgiClient, meter_app
 from drakewell.metering.ingest import MeterStore
 from drakewell.metering.readings import MeterDomain
 from drakewell.metering.signing import NodeKey
-from drakewell.proofs.capacity import capacity_leaves_of
+from drakewell.metering.capacity import capacity_leaves_of
 from drakewell.proofs.rounds import run_capacity_round
 
 GPU = "0x" + GPU_ASSET.hex()

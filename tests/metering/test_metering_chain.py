@@ -83,7 +83,7 @@ def test_anchor_and_verify_on_the_meter_registry(tmp_path: Path, market: Any) ->
 
 
 def test_the_capacity_root_is_anchored_with_the_epoch_and_proves(tmp_path: Path, market: Any) -> None:
-    from drakewell.proofs.capacity import prove_capacity, record_capacity
+    from drakewell.metering.capacity import prove_capacity, record_capacity
 
     chain, m = market
     asset, epoch = m.asset_id, EPOCH + 3  # an epoch of its own on the module's registry

@@ -14,7 +14,7 @@ from drakewell.merkle import MerkleTree, leaf_hash
 from drakewell.metering.ingest import NodeSpec
 from drakewell.metering.kpis import CAPACITY_KPI_COLUMNS, capacity_kpis, node_kpis
 from drakewell.metering.readings import asset_id
-from drakewell.proofs.capacity import (
+from drakewell.metering.capacity import (
     CAPACITY_LEAF_TYPES,
     ZERO_ROOT,
     CapacityLeaf,
@@ -145,7 +145,7 @@ def test_a_closed_epoch_refuses_new_checks_and_proofs_verify(engine) -> None:  #
 
 
 def test_changed_leaves_after_close_are_detected(engine) -> None:  # type: ignore[no-untyped-def]
-    from drakewell.proofs.capacity import capacity_leaves
+    from drakewell.metering.capacity import capacity_leaves
 
     _fill(engine)
     close_capacity(engine, ASSET, EPOCH)

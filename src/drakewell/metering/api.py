@@ -33,6 +33,13 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from drakewell.errors import MeteringError, ProofError
 from drakewell.httpguard import presented_key
 from drakewell.metering.access import Caller, MeterAccess
+from drakewell.metering.capacity import (
+    CapacityProof,
+    capacity_epochs,
+    capacity_frame,
+    prove_capacity,
+    verify_capacity_proof,
+)
 from drakewell.metering.epochs import (
     DeliveryProof,
     EpochError,
@@ -181,8 +188,6 @@ def get_delivery_proof(store: StoreDep, asset: str, epoch: EpochPath, lease_id: 
 @router.get("/proofs/capacity/{asset}/{epoch}/{node}")
 def get_capacity_proof(store: StoreDep, asset: str, epoch: EpochPath, node: str) -> dict[str, Any]:
     """A node's capacity leaf in a closed epoch and its path to the capacity root (for a dispute)."""
-    from drakewell.proofs.capacity import prove_capacity
-
     try:
         return prove_capacity(store.engine, _asset(asset), epoch, node).to_json()
     except ProofError as exc:
@@ -201,8 +206,6 @@ def post_verify(store: StoreDep, proof: Annotated[dict[str, Any], Body()]) -> di
         elif proof.get("kind") == "delivery":
             valid = verify_delivery_proof(DeliveryProof.from_json(proof))
         elif proof.get("kind") == "capacity":
-            from drakewell.proofs.capacity import CapacityProof, verify_capacity_proof
-
             valid = verify_capacity_proof(CapacityProof.from_json(proof))
         else:
             raise HTTPException(400, "not a meter proof: 'kind' must be 'reading', 'delivery' or 'capacity'")
@@ -234,8 +237,6 @@ def get_lease_kpis(
 
 
 def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) -> Any:
-    from drakewell.proofs.capacity import capacity_frame
-
     frame = node_kpis(store.readings_frame(asset, epoch), store.nodes, epoch_seconds=store.epoch_seconds)
     leaves = capacity_frame(store.engine, asset)
     if epoch is not None:
@@ -258,8 +259,6 @@ def get_capacity(store: StoreDep, asset: str | None = None, epoch: EpochQuery = 
     """Proofs of capacity at a glance: every epoch with checks or a capacity root (``capacityRoot``
     is null while the epoch is open), and for one epoch (``epoch``, else the latest with checks)
     the asset's verified-beside-declared KPIs (``drakewell.metering.kpis.capacity_totals``)."""
-    from drakewell.proofs.capacity import capacity_epochs
-
     a = _asset(asset) if asset else None
     epochs = capacity_epochs(store.engine, a)
     if epoch is not None:

@@ -21,7 +21,7 @@ so the root covers exactly the rows stored before it. Proofs rebuild the tree fr
 readings and check its root against the recorded one, so a changed database is detected instead of
 yielding a proof that fails on chain.
 
-Closing also records the epoch's capacity root (:mod:`drakewell.proofs.capacity`: what each
+Closing also records the epoch's capacity root (:mod:`drakewell.metering.capacity`: what each
 node was shown to deliver by GPU challenges and verified mining shares; ``bytes32(0)`` when none
 was checked). It travels with the record (``capacityRoot``), and
 :func:`drakewell.metering.onchain.anchor_epoch` anchors it with ``MeterRegistry.anchor_capacity``
@@ -43,6 +43,7 @@ from sqlalchemy import select, update
 from drakewell.errors import MeteringError
 from drakewell.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
+from drakewell.metering.capacity import capacity_root, close_capacity
 from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,
@@ -124,7 +125,7 @@ class EpochRecord:
     tokens: int
     closed_at: float
     anchor_tx: str | None = None
-    capacity_root: bytes = ZERO_ROOT  # drakewell.proofs.capacity; MeterRegistry.anchor_capacity
+    capacity_root: bytes = ZERO_ROOT  # drakewell.metering.capacity; MeterRegistry.anchor_capacity
 
     def anchor_args(self) -> tuple[bytes, int, bytes, bytes, int, int, int]:
         """``(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)``."""
@@ -344,14 +345,10 @@ def _close_locked(store: MeterStore, asset: bytes, epoch: int, now_s: float | No
 
 
 def _close_capacity(store: MeterStore, asset: bytes, epoch: int) -> bytes:
-    from drakewell.proofs.capacity import close_capacity  # proofs builds on metering: import late
-
     return close_capacity(store.engine, asset, int(epoch))
 
 
 def _with_capacity(store: MeterStore, record: EpochRecord) -> EpochRecord:
-    from drakewell.proofs.capacity import capacity_root
-
     root = capacity_root(store.engine, record.asset, record.epoch)
     return record if root is None else replace(record, capacity_root=root)
 

@@ -10,7 +10,7 @@ Per node, asset and epoch (:func:`node_kpis`), with ``T`` the epoch length in se
 - plus the sums ``energy_wh``, ``gpu_seconds``, ``hashes_th``, ``tokens`` and ``n_readings``.
 
 Verified beside declared (:func:`capacity_kpis`), from the capacity leaves of
-:mod:`drakewell.proofs.capacity`: ``declared_per_s`` and ``verified_per_s`` (int8 ops/s for GPUs,
+:mod:`drakewell.metering.capacity`: ``declared_per_s`` and ``verified_per_s`` (int8 ops/s for GPUs,
 hashes/s for ASICs), ``verified_ratio``, challenges passed and failed, ``flagged``, and
 
 - ``load_rate_verified`` and ``tokens_per_joule_verified`` (GPU nodes): the declared value when the
@@ -137,7 +137,7 @@ def capacity_kpis(
 ) -> pd.DataFrame:
     """:func:`node_kpis` rows with verified values beside declared ones (see module docstring).
 
-    ``capacity`` is a frame of capacity leaves (``drakewell.proofs.capacity.capacity_frame``).
+    ``capacity`` is a frame of capacity leaves (``drakewell.metering.capacity.capacity_frame``).
     """
     if node_frame.empty:
         return pd.DataFrame(columns=CAPACITY_KPI_COLUMNS)

@@ -7,6 +7,7 @@
 - :mod:`~drakewell.proofs.stratum` and :mod:`~drakewell.proofs.proxy`: miners' hashrate from the
   shares they submit, verified by a Stratum V1 proxy between them and their pool, with an exact
   Poisson interval; :mod:`~drakewell.proofs.emulate` holds an emulated pool and miners.
-- :mod:`~drakewell.proofs.capacity`: per-epoch capacity leaves (verified beside declared), their
-  Merkle root recorded with the epoch, and the flag on nodes that failed a check.
+- What the checks prove becomes per-epoch capacity leaves (verified beside declared) in
+  :mod:`drakewell.metering.capacity`: metering closes epochs with their Merkle root and flags the
+  nodes that failed a check; :mod:`~drakewell.proofs.rounds` runs the checks of a round.
 """

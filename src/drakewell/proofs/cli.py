@@ -81,8 +81,8 @@ def challenge(
     if db is not None:
         if node is None or asset is None:
             raise ConfigError("--db needs --node and --asset", hint="say whose capacity the verdict shows")
+        from drakewell.metering.capacity import record_capacity
         from drakewell.metering.readings import asset_id
-        from drakewell.proofs.capacity import record_capacity
         from drakewell.store import open_engine
 
         engine = open_engine(_url(db))
@@ -111,8 +111,8 @@ def prove_capacity_cmd(
     db: DbOpt, asset: AssetOpt, epoch: Annotated[int, typer.Option()], node: Annotated[str, typer.Option()]
 ) -> None:
     """Print a node's capacity leaf in a closed epoch with its Merkle proof (evidence for a dispute)."""
+    from drakewell.metering.capacity import prove_capacity
     from drakewell.metering.readings import asset_id
-    from drakewell.proofs.capacity import prove_capacity
     from drakewell.store import open_engine
 
     engine = open_engine(_url(db))
@@ -128,7 +128,7 @@ def verify(
     root: Annotated[str | None, typer.Option(help="Check against this capacity root (0x…).")] = None,
 ) -> None:
     """Check a capacity proof; exit 1 when it does not lead to the root."""
-    from drakewell.proofs.capacity import CapacityProof, verify_capacity_proof
+    from drakewell.metering.capacity import CapacityProof, verify_capacity_proof
 
     try:
         obj = json.loads(proof_file.read_text())

@@ -1,6 +1,6 @@
 """Capacity rounds over a metered fleet: challenge GPU nodes and tally miners' shares, per epoch.
 
-A round records capacity leaves (:mod:`drakewell.proofs.capacity`) for the epochs of a meter store
+A round records capacity leaves (:mod:`drakewell.metering.capacity`) for the epochs of a meter store
 that are still open, so they are in the capacity root when the epochs close:
 
 - GPU nodes: each epoch, ``per_epoch`` nodes drawn at random (all of them if fewer) answer a real
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from drakewell.errors import ProofError
+from drakewell.metering.capacity import capacity_root, record_capacity
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.kpis import covered_seconds
 from drakewell.proofs.arrays import exact_int8_matmul_numpy
-from drakewell.proofs.capacity import capacity_root, record_capacity
 from drakewell.proofs.gpu import (
     Challenge,
     NodeWork,

@@ -9,7 +9,7 @@
      - deliveries: leaf values = (leaseId, asset, epoch, gpuSeconds, energyWh);
      and, by a second call (`anchor_capacity`) before the epoch is final, a third:
      - capacity: leaf values = (node, asset, epoch, kind, verifiedPerSecond, declaredPerSecond,
-       passed, failed), the proofs of capacity (drakewell.proofs.capacity): the evidence a
+       passed, failed), the proofs of capacity (drakewell.metering.capacity): the evidence a
        challenger checks (`verify_capacity`) before voiding.
      An epoch is final `challenge_window` seconds after it is anchored. Inside the window a
      challenger may void it (with a reason hash); a voided epoch can be anchored again.
