@@ -27,10 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
-
 from drakewell.chain.backends import Backend, ContractReverted, EmbeddedBackend, Receipt, RpcBackend
 from drakewell.errors import ChainError
+from drakewell.merkle import keccak256
 
 __all__ = [
     "AssetSpec",
@@ -52,7 +51,7 @@ __all__ = [
 
 def role_id(name: str) -> bytes:
     """``keccak256(name)``: the id of an access-control role such as ``"OPERATOR_ROLE"``."""
-    return _keccak.new(digest_bits=256, data=name.encode()).digest()
+    return keccak256(name.encode())
 
 
 class Contract:
