@@ -146,6 +146,215 @@ def _node_keys(n: int, rng: np.random.Generator) -> list[NodeKey]:
     return keys
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """The ledger's windows in Unix seconds, their epochs, and which window closes its epoch."""
+
+    start_s: np.ndarray
+    end_s: np.ndarray
+    dur_s: np.ndarray
+    epochs: np.ndarray
+    last_in_epoch: np.ndarray
+
+    @classmethod
+    def of(cls, ledger: pd.DataFrame, epoch_seconds: int) -> _Timeline:
+        starts = pd.DatetimeIndex(pd.to_datetime(ledger["interval_start_utc"], utc=True))
+        start_s = (starts.as_unit("s").asi8).astype(np.int64)
+        dur_s = np.rint(ledger["hours"].to_numpy(dtype=float) * 3600).astype(np.int64)
+        if (dur_s <= 0).any():
+            raise FleetError("ledger has intervals of no duration", hint="hours must be > 0")
+        end_s = start_s + dur_s
+        epochs = start_s // epoch_seconds
+        if ((end_s - 1) // epoch_seconds != epochs).any():
+            raise FleetError(
+                f"a ledger interval straddles an epoch boundary ({epoch_seconds} s epochs)",
+                hint="use intervals that divide the epoch length (5, 15, 60 minutes for day epochs)",
+            )
+        last = np.append(epochs[1:] != epochs[:-1], True) if len(epochs) else np.array([], bool)
+        return cls(start_s, end_s, dur_s, epochs, last)
+
+
+class _Signer:
+    """Signs readings in order, numbering each node's readings from 1."""
+
+    def __init__(self, domain: MeterDomain) -> None:
+        self.domain = domain
+        self.seqs: dict[str, int] = {}
+        self.out: list[SignedReading] = []
+
+    def emit(
+        self, key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, lease: int, acc: list[float], end: int
+    ) -> None:
+        """Sign one reading of the window ``[acc[0], end)``, each quantity capped at the nameplate."""
+        ws = int(acc[0])
+        dt = end - ws
+        cap_wh = spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0
+        cap_th = spec.max_th_s * dt * (1 + CAPACITY_HEADROOM)
+        energy = int(min(round(acc[1]), math.floor(cap_wh)))
+        gpu_s = int(min(round(acc[2]), spec.gpus * dt))
+        hashes = int(min(round(acc[3]), math.floor(cap_th)))
+        tokens = int(min(round(acc[4]), math.floor(gpu_s * spec.max_tokens_per_gpu_s)))
+        seq = self.seqs.get(key.address, 0) + 1
+        self.seqs[key.address] = seq
+        reading = Reading(key.address, asset, epoch, seq, ws, end, energy, gpu_s, hashes, tokens, lease)
+        self.out.append(key.sign(reading, self.domain))
+
+    def flush(
+        self, key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, pend: dict[int, list[float]], end: int
+    ) -> None:
+        """Sign the node's pending readings, one per lease, over one shared window up to ``end``."""
+        ws = int(min(acc[0] for acc in pend.values()))
+        dt = end - ws
+        cap_wh = math.floor(spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0)
+        total_wh = sum(round(acc[1]) for acc in pend.values())
+        scale = cap_wh / total_wh if total_wh > cap_wh else 1.0  # the window's sum within nameplate
+        for lease, acc in sorted(pend.items()):
+            self.emit(key, spec, asset, epoch, lease, [ws, math.floor(round(acc[1]) * scale), *acc[2:]], end)
+        pend.clear()
+
+
+def _pack_gpus(
+    n_busy: int, leases: Mapping[int, tuple[int, int, int]], ws: int, we: int, params: FleetParams
+) -> list[dict[int, int]]:
+    """Busy GPUs per node and lease id: active leases' GPUs first (in id order), then unleased (0)."""
+    chunks: list[tuple[int, int]] = []  # (lease id, gpus) in packing order
+    left = n_busy
+    for lid, (ls, le, lg) in leases.items():
+        if ls < we and le > ws and left > 0:
+            g = min(lg, left)
+            chunks.append((lid, g))
+            left -= g
+    if left > 0:
+        chunks.append((0, left))
+    per_node: list[dict[int, int]] = [{} for _ in range(params.gpu_nodes)]
+    node_i, room = 0, params.gpus_per_node
+    for lid, g in chunks:
+        while g > 0:
+            take = min(g, room)
+            per_node[node_i][lid] = per_node[node_i].get(lid, 0) + take
+            g -= take
+            room -= take
+            if room == 0 and node_i + 1 < params.gpu_nodes:
+                node_i, room = node_i + 1, params.gpus_per_node
+    return per_node
+
+
+class _Nodes:
+    """One kind of node (GPU servers or ASIC containers): keys, specs, meter and efficiency errors,
+    and each node's readings not yet reported (``pending[i][lease] = [window start, energy Wh,
+    GPU-seconds, TH, tokens]``)."""
+
+    def __init__(self, keys: list[NodeKey], specs: list[NodeSpec], asset: bytes) -> None:
+        self.keys, self.specs, self.asset = keys, specs, asset
+        self.pending: list[dict[int, list[float]]] = [{} for _ in keys]
+        self.bias = np.ones(len(keys))
+        self.efficiency = np.ones(len(keys))
+
+
+def _gpu_nodes(params: FleetParams, rng: np.random.Generator) -> _Nodes:
+    keys = _node_keys(params.gpu_nodes, rng)
+    tokens = max(params.tokens_per_gpu_s * 2, 1.0)
+    specs = [
+        NodeSpec(
+            k.address,
+            params.gpu_asset,
+            "gpu",
+            gpus=params.gpus_per_node,
+            gpu_w=params.gpu_w,
+            max_tokens_per_gpu_s=tokens,
+        )
+        for k in keys
+    ]
+    return _Nodes(keys, specs, params.gpu_asset)
+
+
+def _asic_nodes(params: FleetParams, rng: np.random.Generator) -> _Nodes:
+    keys = _node_keys(params.asic_nodes, rng)
+    specs = [
+        NodeSpec(
+            k.address,
+            params.asic_asset,
+            "asic",
+            asic_units=params.asics_per_node,
+            asic_w=params.asic_w,
+            asic_th_s=params.asic_th_s,
+        )
+        for k in keys
+    ]
+    return _Nodes(keys, specs, params.asic_asset)
+
+
+@dataclass(frozen=True)
+class _Interval:
+    """One ledger window as the nodes see it."""
+
+    start_s: int
+    end_s: int
+    epoch: int
+    final: bool  # the epoch's last window: every node reports it
+
+    @property
+    def seconds(self) -> int:
+        return self.end_s - self.start_s
+
+
+def _gpu_interval(
+    nodes: _Nodes,
+    per_node: list[dict[int, int]],
+    busy: int,
+    energy_wh: float,
+    tokens_per_gpu_s: float,
+    inference_share: float,
+    window: _Interval,
+    rng: np.random.Generator,
+    noise: NoiseModel,
+    signer: _Signer,
+) -> None:
+    """Each GPU node adds its share of the window's energy, GPU-seconds and tokens per lease, and
+    reports (unless it misses the window)."""
+    ws, dt = window.start_s, window.seconds
+    for i, pend in enumerate(nodes.pending):
+        for lid, g in per_node[i].items():
+            share = g / busy if busy else 1.0
+            energy = energy_wh * share * nodes.bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
+            acc = pend.setdefault(lid, [ws, 0.0, 0.0, 0.0, 0.0])
+            acc[1] += max(energy, 0.0)
+            acc[2] += g * dt
+            acc[4] += g * dt * tokens_per_gpu_s * inference_share
+        if not pend:
+            pend[0] = [ws, 0.0, 0.0, 0.0, 0.0]  # an idle node reports zeros
+        if window.final or rng.random() >= noise.missing_rate:
+            signer.flush(nodes.keys[i], nodes.specs[i], nodes.asset, window.epoch, pend, window.end_s)
+
+
+def _asic_interval(
+    nodes: _Nodes,
+    energy_wh: float,
+    params: FleetParams,
+    window: _Interval,
+    rng: np.random.Generator,
+    noise: NoiseModel,
+    signer: _Signer,
+) -> None:
+    """Mining energy fills the ASIC containers in order (the last takes the rest); each reports
+    (unless it misses the window)."""
+    ws, dt = window.start_s, window.seconds
+    node_wh = params.asics_per_node * params.asic_w * dt / 3600.0
+    left_wh = energy_wh
+    last = len(nodes.keys) - 1
+    for i, pend in enumerate(nodes.pending):
+        part = min(left_wh, node_wh) if i < last else left_wh
+        left_wh -= part
+        acc = pend.setdefault(0, [ws, 0.0, 0.0, 0.0, 0.0])  # idle containers report zero
+        if part > 0:
+            energy = part * nodes.bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
+            acc[1] += max(energy, 0.0)
+            acc[3] += part * 3600.0 * params.asic_th_s / params.asic_w * nodes.efficiency[i]
+        if window.final or rng.random() >= noise.missing_rate:
+            signer.emit(nodes.keys[i], nodes.specs[i], nodes.asset, window.epoch, 0, acc, window.end_s)
+            pend.clear()
+
+
 def simulate_fleet(
     ledger: pd.DataFrame,
     params: FleetParams,
@@ -166,48 +375,14 @@ def simulate_fleet(
     leases = dict(leases or {})
     if any(lid <= 0 for lid in leases):
         raise FleetError("lease ids must be positive", hint="0 means unleased work")
-    rng = np.random.default_rng(seed)
-    gpu_keys = _node_keys(params.gpu_nodes, rng)
-    asic_keys = _node_keys(params.asic_nodes, rng)
-    gpu_specs = [
-        NodeSpec(
-            k.address,
-            params.gpu_asset,
-            "gpu",
-            gpus=params.gpus_per_node,
-            gpu_w=params.gpu_w,
-            max_tokens_per_gpu_s=max(params.tokens_per_gpu_s * 2, 1.0),
-        )
-        for k in gpu_keys
-    ]
-    asic_specs = [
-        NodeSpec(
-            k.address,
-            params.asic_asset,
-            "asic",
-            asic_units=params.asics_per_node,
-            asic_w=params.asic_w,
-            asic_th_s=params.asic_th_s,
-        )
-        for k in asic_keys
-    ]
-    gpu_bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.gpu_nodes)
-    asic_bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.asic_nodes)
-    asic_eff = np.clip(1.0 + rng.normal(0.0, noise.asic_efficiency_spread, params.asic_nodes), 0.8, 1.0)
-
-    starts = pd.DatetimeIndex(pd.to_datetime(ledger["interval_start_utc"], utc=True))
-    start_s = (starts.as_unit("s").asi8).astype(np.int64)
-    dur_s = np.rint(ledger["hours"].to_numpy(dtype=float) * 3600).astype(np.int64)
-    if (dur_s <= 0).any():
-        raise FleetError("ledger has intervals of no duration", hint="hours must be > 0")
-    end_s = start_s + dur_s
-    epochs = start_s // epoch_seconds
-    if ((end_s - 1) // epoch_seconds != epochs).any():
-        raise FleetError(
-            f"a ledger interval straddles an epoch boundary ({epoch_seconds} s epochs)",
-            hint="use intervals that divide the epoch length (5, 15, 60 minutes for day epochs)",
-        )
-    last_in_epoch = np.append(epochs[1:] != epochs[:-1], True) if len(epochs) else np.array([], bool)
+    rng = np.random.default_rng(seed)  # draws in a fixed order: keys, errors, then interval by interval
+    gpus, asics = _gpu_nodes(params, rng), _asic_nodes(params, rng)
+    gpus.bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.gpu_nodes)
+    asics.bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.asic_nodes)
+    asics.efficiency = np.clip(
+        1.0 + rng.normal(0.0, noise.asic_efficiency_spread, params.asic_nodes), 0.8, 1.0
+    )
+    time = _Timeline.of(ledger, epoch_seconds)
     ai_mw = (ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]).to_numpy(float)
     inf_share = np.divide(
         ledger["ai_inference_mw"].to_numpy(float), ai_mw, out=np.zeros_like(ai_mw), where=ai_mw > 0
@@ -218,103 +393,26 @@ def simulate_fleet(
         lid: (int(pd.Timestamp(lz.start_utc).timestamp()), int(pd.Timestamp(lz.end_utc).timestamp()), lz.gpus)
         for lid, lz in sorted(leases.items())
     }
-
-    seqs: dict[str, int] = {}
-    out: list[SignedReading] = []
-    # pending[node index] = {lease id: [window start, energy, gpu_s, hashes, tokens]}
-    gpu_pending: list[dict[int, list[float]]] = [{} for _ in range(params.gpu_nodes)]
-    asic_pending: list[dict[int, list[float]]] = [{} for _ in range(params.asic_nodes)]
-
-    def flush(
-        key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, pend: dict[int, list[float]], end: int
-    ) -> None:
-        """Sign the node's pending readings, one per lease, over one shared window up to ``end``."""
-        ws = int(min(acc[0] for acc in pend.values()))
-        dt = end - ws
-        cap_wh = math.floor(spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0)
-        total_wh = sum(round(acc[1]) for acc in pend.values())
-        scale = cap_wh / total_wh if total_wh > cap_wh else 1.0  # the window's sum within nameplate
-        for lease, acc in sorted(pend.items()):
-            emit(key, spec, asset, epoch, lease, [ws, math.floor(round(acc[1]) * scale), *acc[2:]], end)
-        pend.clear()
-
-    def emit(
-        key: NodeKey, spec: NodeSpec, asset: bytes, epoch: int, lease: int, acc: list[float], end: int
-    ) -> None:
-        ws = int(acc[0])
-        dt = end - ws
-        cap_wh = spec.max_power_w * dt * (1 + CAPACITY_HEADROOM) / 3600.0
-        cap_th = spec.max_th_s * dt * (1 + CAPACITY_HEADROOM)
-        energy = int(min(round(acc[1]), math.floor(cap_wh)))
-        gpu_s = int(min(round(acc[2]), spec.gpus * dt))
-        hashes = int(min(round(acc[3]), math.floor(cap_th)))
-        tokens = int(min(round(acc[4]), math.floor(gpu_s * spec.max_tokens_per_gpu_s)))
-        seq = seqs.get(key.address, 0) + 1
-        seqs[key.address] = seq
-        reading = Reading(key.address, asset, epoch, seq, ws, end, energy, gpu_s, hashes, tokens, lease)
-        out.append(key.sign(reading, domain))
-
+    signer = _Signer(domain)
     for t in range(len(ledger)):
-        ws, we, dt, ep = int(start_s[t]), int(end_s[t]), int(dur_s[t]), int(epochs[t])
-        final = bool(last_in_epoch[t])
-        # -- GPU nodes: pack leased GPUs, then unleased busy GPUs
+        window = _Interval(
+            int(time.start_s[t]), int(time.end_s[t]), int(time.epochs[t]), bool(time.last_in_epoch[t])
+        )
+        dt = window.seconds
         if params.gpu_nodes:
-            n_busy = int(busy[t])
             e_ai = ai_mw[t] * dt / 3600.0 * 1e6
-            chunks: list[tuple[int, int]] = []  # (lease id, gpus) in packing order
-            left = n_busy
-            for lid, (ls, le, lg) in lease_bounds.items():
-                if ls < we and le > ws and left > 0:
-                    g = min(lg, left)
-                    chunks.append((lid, g))
-                    left -= g
-            if left > 0:
-                chunks.append((0, left))
-            per_node: list[dict[int, int]] = [{} for _ in range(params.gpu_nodes)]
-            node_i, room = 0, params.gpus_per_node
-            for lid, g in chunks:
-                while g > 0:
-                    take = min(g, room)
-                    per_node[node_i][lid] = per_node[node_i].get(lid, 0) + take
-                    g -= take
-                    room -= take
-                    if room == 0 and node_i + 1 < params.gpu_nodes:
-                        node_i, room = node_i + 1, params.gpus_per_node
+            n_busy = int(busy[t])
+            per_node = _pack_gpus(n_busy, lease_bounds, window.start_s, window.end_s, params)
             if n_busy == 0 and e_ai > 0:
                 per_node[0][0] = 0  # idle draw with no whole GPU busy: metered on the first node
-            for i in range(params.gpu_nodes):
-                pend = gpu_pending[i]
-                for lid, g in per_node[i].items():
-                    share = g / n_busy if n_busy else 1.0
-                    energy = e_ai * share * gpu_bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
-                    acc = pend.setdefault(lid, [ws, 0.0, 0.0, 0.0, 0.0])
-                    acc[1] += max(energy, 0.0)
-                    acc[2] += g * dt
-                    acc[4] += g * dt * params.tokens_per_gpu_s * inf_share[t]
-                if not pend:
-                    pend[0] = [ws, 0.0, 0.0, 0.0, 0.0]  # an idle node reports zeros
-                if final or rng.random() >= noise.missing_rate:
-                    flush(gpu_keys[i], gpu_specs[i], params.gpu_asset, ep, pend, we)
-        # -- ASIC nodes: spread mining energy over containers in order
+            tokens = params.tokens_per_gpu_s
+            _gpu_interval(gpus, per_node, n_busy, e_ai, tokens, inf_share[t], window, rng, noise, signer)
         if params.asic_nodes:
             e_btc = max(mining_mw[t], 0.0) * dt / 3600.0 * 1e6
-            node_wh = params.asics_per_node * params.asic_w * dt / 3600.0
-            left_wh = e_btc
-            for i in range(params.asic_nodes):
-                part = min(left_wh, node_wh) if i + 1 < params.asic_nodes else left_wh
-                left_wh -= part
-                pend = asic_pending[i]
-                acc = pend.setdefault(0, [ws, 0.0, 0.0, 0.0, 0.0])  # idle containers report zero
-                if part > 0:
-                    energy = part * asic_bias[i] * (1.0 + rng.normal(0.0, noise.meter_noise))
-                    acc[1] += max(energy, 0.0)
-                    acc[3] += part * 3600.0 * params.asic_th_s / params.asic_w * asic_eff[i]
-                if final or rng.random() >= noise.missing_rate:
-                    emit(asic_keys[i], asic_specs[i], params.asic_asset, ep, 0, pend[0], we)
-                    pend.clear()
-    keys = {k.address: k for k in (*gpu_keys, *asic_keys)}
+            _asic_interval(asics, e_btc, params, window, rng, noise, signer)
+    keys = {k.address: k for k in (*gpus.keys, *asics.keys)}
     terms = tuple(LeaseTerms(lid, params.gpu_asset, lg, ls, le) for lid, (ls, le, lg) in lease_bounds.items())
-    return SimulatedFleet(keys, (*gpu_specs, *asic_specs), tuple(out), terms)
+    return SimulatedFleet(keys, (*gpus.specs, *asics.specs), tuple(signer.out), terms)
 
 
 def fleet_params_from_site(
