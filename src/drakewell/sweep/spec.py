@@ -55,7 +55,9 @@ from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drakewell.dispatch.policies import get_policy
 from drakewell.errors import DrakewellError, SweepError
+from drakewell.site import parse_site
 
 __all__ = [
     "RESERVED_AXES",
@@ -365,66 +367,59 @@ def _scalar_kind(value: Any) -> str:
     return type(value).__name__
 
 
-def parse_spec(
-    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "sweep", name: str = "sweep"
-) -> SweepSpec:
-    """Validate a SPEC mapping (parsed TOML): schema, axes, site key paths and every axis value."""
-    from drakewell.dispatch.policies import get_policy
-    from drakewell.site import parse_site
+class _Reader:
+    """One SPEC being read: its name, folder and base site (the mapping every site axis changes)."""
 
-    base = Path(base_dir)
-    try:
-        raw = _SpecIn.model_validate(dict(data))
-    except ValidationError as exc:
-        raise _validation_error(source, exc) from None
-
-    sw = raw.sweep
-    site_file = Path(_existing(sw.site, base, source, "sweep.site"))
-    try:
-        site_data = tomllib.loads(site_file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(
-            f"{source}: sweep.site {site_file}: not valid TOML: {exc}", hint="fix the site file"
-        ) from None
-
-    def check_site(mapping: Mapping[str, Any], key: str) -> None:
+    def __init__(self, source: str, base: Path, site_file: Path) -> None:
+        self.source, self.base, self.site_file = source, base, site_file
         try:
-            parse_site(mapping, base_dir=site_file.parent, source=str(site_file))
-        except DrakewellError as exc:
-            message = exc.message.removeprefix(f"{site_file}: ")
-            raise SweepError(f"{source}: {key}: {message}", hint=exc.hint) from None
+            self.site_data = tomllib.loads(site_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SweepError(
+                f"{source}: sweep.site {site_file}: not valid TOML: {exc}", hint="fix the site file"
+            ) from None
+        self.check_site(self.site_data, "sweep.site")
 
-    check_site(site_data, "sweep.site")
-
-    def check_policy(name_: str, key: str) -> str:
+    def check_site(self, mapping: Mapping[str, Any], key: str) -> None:
         try:
-            get_policy(name_)
+            parse_site(mapping, base_dir=self.site_file.parent, source=str(self.site_file))
         except DrakewellError as exc:
-            raise SweepError(f"{source}: {key} = {name_!r}: {exc.message}", hint=exc.hint) from None
-        return name_
+            message = exc.message.removeprefix(f"{self.site_file}: ")
+            raise SweepError(f"{self.source}: {key}: {message}", hint=exc.hint) from None
 
-    has_prices_axis = "prices" in raw.axes
-    if has_prices_axis and (sw.prices is not None or sw.forecast is not None):
-        raise SweepError(
-            f"{source}: sweep.prices/sweep.forecast and axes.prices are both set",
-            hint="give the price files either in [sweep] or as the prices axis, not both",
-        )
-    if not has_prices_axis and sw.prices is None:
-        raise SweepError(
-            f"{source}: missing key sweep.prices", hint="name a real-time price CSV, or add axes.prices"
-        )
-    fixed_prices: PriceSource | None = None
-    if sw.prices is not None:
-        fixed_prices = _price_source(sw.prices, base, source, "sweep.prices")
-        if sw.forecast is not None:
-            if isinstance(sw.prices, _PricesIn) and sw.prices.forecast is not None:
-                raise SweepError(f"{source}: the forecast is given twice", hint="keep one forecast key")
-            fc = _existing(sw.forecast, base, source, "sweep.forecast")
-            fixed_prices = PriceSource(fixed_prices.label, fixed_prices.rt_path, fc)
+    def policy(self, name: str, key: str) -> str:
+        try:
+            get_policy(name)
+        except DrakewellError as exc:
+            raise SweepError(f"{self.source}: {key} = {name!r}: {exc.message}", hint=exc.hint) from None
+        return name
 
-    axes: list[tuple[str, tuple[Any, ...]]] = []
-    for axis, values in raw.axes.items():
-        key = "axes." + _key_path([axis])
+    def fixed_prices(self, sw: _SweepIn, has_prices_axis: bool) -> PriceSource | None:
+        """The [sweep] price files, when the prices are not an axis."""
+        source = self.source
+        if has_prices_axis and (sw.prices is not None or sw.forecast is not None):
+            raise SweepError(
+                f"{source}: sweep.prices/sweep.forecast and axes.prices are both set",
+                hint="give the price files either in [sweep] or as the prices axis, not both",
+            )
+        if not has_prices_axis and sw.prices is None:
+            raise SweepError(
+                f"{source}: missing key sweep.prices", hint="name a real-time price CSV, or add axes.prices"
+            )
+        if sw.prices is None:
+            return None
+        fixed = _price_source(sw.prices, self.base, source, "sweep.prices")
+        if sw.forecast is None:
+            return fixed
+        if isinstance(sw.prices, _PricesIn) and sw.prices.forecast is not None:
+            raise SweepError(f"{source}: the forecast is given twice", hint="keep one forecast key")
+        return PriceSource(
+            fixed.label, fixed.rt_path, _existing(sw.forecast, self.base, source, "sweep.forecast")
+        )
+
+    def axis(self, axis: str, values: Sequence[Any]) -> tuple[Any, ...]:
+        """An axis's values, each checked (a site axis: the base site with it must validate)."""
+        source, key = self.source, "axes." + _key_path([axis])
         kinds = {_scalar_kind(v) for v in values if axis != "prices"}
         if len(kinds) > 1:
             raise SweepError(
@@ -434,87 +429,106 @@ def parse_spec(
         out: tuple[Any, ...]
         if axis == "policy":
             out = tuple(
-                check_policy(_text(v, f"{key}[{i}]", source), f"{key}[{i}]") for i, v in enumerate(values)
+                self.policy(_text(v, f"{key}[{i}]", source), f"{key}[{i}]") for i, v in enumerate(values)
             )
         elif axis == "zone":
             out = tuple(_text(v, f"{key}[{i}]", source) for i, v in enumerate(values))
         elif axis == "hashprice_usd_per_ph_day":
-            out = tuple(_hashprice(v, base, source, f"{key}[{i}]") for i, v in enumerate(values))
+            out = tuple(_hashprice(v, self.base, source, f"{key}[{i}]") for i, v in enumerate(values))
         elif axis == "prices":
-            sources = []
-            for i, v in enumerate(values):
-                try:
-                    entry: str | _PricesIn = v if isinstance(v, str) else _PricesIn.model_validate(v)
-                except ValidationError as exc:
-                    err = _validation_error(source, exc)
-                    raise SweepError(
-                        f"{source}: {key}[{i}]: {err.message.split(': ', 1)[-1]}", hint=err.hint
-                    ) from None
-                sources.append(_price_source(entry, base, source, f"{key}[{i}]"))
-            labels = [s.label for s in sources]
-            if len(set(labels)) != len(labels):
-                raise SweepError(
-                    f"{source}: {key} repeats a label", hint="give each price source its own label"
-                )
-            out = tuple(sources)
+            out = self._prices_axis(key, values)
         else:
-            try:
-                parts = parse_key_path(axis)
-            except ValueError as exc:
-                raise SweepError(
-                    f"{source}: {key}: {exc}",
-                    hint=f"axes are {', '.join(RESERVED_AXES)} or a site key path, quoted in TOML",
-                ) from None
-            for i, v in enumerate(values):
-                if isinstance(v, dict | list):
-                    raise SweepError(
-                        f"{source}: {key}[{i}] is a {type(v).__name__}",
-                        hint="a site axis takes scalar values",
-                    )
-                try:
-                    changed = set_key_path(site_data, parts, v)
-                except KeyError as exc:
-                    raise SweepError(
-                        f"{source}: {key}: unknown key path: {exc.args[0]}",
-                        hint="name a key of the base site (see its TOML); tables and arrays must exist there",
-                    ) from None
-                check_site(changed, f"{key}[{i}] = {v!r}")
-            out = tuple(values)
+            out = self._site_axis(axis, key, values)
         if len(set(map(_hashable, out))) != len(out):
             raise SweepError(f"{source}: {key} repeats a value", hint="list each value once")
-        axes.append((axis, out))
+        return out
 
-    zone = sw.zone
-    hashprice = (
-        _hashprice(sw.hashprice_usd_per_ph_day, base, source, "sweep.hashprice_usd_per_ph_day")
-        if sw.hashprice_usd_per_ph_day is not None
-        else None
-    )
-    policy = check_policy(sw.policy, "sweep.policy")
+    def _prices_axis(self, key: str, values: Sequence[Any]) -> tuple[PriceSource, ...]:
+        sources = []
+        for i, v in enumerate(values):
+            try:
+                entry: str | _PricesIn = v if isinstance(v, str) else _PricesIn.model_validate(v)
+            except ValidationError as exc:
+                err = _validation_error(self.source, exc)
+                raise SweepError(
+                    f"{self.source}: {key}[{i}]: {err.message.split(': ', 1)[-1]}", hint=err.hint
+                ) from None
+            sources.append(_price_source(entry, self.base, self.source, f"{key}[{i}]"))
+        labels = [s.label for s in sources]
+        if len(set(labels)) != len(labels):
+            raise SweepError(
+                f"{self.source}: {key} repeats a label", hint="give each price source its own label"
+            )
+        return tuple(sources)
 
-    heatmap: tuple[str, str] | None = None
-    if raw.report.heatmap is not None:
+    def _site_axis(self, axis: str, key: str, values: Sequence[Any]) -> tuple[Any, ...]:
+        source = self.source
+        try:
+            parts = parse_key_path(axis)
+        except ValueError as exc:
+            raise SweepError(
+                f"{source}: {key}: {exc}",
+                hint=f"axes are {', '.join(RESERVED_AXES)} or a site key path, quoted in TOML",
+            ) from None
+        for i, v in enumerate(values):
+            if isinstance(v, dict | list):
+                raise SweepError(
+                    f"{source}: {key}[{i}] is a {type(v).__name__}", hint="a site axis takes scalar values"
+                )
+            try:
+                changed = set_key_path(self.site_data, parts, v)
+            except KeyError as exc:
+                raise SweepError(
+                    f"{source}: {key}: unknown key path: {exc.args[0]}",
+                    hint="name a key of the base site (see its TOML); tables and arrays must exist there",
+                ) from None
+            self.check_site(changed, f"{key}[{i}] = {v!r}")
+        return tuple(values)
+
+    def heatmap(self, raw: _SpecIn) -> tuple[str, str] | None:
+        if raw.report.heatmap is None:
+            return None
         a, b = raw.report.heatmap
         for i, axis in enumerate((a, b)):
             if axis not in raw.axes:
                 raise SweepError(
-                    f"{source}: report.heatmap[{i}] = {axis!r} is not an axis",
+                    f"{self.source}: report.heatmap[{i}] = {axis!r} is not an axis",
                     hint=f"choose two of {', '.join(raw.axes) or '(no axes)'}",
                 )
         if a == b:
-            raise SweepError(f"{source}: report.heatmap names {a!r} twice", hint="choose two different axes")
-        heatmap = (a, b)
+            raise SweepError(
+                f"{self.source}: report.heatmap names {a!r} twice", hint="choose two different axes"
+            )
+        return (a, b)
+
+
+def parse_spec(
+    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "sweep", name: str = "sweep"
+) -> SweepSpec:
+    """Validate a SPEC mapping (parsed TOML): schema, axes, site key paths and every axis value."""
+    base = Path(base_dir)
+    try:
+        raw = _SpecIn.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _validation_error(source, exc) from None
+    sw = raw.sweep
+    reader = _Reader(source, base, Path(_existing(sw.site, base, source, "sweep.site")))
+    prices = reader.fixed_prices(sw, "prices" in raw.axes)
+    axes = tuple((axis, reader.axis(axis, values)) for axis, values in raw.axes.items())
+    hashprice = sw.hashprice_usd_per_ph_day
     return SweepSpec(
         name=sw.name or name,
         source=source,
-        site_path=str(site_file),
-        site_data=site_data,
-        prices=fixed_prices,
-        zone=zone,
-        hashprice=hashprice,
-        policy=policy,
-        axes=tuple(axes),
-        heatmap=heatmap,
+        site_path=str(reader.site_file),
+        site_data=reader.site_data,
+        prices=prices,
+        zone=sw.zone,
+        hashprice=None
+        if hashprice is None
+        else _hashprice(hashprice, base, source, "sweep.hashprice_usd_per_ph_day"),
+        policy=reader.policy(sw.policy, "sweep.policy"),
+        axes=axes,
+        heatmap=reader.heatmap(raw),
         mpc_flex_capture_bar=raw.report.mpc_flex_capture_bar,
     )
 
