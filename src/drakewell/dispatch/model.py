@@ -225,6 +225,54 @@ class DispatchResult:
     grid_mw: FloatArray | None = None  # grid exchange y (import > 0), models with renewables only
 
 
+class _RowBlocks:
+    """Hands out consecutive row numbers, one block per constraint family."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def block(self, n: int) -> IntArray:
+        out = np.arange(self.count, self.count + n, dtype=np.int64)
+        self.count += n
+        return out
+
+
+class _Coefficients:
+    """The constraint matrix as (row, column, value) triples, gathered block by block."""
+
+    def __init__(self, model: DispatchModel) -> None:
+        self.K, self.M, self.A, self.O = model.K, model.M, model.A, model.O
+        self.rows: list[IntArray] = []
+        self.cols: list[IntArray] = []
+        self.vals: list[FloatArray] = []
+        # the IT power of every job column lands in the same per-period rows as inference
+        jobs = model.job_periods
+        self.job_k = np.concatenate(jobs) if jobs else np.zeros(0, np.int64)
+        self.job_c = np.concatenate(model.X) if model.X else np.zeros(0, np.int64)
+
+    def add(self, r: IntArray, c: IntArray, v: float | FloatArray) -> None:
+        self.rows.append(np.asarray(r, dtype=np.int64))
+        self.cols.append(np.asarray(c, dtype=np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), np.shape(r)).copy())
+
+    def add_load(self, row_of_k: IntArray, sel: IntArray, scale_m: float, scale_a: float) -> None:
+        """Add ``scale_m*m + scale_a*(a + o + sum x)`` for periods ``sel`` into rows ``row_of_k``."""
+        if scale_m:
+            self.add(row_of_k, self.M[sel], scale_m)
+        self.add(row_of_k, self.A[sel], scale_a)
+        self.add(row_of_k, self.O[sel], scale_a)
+        if len(self.job_k):
+            pos = np.full(self.K, -1, dtype=np.int64)
+            pos[sel] = row_of_k
+            mask = pos[self.job_k] >= 0
+            self.add(pos[self.job_k[mask]], self.job_c[mask], scale_a)
+
+    def sorted_by_row(self) -> tuple[IntArray, IntArray, FloatArray]:
+        r, c, v = np.concatenate(self.rows), np.concatenate(self.cols), np.concatenate(self.vals)
+        order = np.lexsort((c, r))
+        return r[order], c[order], v[order]
+
+
 class DispatchModel:
     """An LP whose structure (periods, job windows, 4CP candidates) is fixed at construction.
 
@@ -273,52 +321,57 @@ class DispatchModel:
 
     # -- structure -------------------------------------------------------------------------------
     def _build(self) -> None:
+        """Rows in blocks (each constraint family one block of consecutive rows), then HiGHS."""
         site, K = self.site, self.K
         eta_m, eta_a = site.mining_pue, site.ai_pue
-        rows: list[IntArray] = []
-        cols: list[IntArray] = []
-        vals: list[FloatArray] = []
+        a = _Coefficients(self)
+        rows = _RowBlocks()
         ks = np.arange(K)
+        self.row_conn = rows.block(K)  # facility load within the connection
+        a.add_load(self.row_conn, ks, eta_m, eta_a)
+        self.row_gpu = rows.block(K)  # GPU IT power within the GPUs
+        a.add_load(self.row_gpu, ks, 0.0, 1.0)
+        self.row_rup = rows.block(K)  # mining ramps up within the limit
+        a.add(self.row_rup, self.M, 1.0)
+        a.add(self.row_rup[1:], self.M[:-1], -1.0)
+        self.row_shut = rows.block(K)  # shutdowns s_k >= m_{k-1} - m_k, within the ramp limit
+        a.add(self.row_shut, self.M, -1.0)
+        a.add(self.row_shut, self.S, -1.0)
+        a.add(self.row_shut[1:], self.M[:-1], 1.0)
+        self.row_minoff = rows.block(K)  # what was shut stays off for the minimum off time
+        a.add(self.row_minoff, self.M, 1.0)
+        self.starts = self._min_off_terms(a)
+        self.row_res = rows.block(K)  # reserves within the mining load (or paid as shortfall)
+        a.add(self.row_res, self.R, 1.0)
+        a.add(self.row_res, self.M, -eta_m)
+        a.add(self.row_res, self.Q, -1.0)
+        self.row_job = rows.block(len(self.job_periods))  # each job's energy (u: the part undone)
+        for j, (p, xc) in enumerate(zip(self.job_periods, self.X, strict=True)):
+            a.add(np.full(len(p), self.row_job[j]), xc, np.asarray(self.dur_h[p], dtype=np.float64))
+        a.add(self.row_job, self.U, 1.0)
+        self.row_peak: list[IntArray] = []  # each 4CP group's candidate loads within its peak
+        for g, p in enumerate(self.peak_periods):
+            rg = rows.block(len(p))
+            self.row_peak.append(rg)
+            a.add_load(rg, p, eta_m, eta_a)
+            a.add(rg, np.full(len(p), self.P[g]), -1.0)
+        self.row_ylo = np.zeros(0, dtype=np.int64)
+        self.row_yhi = np.zeros(0, dtype=np.int64)
+        if self.renewables:
+            # g_k - y_k <= G_k (generation serves the load first) and y_k - g_k <= 0 (curtail <= G_k)
+            self.row_ylo = rows.block(K)
+            a.add_load(self.row_ylo, ks, eta_m, eta_a)
+            a.add(self.row_ylo, self.Y, -1.0)
+            self.row_yhi = rows.block(K)
+            a.add_load(self.row_yhi, ks, -eta_m, -eta_a)
+            a.add(self.row_yhi, self.Y, 1.0)
+        self.n_rows = rows.count
+        self._load(*a.sorted_by_row())
 
-        def add(r: IntArray, c: IntArray, v: float | FloatArray) -> None:
-            rows.append(np.asarray(r, dtype=np.int64))
-            cols.append(np.asarray(c, dtype=np.int64))
-            vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), np.shape(r)).copy())
-
-        # the IT power of every job column lands in the same per-period rows as inference
-        job_k = np.concatenate(self.job_periods) if self.job_periods else np.zeros(0, np.int64)
-        job_c = np.concatenate(self.X) if self.X else np.zeros(0, np.int64)
-
-        def add_load(row_of_k: IntArray, sel: IntArray, scale_m: float, scale_a: float) -> None:
-            """Add ``scale_m*m + scale_a*(a + o + sum x)`` for periods ``sel`` into rows ``row_of_k``."""
-            if scale_m:
-                add(row_of_k, self.M[sel], scale_m)
-            add(row_of_k, self.A[sel], scale_a)
-            add(row_of_k, self.O[sel], scale_a)
-            if len(job_k):
-                pos = np.full(K, -1, dtype=np.int64)
-                pos[sel] = row_of_k
-                mask = pos[job_k] >= 0
-                add(pos[job_k[mask]], job_c[mask], scale_a)
-
-        r0 = 0
-        self.row_conn = ks + r0
-        add_load(self.row_conn, ks, eta_m, eta_a)
-        r0 += K
-        self.row_gpu = ks + r0
-        add_load(self.row_gpu, ks, 0.0, 1.0)
-        r0 += K
-        self.row_rup = ks + r0
-        add(self.row_rup, self.M, 1.0)
-        add(self.row_rup[1:], self.M[:-1], -1.0)
-        r0 += K
-        self.row_shut = ks + r0
-        add(self.row_shut, self.M, -1.0)
-        add(self.row_shut, self.S, -1.0)
-        add(self.row_shut[1:], self.M[:-1], 1.0)
-        r0 += K
-        self.row_minoff = ks + r0
-        add(self.row_minoff, self.M, 1.0)
+    def _min_off_terms(self, a: _Coefficients) -> IntArray:
+        """Shutdowns within the minimum off time before each period count against its mining;
+        returns each period's first interval."""
+        K, ks = self.K, np.arange(self.K)
         starts = np.concatenate([[0], np.cumsum(self.n_k)[:-1]])
         W = self.site.mining_min_off_intervals
         if W > 0:
@@ -327,45 +380,11 @@ class DispatchModel:
                 inside = (starts[sel] - starts[sel - lag]) < W
                 if not inside.any():
                     break
-                add(self.row_minoff[sel[inside]], self.S[sel[inside] - lag], 1.0)
-        self.starts = starts
-        r0 += K
-        self.row_res = ks + r0
-        add(self.row_res, self.R, 1.0)
-        add(self.row_res, self.M, -eta_m)
-        add(self.row_res, self.Q, -1.0)
-        r0 += K
-        self.row_job = np.arange(r0, r0 + len(self.job_periods))
-        for j, (p, xc) in enumerate(zip(self.job_periods, self.X, strict=True)):
-            add(np.full(len(p), self.row_job[j]), xc, np.asarray(self.dur_h[p], dtype=np.float64))
-        add(self.row_job, self.U, 1.0)
-        r0 += len(self.job_periods)
-        self.row_peak: list[IntArray] = []
-        for g, p in enumerate(self.peak_periods):
-            rg = np.arange(r0, r0 + len(p))
-            self.row_peak.append(rg)
-            add_load(rg, p, eta_m, eta_a)
-            add(rg, np.full(len(p), self.P[g]), -1.0)
-            r0 += len(p)
-        self.row_ylo = np.zeros(0, dtype=np.int64)
-        self.row_yhi = np.zeros(0, dtype=np.int64)
-        if self.renewables:
-            # g_k - y_k <= G_k (generation serves the load first) and y_k - g_k <= 0 (curtail <= G_k)
-            self.row_ylo = ks + r0
-            add_load(self.row_ylo, ks, eta_m, eta_a)
-            add(self.row_ylo, self.Y, -1.0)
-            r0 += K
-            self.row_yhi = ks + r0
-            add_load(self.row_yhi, ks, -eta_m, -eta_a)
-            add(self.row_yhi, self.Y, 1.0)
-            r0 += K
-        self.n_rows = r0
+                a.add(self.row_minoff[sel[inside]], self.S[sel[inside] - lag], 1.0)
+        return starts
 
-        r = np.concatenate(rows)
-        c = np.concatenate(cols)
-        v = np.concatenate(vals)
-        order = np.lexsort((c, r))
-        r, c, v = r[order], c[order], v[order]
+    def _load(self, r: IntArray, c: IntArray, v: FloatArray) -> None:
+        """Columns and rows (CSR, sorted by row then column) into HiGHS, all bounds open."""
         row_starts = np.searchsorted(r, np.arange(self.n_rows)).astype(np.int32)
         h = self._h
         zeros = np.zeros(self.n_cols)
