@@ -38,7 +38,7 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -429,37 +429,89 @@ class MpcPlanner:
                 f"the planner is at interval {self.next_t}, asked to decide {t}",
                 hint="decide and commit intervals in order",
             )
-        inputs, site, policy = self.inputs, self.inputs.site, self.policy
-        n, K, S, starts, n_k = inputs.n, self.K, self.S, self.starts, policy.n_k
-        eta_m, eta_a = site.mining_pue, site.ai_pue
-        per_day, fc_m = self.per_day, self.fc_m
-        gen_all = inputs.generation_mw
-        rt_t = marginal_price(site, inputs.price_usd_per_mwh[t : t + 1])[0]
+        inputs, site = self.inputs, self.inputs.site
         cap_t = min(float(inputs.emergency_cap_mw[t]), site.connection_mw)
+        open_jobs, slot_cols = self.job_slots(t)
+        sol = self.model.solve(self.forecast(t, cap_t, slot_cols))
+        training: dict[int, float] = {}
+        if sol.status is SolveStatus.OPTIMAL:
+            m0 = max(float(sol.mining_mw[0]), 0.0)
+            a0 = max(float(sol.inference_mw[0]), 0.0)
+            o0 = max(float(sol.spot_mw[0]), 0.0)
+            for slot, i in enumerate(open_jobs):
+                training[int(i)] = max(float(sol.training_by_job_mw[slot][0]), 0.0)
+        else:
+            m0, a0, o0 = self.fallback(t, cap_t)
+        plan = self.commit_reserves(t, sol)
+        if plan is not None and plan[0] <= t < plan[1]:
+            r_t = float(plan[2][t - plan[0]])
+        else:
+            r_t = float(self.committed[t])
+        return StepDecision(
+            t=t,
+            mining_mw=m0,
+            inference_mw=a0,
+            spot_mw=o0,
+            training_by_job_mw=training,
+            reserve_mw=0.0 if np.isnan(r_t) else r_t,
+            status=sol.status.value,
+            reserve_plan=plan,
+        )
+
+    def _lookahead(self, t: int) -> tuple[IntArray, IntArray, IntArray]:
+        """Intervals ``u`` of the look-ahead from ``t``; ``um``, the interval whose forecast stands
+        for each (the latest published day, repeated); ``ud``, the one whose demand does (past the
+        data's end, the last day repeated)."""
+        n, per_day = self.inputs.n, self.per_day
         u = t + self.offsets
-        L = len(self.offsets)
         lk = self.last_known[t]
         um = np.where(u <= lk, u, u - per_day * np.ceil((u - lk) / per_day).astype(np.int64))
-        um = np.clip(um, 0, n - 1)
         ud = np.where(u < n, u, u - per_day * np.ceil((u - (n - 1)) / per_day).astype(np.int64))
-        ud = np.clip(ud, 0, n - 1)
+        return u, np.clip(um, 0, n - 1), np.clip(ud, 0, n - 1)
+
+    def forecast(self, t: int, cap_t: float, slot_cols: Sequence[JobColumns]) -> PeriodData:
+        """What the window's LP sees at ``t``: the price path (real time now, the day-ahead forecast
+        blended in), demand, reserve prices and what is already committed, caps and the 4CP cost."""
+        inputs, site, policy = self.inputs, self.inputs.site, self.policy
+        K, starts, n_k = self.K, self.starts, policy.n_k
+        u, um, ud = self._lookahead(t)
+        fc_m = self.fc_m
+        rt_t = marginal_price(site, inputs.price_usd_per_mwh[t : t + 1])[0]
         price = fc_m[um] + (rt_t - fc_m[um[0]]) * self.decay
         price[0] = rt_t
-        agg_price = policy._period_prices(t, np.add.reduceat(price, starts) / n_k)
-        demand = np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k
-        res_price = np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k
-        com = np.full(L, np.nan)
-        inside = u < n
+        com = np.full(len(u), np.nan)
+        inside = u < inputs.n
         com[inside] = self.committed[u[inside]]
         unc = np.isnan(com)
         r_lb = np.add.reduceat(np.where(unc, 0.0, com), starts) / n_k
-        r_ub = r_lb + np.add.reduceat(unc.astype(np.float64), starts) * site.reserve_max_mw / n_k
         lc = np.zeros(K)
         lc[0] = self.four_cp_cost(t)
         cap = np.full(K, site.connection_mw)
         cap[0] = cap_t
-        jobs, dl, rel, energy, done = inputs.jobs, self.dl, self.rel, self.energy, self.done
-        # training slots: earliest deadlines first among jobs still open
+        return PeriodData(
+            price_usd_per_mwh=policy._period_prices(t, np.add.reduceat(price, starts) / n_k),
+            mining_revenue_usd_per_mwh=np.full(K, inputs.mining_revenue_usd_per_mwh[t]),
+            ai_inference_mw=np.add.reduceat(inputs.ai_inference_mw[ud], starts) / n_k,
+            reserve_price_usd_per_mw_h=np.add.reduceat(inputs.reserve_price_usd_per_mw_h[um], starts) / n_k,
+            reserve_lb_mw=r_lb,
+            reserve_ub_mw=r_lb + np.add.reduceat(unc.astype(np.float64), starts) * site.reserve_max_mw / n_k,
+            cap_mw=cap,
+            held_off_mw=self.held_matrix @ self.recent if self.W > 1 else np.zeros(K),
+            mining_prev_mw=self.m_prev,
+            jobs=tuple(slot_cols),
+            peak_row_ub=(),
+            peak_lb_mw=np.zeros(0),
+            load_cost_usd_per_mw=lc,
+            renewable_mw=(
+                np.add.reduceat(inputs.generation_mw[ud], starts) / n_k if inputs.has_renewables else None
+            ),
+        )
+
+    def job_slots(self, t: int) -> tuple[IntArray, list[JobColumns]]:
+        """The training jobs still open at ``t`` in the model's ``S`` slots (earliest deadline first),
+        each with its power per period, the energy it must do in the window and what is left."""
+        K, S, starts, n_k, L = self.K, self.S, self.starts, self.policy.n_k, len(self.offsets)
+        jobs, dl, rel, energy, done = self.inputs.jobs, self.dl, self.rel, self.energy, self.done
         open_jobs = np.flatnonzero((dl > t) & (rel < t + L) & (energy - done > 1e-9))
         open_jobs = open_jobs[np.argsort(dl[open_jobs], kind="stable")][:S]
         slot_cols: list[JobColumns] = []
@@ -480,67 +532,35 @@ class MpcPlanner:
                     j.unmet_penalty_usd_per_mwh,
                 )
             )
-        slot_cols += [self.zero_job] * (S - len(slot_cols))
-        W, recent, m_prev = self.W, self.recent, self.m_prev
-        data = PeriodData(
-            price_usd_per_mwh=agg_price,
-            mining_revenue_usd_per_mwh=np.full(K, inputs.mining_revenue_usd_per_mwh[t]),
-            ai_inference_mw=demand,
-            reserve_price_usd_per_mw_h=res_price,
-            reserve_lb_mw=r_lb,
-            reserve_ub_mw=r_ub,
-            cap_mw=cap,
-            held_off_mw=self.held_matrix @ recent if W > 1 else np.zeros(K),
-            mining_prev_mw=m_prev,
-            jobs=tuple(slot_cols),
-            peak_row_ub=(),
-            peak_lb_mw=np.zeros(0),
-            load_cost_usd_per_mw=lc,
-            renewable_mw=np.add.reduceat(gen_all[ud], starts) / n_k if inputs.has_renewables else None,
-        )
-        sol = self.model.solve(data)
-        training: dict[int, float] = {}
-        if sol.status is SolveStatus.OPTIMAL:
-            m0 = max(float(sol.mining_mw[0]), 0.0)
-            a0 = max(float(sol.inference_mw[0]), 0.0)
-            o0 = max(float(sol.spot_mw[0]), 0.0)
-            for slot, i in enumerate(open_jobs):
-                training[int(i)] = max(float(sol.training_by_job_mw[slot][0]), 0.0)
-        else:  # keep the fleet safe: hold mining within limits, serve inference, nothing else
-            held = float(recent.sum())
-            m0 = min(m_prev, site.mining_it_mw - held)
-            a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
-            o0 = 0.0
-            m0 = max(min(m0, (cap_t + gen_all[t] - eta_a * a0) / eta_m), 0.0)
-        plan: tuple[int, int, FloatArray] | None = None
-        if self.commit_at[t]:
-            # t = 0 commits the rest of today; 13:00 CT commits tomorrow
-            local_day = self.local_day
-            later = local_day[local_day > local_day[t]]
-            target_day = local_day[t] if t == 0 else (later[0] if len(later) else None)
-            if target_day is not None:
-                lo = int(np.searchsorted(local_day, target_day, side="left"))
-                hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
-                lo = max(lo, t)
-                if hi > lo and sol.status is SolveStatus.OPTIMAL:
-                    r_plan = policy._reserve_plan(t, lo, hi, sol, self.period_of, m_prev)
-                    plan = (lo, hi, np.clip(r_plan, 0.0, site.reserve_max_mw))
-                elif hi > lo:
-                    plan = (lo, hi, np.zeros(hi - lo))
-        if plan is not None and plan[0] <= t < plan[1]:
-            r_t = float(plan[2][t - plan[0]])
-        else:
-            r_t = float(self.committed[t])
-        return StepDecision(
-            t=t,
-            mining_mw=m0,
-            inference_mw=a0,
-            spot_mw=o0,
-            training_by_job_mw=training,
-            reserve_mw=0.0 if np.isnan(r_t) else r_t,
-            status=sol.status.value,
-            reserve_plan=plan,
-        )
+        return open_jobs, slot_cols + [self.zero_job] * (S - len(slot_cols))
+
+    def fallback(self, t: int, cap_t: float) -> tuple[float, float, float]:
+        """Mining, inference and spot MW when the solve failed: keep the fleet safe — mining held
+        within its limits and the cap, inference served, nothing else."""
+        site, inputs = self.inputs.site, self.inputs
+        m0 = min(self.m_prev, site.mining_it_mw - float(self.recent.sum()))
+        a0 = min(float(inputs.ai_inference_mw[t]), site.gpu_it_mw)
+        m0 = max(min(m0, (cap_t + inputs.generation_mw[t] - site.ai_pue * a0) / site.mining_pue), 0.0)
+        return m0, a0, 0.0
+
+    def commit_reserves(self, t: int, sol: DispatchResult) -> tuple[int, int, FloatArray] | None:
+        """At a commit hour, the reserve MW offered for the target day (t = 0: the rest of today;
+        13:00 CT: tomorrow) as ``(first, end, MW per interval)``; None at other hours."""
+        if not self.commit_at[t]:
+            return None
+        local_day, site, L = self.local_day, self.inputs.site, len(self.offsets)
+        later = local_day[local_day > local_day[t]]
+        target_day = local_day[t] if t == 0 else (later[0] if len(later) else None)
+        if target_day is None:
+            return None
+        lo = max(int(np.searchsorted(local_day, target_day, side="left")), t)
+        hi = min(int(np.searchsorted(local_day, target_day, side="right")), t + L)
+        if hi <= lo:
+            return None
+        if sol.status is not SolveStatus.OPTIMAL:
+            return (lo, hi, np.zeros(hi - lo))
+        r_plan = self.policy._reserve_plan(t, lo, hi, sol, self.period_of, self.m_prev)
+        return (lo, hi, np.clip(r_plan, 0.0, site.reserve_max_mw))
 
     def commit(self, step: StepDecision) -> None:
         """Make ``step`` the decision of its interval and move on to the next one."""
