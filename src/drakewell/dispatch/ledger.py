@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs
+from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, FloatArray
 
 LEDGER_COLUMNS = (
     "interval_start_utc",
@@ -71,6 +71,47 @@ LEDGER_COLUMNS = (
 )
 
 
+def _renewables(inputs: DispatchInputs, load: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Generation the load used, exported and curtailed. It serves the load first, except at a
+    negative price: the grid pays for the import, so the site imports its load up to the cap."""
+    site, price, gen = inputs.site, inputs.price_usd_per_mwh, inputs.generation_mw
+    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
+    self_used = np.where(price < 0, np.minimum(np.maximum(load - cap, 0.0), gen), np.minimum(load, gen))
+    surplus = gen - self_used
+    if site.renewable_surplus == "export":
+        export = np.where(price > 0, np.minimum(surplus, site.connection_mw), 0.0)
+    else:
+        export = np.zeros(inputs.n)
+    return self_used, export, surplus - export
+
+
+def _training(inputs: DispatchInputs, d: Decisions) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Training energy left undone at each deadline (MWh), its penalty and the training revenue (USD)."""
+    n, h = inputs.n, inputs.hours
+    if len(d.training_by_job_mw) != len(inputs.jobs):
+        raise DispatchInputError(
+            f"decisions split training over {len(d.training_by_job_mw)} jobs, inputs have {len(inputs.jobs)}",
+            hint="a policy must return one training series per job of the inputs",
+        )
+    unmet, unmet_penalty, revenue = np.zeros(n), np.zeros(n), np.zeros(n)
+    for job, xj in zip(inputs.jobs, d.training_by_job_mw, strict=True):
+        left = max(job.energy_mwh - float(xj[job.release : job.deadline].sum() * h), 0.0)
+        unmet[job.deadline - 1] += left
+        unmet_penalty[job.deadline - 1] += left * job.unmet_penalty_usd_per_mwh
+        revenue += xj * h * job.revenue_usd_per_mwh
+    return unmet, unmet_penalty, revenue
+
+
+def _energy_bill(inputs: DispatchInputs, grid: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Energy cost and curtailment credits (USD per interval) of importing ``grid`` MW."""
+    site, price, h = inputs.site, inputs.price_usd_per_mwh, inputs.hours
+    if site.contract == "fixed_block":
+        above = np.maximum(grid - site.block_mw, 0.0)
+        unused = np.maximum(site.block_mw - grid, 0.0)
+        return site.block_mw * site.block_price_usd_per_mwh * h + price * above * h, price * unused * h
+    return (price + site.index_adder_usd_per_mwh) * grid * h, np.zeros(inputs.n)
+
+
 def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
     """Settle ``d`` against the realised inputs, one row per interval."""
     site, h, n = inputs.site, inputs.hours, inputs.n
@@ -78,40 +119,13 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
     m, a, x, o, r = d.mining_mw, d.inference_mw, d.training_mw, d.spot_mw, d.reserve_mw
     load = site.mining_pue * m + site.ai_pue * (a + x + o)
     gen = inputs.generation_mw
-    cap = np.minimum(inputs.emergency_cap_mw, site.connection_mw)
-    # generation serves the load first, except at a negative price: the grid pays for the import
-    self_used = np.where(price < 0, np.minimum(np.maximum(load - cap, 0.0), gen), np.minimum(load, gen))
+    self_used, export, curtailed_gen = _renewables(inputs, load)
     grid = load - self_used  # import
-    surplus = gen - self_used
-    if site.renewable_surplus == "export":
-        export = np.where(price > 0, np.minimum(surplus, site.connection_mw), 0.0)
-    else:
-        export = np.zeros(n)
-    curtailed_gen = surplus - export
     revenue_export = price * export * h
     shed = np.maximum(inputs.ai_inference_mw - a, 0.0)
     shortfall = np.maximum(r - site.mining_pue * m, 0.0)
-    unmet = np.zeros(n)
-    unmet_penalty = np.zeros(n)
-    revenue_training = np.zeros(n)
-    if len(d.training_by_job_mw) != len(inputs.jobs):
-        raise DispatchInputError(
-            f"decisions split training over {len(d.training_by_job_mw)} jobs, inputs have {len(inputs.jobs)}",
-            hint="a policy must return one training series per job of the inputs",
-        )
-    for job, xj in zip(inputs.jobs, d.training_by_job_mw, strict=True):
-        left = max(job.energy_mwh - float(xj[job.release : job.deadline].sum() * h), 0.0)
-        unmet[job.deadline - 1] += left
-        unmet_penalty[job.deadline - 1] += left * job.unmet_penalty_usd_per_mwh
-        revenue_training += xj * h * job.revenue_usd_per_mwh
-    if site.contract == "fixed_block":
-        above = np.maximum(grid - site.block_mw, 0.0)
-        unused = np.maximum(site.block_mw - grid, 0.0)
-        energy_cost = site.block_mw * site.block_price_usd_per_mwh * h + price * above * h
-        credits = price * unused * h
-    else:
-        energy_cost = (price + site.index_adder_usd_per_mwh) * grid * h
-        credits = np.zeros(n)
+    unmet, unmet_penalty, revenue_training = _training(inputs, d)
+    energy_cost, credits = _energy_bill(inputs, grid)
     four_cp_cost = np.where(inputs.four_cp, site.four_cp_rate_usd_per_mw * grid, 0.0)
     revenue_ai = (a * site.ai_revenue_usd_per_mwh + o * site.spot_revenue_usd_per_mwh) * h + revenue_training
     revenue_mining = m * h * inputs.mining_revenue_usd_per_mwh
