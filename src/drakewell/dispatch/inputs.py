@@ -139,6 +139,58 @@ def forecast_publication(index: pd.DatetimeIndex) -> np.ndarray:
     return np.clip(pos, 0, len(index) - 1).astype(np.int64)
 
 
+def _forecast(
+    da: pd.DataFrame | None, index: pd.DatetimeIndex, zone: str, price: np.ndarray, per_day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast price per interval and the interval from which it is known: the day-ahead price
+    (published the day before), or without one, the real-time price a day earlier."""
+    if da is not None:
+        forecast = align_da_to_rt(da, index)
+        return select_zone(forecast, zone).to_numpy(dtype=np.float64), forecast_publication(index)
+    shift = np.maximum(np.arange(len(index)) - per_day, 0)
+    return price[shift], shift.astype(np.int64)
+
+
+def _four_cp_alerts(site: Site, da: pd.DataFrame | None, index: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    """Intervals with a 4CP alert: the day-ahead rule, or with no day-ahead prices every peak window."""
+    fc = site.markets.four_cp
+    if fc.enabled and da is not None:
+        return forecast_4cp_alerts(
+            da,
+            index,
+            zone=fc.forecast_zone,
+            ratio=fc.forecast_ratio,
+            threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
+        )
+    if fc.enabled:  # no day-ahead information: every peak window is at risk
+        return four_cp_window(index)
+    return np.zeros(len(index), dtype=bool)
+
+
+def _training_jobs(
+    site: Site, index: pd.DatetimeIndex, end: pd.Timestamp, gpu_it_per_gpu: float
+) -> list[TrainingJob]:
+    """The site's training jobs released in ``[index[0], end)``, in intervals and IT MW."""
+    jobs = []
+    for job in site.training_jobs(index[0], end):
+        release = int(np.searchsorted(index.asi8, pd.Timestamp(job.release_utc).value, side="left"))
+        deadline = int(np.searchsorted(index.asi8, pd.Timestamp(job.deadline_utc).value, side="left"))
+        if deadline <= release:
+            continue
+        jobs.append(
+            TrainingJob(
+                name=job.name,
+                energy_mwh=job.gpu_hours * gpu_it_per_gpu,
+                release=release,
+                deadline=deadline,
+                max_mw=job.gpus_max * gpu_it_per_gpu,
+                revenue_usd_per_mwh=job.price_usd_per_gpu_hour / gpu_it_per_gpu,
+                unmet_penalty_usd_per_mwh=job.miss_penalty_usd_per_gpu_hour / gpu_it_per_gpu,
+            )
+        )
+    return jobs
+
+
 def build_inputs(
     site: Site,
     rt: pd.DataFrame,
@@ -162,56 +214,19 @@ def build_inputs(
             hint="set site.interval_minutes to the price interval",
         )
     price = price_series.to_numpy(dtype=np.float64)
-    per_day = round(24 / hours)
-    if da is not None:
-        forecast = align_da_to_rt(da, index)
-        forecast_price = select_zone(forecast, zone).to_numpy(dtype=np.float64)
-        known_from = forecast_publication(index)
-    else:
-        shift = np.maximum(np.arange(len(index)) - per_day, 0)
-        forecast_price = price[shift]
-        known_from = shift.astype(np.int64)
+    forecast_price, known_from = _forecast(da, index, zone, price, round(24 / hours))
     dsite = dispatch_site(site)
-    gpu_it_per_gpu = dsite.gpu_mw
-    inference = site.ai.inference.gpus_busy(index) * gpu_it_per_gpu
+    inference = site.ai.inference.gpus_busy(index) * dsite.gpu_mw
     reserves = site.markets.reserves
     reserve_price = (
         reserves.price_usd_per_mw_h_series(forecast_price) if reserves.enabled else np.zeros(len(index))
     )
     fc = site.markets.four_cp
     four_cp = four_cp_mask(fc.intervals_utc, index) if fc.enabled else np.zeros(len(index), dtype=bool)
-    if fc.enabled and da is not None:
-        alerts = forecast_4cp_alerts(
-            da,
-            index,
-            zone=fc.forecast_zone,
-            ratio=fc.forecast_ratio,
-            threshold_usd_per_mwh=fc.forecast_threshold_usd_per_mwh,
-        )
-    elif fc.enabled:  # no day-ahead information: every peak window is at risk
-        alerts = four_cp_window(index)
-    else:
-        alerts = np.zeros(len(index), dtype=bool)
+    alerts = _four_cp_alerts(site, da, index, zone)
     em = site.markets.emergency
     caps = emergency_cap_mw(em.events, index) if em.enabled else np.full(len(index), np.inf)
-    end = index[-1] + step
-    jobs = []
-    for job in site.training_jobs(index[0], end):
-        release = int(np.searchsorted(index.asi8, pd.Timestamp(job.release_utc).value, side="left"))
-        deadline = int(np.searchsorted(index.asi8, pd.Timestamp(job.deadline_utc).value, side="left"))
-        if deadline <= release:
-            continue
-        jobs.append(
-            TrainingJob(
-                name=job.name,
-                energy_mwh=job.gpu_hours * gpu_it_per_gpu,
-                release=release,
-                deadline=deadline,
-                max_mw=job.gpus_max * gpu_it_per_gpu,
-                revenue_usd_per_mwh=job.price_usd_per_gpu_hour / gpu_it_per_gpu,
-                unmet_penalty_usd_per_mwh=job.miss_penalty_usd_per_gpu_hour / gpu_it_per_gpu,
-            )
-        )
+    jobs = _training_jobs(site, index, index[-1] + step, dsite.gpu_mw)
     return DispatchInputs(
         site=dsite,
         interval_start_utc=index,
