@@ -202,6 +202,39 @@ class _CommitLP:
         )
 
 
+def _commitment_rows(
+    site: DispatchSite,
+    block_of: IntArray,
+    col_m: IntArray,
+    col_q: IntArray,
+    mining_prev_mw: float | None,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """The commitment LP's rows as (row, column, value) triples and upper bounds: in each scenario
+    and interval the block's reserve is covered by mining or shortfall (``r_b − η m_si − q_si ≤ 0``),
+    and mining ramps up within the limit (from the current level, when known)."""
+    S, n_i = col_m.shape
+    eta_m = site.mining_pue
+    rid = np.arange(S * n_i).reshape(S, n_i)
+    rows = [rid.ravel(), rid.ravel(), rid.ravel()]
+    cols = [np.broadcast_to(block_of, (S, n_i)).ravel(), col_m.ravel(), col_q.ravel()]
+    vals = [np.ones(S * n_i), np.full(S * n_i, -eta_m), np.full(S * n_i, -1.0)]
+    row_hi = [np.zeros(S * n_i)]
+    ramp = site.mining_ramp_up_mw_per_interval
+    if np.isfinite(ramp) and ramp < site.mining_it_mw:
+        base = S * n_i
+        rr = base + np.arange(S * (n_i - 1)).reshape(S, n_i - 1)
+        rows += [rr.ravel(), rr.ravel()]
+        cols += [col_m[:, 1:].ravel(), col_m[:, :-1].ravel()]
+        vals += [np.ones(rr.size), -np.ones(rr.size)]
+        row_hi.append(np.full(rr.size, ramp))
+        if mining_prev_mw is not None:
+            rows.append(base + rr.size + np.arange(S))
+            cols.append(col_m[:, 0])
+            vals.append(np.ones(S))
+            row_hi.append(np.full(S, mining_prev_mw + ramp))
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.concatenate(row_hi)
+
+
 def solve_commitment(
     site: DispatchSite,
     price_usd_per_mwh: FloatArray,
@@ -250,30 +283,7 @@ def solve_commitment(
         cost[col_m] += w[:, None] * eta_m * np.asarray(load_cost_usd_per_mw, dtype=np.float64).T
     hi_b[col_m] = np.broadcast_to(mining_cap_mw, (S, n_i))
     cost[col_q] = w[:, None] * phi * rho[None, :] * dur
-    # r_b - eta m_si - q_si <= 0
-    rid = np.arange(S * n_i).reshape(S, n_i)
-    rows = [rid.ravel(), rid.ravel(), rid.ravel()]
-    cols = [np.broadcast_to(block_of, (S, n_i)).ravel(), col_m.ravel(), col_q.ravel()]
-    vals = [np.ones(S * n_i), np.full(S * n_i, -eta_m), np.full(S * n_i, -1.0)]
-    row_hi = [np.zeros(S * n_i)]
-    # ramp-up within each scenario: m_si - m_s,i-1 <= R (and from the current level, when known)
-    ramp = site.mining_ramp_up_mw_per_interval
-    if np.isfinite(ramp) and ramp < site.mining_it_mw:
-        base = S * n_i
-        rr = base + np.arange(S * (n_i - 1)).reshape(S, n_i - 1)
-        rows += [rr.ravel(), rr.ravel()]
-        cols += [col_m[:, 1:].ravel(), col_m[:, :-1].ravel()]
-        vals += [np.ones(rr.size), -np.ones(rr.size)]
-        row_hi.append(np.full(rr.size, ramp))
-        if mining_prev_mw is not None:
-            rows.append(base + rr.size + np.arange(S))
-            cols.append(col_m[:, 0])
-            vals.append(np.ones(S))
-            row_hi.append(np.full(S, mining_prev_mw + ramp))
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    v = np.concatenate(vals)
-    ub = np.concatenate(row_hi)
+    r, c, v, ub = _commitment_rows(site, block_of, col_m, col_q, mining_prev_mw)
     n_rows = len(ub)
     order = np.lexsort((c, r))
     r, c, v = r[order], c[order], v[order]
