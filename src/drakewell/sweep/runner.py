@@ -217,6 +217,85 @@ def read_results(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _resume(results_path: Path, keys: set[str]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """From an earlier results file: this SPEC's cells that ran (by cell key), and other SPECs'
+    rows (kept in the file, left out of this run)."""
+    rows: dict[str, dict[str, Any]] = {}
+    foreign: list[dict[str, Any]] = []
+    if not results_path.exists():
+        return rows, foreign
+    for record in read_results(results_path).to_dict("records"):
+        if record["cell"] in keys and record["status"] == "ok":
+            rows[record["cell"]] = record
+        elif record["cell"] not in keys:
+            foreign.append(record)
+    return rows, foreign
+
+
+@dataclass
+class _Tally:
+    """Cells finished and failed so far, reported through the progress hook."""
+
+    total: int
+    done: int
+    progress: ProgressHook | None
+    failed: int = 0
+
+    def finished(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += int(failed)
+        if self.progress:
+            self.progress(self.done, self.failed, self.total)
+
+
+def _execute(
+    executor: Executor,
+    queue: list[tuple[_Prepared, int]],
+    rows: dict[str, dict[str, Any]],
+    tally: _Tally,
+    flush: Callable[[], None],
+    flush_s: float,
+) -> None:
+    """Keep the executor's slots full from ``queue``; a failed attempt goes back to the front until
+    :data:`MAX_ATTEMPTS`; each finished cell becomes its row; rows are flushed every ``flush_s``."""
+    by_ticket: dict[int, tuple[_Prepared, int]] = {}
+    last_flush = time.perf_counter()
+    while queue or by_ticket:
+        while queue and len(by_ticket) < executor.slots:
+            p, attempt = queue.pop(0)
+            assert p.task is not None
+            by_ticket[executor.submit(p.task)] = (p, attempt)
+        ticket, outcome = executor.wait_one()
+        p, attempt = by_ticket.pop(ticket)
+        if outcome.value is not None:
+            rows[p.key] = _row(
+                p.cell,
+                p.key,
+                outcome.value["summary"],
+                status="ok",
+                attempts=attempt,
+                worker=outcome.worker,
+                task_seconds=float(outcome.value["task_seconds"]),
+            )
+        elif attempt < MAX_ATTEMPTS:
+            queue.insert(0, (p, attempt + 1))
+            continue
+        else:
+            rows[p.key] = _row(
+                p.cell,
+                p.key,
+                None,
+                status="failed",
+                error=outcome.error,
+                attempts=attempt,
+                worker=outcome.worker,
+            )
+        tally.finished(failed=outcome.value is None)
+        if time.perf_counter() - last_flush >= flush_s:
+            flush()
+            last_flush = time.perf_counter()
+
+
 def run_sweep(
     spec: SweepSpec,
     out_dir: str | Path,
@@ -240,79 +319,27 @@ def run_sweep(
     cells = expand_cells(spec)
     digests, derived = _load_inputs(spec, cells, executor)
     prepared = [_prepare(spec, c, digests, derived) for c in cells]
-
-    earlier = read_results(results_path) if results_path.exists() else None
-    keys = {p.key for p in prepared}
-    rows: dict[str, dict[str, Any]] = {}
-    foreign: list[dict[str, Any]] = []
-    if earlier is not None:
-        for record in earlier.to_dict("records"):
-            if record["cell"] in keys and record["status"] == "ok":
-                rows[record["cell"]] = record
-            elif record["cell"] not in keys:
-                foreign.append(record)  # another SPEC's cells: kept in the file, left out of this run
-    skipped = len(rows)
-    total = len(prepared)
+    rows, foreign = _resume(results_path, {p.key for p in prepared})
+    skipped, total = len(rows), len(prepared)
     if on_start:
         on_start(total, skipped)
-    done, failed = skipped, 0
+    tally = _Tally(total, skipped, progress)
     queue: list[tuple[_Prepared, int]] = []
     for p in prepared:
         if p.key in rows:
             continue
         if p.task is None:
             rows[p.key] = _row(p.cell, p.key, None, status="failed", error=p.error, attempts=0, worker="")
-            done += 1
-            failed += 1
-            if progress:
-                progress(done, failed, total)
+            tally.finished(failed=True)
             continue
         queue.append((p, 1))
-    by_ticket: dict[int, tuple[_Prepared, int]] = {}
-    last_flush = time.perf_counter()
 
     def flush() -> None:
         ordered = [rows[p.key] for p in prepared if p.key in rows]
         _write(_frame([*ordered, *foreign], axes), results_path)
 
     try:
-        while queue or by_ticket:
-            while queue and len(by_ticket) < executor.slots:
-                p, attempt = queue.pop(0)
-                assert p.task is not None
-                by_ticket[executor.submit(p.task)] = (p, attempt)
-            ticket, outcome = executor.wait_one()
-            p, attempt = by_ticket.pop(ticket)
-            if outcome.value is not None:
-                rows[p.key] = _row(
-                    p.cell,
-                    p.key,
-                    outcome.value["summary"],
-                    status="ok",
-                    attempts=attempt,
-                    worker=outcome.worker,
-                    task_seconds=float(outcome.value["task_seconds"]),
-                )
-            elif attempt < MAX_ATTEMPTS:
-                queue.insert(0, (p, attempt + 1))
-                continue
-            else:
-                rows[p.key] = _row(
-                    p.cell,
-                    p.key,
-                    None,
-                    status="failed",
-                    error=outcome.error,
-                    attempts=attempt,
-                    worker=outcome.worker,
-                )
-                failed += 1
-            done += 1
-            if progress:
-                progress(done, failed, total)
-            if time.perf_counter() - last_flush >= flush_s:
-                flush()
-                last_flush = time.perf_counter()
+        _execute(executor, queue, rows, tally, flush, flush_s)
     finally:
         flush()
     frame = _frame([rows[p.key] for p in prepared], axes)
