@@ -203,6 +203,21 @@ def simulate(scenario: Scenario, workload: Workload, policy: RoutingPolicy, *, s
     while heap:
         handle(heapq.heappop(heap))
 
+    return _result(policy.name, scenario, workload, ttft, e2e, busy_s, served, last_finish)
+
+
+def _result(
+    name: str,
+    scenario: Scenario,
+    workload: Workload,
+    ttft: list[float],
+    e2e: list[float],
+    busy_s: list[float],
+    served: list[int],
+    last_finish: float,
+) -> PolicyResult:
+    """A run's figures: latency percentiles, SLA attainment, throughput, utilisation, share, cost."""
+    nodes, sla, n_req = scenario.nodes, scenario.spec.sla_ttft_ms, len(ttft)
     makespan = max(scenario.spec.duration_s, last_finish)
     ttft_ms = np.asarray(ttft) * 1000.0
     e2e_ms = np.asarray(e2e) * 1000.0
@@ -213,7 +228,7 @@ def simulate(scenario: Scenario, workload: Workload, policy: RoutingPolicy, *, s
         return float(np.percentile(a, q)) if len(a) else float("nan")
 
     return PolicyResult(
-        policy=policy.name,
+        policy=name,
         n_requests=n_req,
         ttft_ms_p50=pct(ttft_ms, 50),
         ttft_ms_p90=pct(ttft_ms, 90),
