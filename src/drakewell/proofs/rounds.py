@@ -83,6 +83,10 @@ class RoundResult:
         }
 
 
+def _honest_node(ch: Challenge) -> NodeWork:
+    return answer_challenge(ch, "numpy")
+
+
 def _faking_node(fraction: float, rng: np.random.Generator) -> Any:
     """A node that computes only ``1 − fraction`` of the rows and commits random values for the rest."""
 
@@ -96,6 +100,90 @@ def _faking_node(fraction: float, rng: np.random.Generator) -> Any:
         return commit_product(ch, c)
 
     return node
+
+
+@dataclass
+class _Round:
+    """One capacity round's settings, random stream and tally."""
+
+    store: MeterStore
+    rng: np.random.Generator
+    result: RoundResult
+    liars: set[str]
+    per_epoch: int
+    n: int
+    k: int
+    declared_ops_per_gpu: float
+    fake_fraction: float
+    work_per_share: float
+    now_s: float | None
+
+    def challenge_gpus(self, epoch: int, asset: bytes, members: list[NodeSpec]) -> None:
+        """A random sample of the asset's GPU nodes answers one real challenge each."""
+        if capacity_root(self.store.engine, asset, epoch) is not None:
+            return
+        rng, result = self.rng, self.result
+        picks = rng.choice(len(members), size=min(self.per_epoch, len(members)), replace=False)
+        for i in sorted(int(p) for p in picks):
+            spec = members[i]
+            honest = spec.address.lower() not in self.liars
+            node = (
+                (lambda c: answer_challenge(c, "numpy")) if honest else _faking_node(self.fake_fraction, rng)
+            )
+            verdict = run_challenge(new_challenge(self.n, seed=rng.bytes(32)), node, k=self.k, rng=rng)
+            result.challenges += 1
+            result.passed += int(verdict.passed)
+            result.failed += int(not verdict.passed)
+            if not verdict.passed:
+                result.flagged.append((epoch, spec.address))
+            record_capacity(
+                self.store.engine,
+                node=spec.address,
+                asset=asset,
+                epoch=epoch,
+                kind="gpu",
+                verified_per_s=int(verdict.tops_lower_bound * 1e12),
+                declared_per_s=int(spec.gpus * self.declared_ops_per_gpu),
+                passed=int(verdict.passed),
+                failed=int(not verdict.passed),
+                now_s=self.now_s,
+            )
+
+    def tally_asics(self, epoch: int, asics: set[str]) -> None:
+        """The shares the ASIC nodes' claimed hashes would have produced, checked as the proxy would."""
+        frame = self.store.readings_frame(None, epoch)
+        if frame.empty:
+            return
+        frame = frame[frame["node"].isin(list(asics))]
+        rng, result = self.rng, self.result
+        for (node_addr, asset_hex), g in frame.groupby(["node", "asset"], sort=True):
+            asset = bytes.fromhex(str(asset_hex)[2:])
+            if capacity_root(self.store.engine, asset, epoch) is not None:
+                continue
+            hashes = float(g["hashes_th"].astype(np.int64).sum()) * 1e12
+            if hashes <= 0:
+                continue
+            accepted = int(rng.poisson(hashes / self.work_per_share))
+            rejected = int(rng.binomial(accepted, HARDWARE_ERROR_RATE)) if accepted else 0
+            up_s = max(1, covered_seconds(g))  # the rate while up, as capacity_kpis reads it
+            estimate = estimate_hashrate(accepted, up_s, self.work_per_share)
+            leaf = record_capacity(
+                self.store.engine,
+                node=str(node_addr),
+                asset=asset,
+                epoch=epoch,
+                kind="asic",
+                verified_per_s=int(estimate.low_per_s),
+                declared_per_s=int(hashes / up_s),
+                passed=accepted,
+                failed=rejected,
+                now_s=self.now_s,
+            )
+            result.asic_node_epochs += 1
+            result.shares_accepted += accepted
+            result.shares_rejected += rejected
+            if leaf.flagged:
+                result.flagged.append((epoch, leaf.node))
 
 
 def run_capacity_round(
@@ -123,81 +211,30 @@ def run_capacity_round(
             hint="challenge 0 or more nodes per epoch; a dishonest node fakes a fraction in (0, 1]",
         )
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
     specs = list(nodes)
-    gpus = [s for s in specs if s.kind == "gpu"]
-    asics = {s.address: s for s in specs if s.kind == "asic"}
-    liars = {str(a).lower() for a in dishonest}
-    result = RoundResult()
-    work_per_share = hashes_per_share(target_for_difficulty(pool_difficulty))
+    gpus: dict[bytes, list[NodeSpec]] = {}
+    for spec in specs:
+        if spec.kind == "gpu":
+            gpus.setdefault(spec.asset, []).append(spec)
+    asics = {s.address for s in specs if s.kind == "asic"}
+    r = _Round(
+        store,
+        np.random.default_rng(seed),
+        RoundResult(),
+        {str(a).lower() for a in dishonest},
+        per_epoch,
+        n,
+        k,
+        declared_ops_per_gpu,
+        fake_fraction,
+        hashes_per_share(target_for_difficulty(pool_difficulty)),
+        now_s,
+    )
     for epoch in epochs:
-        epoch = int(epoch)
-        # GPU nodes: a random sample answers one real challenge each
-        by_asset: dict[bytes, list[NodeSpec]] = {}
-        for spec in gpus:
-            by_asset.setdefault(spec.asset, []).append(spec)
-        for asset, members in by_asset.items():
-            if capacity_root(store.engine, asset, epoch) is not None:
-                continue
-            picks = rng.choice(len(members), size=min(per_epoch, len(members)), replace=False)
-            for i in sorted(int(p) for p in picks):
-                spec = members[i]
-                honest = spec.address.lower() not in liars
-                node = (
-                    (lambda c: answer_challenge(c, "numpy")) if honest else _faking_node(fake_fraction, rng)
-                )
-                verdict = run_challenge(new_challenge(n, seed=rng.bytes(32)), node, k=k, rng=rng)
-                result.challenges += 1
-                result.passed += int(verdict.passed)
-                result.failed += int(not verdict.passed)
-                if not verdict.passed:
-                    result.flagged.append((epoch, spec.address))
-                record_capacity(
-                    store.engine,
-                    node=spec.address,
-                    asset=asset,
-                    epoch=epoch,
-                    kind="gpu",
-                    verified_per_s=int(verdict.tops_lower_bound * 1e12),
-                    declared_per_s=int(spec.gpus * declared_ops_per_gpu),
-                    passed=int(verdict.passed),
-                    failed=int(not verdict.passed),
-                    now_s=now_s,
-                )
-        # ASIC nodes: the shares their claimed hashes would have produced
-        if not asics:
-            continue
-        frame = store.readings_frame(None, epoch)
-        if frame.empty:
-            continue
-        frame = frame[frame["node"].isin(list(asics))]
-        for (node_addr, asset_hex), g in frame.groupby(["node", "asset"], sort=True):
-            asset = bytes.fromhex(str(asset_hex)[2:])
-            if capacity_root(store.engine, asset, epoch) is not None:
-                continue
-            hashes = float(g["hashes_th"].astype(np.int64).sum()) * 1e12
-            if hashes <= 0:
-                continue
-            accepted = int(rng.poisson(hashes / work_per_share))
-            rejected = int(rng.binomial(accepted, HARDWARE_ERROR_RATE)) if accepted else 0
-            up_s = max(1, covered_seconds(g))  # the rate while up, as capacity_kpis reads it
-            estimate = estimate_hashrate(accepted, up_s, work_per_share)
-            leaf = record_capacity(
-                store.engine,
-                node=str(node_addr),
-                asset=asset,
-                epoch=epoch,
-                kind="asic",
-                verified_per_s=int(estimate.low_per_s),
-                declared_per_s=int(hashes / up_s),
-                passed=accepted,
-                failed=rejected,
-                now_s=now_s,
-            )
-            result.asic_node_epochs += 1
-            result.shares_accepted += accepted
-            result.shares_rejected += rejected
-            if leaf.flagged:
-                result.flagged.append((epoch, leaf.node))
+        for asset, members in gpus.items():
+            r.challenge_gpus(int(epoch), asset, members)
+        if asics:
+            r.tally_asics(int(epoch), asics)
+    result = r.result
     result.seconds = time.perf_counter() - t0
     return result
