@@ -121,6 +121,101 @@ def _pay(out: Outcome, pool: Pool, shares: dict[str, int], why: str) -> None:
     out.pools_paid[pool.name] = out.pools_paid.get(pool.name, 0) + sum(shares.values())
 
 
+def _pro_rata(out: Outcome, pool: Pool, data: CampaignData, newcomers: set[str], draw: Draw | None) -> None:
+    shares = largest_remainder(pool.amount_cents, {u: len(p) for u, p in out.counted.items()})
+    _pay(out, pool, shares, "share of the pool pro rata to eligible posts")
+
+
+def _newcomer_pool(
+    out: Outcome, pool: Pool, data: CampaignData, newcomers: set[str], draw: Draw | None
+) -> None:
+    later = {u: len(out.counted[u]) - 1 for u in newcomers}
+    _pay(
+        out,
+        pool,
+        largest_remainder(pool.amount_cents, later),
+        "newcomer pool pro rata to posts after the first",
+    )
+
+
+def _newcomer_bonus(
+    out: Outcome, pool: Pool, data: CampaignData, newcomers: set[str], draw: Draw | None
+) -> None:
+    """A fixed bonus per newcomer in first-post order, while the budget lasts."""
+    counted = out.counted
+    order = sorted(newcomers, key=lambda u: (counted[u][0].created_at_utc, u))
+    budget = pool.budget_cents
+    shares = {}
+    for user in order:
+        if budget < pool.amount_cents:
+            out.audit.append(
+                {
+                    "kind": "no_payout",
+                    "pool": pool.name,
+                    "user_id": user,
+                    "reason": "newcomer bonus budget exhausted",
+                }
+            )
+            continue
+        shares[user] = pool.amount_cents
+        budget -= pool.amount_cents
+    _pay(out, pool, shares, "newcomer first-post bonus")
+
+
+def _lucky_draw(out: Outcome, pool: Pool, data: CampaignData, newcomers: set[str], draw: Draw | None) -> None:
+    """The winners of the draw held on these entries (pending until one is held)."""
+    if draw is None:
+        out.audit.append(
+            {"kind": "draw_pending", "pool": pool.name, "reason": "no draw held on a committed beacon yet"}
+        )
+        return
+    if draw.entries_sha256 != entries_digest(out.counted):
+        raise CampaignError(
+            "the lucky draw was held on other entries than this data's eligible users",
+            hint="run with the data the draw was committed on",
+        )
+    out.held = draw
+    out.draw = list(draw.winners)
+    for rank, user in enumerate(out.draw, 1):
+        for prize in pool.prizes:
+            if prize.item:
+                out.items[user].append(prize.item)
+        _pay(out, pool, {user: sum(p.cash_cents for p in pool.prizes)}, f"lucky draw winner #{rank}")
+
+
+def _leaderboard(
+    out: Outcome, pool: Pool, data: CampaignData, newcomers: set[str], draw: Draw | None
+) -> None:
+    """Prizes by rank of posts plus weighted interactions (ties: earlier last post, then user id)."""
+    counted = out.counted
+    scores = {
+        u: len(ps) + pool.interaction_weight * sum(data.interactions.get(p.post_id, 0) for p in ps)
+        for u, ps in counted.items()
+    }
+    ranked = sorted(scores, key=lambda u: (-scores[u], counted[u][-1].created_at_utc, u))
+    for rank, user in enumerate(ranked, 1):
+        tier = next((t for t in pool.tiers if t.first_rank <= rank <= t.last_rank), None)
+        if tier is None:
+            break
+        if tier.prize.item:
+            out.items[user].append(tier.prize.item)
+        why = f"leaderboard rank {rank} (score {scores[user]})"
+        _pay(out, pool, {user: tier.prize.cash_cents}, why)
+        if not tier.prize.cash_cents:
+            out.audit.append(
+                {"kind": "item", "pool": pool.name, "user_id": user, "item": tier.prize.item, "reason": why}
+            )
+
+
+_POOLS = {
+    "pro_rata": _pro_rata,
+    "newcomer_pool": _newcomer_pool,
+    "newcomer_bonus": _newcomer_bonus,
+    "lucky_draw": _lucky_draw,
+    "leaderboard": _leaderboard,
+}
+
+
 def run_campaign(rules: Rules, data: CampaignData, *, draw: Draw | None = None) -> Outcome:
     """Apply ``rules`` to ``data``; ``draw`` is the lucky draw held on these entries
     (:func:`drakewell.campaigns.draw.hold_draw`), or ``None`` while it is pending."""
@@ -128,81 +223,7 @@ def run_campaign(rules: Rules, data: CampaignData, *, draw: Draw | None = None) 
     out = Outcome(rules, counted, audit)
     newcomers = {u for u in counted if data.registrations[u].newcomer}
     for pool in rules.pools:
-        if pool.kind == "pro_rata":
-            shares = largest_remainder(pool.amount_cents, {u: len(p) for u, p in counted.items()})
-            _pay(out, pool, shares, "share of the pool pro rata to eligible posts")
-        elif pool.kind == "newcomer_pool":
-            later = {u: len(counted[u]) - 1 for u in newcomers}
-            _pay(
-                out,
-                pool,
-                largest_remainder(pool.amount_cents, later),
-                "newcomer pool pro rata to posts after the first",
-            )
-        elif pool.kind == "newcomer_bonus":
-            order = sorted(newcomers, key=lambda u: (counted[u][0].created_at_utc, u))
-            budget = pool.budget_cents
-            shares = {}
-            for user in order:
-                if budget < pool.amount_cents:
-                    out.audit.append(
-                        {
-                            "kind": "no_payout",
-                            "pool": pool.name,
-                            "user_id": user,
-                            "reason": "newcomer bonus budget exhausted",
-                        }
-                    )
-                    continue
-                shares[user] = pool.amount_cents
-                budget -= pool.amount_cents
-            _pay(out, pool, shares, "newcomer first-post bonus")
-        elif pool.kind == "lucky_draw":
-            if draw is None:
-                out.audit.append(
-                    {
-                        "kind": "draw_pending",
-                        "pool": pool.name,
-                        "reason": "no draw held on a committed beacon yet",
-                    }
-                )
-                continue
-            if draw.entries_sha256 != entries_digest(counted):
-                raise CampaignError(
-                    "the lucky draw was held on other entries than this data's eligible users",
-                    hint="run with the data the draw was committed on",
-                )
-            out.held = draw
-            out.draw = list(draw.winners)
-            for rank, user in enumerate(out.draw, 1):
-                for prize in pool.prizes:
-                    if prize.item:
-                        out.items[user].append(prize.item)
-                _pay(out, pool, {user: sum(p.cash_cents for p in pool.prizes)}, f"lucky draw winner #{rank}")
-        elif pool.kind == "leaderboard":
-            scores = {
-                u: len(ps) + pool.interaction_weight * sum(data.interactions.get(p.post_id, 0) for p in ps)
-                for u, ps in counted.items()
-            }
-            ranked = sorted(scores, key=lambda u: (-scores[u], counted[u][-1].created_at_utc, u))
-            for rank, user in enumerate(ranked, 1):
-                tier = next((t for t in pool.tiers if t.first_rank <= rank <= t.last_rank), None)
-                if tier is None:
-                    break
-                if tier.prize.item:
-                    out.items[user].append(tier.prize.item)
-                why = f"leaderboard rank {rank} (score {scores[user]})"
-                _pay(out, pool, {user: tier.prize.cash_cents}, why)
-                if not tier.prize.cash_cents:
-                    out.audit.append(
-                        {
-                            "kind": "item",
-                            "pool": pool.name,
-                            "user_id": user,
-                            "item": tier.prize.item,
-                            "reason": why,
-                        }
-                    )
+        _POOLS[pool.kind](out, pool, data, newcomers, draw)
     return out
 
 
