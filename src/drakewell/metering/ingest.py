@@ -280,6 +280,17 @@ class IngestResult:
         }
 
 
+def _books(stored_windows: Sequence[Any]) -> dict[str, _WindowBook]:
+    """Per node, a window book holding its stored windows."""
+    books: dict[str, _WindowBook] = {}
+    for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
+        book = books.get(node)
+        if book is None:
+            book = books[node] = _WindowBook()
+        book.admit(int(ws), int(we), str(lease), int(energy), int(gpu_s), int(hashes), None, 0.0)
+    return books
+
+
 class MeterStore:
     """The metering database: nodes, readings, equivocation evidence and closed epochs."""
 
@@ -412,21 +423,12 @@ class MeterStore:
         rejected.sort(key=lambda rj: rj.index)
         return IngestResult(len(accepted_rows), duplicates, tuple(rejected))
 
-    def _verify(
+    def _registered(
         self, parsed: Sequence[SignedReading | None], rejected: list[Rejection]
-    ) -> tuple[list[tuple[Any, ...]], list[int]]:
-        """Checks 1–6 of the module docstring; returns the passing readings as table rows (in
-        :data:`READING_COLUMNS` order) and their batch positions.
-
-        Three passes: form, registration and the EIP-712 digest; every signature recovery in one
-        tight loop; then signer, window and capacity.
-        """
-        nodes = self._nodes
-        limits = self._limits
-        es = self.epoch_seconds
-        headroom = 1.0 + CAPACITY_HEADROOM
-        digest_of = self.domain.digest
-        # phase 1: form and registration, and the EIP-712 digest
+    ) -> tuple[list[tuple[int, Reading, bytes, _NodeLimits]], list[bytes], list[bytes]]:
+        """Phase 1 of :meth:`_verify`: well-formed readings of registered nodes, with their EIP-712
+        digests and signatures (for the recoveries in one loop)."""
+        nodes, limits, digest_of = self._nodes, self._limits, self.domain.digest
         todo: list[tuple[int, Reading, bytes, _NodeLimits]] = []
         digests: list[bytes] = []
         signatures: list[bytes] = []
@@ -453,6 +455,20 @@ class MeterStore:
             digests.append(digest_of(r))
             signatures.append(sig)
             todo.append((i, r, sig, limit))
+        return todo, digests, signatures
+
+    def _verify(
+        self, parsed: Sequence[SignedReading | None], rejected: list[Rejection]
+    ) -> tuple[list[tuple[Any, ...]], list[int]]:
+        """Checks 1–6 of the module docstring; returns the passing readings as table rows (in
+        :data:`READING_COLUMNS` order) and their batch positions.
+
+        Three passes: form, registration and the EIP-712 digest; every signature recovery in one
+        tight loop; then signer, window and capacity.
+        """
+        es = self.epoch_seconds
+        headroom = 1.0 + CAPACITY_HEADROOM
+        todo, digests, signatures = self._registered(parsed, rejected)
         # phase 2: every recovery in one tight loop (libsecp256k1's tables stay in cache)
         verifier = self._verifier
         keys = verifier.recover_many(digests, signatures)
@@ -525,37 +541,12 @@ class MeterStore:
         if not rows:
             return [], 0, []
         closed = self._closed_epochs({row[2] for row in rows})
-        by_node: dict[str, list[int]] = {}
-        for row in rows:
-            by_node.setdefault(row[0], []).append(row[1])
-        c = tables.readings.c
-        lo = min(min(seqs) for seqs in by_node.values())
-        hi = max(max(seqs) for seqs in by_node.values())
-        # one range query per batch: new readings usually find nothing, replays find themselves
-        q = select(c.node, c.seq, c.digest).where(and_(c.seq >= lo, c.seq <= hi, c.node.in_(list(by_node))))
-        w_lo = min(row[4] for row in rows)
-        w_hi = max(row[5] for row in rows)
-        # the node's stored windows that may meet the batch's (index on node, window_end)
-        qw = select(c.node, c.window_start, c.window_end, c.lease_id, c.energy_wh, c.gpu_seconds, c.hashes_th)
-        qw = qw.where(and_(c.node.in_(list(by_node)), c.window_end > w_lo, c.window_start < w_hi))
-        with self.engine.connect() as conn:
-            existing = {(node, seq): bytes(digest) for node, seq, digest in conn.execute(q)}
-            stored_windows = conn.execute(qw).all()
-        books: dict[str, _WindowBook] = {}
-        for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
-            book = books.get(node)
-            if book is None:
-                book = books[node] = _WindowBook()
-            book.admit(int(ws), int(we), str(lease), int(energy), int(gpu_s), int(hashes), None, 0.0)
+        existing, stored_windows = self._stored(rows)
+        books = _books(stored_windows)
         if not existing and not closed and len({(row[0], row[1]) for row in rows}) == len(rows):
             if _windows_admitted(rows, books, self._limits):
                 return rows, 0, []  # the common case: every row is new and its window free
-            books = {}  # rebuild below, reading by reading, to say which ones overlap
-            for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
-                book = books.get(node)
-                if book is None:
-                    book = books[node] = _WindowBook()
-                book.admit(int(ws), int(we), str(lease), int(energy), int(gpu_s), int(hashes), None, 0.0)
+            books = _books(stored_windows)  # rebuild: admit reading by reading to say which overlap
         headroom = 1.0 + CAPACITY_HEADROOM
         limits = self._limits
         accepted: list[tuple[Any, ...]] = []
@@ -598,6 +589,27 @@ class MeterStore:
             existing[(node, seq)] = digest
             accepted.append(row)
         return accepted, duplicates, evidence
+
+    def _stored(self, rows: list[tuple[Any, ...]]) -> tuple[dict[tuple[str, int], bytes], list[Any]]:
+        """What the store holds for the batch's nodes: digests by ``(node, seq)`` in the batch's
+        sequence range, and the stored windows that may meet the batch's."""
+        by_node: dict[str, list[int]] = {}
+        for row in rows:
+            by_node.setdefault(row[0], []).append(row[1])
+        c = tables.readings.c
+        lo = min(min(seqs) for seqs in by_node.values())
+        hi = max(max(seqs) for seqs in by_node.values())
+        # one range query per batch: new readings usually find nothing, replays find themselves
+        q = select(c.node, c.seq, c.digest).where(and_(c.seq >= lo, c.seq <= hi, c.node.in_(list(by_node))))
+        w_lo = min(row[4] for row in rows)
+        w_hi = max(row[5] for row in rows)
+        # the node's stored windows that may meet the batch's (index on node, window_end)
+        qw = select(c.node, c.window_start, c.window_end, c.lease_id, c.energy_wh, c.gpu_seconds, c.hashes_th)
+        qw = qw.where(and_(c.node.in_(list(by_node)), c.window_end > w_lo, c.window_start < w_hi))
+        with self.engine.connect() as conn:
+            existing = {(node, seq): bytes(digest) for node, seq, digest in conn.execute(q)}
+            stored_windows = list(conn.execute(qw).all())
+        return existing, stored_windows
 
     def _closed_epochs(self, asset_hexes: set[str]) -> set[tuple[str, int]]:
         """Closed ``(asset as 0x hex, epoch)`` pairs of these assets."""
