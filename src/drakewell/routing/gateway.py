@@ -365,7 +365,8 @@ class Gateway:
             )
         return None
 
-    async def handle(self, request: Request) -> Response:
+    async def _validated(self, request: Request) -> tuple[bytes, dict[str, Any], str] | Response:
+        """The request's body, its JSON and the user's region, or the error answer to send."""
         refused = self._admit(request)
         if refused is not None:
             return refused
@@ -399,6 +400,13 @@ class Gateway:
                 + ", ".join(sorted(self.config.rtt_ms)),
                 "invalid_request",
             )
+        return body, payload, region
+
+    async def handle(self, request: Request) -> Response:
+        checked = await self._validated(request)
+        if isinstance(checked, Response):
+            return checked
+        body, payload, region = checked
         stream = bool(payload.get("stream"))
         idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
         route = RouteRequest(region, _estimate_prompt_tokens(payload), self.config.sla_ttft_ms)
