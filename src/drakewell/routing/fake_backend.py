@@ -36,6 +36,24 @@ from drakewell.errors import RoutingError
 MODES = ("healthy", "hang", "error", "stall")
 
 
+def _completion(cid: str, model: str, tokens: int) -> dict[str, Any]:
+    """A non-streamed OpenAI chat completion of ``tokens`` tokens."""
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": " ".join(["tok"] * tokens)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
+    }
+
+
 def fake_backend_app(
     name: str,
     *,
@@ -78,20 +96,7 @@ def fake_backend_app(
                 return StreamingResponse(
                     _stream(completion_id(), model), media_type="text/event-stream", headers=headers
                 )
-            body = {
-                "id": completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": " ".join(["tok"] * tokens)},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
-            }
+            body = _completion(completion_id(), model, tokens)
             return JSONResponse(body, headers=headers)
         finally:
             if not streaming:
