@@ -26,6 +26,13 @@ journalled decisions (no re-solve), the open interval and its last command are r
 events are remembered (a VTN that re-sends one gets the same answer and nothing is re-commanded). A
 command journalled without its result is not re-sent when a read-back shows the fleet at its
 target; otherwise it is re-sent once, journalled as a resend. Prices resume after the open interval.
+
+**Horizons.** A live run rolls from one horizon to the next (``continues=True``). Each horizon's
+``end`` record carries the planner state it ended in (:meth:`Controller.carried`: the last mining
+level, the mining held off for the minimum off time, the 4CP running peaks); the next horizon's
+``start`` record repeats it, so a restart anywhere (inside a later horizon, or between two) starts
+from the state an uninterrupted run would have had. Events of every horizon, with what was verified
+and settled, are read back from the journal.
 """
 
 from __future__ import annotations
@@ -146,6 +153,7 @@ class Controller:
         metrics: LiveMetrics | None = None,
         policy: MpcPolicy | None = None,
         apply_deadline_s: float | None = None,
+        continues: bool = False,
     ) -> None:
         self.site = inputs.site
         # what is known before any price arrives: the day-ahead forecast stands in for each price
@@ -182,6 +190,7 @@ class Controller:
         self._last_arrived: pd.Timestamp | None = None
         self.finished = False
         self._base = 0
+        self.continues = continues
         self._resume()
 
     # -- journal and restart ------------------------------------------------------------------
@@ -203,23 +212,18 @@ class Controller:
                     f"journal {j.path} belongs to another horizon ({last['first']}, {last['n']} intervals)",
                     hint="pass the journal of this run, or a new path to start afresh",
                 )
+        carry: dict[str, Any] | None = None
         if not starts or not same:  # a new journal, or the next horizon of a live run
+            if self.continues and starts:  # the state the previous horizon ended in (journalled at its end)
+                carry = next((r.get("carry") for r in reversed(j.records) if r["kind"] == "end"), None)
             self._base = len(j.records)
-            j.append({"kind": "start", **head})
+            j.append({"kind": "start", **head, **({"carry": carry} if carry is not None else {})})
         else:
             self._base = starts[-1]
-        for r in j.of_kind("event"):  # every horizon's: an event may reach into this one
-            ev = DrEvent.from_json(r["event"])
-            self.events[ev.event_id] = EventRecord(
-                ev,
-                r["opt"],
-                r["target_mw"],
-                time.monotonic(),
-                pd.Timestamp(r["start"]),
-                pd.Timestamp(r["end"]),
-                acted=True,
-                closed=bool(r.get("closed", False)),
-            )
+            carry = j.records[self._base].get("carry")
+        if carry is not None:
+            self._take_carry(carry)
+        self._restore_events()
         self._apply_caps()
         decided: dict[int, dict[str, Any]] = {}
         for r in self._records("decision"):
@@ -240,18 +244,47 @@ class Controller:
         records = self.journal.records[self._base :]
         return records if kind is None else [r for r in records if r["kind"] == kind]
 
-    def carry_over(self, previous: Controller) -> None:
-        """Start this horizon where ``previous`` (the horizon before, same site) ended: mining held off,
-        the last mining level, the 4CP running peaks and the events it knew."""
-        if self.state.c >= 0:
-            return  # resumed from the journal: its own decisions stand
-        p, q = previous.planner, self.planner
-        q.m_prev, q.best = p.m_prev, dict(p.best)
-        if len(q.recent) == len(p.recent):
-            q.recent = p.recent.copy()
-        for event_id, rec in previous.events.items():
-            self.events.setdefault(event_id, rec)
-        self._apply_caps()
+    def _restore_events(self) -> None:
+        """Every horizon's events (one may reach into this one), with what was verified and settled."""
+        for r in self.journal.records:
+            kind = r["kind"]
+            if kind == "event":
+                ev = DrEvent.from_json(r["event"])
+                self.events[ev.event_id] = EventRecord(
+                    ev,
+                    r["opt"],
+                    r["target_mw"],
+                    time.monotonic(),
+                    pd.Timestamp(r["start"]),
+                    pd.Timestamp(r["end"]),
+                    acted=True,
+                    closed=bool(r.get("closed", False)),
+                )
+            elif kind in ("event_verified", "event_result") and r["event_id"] in self.events:
+                rec = self.events[r["event_id"]]
+                seconds = r["seconds"] if kind == "event_verified" else r["time_to_target_s"]
+                if seconds is not None:
+                    rec.verified_s = rec.received_s + float(seconds)
+                if kind == "event_result":
+                    rec.mwh_short, rec.closed = float(r["mwh_short"]), True
+
+    def carried(self) -> dict[str, Any]:
+        """What the next horizon of a live run starts from (journalled with ``end``): the last mining
+        level, the mining held off (minimum off time) and the 4CP running peaks per month."""
+        p = self.planner
+        return {
+            "m_prev": float(p.m_prev),
+            "recent": [float(x) for x in p.recent],
+            "best": {str(month): float(price) for month, price in p.best.items()},
+        }
+
+    def _take_carry(self, carry: dict[str, Any]) -> None:
+        q = self.planner
+        q.m_prev = float(carry["m_prev"])
+        q.best = {int(month): float(price) for month, price in carry["best"].items()}
+        recent = np.asarray(carry["recent"], dtype=float)
+        if len(recent) == len(q.recent):  # the same minimum off time
+            q.recent = recent
 
     async def _finish_interrupted_command(self) -> None:
         """A command journalled without its result: verify it by read-back; re-send only if needed."""
@@ -719,7 +752,7 @@ class Controller:
             if not rec.closed and rec.opt == "optIn":
                 rec.closed = True
                 self.journal.append({"kind": "event_result", **rec.summary()})
-        self.journal.append({"kind": "end", "at": self.clock.now().isoformat()})
+        self.journal.append({"kind": "end", "at": self.clock.now().isoformat(), "carry": self.carried()})
         self.finished = True
 
     # -- results ------------------------------------------------------------------------------

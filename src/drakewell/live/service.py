@@ -121,8 +121,9 @@ async def run_site(
 ) -> dict[str, Any]:
     """Run the controller until a replay's last interval or ``max_wall_s``; returns the last horizon's
     summary. Live (gridstatus) runs roll from one horizon of ``hours`` to the next, each starting
-    where the previous ended (:meth:`Controller.carry_over`); ``live_clock`` and the ``fetch_*``
-    functions replace the wall clock and gridstatus (tests)."""
+    where the previous ended and from the state it ended in (read back from the journal, so a restart
+    in any horizon decides as an uninterrupted run); ``live_clock`` and the ``fetch_*`` functions
+    replace the wall clock and gridstatus (tests)."""
     from drakewell.dispatch.backtest import resolve_site
 
     site = resolve_site(site_path)
@@ -211,6 +212,7 @@ async def run_site(
         metrics = None
 
     def controller_for(horizon_inputs: DispatchInputs) -> Controller:
+        # a live horizon starts from the state the journal's previous horizon ended in
         return Controller(
             horizon_inputs,
             cfg,
@@ -222,6 +224,7 @@ async def run_site(
             meter=meter,
             metrics=metrics,
             apply_deadline_s=options.apply_deadline_s,
+            continues=live,
         )
 
     current = controller_for(inputs)
@@ -245,8 +248,7 @@ async def run_site(
             if not (live and current.finished) or (deadline is not None and time.monotonic() >= deadline):
                 break
             # a live run rolls on: the next horizon starts where this one ended
-            previous, current = current, controller_for(await horizon())
-            current.carry_over(previous)
+            current = controller_for(await horizon())
             horizons += 1
     finally:
         if ven is not None:
