@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drakewell.exchange.book import BUY, SELL, Book, Order
+from drakewell.exchange.book import Book, Order, Side
 from drakewell.exchange.engine import Engine, hash_api_key, tune_gc
 from drakewell.exchange.instruments import day_contracts, parse_instrument
 
@@ -55,6 +55,7 @@ TARGET_P99_US = 20.0
 MODELS = ("H100-SXM", "H200-SXM")
 ACCOUNTS = tuple(f"trader{i}" for i in range(8))
 MID = 2_000_000
+BUY, SELL = Side.BUY, Side.SELL
 TICK = 100
 
 # event tuples: (0, account, instrument, side, qty, price, tif, order_type) or (1, account, oid)
@@ -115,7 +116,7 @@ def generate(n: int, seed: int, instruments: tuple[str, ...]) -> list[Event]:
             off = rng.randint(1, 20) * TICK
             price = MID - off if side == "buy" else MID + off
             ev = (0, account, inst, side, qty, price, "GTC", "limit")
-        order = engine.place(*ev[1:])
+        order = engine.place(*ev[1:4], qty=ev[4], price=ev[5], tif=ev[6], order_type=ev[7]).order
         if order.status == "open":
             live.append(order.oid)
         events.append(ev)
@@ -130,7 +131,7 @@ def run_engine(events: list[Event], engine: Engine) -> float:
         if ev[0]:
             cancel(ev[1], ev[2])
         else:
-            place(ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            place(ev[1], ev[2], ev[3], qty=ev[4], price=ev[5], tif=ev[6], order_type=ev[7])
     return time.perf_counter() - t0
 
 
@@ -149,7 +150,7 @@ def run_journal(events: list[Event], instruments: tuple[str, ...], batch: int = 
             if ev[0]:
                 cancel(ev[1], ev[2])
             else:
-                place(ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+                place(ev[1], ev[2], ev[3], qty=ev[4], price=ev[5], tif=ev[6], order_type=ev[7])
             if i % batch == 0:
                 commit()
         commit()
@@ -172,7 +173,7 @@ def run_latency(events: list[Event], instruments: tuple[str, ...]) -> list[float
             out[i] = clock() - t0
         else:
             t0 = clock()
-            place(ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            place(ev[1], ev[2], ev[3], qty=ev[4], price=ev[5], tif=ev[6], order_type=ev[7])
             out[i] = clock() - t0
     return [ns / 1000 for ns in out]
 

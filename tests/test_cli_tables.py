@@ -162,7 +162,7 @@ def test_the_order_book_fits_80_columns(tmp_path: Path) -> None:
     engine.deposit("a", 10**18)
     instrument = "H100-PCIE.us-tx.2030-01-02T00Z.24h"
     for price in (MAX_PRICE, MAX_PRICE - 1):
-        engine.place("a", instrument, "buy", MAX_QTY, price)
+        engine.place("a", instrument, "buy", price=price, qty=MAX_QTY)
     engine.commit()
     journal.close()
     out = _run(["exchange", "book", instrument, "--journal", str(tmp_path / "j.sqlite")])

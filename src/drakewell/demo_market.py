@@ -110,9 +110,14 @@ def trade_gpu_time(
         inst = make_instrument("H100-SXM", "us-tx", month_start + pd.Timedelta(days=offset_d), hours).id
         for price, share in ASK_LADDER:
             engine.place(
-                "operator", inst, "sell", max(1, int(gpus * share)), int(float(price) * USD), asset="pool-a"
+                "operator",
+                inst,
+                "sell",
+                price=int(float(price) * USD),
+                qty=max(1, int(gpus * share)),
+                asset="pool-a",
             )
-        engine.place(buyer, inst, "buy", gpus, int(float(limit) * USD), tif="IOC")
+        engine.place(buyer, inst, "buy", price=int(float(limit) * USD), qty=gpus, tif="IOC")
         # the operator withdraws what the buyer did not take (that capacity stays free for mining)
         for order in list(engine.orders.values()):
             if order.account == "operator" and order.status == OPEN:

@@ -207,8 +207,8 @@ def test_openapi_schema_lists_every_route() -> None:
 
 
 _fuzz_engine = _engine()
-_fuzz_engine.place("bob", INST, "sell", 3, 2_000_000)
-_fuzz_engine.place("alice", INST, "buy", 3, 1_900_000)
+_fuzz_engine.place("bob", INST, "sell", price=2_000_000, qty=3)
+_fuzz_engine.place("alice", INST, "buy", price=1_900_000, qty=3)
 _FUZZ_OPERATOR_KEY = "operator-key-0123456789"
 _fuzz_assets = InMemoryAssetDirectory()
 _fuzz_assets.declare(DeclaredAsset(escrow_for("fuzz-pool"), escrow_for("fuzz-share"), "0x" + "00" * 32, 64))
@@ -288,9 +288,9 @@ def test_without_a_journal_leases_are_forwarded_at_once() -> None:
 
 def test_the_app_closes_started_contracts_while_it_runs() -> None:
     engine = _engine()
-    engine.place("alice", INST, "buy", 1, 1_000_000)  # starts an hour after the service's clock
+    engine.place("alice", INST, "buy", price=1_000_000, qty=1)  # starts an hour after the service's clock
     past = "H100-SXM.us-tx.2020-01-01T00Z.1h"
-    engine.place("alice", past, "buy", 1, 1_000_000)
+    engine.place("alice", past, "buy", price=1_000_000, qty=1)
     service = ExchangeService(engine, clock=lambda: START_S - 3600)
 
     async def run() -> None:

@@ -24,10 +24,10 @@ P = 2_000_000  # 2 USD per GPU-hour
 
 def test_price_time_priority_and_partial_fills() -> None:
     e = funded_engine()
-    a = e.place("bob", INST, "sell", 5, P + 10)
-    b = e.place("dave", INST, "sell", 5, P)
-    c = e.place("bob", INST, "sell", 5, P)  # same price as b, later
-    taker = e.place("alice", INST, "buy", 12, P + 10)
+    a = e.place("bob", INST, "sell", price=P + 10, qty=5).order
+    b = e.place("dave", INST, "sell", price=P, qty=5).order
+    c = e.place("bob", INST, "sell", price=P, qty=5).order  # same price as b, later
+    taker = e.place("alice", INST, "buy", price=P + 10, qty=12).order
     assert [(t.sell_oid, t.qty, t.price) for t in e.trades] == [
         (b.oid, 5, P),
         (c.oid, 5, P),
@@ -42,8 +42,8 @@ def test_buy_collateral_is_reserved_then_settled_at_the_trade_price() -> None:
     e = funded_engine()
     alice = e.accounts["alice"]
     before = alice.balance
-    e.place("bob", INST, "sell", 4, P)
-    buy = e.place("alice", INST, "buy", 10, P + 500)
+    e.place("bob", INST, "sell", price=P, qty=4)
+    buy = e.place("alice", INST, "buy", price=P + 500, qty=10).order
     # 4 filled at P (the better price), 6 rest reserved at the limit
     assert alice.balance == before - P * 4 * 24
     assert alice.reserved == (P + 500) * 6 * 24
@@ -58,70 +58,70 @@ def test_buy_collateral_is_reserved_then_settled_at_the_trade_price() -> None:
 
 def test_ioc_cancels_the_rest_and_fok_is_all_or_nothing() -> None:
     e = funded_engine()
-    e.place("bob", INST, "sell", 3, P)
-    ioc = e.place("alice", INST, "buy", 5, P, tif="IOC")
+    e.place("bob", INST, "sell", price=P, qty=3)
+    ioc = e.place("alice", INST, "buy", price=P, qty=5, tif="IOC").order
     assert (ioc.filled, ioc.cancelled, ioc.status, ioc.reason) == (3, 2, "cancelled", "unfilled_ioc")
     assert e.accounts["alice"].reserved == 0
-    e.place("bob", INST, "sell", 3, P)
+    e.place("bob", INST, "sell", price=P, qty=3)
     with pytest.raises(OrderRejected, match="fill-or-kill") as info:
-        e.place("alice", INST, "buy", 4, P, tif="FOK")
+        e.place("alice", INST, "buy", price=P, qty=4, tif="FOK")
     assert info.value.code == "fok_not_fillable"
-    fok = e.place("alice", INST, "buy", 3, P, tif="FOK")
+    fok = e.place("alice", INST, "buy", price=P, qty=3, tif="FOK").order
     assert fok.status == "filled"
 
 
 def test_market_order_stops_at_its_protection_price() -> None:
     e = funded_engine()
-    e.place("bob", INST, "sell", 2, P)
-    e.place("bob", INST, "sell", 2, P + 100)
-    e.place("bob", INST, "sell", 2, P + 1000)
-    m = e.place("alice", INST, "buy", 10, P + 100, order_type="market")
+    e.place("bob", INST, "sell", price=P, qty=2)
+    e.place("bob", INST, "sell", price=P + 100, qty=2)
+    e.place("bob", INST, "sell", price=P + 1000, qty=2)
+    m = e.place("alice", INST, "buy", price=P + 100, qty=10, order_type="market").order
     assert m.filled == 4 and m.cancelled == 6 and m.status == "cancelled"
     assert e.book(INST).best_ask() == P + 1000
     with pytest.raises(OrderRejected) as info:
-        e.place("alice", INST, "buy", 1, None, order_type="market")
+        e.place("alice", INST, "buy", price=None, qty=1, order_type="market")
     assert info.value.code == "missing_protection"
 
 
 def test_post_only_refuses_to_cross_and_rests_otherwise() -> None:
     e = funded_engine()
-    e.place("bob", INST, "sell", 2, P)
+    e.place("bob", INST, "sell", price=P, qty=2)
     with pytest.raises(OrderRejected) as info:
-        e.place("alice", INST, "buy", 1, P, post_only=True)
+        e.place("alice", INST, "buy", price=P, qty=1, post_only=True)
     assert info.value.code == "post_only_would_cross"
-    o = e.place("alice", INST, "buy", 1, P - 1, post_only=True)
+    o = e.place("alice", INST, "buy", price=P - 1, qty=1, post_only=True).order
     assert o.status == "open" and e.book(INST).best_bid() == P - 1
 
 
 def test_self_trade_prevention_cancels_the_taker() -> None:
     e = funded_engine()
-    e.place("dave", INST, "sell", 1, P - 5)
-    own = e.place("alice", INST, "sell", 3, P)
-    buy = e.place("alice", INST, "buy", 5, P)
+    e.place("dave", INST, "sell", price=P - 5, qty=1)
+    own = e.place("alice", INST, "sell", price=P, qty=3).order
+    buy = e.place("alice", INST, "buy", price=P, qty=5).order
     assert buy.filled == 1 and buy.status == "cancelled" and buy.reason == "self_trade_prevented"
     assert own.qty == 3 and own.status == "open"
     assert all(t.buyer != t.seller for t in e.trades)
     # FOK counts only the liquidity ahead of its own resting order
     with pytest.raises(OrderRejected, match="fill-or-kill"):
-        e.place("alice", INST, "buy", 1, P, tif="FOK")
+        e.place("alice", INST, "buy", price=P, qty=1, tif="FOK")
 
 
 def test_amend_down_keeps_priority_and_up_or_reprice_loses_it() -> None:
     e = funded_engine()
-    first = e.place("bob", INST, "sell", 5, P)
-    second = e.place("dave", INST, "sell", 5, P)
+    first = e.place("bob", INST, "sell", price=P, qty=5).order
+    second = e.place("dave", INST, "sell", price=P, qty=5).order
     e.amend("bob", first.oid, qty=3)
     assert first.qty == 3 and first.cancelled == 2
-    e.place("alice", INST, "buy", 1, P)
+    e.place("alice", INST, "buy", price=P, qty=1)
     assert e.trades[-1].sell_oid == first.oid  # kept its place
     grown = e.amend("bob", first.oid, qty=6)
-    e.place("alice", INST, "buy", 1, P)
+    e.place("alice", INST, "buy", price=P, qty=1)
     assert e.trades[-1].sell_oid == second.oid  # lost its place
     assert grown.submitted == grown.filled + grown.qty + grown.cancelled
     moved = e.amend("dave", second.oid, price=P - 1)
     assert e.book(INST).best_ask() == P - 1 and moved.qty == 4
     # a buy amended through the ask trades at once
-    bid = e.place("carol", INST, "buy", 2, P - 10)
+    bid = e.place("carol", INST, "buy", price=P - 10, qty=2).order
     crossed = e.amend("carol", bid.oid, price=P - 1)
     assert crossed.status == "filled" and e.trades[-1].price == P - 1
 
@@ -132,48 +132,48 @@ def test_same_gpu_hour_is_never_sold_twice_across_overlapping_contracts() -> Non
     e.register_asset(
         "prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, escrow=escrow_for("pool")
     )
-    e.place("prov", INST, "sell", 6, P)  # 24 h from START
+    e.place("prov", INST, "sell", price=P, qty=6)  # 24 h from START
     with pytest.raises(InsufficientCapacity, match="fewer than 3 GPUs"):
-        e.place("prov", INST_1H, "sell", 3, P)  # hour 5 overlaps
-    e.place("prov", INST_1H, "sell", 2, P)
+        e.place("prov", INST_1H, "sell", price=P, qty=3)  # hour 5 overlaps
+    e.place("prov", INST_1H, "sell", price=P, qty=2)
     later = "H100-SXM.us-tx.2026-12-02T00Z.1h"  # outside the asset's window
     with pytest.raises(InsufficientCapacity, match="not available"):
-        e.place("prov", later, "sell", 1, P)
+        e.place("prov", later, "sell", price=P, qty=1)
     other_region = "H100-SXM.us-va.2026-12-01T00Z.24h"
     with pytest.raises(InsufficientCapacity, match="no registered asset"):
-        e.place("prov", other_region, "sell", 1, P)
+        e.place("prov", other_region, "sell", price=P, qty=1)
 
 
 def test_cancelled_sell_frees_its_capacity_and_fills_keep_it() -> None:
     e = funded_engine(gpus=10)
-    s = e.place("bob", INST, "sell", 10, P)
-    e.place("alice", INST, "buy", 4, P)
+    s = e.place("bob", INST, "sell", price=P, qty=10).order
+    e.place("alice", INST, "buy", price=P, qty=4)
     e.cancel("bob", s.oid)
-    e.place("bob", INST, "sell", 6, P)  # 4 leased + 6 = 10
+    e.place("bob", INST, "sell", price=P, qty=6)  # 4 leased + 6 = 10
     with pytest.raises(InsufficientCapacity):
-        e.place("bob", INST, "sell", 1, P)
+        e.place("bob", INST, "sell", price=P, qty=1)
 
 
 def test_floor_price_refuses_cheaper_sells_unless_allowed() -> None:
     e = funded_engine(floor_price=P)
     with pytest.raises(BelowFloor, match="floor"):
-        e.place("bob", INST, "sell", 1, P - 1)
-    ok = e.place("bob", INST, "sell", 1, P - 1, allow_below_floor=True)
+        e.place("bob", INST, "sell", price=P - 1, qty=1)
+    ok = e.place("bob", INST, "sell", price=P - 1, qty=1, allow_below_floor=True).order
     assert ok.status == "open"
-    resting = e.place("dave", INST, "sell", 1, P + 5)
+    resting = e.place("dave", INST, "sell", price=P + 5, qty=1).order
     with pytest.raises(BelowFloor):
         e.amend("dave", resting.oid, price=P - 2)
 
 
 def test_insufficient_balance_and_withdrawals() -> None:
     e = funded_engine(balance=P * 24 * 10)
-    e.place("alice", INST, "buy", 10, P)
+    e.place("alice", INST, "buy", price=P, qty=10)
     with pytest.raises(InsufficientBalance, match="collateral"):
-        e.place("alice", INST, "buy", 1, P)
+        e.place("alice", INST, "buy", price=P, qty=1)
     with pytest.raises(InsufficientBalance, match="free balance"):
         e.withdraw("alice", 1)
     assert e.withdraw("carol", 5) == P * 24 * 10 - 5
-    o = e.place("carol", INST, "buy", 1, P)
+    o = e.place("carol", INST, "buy", price=P, qty=1).order
     with pytest.raises(InsufficientBalance, match="more base units"):
         e.amend("carol", o.oid, qty=10)
 
@@ -209,7 +209,7 @@ def test_bad_orders_are_refused_without_changing_state(kwargs: dict[str, object]
 
 def test_cancel_and_amend_refusals() -> None:
     e = funded_engine()
-    o = e.place("alice", INST, "buy", 2, P)
+    o = e.place("alice", INST, "buy", price=P, qty=2).order
     with pytest.raises(UnknownOrder):
         e.cancel("carol", o.oid)  # not the owner
     with pytest.raises(UnknownOrder):
@@ -221,7 +221,7 @@ def test_cancel_and_amend_refusals() -> None:
     with pytest.raises(OrderRejected) as info:
         e.amend("alice", o.oid, qty=0)
     assert info.value.code == "bad_quantity"
-    post = e.place("carol", INST, "sell", 1, P + 10, post_only=True)
+    post = e.place("carol", INST, "sell", price=P + 10, qty=1, post_only=True).order
     with pytest.raises(OrderRejected, match="post-only"):
         e.amend("carol", post.oid, price=P)
     e.cancel("alice", o.oid)
@@ -229,7 +229,7 @@ def test_cancel_and_amend_refusals() -> None:
         e.cancel("alice", o.oid)
     with pytest.raises(OrderRejected, match="already cancelled"):
         e.amend("alice", o.oid, qty=1)
-    grow = e.place("bob", INST, "sell", 5, P + 20)
+    grow = e.place("bob", INST, "sell", price=P + 20, qty=5).order
     with pytest.raises(InsufficientCapacity):
         e.amend("bob", grow.oid, qty=10**6)
 
@@ -261,7 +261,7 @@ def test_account_and_asset_refusals() -> None:
     with pytest.raises(AccountError, match="already registered"):
         e.register_asset(*good)
     with pytest.raises(InsufficientCapacity, match="not registered to"):
-        e.place("a", INST, "sell", 1, P, asset="nope")
+        e.place("a", INST, "sell", price=P, qty=1, asset="nope")
     assert e.seq == 2  # one account, one asset: refusals take no sequence number
 
 
@@ -288,11 +288,11 @@ def test_an_asset_names_its_own_escrow_and_without_one_backs_no_sell() -> None:
     assert info.value.code == "escrow_registered"
     e.register_asset("prov", "bare", "B200", "us-tx", 8, *window)  # no escrow: registered, never sold
     with pytest.raises(NoEscrow, match="no LeaseEscrow") as refused:
-        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", 1, P)
+        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", price=P, qty=1)
     assert refused.value.code == "asset_without_escrow"
     with pytest.raises(NoEscrow):
-        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", 1, P, asset="bare")
-    assert e.place("prov", INST, "sell", 1, P).asset == "pool"
+        e.place("prov", "B200.us-tx.2026-12-01T00Z.24h", "sell", price=P, qty=1, asset="bare")
+    assert e.place("prov", INST, "sell", price=P, qty=1).order.asset == "pool"
     assert e.seq == 4  # account, two assets, one sell: refusals take no sequence number
 
 
@@ -303,11 +303,11 @@ def test_a_failed_commit_halts_the_engine() -> None:
         raise OSError("disk full")
 
     e.attach(broken)
-    e.place("alice", INST, "buy", 1, P)
+    e.place("alice", INST, "buy", price=P, qty=1)
     with pytest.raises(OSError):
         e.commit()
     with pytest.raises(EngineHalted, match="restart"):
-        e.place("alice", INST, "buy", 1, P)
+        e.place("alice", INST, "buy", price=P, qty=1)
     with pytest.raises(ExchangeError):
         e.deposit("alice", 1)
 
@@ -319,12 +319,12 @@ def test_sells_pick_the_first_asset_that_can_back_them() -> None:
     e.register_asset(
         "prov", "cheap", "H100-SXM", "us-tx", 2, START_S, START_S + 86400, P // 2, escrow_for("cheap")
     )
-    assert e.place("prov", INST, "sell", 2, P - 1).asset == "cheap"  # under "dear"'s floor
-    assert e.place("prov", INST, "sell", 3, P).asset == "dear"
+    assert e.place("prov", INST, "sell", price=P - 1, qty=2).order.asset == "cheap"  # under "dear"'s floor
+    assert e.place("prov", INST, "sell", price=P, qty=3).order.asset == "dear"
     with pytest.raises(BelowFloor, match="floor"):
-        e.place("prov", INST, "sell", 1, P // 4)  # under both floors
+        e.place("prov", INST, "sell", price=P // 4, qty=1)  # under both floors
     with pytest.raises(InsufficientCapacity, match="fewer than 1 GPUs"):
-        e.place("prov", INST, "sell", 1, P - 1)  # "cheap" is full, "dear" too dear
+        e.place("prov", INST, "sell", price=P - 1, qty=1)  # "cheap" is full, "dear" too dear
 
 
 def test_contracts_stop_trading_at_their_start(tmp_path: Path) -> None:
@@ -337,15 +337,15 @@ def test_contracts_stop_trading_at_their_start(tmp_path: Path) -> None:
             name, f"pool-{name}", "H100-SXM", "us-tx", 50, START_S, START_S + 86400, escrow=escrow_for(name)
         )
     later = "H100-SXM.us-tx.2026-12-01T12Z.1h"
-    buy = e.place("alice", INST, "buy", 3, P)
-    sell = e.place("bob", INST_1H, "sell", 4, P + 10)
-    keep = e.place("bob", later, "sell", 2, P + 10)
+    buy = e.place("alice", INST, "buy", price=P, qty=3).order
+    sell = e.place("bob", INST_1H, "sell", price=P + 10, qty=4).order
+    keep = e.place("bob", later, "sell", price=P + 10, qty=2).order
     assert e.close_started(START_S + 5 * 3600) == 2  # INST (00Z) and INST_1H (05Z) have started
     assert (buy.status, buy.reason, sell.status) == ("cancelled", "expired", "cancelled")
     assert e.accounts["alice"].reserved == 0 and e.assets["pool-bob"].total == 2
     assert keep.status == "open"
     with pytest.raises(OrderRejected) as info:
-        e.place("alice", INST, "buy", 1, P)
+        e.place("alice", INST, "buy", price=P, qty=1)
     assert info.value.code == "instrument_closed"
     with pytest.raises(OrderRejected, match="already closed"):
         e.close_started(START_S)

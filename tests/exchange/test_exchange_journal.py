@@ -43,7 +43,7 @@ def test_unacknowledged_commands_are_not_in_the_journal(tmp_path: Path) -> None:
     engine, _journal = recover(tmp_path / "j.sqlite")
     seed_accounts(engine)
     acked = engine.commit()
-    engine.place("alice", INST, "buy", 1, 1_000_000)  # applied, never committed
+    engine.place("alice", INST, "buy", price=1_000_000, qty=1)  # applied, never committed
     assert engine.seq == acked + 1
     assert replay(Journal(tmp_path / "j.sqlite")).seq == acked
 

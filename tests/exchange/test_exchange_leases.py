@@ -38,9 +38,9 @@ def test_each_durable_lease_opens_once_in_its_assets_escrow_with_the_same_deposi
     )
     assert isinstance(sink, LeaseSink)
     fwd = LeaseForwarder(e, sink)
-    e.place("bob", INST, "sell", 2, P)
-    e.place("dave", INST, "sell", 3, P + 1)
-    e.place("alice", INST, "buy", 4, P + 1)
+    e.place("bob", INST, "sell", price=P, qty=2)
+    e.place("dave", INST, "sell", price=P + 1, qty=3)
+    e.place("alice", INST, "buy", price=P + 1, qty=4)
     assert fwd.forward() == 0  # nothing durable yet
     e.commit()
     assert fwd.forward() == 2 and fwd.forward() == 0
@@ -58,9 +58,9 @@ def test_a_refused_lease_stays_queued_and_is_retried_in_order() -> None:
     e = funded_engine()
     escrow = RecordingEscrow()
     fwd = LeaseForwarder(e, ChainLeaseSink({"pool-bob": escrow}, {"alice": "0xA11CE"}))
-    e.place("bob", INST, "sell", 5, P)
-    e.place("alice", INST, "buy", 1, P)
-    e.place("alice", INST, "buy", 1, P)
+    e.place("bob", INST, "sell", price=P, qty=5)
+    e.place("alice", INST, "buy", price=P, qty=1)
+    e.place("alice", INST, "buy", price=P, qty=1)
     e.commit()
     escrow.refuse = True
     assert fwd.forward() == 0 and isinstance(fwd.last_error, ChainError) and fwd.cursor == 0
@@ -79,8 +79,8 @@ def test_unmapped_assets_and_accounts_are_refused_with_a_hint(
     escrows: dict[str, RecordingEscrow], renters: dict[str, str], words: str
 ) -> None:
     e = funded_engine()
-    e.place("bob", INST, "sell", 1, P)
-    e.place("alice", INST, "buy", 1, P)
+    e.place("bob", INST, "sell", price=P, qty=1)
+    e.place("alice", INST, "buy", price=P, qty=1)
     with pytest.raises(LeaseSinkError, match=words) as info:
         ChainLeaseSink(escrows, renters).open_lease(e.leases[0])
     assert info.value.hint
@@ -105,8 +105,8 @@ def _open_leases_on_an_embedded_chain() -> None:
     e = funded_engine()
     sink = ChainLeaseSink({"pool-bob": market.escrow}, {"alice": renter})
     fwd = LeaseForwarder(e, sink)
-    e.place("bob", INST, "sell", 2, P)
-    e.place("alice", INST, "buy", 2, P)
+    e.place("bob", INST, "sell", price=P, qty=2)
+    e.place("alice", INST, "buy", price=P, qty=2)
     e.commit()
     assert fwd.forward() == 1, fwd.last_error
     lease = e.leases[0]
@@ -122,8 +122,8 @@ def _open_leases_on_an_embedded_chain() -> None:
     assert market.usd.balance_of(renter) == 10_000 * 10**6 - lease.amount
     # without an allowance the escrow reverts: the lease stays queued, nothing is lost
     market.usd.approve(market.escrow.address, 0, sender=renter)
-    e.place("bob", INST, "sell", 1, P)
-    e.place("alice", INST, "buy", 1, P)
+    e.place("bob", INST, "sell", price=P, qty=1)
+    e.place("alice", INST, "buy", price=P, qty=1)
     e.commit()
     assert fwd.forward() == 0 and isinstance(fwd.last_error, ChainError) and fwd.cursor == 1
     market.usd.approve(market.escrow.address, 10**12, sender=renter)
@@ -138,15 +138,15 @@ def test_serve_chain_option_builds_an_escrow_per_asset_and_a_funded_address_per_
 
     with boa.env.anchor():
         e = funded_engine(buyers=("alice",), sellers=("bob",))
-        e.place("bob", INST, "sell", 1, P)
-        e.place("alice", INST, "buy", 1, P)  # traded before the chain existed
+        e.place("bob", INST, "sell", price=P, qty=1)
+        e.place("alice", INST, "buy", price=P, qty=1)  # traded before the chain existed
         sink = _embedded_chain_sink(e)
         assert set(sink.escrows) == {"pool-alice", "pool-bob"} and set(sink.renters) == {"alice", "bob"}
         fwd = LeaseForwarder(e, sink)
         e.commit()
         assert fwd.forward() == 1, fwd.last_error
-        e.place("bob", INST, "sell", 3, P)
-        e.place("alice", INST, "buy", 3, P)
+        e.place("bob", INST, "sell", price=P, qty=3)
+        e.place("alice", INST, "buy", price=P, qty=3)
         e.commit()
         assert fwd.forward() == 1, fwd.last_error
         escrow = sink.escrows["pool-bob"]

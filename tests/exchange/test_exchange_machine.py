@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from drakewell.errors import ExchangeError
-from drakewell.exchange.book import BUY
+from drakewell.exchange import Side
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.journal import recover
 
@@ -52,12 +52,20 @@ class ExchangeMachine(RuleBasedStateMachine):
         self, account: str, inst: str, side: str, qty: int, price: int, tif: str, post_only: bool
     ) -> None:
         self._try(
-            self.engine.place, account, inst, side, qty, price, tif, "limit", post_only and tif == "GTC"
+            self.engine.place,
+            account,
+            inst,
+            side,
+            price=price,
+            qty=qty,
+            tif=tif,
+            order_type="limit",
+            post_only=post_only and tif == "GTC",
         )
 
     @rule(account=ACCOUNTS, side=st.sampled_from(("buy", "sell")), qty=st.integers(1, 20), price=PRICES)
     def market(self, account: str, side: str, qty: int, price: int) -> None:
-        self._try(self.engine.place, account, INST, side, qty, price, order_type="market")
+        self._try(self.engine.place, account, INST, side, price=price, qty=qty, order_type="market")
 
     @rule(account=ACCOUNTS, oid=st.integers(1, 60))
     def cancel(self, account: str, oid: int) -> None:
@@ -105,7 +113,7 @@ class ExchangeMachine(RuleBasedStateMachine):
             open_buys = sum(
                 o.price * o.qty * e.instruments[o.instrument].hours
                 for o in e.orders.values()
-                if o.account == name and o.status == "open" and o.side == BUY
+                if o.account == name and o.status == "open" and o.side == Side.BUY
             )
             assert acct.reserved == open_buys and acct.free >= 0
 
@@ -117,7 +125,7 @@ class ExchangeMachine(RuleBasedStateMachine):
             open_sells = sum(
                 o.qty
                 for o in e.orders.values()
-                if o.status == "open" and o.side != BUY and o.asset == asset.asset_id
+                if o.status == "open" and o.side != Side.BUY and o.asset == asset.asset_id
             )
             leased = sum(lease.gpus for lease in e.leases if lease.asset == asset.asset_id)
             assert committed == asset.total == open_sells + leased

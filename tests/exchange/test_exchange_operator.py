@@ -200,9 +200,9 @@ def test_a_lease_that_keeps_failing_is_dead_lettered_after_its_tries_and_the_res
     )
     escrow = _Escrow(failures=3)
     fwd = LeaseForwarder(engine, ChainLeaseSink({"pool-a": escrow}, {"alice": "0xA11CE"}), max_attempts=3)
-    engine.place("bob", INST, "sell", 5, P)
+    engine.place("bob", INST, "sell", price=P, qty=5)
     for _ in range(3):
-        engine.place("alice", INST, "buy", 1, P)
+        engine.place("alice", INST, "buy", price=P, qty=1)
     engine.commit()
     assert fwd.forward() == 0 and fwd.cursor == 0  # try 1: retried later, in order
     assert fwd.forward() == 0 and fwd.cursor == 0  # try 2

@@ -23,15 +23,15 @@ P = 2_000_000
 
 
 def _trade(e: Engine, inst: str, price: int, qty: int) -> None:
-    e.place("bob", inst, "sell", qty, price)
-    e.place("alice", inst, "buy", qty, price)
+    e.place("bob", inst, "sell", price=price, qty=qty)
+    e.place("alice", inst, "buy", price=price, qty=qty)
 
 
 def test_mark_is_the_stated_ewma_clamped_to_the_quotes() -> None:
     e = funded_engine()
     assert marks(e) == {}
-    e.place("bob", INST, "sell", 1, P + 1000)
-    e.place("alice", INST, "buy", 1, P - 1000)
+    e.place("bob", INST, "sell", price=P + 1000, qty=1)
+    e.place("alice", INST, "buy", price=P - 1000, qty=1)
     assert marks(e)[INST].mark == P  # no trades: the mid
     _trade(e, INST, P + 400, 1)
     _trade(e, INST, P + 800, 1)
@@ -39,7 +39,7 @@ def test_mark_is_the_stated_ewma_clamped_to_the_quotes() -> None:
     assert marks(e)[INST].mark == round(expected)
     assert marks(e)[INST].last == P + 800
     # a new ask below the EWMA pulls the mark down to it
-    e.place("dave", INST, "sell", 1, P + 200)
+    e.place("dave", INST, "sell", price=P + 200, qty=1)
     assert marks(e)[INST].mark == P + 200
 
 
@@ -92,8 +92,8 @@ def test_a_provider_never_sells_below_its_mining_floor_unless_it_says_so() -> No
         "prov", "pool", "H100-SXM", "us-tx", 8, START_S, START_S + 86400, floor, escrow_for("pool")
     )
     with pytest.raises(Exception, match="floor"):
-        e.place("prov", INST, "sell", 1, floor - 1)
-    assert e.place("prov", INST, "sell", 1, floor).status == "open"
+        e.place("prov", INST, "sell", price=floor - 1, qty=1)
+    assert e.place("prov", INST, "sell", price=floor, qty=1).order.status == "open"
 
 
 def test_leases_reach_the_sink_once_and_only_when_durable() -> None:

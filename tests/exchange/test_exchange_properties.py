@@ -153,11 +153,11 @@ def _run_engine(engine: Engine, cmd: tuple[object, ...]) -> str:
                 str(account),
                 INST,
                 str(side),
-                int(qty),
-                int(price),
-                tif,  # type: ignore[call-overload]
-                "market" if kind == "MKT" else "limit",
-                kind == "POST",
+                price=int(price),
+                qty=int(qty),
+                tif=tif,
+                order_type="market" if kind == "MKT" else "limit",
+                post_only=kind == "POST",
             )
         elif cmd[0] == "cancel":
             engine.cancel(str(cmd[1]), int(cmd[2]))  # type: ignore[call-overload]

@@ -66,8 +66,8 @@ def test_exchange_journal_replays_to_the_same_state(store_url: str) -> None:
     engine, journal = recover(store_url)
     service, _keys = demo_service(journal, engine)
     instrument = service.listed()[0]  # the demo pool's first day
-    engine.place("demo-buyer", instrument, "buy", 4, 1_700_000)
-    engine.place("demo-provider", instrument, "sell", 3, 1_600_000, asset="demo-pool-h100")
+    engine.place("demo-buyer", instrument, "buy", price=1_700_000, qty=4)
+    engine.place("demo-provider", instrument, "sell", price=1_600_000, qty=3, asset="demo-pool-h100")
     engine.commit()
     rebuilt, rebuilt_journal = recover(store_url)
     assert rebuilt.snapshot() == engine.snapshot()

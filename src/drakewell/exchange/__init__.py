@@ -8,11 +8,13 @@ journals every accepted command (:func:`recover` rebuilds it exactly). :mod:`.pr
 indexes and floors prices; :mod:`.api` serves it over REST; a :class:`LeaseSink` receives leases.
 """
 
+from drakewell.exchange.book import BookView, OrderView, Side
 from drakewell.exchange.engine import (
     Engine,
     EngineHalted,
     Lease,
     OrderRejected,
+    Placed,
     Trade,
     UnknownOrder,
     hash_api_key,
@@ -21,12 +23,14 @@ from drakewell.exchange.instruments import GPU_MODELS, REGIONS, Instrument, Inst
 from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.leases import InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import floor_price, floor_price_for, forward_curve, gpu_hour_index, marks
-from drakewell.exchange.risk import BelowFloor, InsufficientBalance, InsufficientCapacity, RiskError
+from drakewell.exchange.refusals import RejectCode
+from drakewell.exchange.risk import BelowFloor, InsufficientBalance, InsufficientCapacity, NoEscrow, RiskError
 
 __all__ = [
     "GPU_MODELS",
     "REGIONS",
     "BelowFloor",
+    "BookView",
     "Engine",
     "EngineHalted",
     "InMemoryLeaseSink",
@@ -38,8 +42,13 @@ __all__ = [
     "Lease",
     "LeaseForwarder",
     "LeaseSink",
+    "NoEscrow",
     "OrderRejected",
+    "OrderView",
+    "Placed",
+    "RejectCode",
     "RiskError",
+    "Side",
     "Trade",
     "UnknownOrder",
     "floor_price",

@@ -12,9 +12,12 @@ Every command route answers only after the command's journal record has committe
 Refusals answer ``{"code", "message", "hint"}``: 400 for input the schema cannot express (an
 impossible date such as 2026-02-30, a limit order without a price, an unparsable body), 404 for an
 unknown order, 409 for a refusal by the market state (collateral, capacity, floor, post-only,
-fill-or-kill, closed order), 401 for a missing or unknown key, 503 when the engine halted after a
-failed commit. Input that breaks the published schema (types, ranges, the instrument id pattern)
-answers FastAPI's 422. Request models are strict: JSON integers and booleans only, no coercion.
+fill-or-kill, closed order, a client order id in use), 401 for a missing or unknown key, 503 when
+the engine halted after a failed commit. ``code`` is the refusal's
+:class:`~drakewell.exchange.refusals.RejectCode` (``insufficient_balance``,
+``insufficient_capacity``, ``below_floor``, ``fok_not_fillable``, ...). Input that breaks the
+published schema (types, ranges, the instrument id pattern) answers FastAPI's 422. Request models
+are strict: JSON integers and booleans only, no coercion.
 
 Time comes from the service's clock (``ExchangeService.clock``, the wall clock unless one is
 given): it closes contracts at their start and lists the next whole days' contracts of every
@@ -49,7 +52,7 @@ from starlette.routing import Match
 
 from drakewell.errors import ExchangeError
 from drakewell.exchange.assets import AssetDirectory
-from drakewell.exchange.book import BUY, Order
+from drakewell.exchange.book import Order
 from drakewell.exchange.engine import (
     MAX_PRICE,
     MAX_QTY,
@@ -229,6 +232,12 @@ class OrderIn(BaseModel):
     post_only: bool = False
     asset: str | None = Field(default=None, min_length=1, max_length=80)
     allow_below_floor: bool = False
+    client_order_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="your name for the order; no two of your open orders share one",
+    )
 
 
 class AmendIn(BaseModel):
@@ -252,6 +261,7 @@ class OrderOut(BaseModel):
     post_only: bool
     asset: str | None
     reason: str
+    client_order_id: str | None
 
 
 class LevelOut(BaseModel):
@@ -367,23 +377,25 @@ _COMMAND: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 404: _ERR, 40
 
 
 def _refusal(exc: ExchangeError) -> _HttpRefusal:
+    """The answer to a refusal: its :class:`RejectCode` and the status its kind maps to."""
+    if not isinstance(exc, OrderRejected):
+        return _HttpRefusal(409, "refused", exc.message, exc.hint)
     if isinstance(exc, EngineHalted):
-        return _HttpRefusal(503, exc.code, exc.message, exc.hint)
-    code = getattr(exc, "code", "refused")
-    if isinstance(exc, UnknownOrder):
+        status = 503
+    elif isinstance(exc, UnknownOrder):
         status = 404
-    elif isinstance(exc, OrderRejected) and (code.startswith("bad_") or code.startswith("missing_")):
+    elif exc.code.is_bad_input:
         status = 400
     else:
         status = 409
-    return _HttpRefusal(status, code, exc.message, exc.hint)
+    return _HttpRefusal(status, exc.code.value, exc.message, exc.hint)
 
 
 def _order_out(o: Order) -> OrderOut:
     return OrderOut(
         oid=o.oid,
         instrument=o.instrument,
-        side="buy" if o.side == BUY else "sell",
+        side=o.side.label,  # type: ignore[arg-type]
         price=o.price,
         status=o.status,  # type: ignore[arg-type]
         submitted=o.submitted,
@@ -394,6 +406,7 @@ def _order_out(o: Order) -> OrderOut:
         post_only=o.post_only,
         asset=o.asset,
         reason=o.reason,
+        client_order_id=o.client_order_id,
     )
 
 
@@ -445,7 +458,7 @@ async def get_trades(
                     instrument=t.instrument,
                     price=t.price,
                     qty=t.qty,
-                    taker_side="buy" if t.taker_side == BUY else "sell",
+                    taker_side=t.taker_side.label,  # type: ignore[arg-type]
                 )
             )
             if len(out) >= limit:
@@ -522,14 +535,15 @@ async def post_order(service: Service, account: AccountId, body: OrderIn) -> Ord
             account,
             body.instrument,
             body.side,
-            body.qty,
-            body.price,
-            body.tif,
-            body.order_type,
-            body.post_only,
-            body.asset,
-            body.allow_below_floor,
-        )
+            price=body.price,
+            qty=body.qty,
+            tif=body.tif,
+            order_type=body.order_type,
+            post_only=body.post_only,
+            asset=body.asset,
+            allow_below_floor=body.allow_below_floor,
+            client_order_id=body.client_order_id,
+        ).order
     except ExchangeError as exc:
         raise _refusal(exc) from None
     await service.acknowledge()

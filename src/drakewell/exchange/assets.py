@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from drakewell.errors import ChainError
 from drakewell.exchange.engine import Engine, OrderRejected
+from drakewell.exchange.refusals import RejectCode
 from drakewell.exchange.risk import Asset
 
 if TYPE_CHECKING:
@@ -97,33 +98,33 @@ class ChainAssetDirectory:
             market = escrow_client.has_role("MARKET_ROLE", self.market_sender)
         except ChainError as exc:
             raise AssetRefused(
-                "unknown_escrow",
+                RejectCode.UNKNOWN_ESCROW,
                 f"escrow {escrow} / share {share} are not a LeaseEscrow and ComputeShare on this chain: "
                 f"{exc.message}",
                 hint="name the addresses of the tokenized asset's deployed contracts",
             ) from None
         if not _same(escrow_share, share):
             raise AssetRefused(
-                "share_mismatch",
+                RejectCode.SHARE_MISMATCH,
                 f"escrow {escrow} pays share {escrow_share}, not {share}",
                 hint="name the share token of the same tokenized asset",
             )
         if escrow_asset != share_asset:
             raise AssetRefused(
-                "asset_id_mismatch",
+                RejectCode.ASSET_ID_MISMATCH,
                 f"escrow asset id 0x{escrow_asset.hex()} differs from the share's 0x{share_asset.hex()}",
                 hint="the escrow and share must belong to one tokenized asset",
             )
         if not market:
             raise AssetRefused(
-                "not_market",
+                RejectCode.NOT_MARKET,
                 f"the exchange's sender {self.market_sender} lacks MARKET_ROLE on escrow {escrow}",
                 hint="grant it MARKET_ROLE on the escrow, so the asset's leases can be opened",
             )
         gpus = self.declared_gpus.get(escrow.lower())
         if gpus is None:
             raise AssetRefused(
-                "undeclared_asset",
+                RejectCode.UNDECLARED_ASSET,
                 f"no GPU count is declared for the asset of escrow {escrow}",
                 hint="deploy the market with its AssetSpec and give it to the directory",
             )
@@ -144,11 +145,13 @@ class InMemoryAssetDirectory:
         asset = self.assets.get(escrow.lower())
         if asset is None:
             raise AssetRefused(
-                "unknown_escrow", f"no tokenized asset has escrow {escrow}", hint="declare the asset first"
+                RejectCode.UNKNOWN_ESCROW,
+                f"no tokenized asset has escrow {escrow}",
+                hint="declare the asset first",
             )
         if not _same(asset.share, share):
             raise AssetRefused(
-                "share_mismatch",
+                RejectCode.SHARE_MISMATCH,
                 f"escrow {escrow} pays share {asset.share}, not {share}",
                 hint="name the share token of the same tokenized asset",
             )
@@ -175,7 +178,7 @@ def register_tied_asset(
     declared = directory.declared(escrow, share)
     if isinstance(gpus, int) and gpus > declared.gpus:
         raise AssetRefused(
-            "capacity_exceeds_declared",
+            RejectCode.CAPACITY_EXCEEDS_DECLARED,
             f"{gpus} GPUs exceed the {declared.gpus} GPUs the asset of escrow {declared.escrow} declares",
             hint="register at most the asset's declared GPUs",
         )

@@ -21,11 +21,50 @@ The book knows nothing about money or capacity; :mod:`drakewell.exchange.engine`
 
 from __future__ import annotations
 
+import enum
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
 
-BUY = 1
-SELL = -1
+from drakewell.exchange.refusals import OrderRejected, RejectCode
+
+
+class Side(enum.IntEnum):
+    """The side of an order or a trade's taker: ``BUY = 1``, ``SELL = -1`` (a sign, so arithmetic works).
+
+    Its string form is ``"buy"`` / ``"sell"``, as the journal and the REST API write it;
+    :meth:`parse` turns either form into a member, once, at the edge.
+    """
+
+    BUY = 1
+    SELL = -1
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @property
+    def label(self) -> str:
+        """``"buy"`` or ``"sell"``."""
+        return _LABELS[self]
+
+    @property
+    def opposite(self) -> Side:
+        return Side(-self)
+
+    @classmethod
+    def parse(cls, value: Side | str) -> Side:
+        """A :class:`Side` from a member or ``"buy"`` / ``"sell"``; raises :class:`ValueError` otherwise."""
+        side = _BY_NAME.get(value) if type(value) is str else value if type(value) is Side else None
+        if side is None:
+            raise ValueError(f"side {value!r} is neither buy nor sell")
+        return side
+
+
+_BY_NAME = {"buy": Side.BUY, "sell": Side.SELL}
+_LABELS = {Side.BUY: "buy", Side.SELL: "sell"}
+BUY = Side.BUY
+SELL = Side.SELL
 
 # order status codes
 OPEN = "open"
@@ -34,12 +73,13 @@ CANCELLED = "cancelled"
 
 
 class Order:
-    """A resting or incoming order. ``qty`` is the open remainder (0 once dead)."""
+    """A resting or incoming order. ``qty`` is the open remainder (0 once dead); ``side`` a :class:`Side`."""
 
     __slots__ = (
         "account",
         "asset",
         "cancelled",
+        "client_order_id",
         "filled",
         "instrument",
         "oid",
@@ -58,12 +98,13 @@ class Order:
         oid: int,
         account: str,
         instrument: str,
-        side: int,
+        side: Side,
         price: int,
         qty: int,
         tif: str,
         post_only: bool = False,
         asset: str | None = None,
+        client_order_id: str | None = None,
     ) -> None:
         self.oid = oid
         self.account = account
@@ -77,17 +118,18 @@ class Order:
         self.tif = tif
         self.post_only = post_only
         self.asset = asset
+        self.client_order_id = client_order_id
         self.status = OPEN
         self.reason = ""
 
 
-class Side:
+class Ladder:
     """One side of a book: levels keyed so the best is the last key."""
 
     __slots__ = ("keys", "levels", "live", "sign")
 
     def __init__(self, sign: int) -> None:
-        self.sign = sign  # key = sign * price: +1 for bids, -1 for asks
+        self.sign = int(sign)  # key = sign * price: +1 for bids, -1 for asks
         self.keys: list[int] = []
         self.levels: dict[int, deque[Order]] = {}
         self.live: dict[int, int] = {}
@@ -141,14 +183,28 @@ class Book:
 
     def __init__(self, instrument: str) -> None:
         self.instrument = instrument
-        self.bids = Side(BUY)
-        self.asks = Side(SELL)
+        self.bids = Ladder(BUY)
+        self.asks = Ladder(SELL)
 
     def best_bid(self) -> int | None:
         return self.bids.best_price()
 
     def best_ask(self) -> int | None:
         return self.asks.best_price()
+
+    def side(self, side: Side) -> Ladder:
+        """The bids (``Side.BUY``) or the asks (``Side.SELL``)."""
+        return self.bids if side == BUY else self.asks
+
+    def level(self, side: Side | str, price: int) -> tuple[OrderView, ...]:
+        """The live orders resting at ``price`` on ``side``, in time priority (empty if none)."""
+        s = Side.parse(side)
+        ladder = self.side(s)
+        return tuple(
+            OrderView(o.oid, o.account, s, o.price, o.qty, o.client_order_id)
+            for o in ladder.levels.get(ladder.sign * price, ())
+            if o.qty
+        )
 
     def crosses(self, side: int, price: int) -> bool:
         """Would a ``side`` order at ``price`` trade against the resting book?"""
@@ -230,3 +286,66 @@ class Book:
         order.filled += order.qty - remaining
         order.qty = remaining
         return fills
+
+
+class OrderView(NamedTuple):
+    """A resting order as the book shows it: ``qty`` is its open remainder."""
+
+    oid: int
+    account: str
+    side: Side
+    price: int
+    qty: int
+    client_order_id: str | None
+
+
+class BookView:
+    """A read-only view of one instrument's book that always shows its current state.
+
+    The engine creates an instrument's book with its first accepted order; a view taken before
+    that shows an empty book and, from then on, the live one (``resolve`` finds it).
+    """
+
+    __slots__ = ("_empty", "_resolve", "instrument")
+
+    def __init__(self, instrument: str, resolve: Callable[[], Book | None]) -> None:
+        self.instrument = instrument
+        self._resolve = resolve
+        self._empty = Book(instrument)  # never written to
+
+    def _book(self) -> Book:
+        book = self._resolve()
+        return self._empty if book is None else book
+
+    @property
+    def bids(self) -> Ladder:
+        return self._book().bids
+
+    @property
+    def asks(self) -> Ladder:
+        return self._book().asks
+
+    def best_bid(self) -> int | None:
+        return self._book().best_bid()
+
+    def best_ask(self) -> int | None:
+        return self._book().best_ask()
+
+    def level(self, side: Side | str, price: int) -> tuple[OrderView, ...]:
+        """The live orders at ``price`` on ``side`` in time priority (see :meth:`Book.level`)."""
+        return self._book().level(_parse_side(side), price)
+
+    def orders(self, side: Side | str) -> tuple[OrderView, ...]:
+        """Every live order on ``side``, best level first, time priority within a level."""
+        book = self._book()
+        s = _parse_side(side)
+        return tuple(
+            OrderView(o.oid, o.account, s, o.price, o.qty, o.client_order_id) for o in book.side(s).orders()
+        )
+
+
+def _parse_side(side: Side | str) -> Side:
+    try:
+        return Side.parse(side)
+    except ValueError as exc:
+        raise OrderRejected(RejectCode.BAD_SIDE, str(exc), hint="use side 'buy' or 'sell'") from None

@@ -32,11 +32,12 @@ import gc
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from drakewell.errors import ExchangeError
-from drakewell.exchange.book import BUY, CANCELLED, FILLED, OPEN, SELL, Book, Order
+from drakewell.exchange.book import BUY, CANCELLED, FILLED, OPEN, Book, BookView, Order, Side
 from drakewell.exchange.instruments import GPU_MODELS, REGIONS, InstrumentError, parse_instrument
+from drakewell.exchange.refusals import FixedCodeRejection, OrderRejected, RejectCode
 from drakewell.exchange.risk import (
     Account,
     Asset,
@@ -51,17 +52,9 @@ from drakewell.units import USD
 MAX_PRICE = 10_000 * USD  # base units per GPU-hour
 MAX_QTY = 1_000_000  # GPUs per order
 TIFS = ("GTC", "IOC", "FOK")
-SIDES = {"buy": BUY, "sell": SELL}
-SIDE_NAMES = {BUY: "buy", SELL: "sell"}
+_SIDE_BY_NAME = {"buy": Side.BUY, "sell": Side.SELL}
+_LABELS = {Side.BUY: "buy", Side.SELL: "sell"}
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-class OrderRejected(ExchangeError):
-    """An order, amend or cancel was refused; ``code`` is a stable machine-readable reason."""
-
-    def __init__(self, code: str, message: str, *, hint: str) -> None:
-        self.code = code
-        super().__init__(message, hint=hint)
 
 
 class UnknownOrder(OrderRejected):
@@ -72,10 +65,10 @@ class AccountError(OrderRejected):
     """An account is unknown, already exists, or an amount is invalid."""
 
 
-class EngineHalted(ExchangeError):
+class EngineHalted(FixedCodeRejection):
     """A journal commit failed; memory may be ahead of the journal."""
 
-    code = "engine_halted"
+    code = RejectCode.ENGINE_HALTED
 
 
 def tune_gc() -> None:
@@ -98,7 +91,7 @@ def hash_api_key(api_key: str) -> str:
 
 
 class Trade:
-    """One fill: ``qty`` GPUs at ``price`` base units per GPU-hour."""
+    """One fill: ``qty`` GPUs at ``price`` base units per GPU-hour; ``taker_side`` is a :class:`Side`."""
 
     __slots__ = ("buy_oid", "buyer", "instrument", "price", "qty", "sell_oid", "seller", "taker_side", "tid")
 
@@ -112,7 +105,7 @@ class Trade:
         sell_oid: int,
         buyer: str,
         seller: str,
-        taker_side: int,
+        taker_side: Side,
     ) -> None:
         self.tid = tid
         self.instrument = instrument
@@ -126,6 +119,13 @@ class Trade:
 
     def as_tuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, s) for s in Trade.__slots__)
+
+
+class Placed(NamedTuple):
+    """What :meth:`Engine.place` did: the order (its state after matching) and its trades, in order."""
+
+    order: Order
+    fills: tuple[Trade, ...]
 
 
 class Lease:
@@ -193,11 +193,11 @@ class _Inst:
 Record = tuple[int, str, dict[str, Any]]
 
 
-def _bad(code: str, message: str, hint: str) -> OrderRejected:
+def _bad(code: RejectCode, message: str, hint: str) -> OrderRejected:
     return OrderRejected(code, message, hint=hint)
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int, code: str) -> int:
+def _check_int(name: str, value: Any, lo: int, hi: int, code: RejectCode) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise _bad(
             code, f"{name} {value!r} is not a whole number in {lo}..{hi}", f"give {name} as an integer"
@@ -218,6 +218,8 @@ class Engine:
         self.instruments: dict[str, _Inst] = {}
         self.orders: dict[int, Order] = {}
         self.orders_by_account: dict[str, list[int]] = {}
+        # client order id -> oid, per account (the oid's order may have closed since)
+        self.client_order_ids: dict[str, dict[str, int]] = {}
         self.trades: list[Trade] = []
         self.leases: list[Lease] = []
         self.lease_seqs: list[int] = []  # the command sequence number that created each lease
@@ -292,21 +294,23 @@ class Engine:
         self._check_live()
         if not isinstance(account_id, str) or not 1 <= len(account_id) <= 64 or not account_id.isprintable():
             raise AccountError(
-                "bad_account",
+                RejectCode.BAD_ACCOUNT,
                 f"account id {account_id!r} is not 1..64 printable characters",
                 hint="choose a short printable name",
             )
         if account_id in self.accounts:
             raise AccountError(
-                "account_exists", f"account {account_id!r} already exists", hint="pick another id"
+                RejectCode.ACCOUNT_EXISTS, f"account {account_id!r} already exists", hint="pick another id"
             )
         if not isinstance(key_hash, str) or len(key_hash) != 64:
             raise AccountError(
-                "bad_key_hash", "key_hash is not a SHA-256 hex digest", hint="pass hash_api_key(api_key)"
+                RejectCode.BAD_KEY_HASH,
+                "key_hash is not a SHA-256 hex digest",
+                hint="pass hash_api_key(api_key)",
             )
         if key_hash in self.key_index:
             raise AccountError(
-                "key_in_use",
+                RejectCode.KEY_IN_USE,
                 "that API key already belongs to another account",
                 hint="generate a fresh API key for each account",
             )
@@ -314,6 +318,7 @@ class Engine:
         self.accounts[account_id] = acct
         self.key_index[key_hash] = account_id
         self.orders_by_account[account_id] = []
+        self.client_order_ids[account_id] = {}
         self.assets_by_owner[account_id] = []
         self._accept("open_account", {"account_id": account_id, "key_hash": key_hash})
         return acct
@@ -321,23 +326,44 @@ class Engine:
     def _account(self, account_id: str) -> Account:
         acct = self.accounts.get(account_id)
         if acct is None:
-            raise AccountError("unknown_account", f"no account {account_id!r}", hint="open the account first")
+            raise AccountError(
+                RejectCode.UNKNOWN_ACCOUNT, f"no account {account_id!r}", hint="open the account first"
+            )
         return acct
 
     def deposit(self, account_id: str, amount: int) -> int:
         """Credit ``amount`` base units (e.g. a stablecoin deposit seen on chain); returns the balance."""
         self._check_live()
         acct = self._account(account_id)
-        _check_int("amount", amount, 1, 10**18, "bad_amount")
+        _check_int("amount", amount, 1, 10**18, RejectCode.BAD_AMOUNT)
         acct.balance += amount
         self._accept("deposit", {"account_id": account_id, "amount": amount})
         return acct.balance
+
+    def fund(self, account_id: str, amount: int, *, api_key: str | None = None) -> int:
+        """Deposit ``amount`` base units into ``account_id``, opening it first when it is new.
+
+        A new account needs ``api_key`` (its hash becomes the account's key, as with
+        :meth:`open_account`); the amount is checked before anything happens. Both commands are
+        journaled as usual. Returns the balance.
+        """
+        self._check_live()
+        _check_int("amount", amount, 1, 10**18, RejectCode.BAD_AMOUNT)
+        if account_id not in self.accounts:
+            if api_key is None:
+                raise AccountError(
+                    RejectCode.UNKNOWN_ACCOUNT,
+                    f"no account {account_id!r} to fund",
+                    hint="give api_key to open it, or open it with open_account",
+                )
+            self.open_account(account_id, hash_api_key(api_key))
+        return self.deposit(account_id, amount)
 
     def withdraw(self, account_id: str, amount: int) -> int:
         """Debit ``amount`` base units of free balance; returns the balance."""
         self._check_live()
         acct = self._account(account_id)
-        _check_int("amount", amount, 1, 10**18, "bad_amount")
+        _check_int("amount", amount, 1, 10**18, RejectCode.BAD_AMOUNT)
         if amount > acct.free:
             raise InsufficientBalance(
                 f"withdrawal of {amount} exceeds the free balance {acct.free} of {account_id!r}",
@@ -369,51 +395,9 @@ class Engine:
         """
         self._check_live()
         self._account(account_id)
-        if not isinstance(asset_id, str) or not 1 <= len(asset_id) <= 80 or not asset_id.isprintable():
-            raise AccountError(
-                "bad_asset",
-                f"asset id {asset_id!r} is not 1..80 printable characters",
-                hint="use the token's id, e.g. its contract address or pool name",
-            )
-        if asset_id in self.assets:
-            raise AccountError(
-                "asset_exists",
-                f"asset {asset_id!r} is already registered",
-                hint="raise capacity by registering a new asset id",
-            )
-        if gpu_model not in GPU_MODELS:
-            raise AccountError(
-                "bad_asset", f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}"
-            )
-        if region not in REGIONS:
-            raise AccountError(
-                "bad_asset", f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}"
-            )
-        _check_int("gpus", gpus, 1, MAX_QTY, "bad_asset")
-        _check_int("available_from_s", available_from_s, 0, 2**40, "bad_asset")
-        _check_int("available_to_s", available_to_s, 0, 2**40, "bad_asset")
-        _check_int("floor_price", floor_price, 0, MAX_PRICE, "bad_asset")
-        if available_to_s <= available_from_s:
-            raise AccountError(
-                "bad_asset",
-                "the availability window is empty",
-                hint="available_to_s must be after available_from_s",
-            )
+        self._check_asset(asset_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price)
         if escrow is not None:
-            if not isinstance(escrow, str) or not _ADDRESS.match(escrow):
-                raise AccountError(
-                    "bad_escrow",
-                    f"escrow {escrow!r} is not a 0x-prefixed 20-byte hex address",
-                    hint="give the address of the asset's LeaseEscrow",
-                )
-            key = escrow.lower()
-            taken = next((a for a in self.assets.values() if (a.escrow or "").lower() == key), None)
-            if taken is not None:
-                raise AccountError(
-                    "escrow_registered",
-                    f"escrow {escrow} already backs asset {taken.asset_id!r}",
-                    hint="one exchange asset per on-chain asset: its capacity is registered once",
-                )
+            self._check_escrow(escrow)
         asset = Asset(
             asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price
         )
@@ -436,6 +420,65 @@ class Engine:
         )
         return asset
 
+    def _check_asset(
+        self,
+        asset_id: str,
+        gpu_model: str,
+        region: str,
+        gpus: int,
+        available_from_s: int,
+        available_to_s: int,
+        floor_price: int,
+    ) -> None:
+        if not isinstance(asset_id, str) or not 1 <= len(asset_id) <= 80 or not asset_id.isprintable():
+            raise AccountError(
+                RejectCode.BAD_ASSET,
+                f"asset id {asset_id!r} is not 1..80 printable characters",
+                hint="use the token's id, e.g. its contract address or pool name",
+            )
+        if asset_id in self.assets:
+            raise AccountError(
+                RejectCode.ASSET_EXISTS,
+                f"asset {asset_id!r} is already registered",
+                hint="raise capacity by registering a new asset id",
+            )
+        if gpu_model not in GPU_MODELS:
+            raise AccountError(
+                RejectCode.BAD_ASSET,
+                f"unknown GPU model {gpu_model!r}",
+                hint=f"use one of {', '.join(GPU_MODELS)}",
+            )
+        if region not in REGIONS:
+            raise AccountError(
+                RejectCode.BAD_ASSET, f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}"
+            )
+        _check_int("gpus", gpus, 1, MAX_QTY, RejectCode.BAD_ASSET)
+        _check_int("available_from_s", available_from_s, 0, 2**40, RejectCode.BAD_ASSET)
+        _check_int("available_to_s", available_to_s, 0, 2**40, RejectCode.BAD_ASSET)
+        _check_int("floor_price", floor_price, 0, MAX_PRICE, RejectCode.BAD_ASSET)
+        if available_to_s <= available_from_s:
+            raise AccountError(
+                RejectCode.BAD_ASSET,
+                "the availability window is empty",
+                hint="available_to_s must be after available_from_s",
+            )
+
+    def _check_escrow(self, escrow: str) -> None:
+        if not isinstance(escrow, str) or not _ADDRESS.match(escrow):
+            raise AccountError(
+                RejectCode.BAD_ESCROW,
+                f"escrow {escrow!r} is not a 0x-prefixed 20-byte hex address",
+                hint="give the address of the asset's LeaseEscrow",
+            )
+        key = escrow.lower()
+        taken = next((a for a in self.assets.values() if (a.escrow or "").lower() == key), None)
+        if taken is not None:
+            raise AccountError(
+                RejectCode.ESCROW_REGISTERED,
+                f"escrow {escrow} already backs asset {taken.asset_id!r}",
+                hint="one exchange asset per on-chain asset: its capacity is registered once",
+            )
+
     # --- orders ---------------------------------------------------------------------------------
 
     def _new_inst(self, instrument: str) -> _Inst:
@@ -443,7 +486,7 @@ class Engine:
         try:
             return _Inst(instrument)
         except InstrumentError as exc:
-            raise _bad("bad_instrument", exc.message, exc.hint or "") from None
+            raise _bad(RejectCode.BAD_INSTRUMENT, exc.message, exc.hint or "") from None
 
     def _pick_asset(
         self, account: str, inst: _Inst, qty: int, price: int, asset_id: str | None, allow_below_floor: bool
@@ -500,127 +543,216 @@ class Engine:
         self,
         account: str,
         instrument: str,
-        side: str,
+        side: Side | str,
+        *,
+        price: int | None,
         qty: int,
-        price: int | None = None,
         tif: str = "GTC",
         order_type: str = "limit",
         post_only: bool = False,
         asset: str | None = None,
         allow_below_floor: bool = False,
-    ) -> Order:
-        """Place an order; returns it (``status``, ``filled``, ``qty`` open, ``cancelled``).
+        client_order_id: str | None = None,
+    ) -> Placed:
+        """Place an order; returns it with the trades it made (:class:`Placed`).
 
         ``price`` is the limit (base units per GPU-hour) or, for ``order_type="market"``, the
         protection price: the worst price the order may trade at (a market order is IOC).
+        ``side`` is a :class:`Side` or ``"buy"`` / ``"sell"``. ``client_order_id`` (optional,
+        1..64 printable characters) names the order for its account: no two open orders of an
+        account share one. Steps: validate, reserve (pre-trade risk), journal, execute; a refusal
+        in the first two changes nothing.
         """
         if self.halted:
             self._check_live()
         acct = self.accounts.get(account)
         if acct is None:
-            raise AccountError("unknown_account", f"no account {account!r}", hint="open the account first")
-        s = SIDES.get(side)
+            raise AccountError(
+                RejectCode.UNKNOWN_ACCOUNT, f"no account {account!r}", hint="open the account first"
+            )
+        s = _SIDE_BY_NAME.get(side) if type(side) is str else side if type(side) is Side else None
         if s is None:
-            raise _bad("bad_side", f"side {side!r} is neither buy nor sell", "use side='buy' or side='sell'")
-        inst = self.instruments.get(instrument)
-        if inst is None:
-            inst = self._new_inst(instrument)
+            raise _bad(
+                RejectCode.BAD_SIDE, f"side {side!r} is neither buy nor sell", "use side='buy' or side='sell'"
+            )
+        inst = self.instruments.get(instrument) or self._new_inst(instrument)
+        tif = self._validate_order(inst, s, price, qty, tif, order_type, post_only)
+        if client_order_id is not None:
+            self._check_client_order_id(account, client_order_id)
+        assert price is not None  # _validate_order refused a missing price
+        backing = self._check_risk(acct, inst, s, price, qty, asset, allow_below_floor)
+        order = Order(
+            self.next_oid,
+            account,
+            instrument,
+            s,
+            price,
+            qty,
+            tif,
+            post_only,
+            backing.asset_id if backing else None,
+            client_order_id,
+        )
+        if tif == "FOK" and inst.book.fillable(order) < qty:
+            raise _bad(
+                RejectCode.FOK_NOT_FILLABLE,
+                f"fill-or-kill {s.label} of {qty} cannot fill completely at {price} or better",
+                "use IOC for a partial fill, or GTC to rest",
+            )
+        # accepted: from here on nothing refuses
+        self._reserve(order, inst, backing)
+        if self.pending is not None:
+            self._journal_place(order, order_type, asset, allow_below_floor)
+        else:
+            self.seq += 1
+        n_trades = len(self.trades)
+        self._execute(order, inst)
+        trades = self.trades
+        return Placed(order, tuple(trades[n_trades:]) if len(trades) > n_trades else ())
+
+    def _validate_order(
+        self,
+        inst: _Inst,
+        side: Side,
+        price: int | None,
+        qty: int,
+        tif: str,
+        order_type: str,
+        post_only: bool,
+    ) -> str:
+        """Refuse an order that is malformed or cannot trade now; returns its time in force."""
         if inst.start_s <= self.closed_before_s:
             raise _bad(
-                "instrument_closed",
-                f"{instrument} has started and no longer trades",
+                RejectCode.INSTRUMENT_CLOSED,
+                f"{inst.book.instrument} has started and no longer trades",
                 "trade a contract that starts later",
             )
         if type(qty) is not int or not 0 < qty <= MAX_QTY:
-            _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
+            _check_int("qty", qty, 1, MAX_QTY, RejectCode.BAD_QUANTITY)
         if order_type == "limit":
             if price is None:
                 raise _bad(
-                    "bad_price", "a limit order needs a price", "give price in base units per GPU-hour"
+                    RejectCode.BAD_PRICE,
+                    "a limit order needs a price",
+                    "give price in base units per GPU-hour",
                 )
             if tif not in TIFS:
-                raise _bad("bad_tif", f"time in force {tif!r} is not one of {TIFS}", "use GTC, IOC or FOK")
+                raise _bad(
+                    RejectCode.BAD_TIF, f"time in force {tif!r} is not one of {TIFS}", "use GTC, IOC or FOK"
+                )
         elif order_type == "market":
             if price is None:
                 raise _bad(
-                    "missing_protection",
+                    RejectCode.MISSING_PROTECTION,
                     "a market order needs a protection price",
                     "give price = the worst price per GPU-hour you accept",
                 )
             if post_only:
-                raise _bad("bad_order_type", "a market order cannot be post-only", "use a limit order")
+                raise _bad(
+                    RejectCode.BAD_ORDER_TYPE, "a market order cannot be post-only", "use a limit order"
+                )
             tif = "IOC"
         else:
             raise _bad(
-                "bad_order_type", f"order type {order_type!r} is not limit or market", "use limit or market"
+                RejectCode.BAD_ORDER_TYPE,
+                f"order type {order_type!r} is not limit or market",
+                "use limit or market",
             )
         if type(price) is not int or not 0 < price <= MAX_PRICE:
-            _check_int("price", price, 1, MAX_PRICE, "bad_price")
-        if post_only and tif != "GTC":
-            raise _bad("bad_tif", "a post-only order must be GTC", "drop post_only or use tif GTC")
-        book = inst.book
-        if post_only and book.crosses(s, price):
+            _check_int("price", price, 1, MAX_PRICE, RejectCode.BAD_PRICE)
+        if post_only:
+            if tif != "GTC":
+                raise _bad(
+                    RejectCode.BAD_TIF, "a post-only order must be GTC", "drop post_only or use tif GTC"
+                )
+            if inst.book.crosses(side, price):
+                raise _bad(
+                    RejectCode.POST_ONLY_WOULD_CROSS,
+                    f"post-only {side.label} at {price} would trade against the book",
+                    "lower a buy / raise a sell below/above the opposite best price",
+                )
+        return tif
+
+    def _check_client_order_id(self, account: str, client_order_id: str) -> None:
+        if (
+            type(client_order_id) is not str
+            or not 1 <= len(client_order_id) <= 64
+            or not client_order_id.isprintable()
+        ):
             raise _bad(
-                "post_only_would_cross",
-                f"post-only {side} at {price} would trade against the book",
-                "lower a buy / raise a sell below/above the opposite best price",
+                RejectCode.BAD_CLIENT_ORDER_ID,
+                f"client order id {client_order_id!r} is not 1..64 printable characters",
+                "give a short printable name, or none",
             )
-        hours = inst.hours
-        collateral = 0
-        backing: Asset | None = None
-        if s == BUY:
-            collateral = price * qty * hours
+        oid = self.client_order_ids[account].get(client_order_id)
+        if oid is not None and self.orders[oid].status == OPEN:
+            raise _bad(
+                RejectCode.CLIENT_ORDER_ID_IN_USE,
+                f"client order id {client_order_id!r} already names open order {oid} of {account!r}",
+                "use a fresh client order id, or cancel that order first",
+            )
+
+    def _check_risk(
+        self,
+        acct: Account,
+        inst: _Inst,
+        side: Side,
+        price: int,
+        qty: int,
+        asset: str | None,
+        allow_below_floor: bool,
+    ) -> Asset | None:
+        """Pre-trade risk: a buy's collateral must be free; a sell needs a backing asset (returned)."""
+        if side == BUY:
+            collateral = price * qty * inst.hours
             if collateral > acct.balance - acct.reserved:
                 raise InsufficientBalance(
-                    f"buy needs {collateral} base units of collateral, {account!r} has {acct.free} free",
+                    f"buy needs {collateral} base units of collateral, "
+                    f"{acct.account_id!r} has {acct.free} free",
                     hint="deposit more, cancel other buys, or buy fewer GPUs / at a lower price",
                 )
+            return None
+        return self._pick_asset(acct.account_id, inst, qty, price, asset, allow_below_floor)
+
+    def _reserve(self, order: Order, inst: _Inst, backing: Asset | None) -> None:
+        """Take an accepted order's collateral or capacity and register it (it cannot fail)."""
+        self.next_oid = order.oid + 1
+        if backing is None:
+            self.accounts[order.account].reserved += order.price * order.qty * inst.hours
         else:
-            backing = self._pick_asset(account, inst, qty, price, asset, allow_below_floor)
-        oid = self.next_oid
-        order = Order(
-            oid, account, instrument, s, price, qty, tif, post_only, backing.asset_id if backing else None
-        )
-        if tif == "FOK" and book.fillable(order) < qty:
-            raise _bad(
-                "fok_not_fillable",
-                f"fill-or-kill {side} of {qty} cannot fill completely at {price} or better",
-                "use IOC for a partial fill, or GTC to rest",
-            )
-        # accepted: from here on nothing refuses
-        self.next_oid = oid + 1
-        if s == BUY:
-            acct.reserved += collateral
-        else:
-            assert backing is not None
-            backing.commit(inst.start_s, inst.end_s, qty)
-        self.orders[oid] = order
-        self.orders_by_account[account].append(oid)
+            backing.commit(inst.start_s, inst.end_s, order.qty)
+        self.orders[order.oid] = order
+        self.orders_by_account[order.account].append(order.oid)
+        if order.client_order_id is not None:
+            self.client_order_ids[order.account][order.client_order_id] = order.oid
+        instrument = order.instrument
         if instrument not in self.instruments:
             self.instruments[instrument] = inst
-        if self.pending is not None:
-            args: dict[str, Any] = {
-                "account": account,
-                "instrument": instrument,
-                "side": side,
-                "qty": qty,
-                "price": price,
-            }
-            if tif != "GTC":
-                args["tif"] = tif
-            if order_type != "limit":
-                args["order_type"] = order_type
-            if post_only:
-                args["post_only"] = True
-            if asset is not None:
-                args["asset"] = asset
-            if allow_below_floor:
-                args["allow_below_floor"] = True
-            self._accept("place", args)
-        else:
-            self.seq += 1
-        self._execute(order, inst)
-        return order
+
+    def _journal_place(
+        self, order: Order, order_type: str, asset: str | None, allow_below_floor: bool
+    ) -> None:
+        """Queue the accepted order's command, with only the arguments that differ from the defaults."""
+        args: dict[str, Any] = {
+            "account": order.account,
+            "instrument": order.instrument,
+            "side": _LABELS[order.side],
+            "qty": order.qty,
+            "price": order.price,
+        }
+        if order.tif != "GTC":
+            args["tif"] = order.tif
+        if order_type != "limit":
+            args["order_type"] = order_type
+        if order.post_only:
+            args["post_only"] = True
+        if asset is not None:
+            args["asset"] = asset
+        if allow_below_floor:
+            args["allow_below_floor"] = True
+        if order.client_order_id is not None:
+            args["client_order_id"] = order.client_order_id
+        self._accept("place", args)
 
     def _execute(self, order: Order, inst: _Inst) -> None:
         """Match an accepted order, settle its fills, then rest or cancel the remainder."""
@@ -632,12 +764,7 @@ class Engine:
                 self._settle(order, fills, inst)
         if order.qty:
             if order.reason or order.tif != "GTC":
-                self._release(order, inst, order.qty)
-                order.cancelled += order.qty
-                order.qty = 0
-                order.status = CANCELLED
-                if not order.reason:
-                    order.reason = "unfilled_ioc"
+                self._cancel_remainder(order, inst, order.reason or "unfilled_ioc")
             else:
                 (book.bids if order.side == BUY else book.asks).add(order)
         else:
@@ -676,17 +803,25 @@ class Engine:
         else:
             self.assets[order.asset or ""].release(inst.start_s, inst.end_s, qty)
 
+    def _cancel_remainder(self, order: Order, inst: _Inst, reason: str) -> None:
+        """Cancel an order's open remainder (already off the book): release it and close the order."""
+        self._release(order, inst, order.qty)
+        order.cancelled += order.qty
+        order.qty = 0
+        order.status = CANCELLED
+        order.reason = reason
+
     def _own_open(self, account: str, oid: int) -> Order:
         order = self.orders.get(oid) if type(oid) is int else None
         if order is None or order.account != account:
             raise UnknownOrder(
-                "unknown_order",
+                RejectCode.UNKNOWN_ORDER,
                 f"no order {oid!r} of account {account!r}",
                 hint="list your orders with GET /orders",
             )
         if order.status != OPEN:
             raise OrderRejected(
-                "order_closed",
+                RejectCode.ORDER_CLOSED,
                 f"order {oid} is already {order.status}",
                 hint="only open orders can be cancelled or amended",
             )
@@ -700,10 +835,12 @@ class Engine:
         closes exactly what the live run closed. Returns the number of orders cancelled.
         """
         self._check_live()
-        _check_int("now_s", now_s, 0, 2**40, "bad_time")
+        _check_int("now_s", now_s, 0, 2**40, RejectCode.BAD_TIME)
         if now_s <= self.closed_before_s:
             raise _bad(
-                "bad_time", f"contracts up to {self.closed_before_s} are already closed", "pass a later time"
+                RejectCode.BAD_TIME,
+                f"contracts up to {self.closed_before_s} are already closed",
+                "pass a later time",
             )
         self.closed_before_s = now_s
         self._accept("close_started", {"now_s": now_s})
@@ -714,11 +851,7 @@ class Engine:
             for side in (inst.book.bids, inst.book.asks):
                 for order in side.orders():
                     side.remove(order)
-                    self._release(order, inst, order.qty)
-                    order.cancelled += order.qty
-                    order.qty = 0
-                    order.status = CANCELLED
-                    order.reason = "expired"
+                    self._cancel_remainder(order, inst, "expired")
                     cancelled += 1
         return cancelled
 
@@ -730,11 +863,7 @@ class Engine:
         inst = self.instruments[order.instrument]
         book = inst.book
         (book.bids if order.side == BUY else book.asks).remove(order)
-        self._release(order, inst, order.qty)
-        order.cancelled += order.qty
-        order.qty = 0
-        order.status = CANCELLED
-        order.reason = "cancelled"
+        self._cancel_remainder(order, inst, "cancelled")
         if self.pending is not None:
             self._accept("cancel", {"account": account, "oid": oid})
         else:
@@ -746,16 +875,22 @@ class Engine:
         self._check_live()
         order = self._own_open(account, oid)
         if price is None and qty is None:
-            raise _bad("bad_amend", "an amend needs a new price or quantity", "give price, qty or both")
-        new_price = order.price if price is None else _check_int("price", price, 1, MAX_PRICE, "bad_price")
-        new_qty = order.qty if qty is None else _check_int("qty", qty, 1, MAX_QTY, "bad_quantity")
+            raise _bad(
+                RejectCode.BAD_AMEND, "an amend needs a new price or quantity", "give price, qty or both"
+            )
+        new_price = (
+            order.price if price is None else _check_int("price", price, 1, MAX_PRICE, RejectCode.BAD_PRICE)
+        )
+        new_qty = order.qty if qty is None else _check_int("qty", qty, 1, MAX_QTY, RejectCode.BAD_QUANTITY)
         inst = self.instruments[order.instrument]
         book = inst.book
         side = book.bids if order.side == BUY else book.asks
         hours = inst.hours
         acct = self.accounts[account]
         if new_price == order.price and new_qty == order.qty:
-            raise _bad("bad_amend", "the amend changes nothing", "give a different price or quantity")
+            raise _bad(
+                RejectCode.BAD_AMEND, "the amend changes nothing", "give a different price or quantity"
+            )
         if new_price == order.price and new_qty < order.qty:
             # size decrease keeps priority
             diff = order.qty - new_qty
@@ -765,32 +900,7 @@ class Engine:
             self._accept("amend", {"account": account, "oid": oid, "price": price, "qty": qty})
             return order
         # loses priority: check the new state's risk first
-        if order.post_only and book.crosses(order.side, new_price):
-            raise _bad(
-                "post_only_would_cross",
-                f"post-only order {oid} at {new_price} would trade",
-                "choose a price that does not cross, or cancel and place a taker order",
-            )
-        asset: Asset | None = None
-        if order.side == BUY:
-            extra = new_price * new_qty * hours - order.price * order.qty * hours
-            if extra > acct.free:
-                raise InsufficientBalance(
-                    f"amend needs {extra} more base units of collateral, {account!r} has {acct.free} free",
-                    hint="deposit more or amend to a smaller size / lower price",
-                )
-        else:
-            asset = self.assets[order.asset or ""]
-            if new_price < asset.floor_price and new_price < order.price:
-                raise BelowFloor(
-                    f"amended price {new_price} is below the floor {asset.floor_price} of {asset.asset_id!r}",
-                    hint="keep the price at or above the floor (cancel and re-place with allow_below_floor)",
-                )
-            if new_qty > order.qty and not asset.can_commit(inst.start_s, inst.end_s, new_qty - order.qty):
-                raise InsufficientCapacity(
-                    f"asset {asset.asset_id!r} has fewer than {new_qty - order.qty} more GPUs free",
-                    hint="amend to a smaller size or register more capacity",
-                )
+        asset = self._check_amend_risk(order, inst, new_price, new_qty)
         side.remove(order)
         if order.side == BUY:
             acct.reserved += new_price * new_qty * hours - order.price * order.qty * hours
@@ -810,6 +920,7 @@ class Engine:
             "GTC",
             order.post_only,
             order.asset,
+            order.client_order_id,
         )
         fresh.submitted = order.submitted + max(0, new_qty - order.qty)
         fresh.filled = order.filled
@@ -822,14 +933,55 @@ class Engine:
         self._execute(fresh, inst)
         return fresh
 
+    def _check_amend_risk(self, order: Order, inst: _Inst, new_price: int, new_qty: int) -> Asset | None:
+        """Refuse an amend that loses priority unless the new order passes risk; returns a sell's asset."""
+        if order.post_only and inst.book.crosses(order.side, new_price):
+            raise _bad(
+                RejectCode.POST_ONLY_WOULD_CROSS,
+                f"post-only order {order.oid} at {new_price} would trade",
+                "choose a price that does not cross, or cancel and place a taker order",
+            )
+        asset: Asset | None = None
+        if order.side == BUY:
+            free = self.accounts[order.account].free
+            extra = new_price * new_qty * inst.hours - order.price * order.qty * inst.hours
+            if extra > free:
+                raise InsufficientBalance(
+                    f"amend needs {extra} more base units of collateral, {order.account!r} has {free} free",
+                    hint="deposit more or amend to a smaller size / lower price",
+                )
+        else:
+            asset = self.assets[order.asset or ""]
+            if new_price < asset.floor_price and new_price < order.price:
+                raise BelowFloor(
+                    f"amended price {new_price} is below the floor {asset.floor_price} of {asset.asset_id!r}",
+                    hint="keep the price at or above the floor (cancel and re-place with allow_below_floor)",
+                )
+            if new_qty > order.qty and not asset.can_commit(inst.start_s, inst.end_s, new_qty - order.qty):
+                raise InsufficientCapacity(
+                    f"asset {asset.asset_id!r} has fewer than {new_qty - order.qty} more GPUs free",
+                    hint="amend to a smaller size or register more capacity",
+                )
+        return asset
+
     # --- views --------------------------------------------------------------------------------
 
-    def book(self, instrument: str) -> Book:
-        """The book of ``instrument`` (an empty one, not registered, if nothing was accepted on it)."""
+    def book(self, instrument: str) -> BookView:
+        """A read-only view of the book of ``instrument`` that stays current.
+
+        Before the instrument's first accepted order it shows an empty book, and the live one from
+        then on; the instrument becomes active (listed, snapshotted) only with that order.
+        """
         inst = self.instruments.get(instrument)
         if inst is None:
-            inst = self._new_inst(instrument)
-        return inst.book
+            self._new_inst(instrument)  # refuses an invalid instrument id
+        instruments = self.instruments
+
+        def resolve() -> Book | None:
+            found = instruments.get(instrument)
+            return None if found is None else found.book
+
+        return BookView(instrument, resolve)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the journal must reproduce, as plain comparable data."""
@@ -861,7 +1013,16 @@ class Engine:
             },
             "books": books,
             "orders": {
-                oid: (o.status, o.price, o.submitted, o.filled, o.cancelled, o.qty, o.reason)
+                oid: (
+                    o.status,
+                    o.price,
+                    o.submitted,
+                    o.filled,
+                    o.cancelled,
+                    o.qty,
+                    o.reason,
+                    o.client_order_id,
+                )
                 for oid, o in self.orders.items()
             },
             "trades": [t.as_tuple() for t in self.trades],
@@ -890,7 +1051,10 @@ __all__ = [
     "EngineHalted",
     "Lease",
     "OrderRejected",
+    "Placed",
+    "RejectCode",
     "RiskError",
+    "Side",
     "Trade",
     "UnknownOrder",
     "hash_api_key",

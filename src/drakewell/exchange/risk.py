@@ -21,29 +21,35 @@ function's maximum sits at one of its rising edges).
 
 from __future__ import annotations
 
-from drakewell.errors import ExchangeError
+from drakewell.exchange.refusals import FixedCodeRejection, RejectCode
 
 
-class RiskError(ExchangeError):
-    """An order or withdrawal was refused by pre-trade risk."""
+class RiskError(FixedCodeRejection):
+    """An order, amend or withdrawal was refused by pre-trade risk (each kind has its own ``code``)."""
 
 
 class InsufficientBalance(RiskError):
     """The buyer's free balance does not cover the order's collateral."""
 
+    code = RejectCode.INSUFFICIENT_BALANCE
+
 
 class InsufficientCapacity(RiskError):
     """No registered asset has the GPUs free for the whole window."""
+
+    code = RejectCode.INSUFFICIENT_CAPACITY
 
 
 class BelowFloor(RiskError):
     """A sell price is below the asset's floor (its mining value) and the order did not allow it."""
 
+    code = RejectCode.BELOW_FLOOR
+
 
 class NoEscrow(RiskError):
     """The asset has no LeaseEscrow on chain, so a lease on it could never be escrowed."""
 
-    code = "asset_without_escrow"
+    code = RejectCode.ASSET_WITHOUT_ESCROW
 
 
 class Account:
