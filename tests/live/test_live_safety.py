@@ -268,6 +268,8 @@ def test_the_live_page_and_metrics_are_read_only(live_site, tmp_path: Path) -> N
         assert page.status_code == 200 and "Drakewell live site" in page.text
         state = httpx.get(base + "/state.json").json()
         assert [d["t"] for d in state["decisions"]] == [3, 2, 1, 0] and state["safe_mode"] == []
+        assert [k["class"] for k in state["classes"]] == ["mining", "inference", "training", "spot"]
+        assert all(k["measured_mw"] is None for k in state["classes"])  # a dry run reads nothing back
         text = httpx.get(base + "/metrics").text
         assert "drakewell_live_decision_seconds_count 4.0" in text
         before = len(c.journal.records)

@@ -7,6 +7,10 @@ Routes:
 - ``/api/sites``, ``/api/site`` (power split and prices of the loaded run), ``POST /api/backtests``
   (a backtest of the example site on synthetic inputs; needs an API key), ``/api/assets``
   (tokenized assets, NAV, yields, holders), ``/api/summary``.
+- ``/api/live`` — the live site controller's state (fleet, setpoint vs measured MW per class, recent
+  decisions, events), fetched read-only from its ``/state.json`` (``live_url``: ``drakewell serve
+  --live-url``, a loopback or allowed host); ``503`` with a hint when none is configured or it does
+  not answer. The dashboard's Live section polls it.
 - ``/exchange/...`` — the exchange's REST API (``X-API-Key`` per account).
 - ``/meter/...`` — metering epochs, roots, proofs and KPIs, and the proofs of capacity (each
   epoch's capacity root, verified beside declared KPIs, flagged nodes: ``GET /meter/capacity``);
@@ -39,7 +43,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from drakewell.errors import DrakewellError
+from drakewell.errors import ConfigError, DrakewellError
 from drakewell.httpguard import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_HOSTS,
@@ -108,6 +112,84 @@ def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> dict[str, Any]
     return out
 
 
+LIVE_TIMEOUT_S = 2.0
+LIVE_MAX_BYTES = 2 * 1024 * 1024
+
+
+def check_live_url(url: str, allowed_hosts: Sequence[str] = ()) -> str:
+    """The live controller's base URL (``http(s)://HOST:PORT``), its host a loopback address or name or
+    one of ``allowed_hosts``; returned without a trailing slash. Anything else is a ConfigError."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    hint = "pass the controller's [live.metrics] address, e.g. --live-url http://127.0.0.1:9109"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"live URL {url!r} is not a URL: {exc}", hint=hint) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"live URL {url!r} must be http:// or https:// with a host", hint=hint)
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ConfigError(f"live URL {url!r} must not carry credentials, a query or a fragment", hint=hint)
+    if parts.path not in ("", "/"):
+        raise ConfigError(
+            f"live URL {url!r} must be the controller's base address (it serves /state.json)", hint=hint
+        )
+    host = parts.hostname.lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    allowed = {h.lower().strip("[]") for h in allowed_hosts}
+    if not loopback and host not in allowed:
+        raise ConfigError(
+            f"live URL host {host!r} is neither loopback nor an allowed host",
+            hint="serve the controller state on loopback, or name its host with --allowed-host",
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}" + (f":{port}" if port is not None else "")
+
+
+def fetch_live_state(base_url: str | None, *, timeout_s: float = LIVE_TIMEOUT_S) -> dict[str, Any]:
+    """GET ``base_url``/state.json (no redirects, ``timeout_s``); an HTTPException (503, 502) when
+    no controller is configured, it does not answer, or its answer is not a state object."""
+    import httpx
+
+    if base_url is None:
+        raise HTTPException(
+            503,
+            "no live controller configured: start `drakewell serve --live-url http://127.0.0.1:PORT` "
+            "with the [live.metrics] port of `drakewell site run`",
+        )
+    try:
+        with (
+            httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
+            client.stream("GET", f"{base_url}/state.json") as answer,
+        ):
+            body = b""
+            for chunk in answer.iter_bytes():
+                body += chunk
+                if len(body) > LIVE_MAX_BYTES:
+                    raise HTTPException(502, f"the live controller at {base_url} answered too much")
+            status = answer.status_code
+    except httpx.HTTPError as exc:
+        raise HTTPException(
+            503,
+            f"the live controller at {base_url} is unreachable ({type(exc).__name__}): "
+            "is `drakewell site run` running with [live.metrics] on that port?",
+        ) from None
+    if status != 200:
+        raise HTTPException(502, f"the live controller at {base_url} answered {status} for /state.json")
+    try:
+        state = json.loads(body)
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("decisions"), list):
+        raise HTTPException(502, f"the live controller at {base_url} sent no state object")
+    return {"controller": base_url, **state}
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     """An unexpected error: logged with its cause, answered with a fixed message (no SQL, no paths)."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -123,11 +205,13 @@ def create_app(
     api_keys: Mapping[str, str] | None = None,
     allowed_hosts: Sequence[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    live_url: str | None = None,
 ) -> FastAPI:
     """Compose the app. ``exchange`` is an ``ExchangeService``; ``meter_store`` a ``MeterStore``;
     ``meter_access`` its :class:`~drakewell.metering.access.MeterAccess` (none: no meter writes);
     ``api_keys`` name -> key for ``POST /api/backtests``; ``allowed_hosts`` the names the server
-    answers to (default: the loopback names)."""
+    answers to (default: the loopback names); ``live_url`` the live controller's state server
+    (:func:`check_live_url`; none: ``/api/live`` answers 503)."""
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     from drakewell import __version__
@@ -143,6 +227,8 @@ def create_app(
         BodyLimit, max_body_bytes=max_body_bytes, path_caps={"/meter/readings": METER_MAX_BODY_BYTES}
     )
     hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
+    # the controller's host: loopback, or a name the operator allowed explicitly
+    live_base = None if live_url is None else check_live_url(live_url, list(allowed_hosts or ()))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_exception_handler(Exception, _internal_error)
 
@@ -239,6 +325,11 @@ def create_app(
         st.site_name = site_obj.name
         st.summary = {**st.summary, "dispatch": result.summary}
         return result.summary
+
+    @app.get("/api/live", tags=["sites"])
+    def live() -> dict[str, Any]:
+        """The live controller's state, read-only (``serve --live-url``; 503 when none answers)."""
+        return fetch_live_state(live_base)
 
     @app.get("/api/assets", tags=["assets"])
     def assets() -> list[dict[str, Any]]:

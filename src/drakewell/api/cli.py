@@ -3,9 +3,10 @@
 Keys: the meter operator key (``--operator-key`` or ``DRAKEWELL_OPERATOR_KEY``; a fresh one is
 generated and printed when neither is given) closes epochs and ingests; ``--gateway-key NAME=KEY``
 (repeat) lets a gateway ingest; ``--api-key NAME=KEY`` (repeat; a fresh one when none) runs
-backtests. The server answers only to ``--allowed-host`` names (default: the loopback names), and
-it refuses a meter domain that binds readings to nothing (the dev chain id 31337 with the zero
-registry address) unless ``--dev-domain`` is given.
+backtests. ``--live-url`` names the live controller whose state the dashboard's Live section shows
+(read-only; loopback or an allowed host). The server answers only to ``--allowed-host`` names
+(default: the loopback names), and it refuses a meter domain that binds readings to nothing (the
+dev chain id 31337 with the zero registry address) unless ``--dev-domain`` is given.
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def serve(
     allowed_host: Annotated[
         list[str] | None, typer.Option(help="host name the server answers to (repeat); default: loopback")
     ] = None,
+    live_url: Annotated[
+        str | None,
+        typer.Option(
+            help="the live controller's state server (`drakewell site run`'s [live.metrics] address, "
+            "e.g. http://127.0.0.1:9109; loopback or an --allowed-host): the dashboard's Live section"
+        ),
+    ] = None,
     dev_domain: Annotated[
         bool,
         typer.Option(
@@ -85,6 +93,10 @@ def serve(
     from drakewell.metering.access import MeterAccess
 
     console = Console()
+    if live_url is not None:
+        from drakewell.api.app import check_live_url
+
+        check_live_url(live_url, allowed_host or [])  # a bad address fails before anything opens
     service, keys, meter_store, state, where = open_services(
         database_url, data_dir, run_dir, chain_id, meter_registry
     )
@@ -100,6 +112,7 @@ def serve(
         meter_access=MeterAccess.of(operator_key, gateways),
         api_keys=api_keys,
         allowed_hosts=allowed_host or None,
+        live_url=live_url,
     )
     console.print(f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), {where}")
     for name, key in keys.items():

@@ -777,12 +777,27 @@ class Controller:
             "site_time": self.clock.now().isoformat(),
             "interval": self.state.c,
             "measured_facility_mw": self.measured_facility_mw(),
+            "classes": self.class_mw(),
             "devices": len(devices),
             "devices_up": sum(1 for d in devices if d.reachable and d.reading is not None),
             "safe_mode": sorted(self.state.safe),
             "decisions": decisions[::-1],
             "events": [rec.summary() for rec in list(self.events.values())[-recent:]][::-1],
         }
+
+    def class_mw(self) -> list[dict[str, Any]]:
+        """IT MW decided and read back per class of the open interval (site MW; ``measured_mw`` is
+        ``None`` where nothing is read back: a dry run, or GPU roles the inventory lacks)."""
+        step = self.state.current
+        decided = {"mining": step.mining_mw, **self.ai_classes(step)} if step is not None else {}
+        measured: dict[str, float] = {}
+        if self.fleet is not None and self.scale > 0:
+            measured["mining"] = self.fleet.snapshot().mining_power_w / 1e6 / self.scale
+        measured.update(self.measured_ai_mw())
+        return [
+            {"class": name, "setpoint_mw": decided.get(name), "measured_mw": measured.get(name)}
+            for name in ("mining", "inference", "training", "spot")
+        ]
 
     def decisions(self) -> dict[int, StepDecision]:
         """The last journalled decision of every interval (what was, or will be, committed)."""
