@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+
+from drakewell.campaigns.data import load_data
+from drakewell.campaigns.draw import DrawError, commit_draw, hold_draw, load_commitment
+from drakewell.campaigns.engine import run_campaign, select_posts, write_outputs
+from drakewell.campaigns.rules import load_rules
 
 if TYPE_CHECKING:
     from drakewell.campaigns.data import CampaignData
@@ -54,8 +60,6 @@ def _hold(
     commitment: Path | None,
 ) -> Draw | None:
     """The lucky draw held on the committed entries and the beacon block (``None``: no header yet)."""
-    from drakewell.campaigns.draw import DrawError, hold_draw, load_commitment
-    from drakewell.campaigns.engine import select_posts
 
     header = _from_file(header, data_dir, HEADER_FILE)
     beacon = _from_file(beacon, data_dir, BEACON_FILE) or rules.beacon or None
@@ -85,11 +89,6 @@ def run(
     The lucky draw is held only on a commitment and the beacon block's header; without a header it
     stays pending (and pays nothing yet).
     """
-    from rich.console import Console
-
-    from drakewell.campaigns.data import load_data
-    from drakewell.campaigns.engine import run_campaign, write_outputs
-    from drakewell.campaigns.rules import load_rules
 
     r = load_rules(rules)
     d = load_data(data)
@@ -136,10 +135,6 @@ def commit(
 
     Publish the printed commitment before the beacon block is mined: the draw is held only on it.
     """
-    from drakewell.campaigns.data import load_data
-    from drakewell.campaigns.draw import DrawError, commit_draw
-    from drakewell.campaigns.engine import select_posts
-    from drakewell.campaigns.rules import load_rules
 
     r = load_rules(rules)
     d = load_data(data)
@@ -188,9 +183,6 @@ def verify_draw(
 ) -> None:
     """Check the beacon block's header (hash = beacon, proof of work meets its bits), the commitment
     (made in time, same rules, same entries), and re-run the draw."""
-    from drakewell.campaigns.data import load_data
-    from drakewell.campaigns.draw import DrawError
-    from drakewell.campaigns.rules import load_rules
 
     r = load_rules(rules)
     d = load_data(data)

@@ -11,6 +11,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from drakewell.dispatch.backtest import (
+    backtest_inputs,
+    describe_fallbacks,
+    load_backtest_inputs,
+    write_ledger_csv,
+)
+from drakewell.dispatch.policies import get_policy, policy_names
+from drakewell.errors import ConfigError
+from drakewell.tables import compact_table
 
 app = typer.Typer(help="Dispatch backtests.", no_args_is_help=True)
 
@@ -46,15 +58,6 @@ def backtest(
     ] = False,
 ) -> None:
     """Backtest dispatch policies; --policy all prints a comparison table."""
-    from rich.console import Console
-
-    from drakewell.dispatch.backtest import (
-        describe_fallbacks,
-        load_backtest_inputs,
-        write_ledger_csv,
-    )
-    from drakewell.dispatch.policies import get_policy, policy_names
-    from drakewell.errors import ConfigError
 
     console = Console(stderr=json_out is not None and str(json_out) == "-")
     names = policy_names() if policy == "all" else [policy]
@@ -93,9 +96,6 @@ def backtest(
 
 
 def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from drakewell.dispatch.backtest import backtest_inputs
 
     with Progress(
         TextColumn("{task.description}"),
@@ -124,7 +124,6 @@ def render_table(
     The default fits 80 columns: reserves and curtailment credits share the ``grid`` column, money
     has two decimals. ``wide`` gives each revenue line its own column and three decimals.
     """
-    from drakewell.tables import compact_table
 
     def fmt(value: float | None, spec: str) -> str:
         return "—" if value is None else format(value, spec)

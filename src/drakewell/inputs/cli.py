@@ -10,6 +10,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from drakewell.catalog import load_catalog
+from drakewell.inputs.bitcoin import (
+    breakeven_usd_per_mwh,
+    derive_daily_hashprice,
+    load_btc_prices,
+    write_hashprice_csv,
+)
+from drakewell.inputs.grid import PROXY_RULE, proxy_4cp_intervals, write_4cp_intervals
+from drakewell.inputs.prices import load_ercot_prices, write_ercot_prices
+from drakewell.inputs.synthetic import synthetic_inputs
+from drakewell.site import load_site
 
 app = typer.Typer(
     name="inputs",
@@ -21,10 +35,6 @@ app = typer.Typer(
 @app.command("check-site")
 def check_site(site: Annotated[Path, typer.Argument(help="site TOML file")]) -> None:
     """Validate a site TOML and print what it holds."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from drakewell.site import load_site
 
     s = load_site(site)
     table = Table(title=f"{s.name} ({s.zone}, {s.grid_connection_mw:g} MW connection)")
@@ -67,10 +77,6 @@ def check_prices(
     path: Annotated[Path, typer.Argument(help="ERCOT SPP CSV (real-time or day-ahead)")],
 ) -> None:
     """Load an ERCOT price file (refusing gaps, duplicates, bad cells) and summarise it."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from drakewell.inputs.prices import load_ercot_prices
 
     frame = load_ercot_prices(path)
     table = Table(
@@ -94,11 +100,6 @@ def breakeven(
     pool_fee: Annotated[float, typer.Option(help="pool fee as a fraction")] = 0.0,
 ) -> None:
     """Mining revenue per MWh = breakeven power price, for each catalogue ASIC and PUE."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from drakewell.catalog import load_catalog
-    from drakewell.inputs.bitcoin import breakeven_usd_per_mwh
 
     pues = pue or [1.0, 1.05, 1.1]
     table = Table(title=f"breakeven power price, USD/MWh, at ${hashprice:g}/PH/day")
@@ -123,9 +124,6 @@ def synthesize(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
 ) -> None:
     """Write seeded synthetic prices (ERCOT CSV format) and a daily hashprice CSV."""
-    from drakewell.inputs.bitcoin import write_hashprice_csv
-    from drakewell.inputs.prices import write_ercot_prices
-    from drakewell.inputs.synthetic import synthetic_inputs
 
     inputs = synthetic_inputs(start, days, seed=seed)
     for path in (
@@ -142,7 +140,6 @@ def derive_hashprice(
     btc: Annotated[Path | None, typer.Option(help="daily BTC price CSV (default: the data folder's)")] = None,
 ) -> None:
     """Daily hashprice from the daily BTC close and the stated 2023 difficulty levels."""
-    from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, write_hashprice_csv
 
     series = derive_daily_hashprice(load_btc_prices(btc))
     typer.echo(f"{write_hashprice_csv(series, out)}: {len(series)} days, mean ${series.mean():.2f}/PH/day")
@@ -155,8 +152,6 @@ def proxy_4cp(
     zone: Annotated[str, typer.Option(help="price column of the proxy")] = "LZ_NORTH",
 ) -> None:
     """Write proxy 4CP intervals (the month's highest weekday 15:00-19:00 CT price) from real-time prices."""
-    from drakewell.inputs.grid import PROXY_RULE, proxy_4cp_intervals, write_4cp_intervals
-    from drakewell.inputs.prices import load_ercot_prices
 
     intervals = proxy_4cp_intervals(load_ercot_prices(prices), zone=zone)
     write_4cp_intervals(intervals, out, rule=PROXY_RULE.replace("LZ_NORTH", zone))

@@ -13,12 +13,31 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
+import pandas as pd
+import pyarrow.parquet as pq
 import typer
 
 from drakewell.errors import ConfigError, MeteringError
+from drakewell.metering.epochs import (
+    DeliveryProof,
+    ReadingProof,
+    close_epoch,
+    open_epochs,
+    prove_delivery,
+    prove_reading,
+    verify_delivery_proof,
+    verify_reading_proof,
+)
+from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
+from drakewell.metering.ingest import LeaseTerms, MeterStore, NodeSpec
+from drakewell.metering.readings import MeterDomain, Reading, asset_id
+from drakewell.metering.signing import NodeKey
+from drakewell.store import sqlite_url
 
 app = typer.Typer(
     help="Verifiable metering: signed readings, epoch Merkle roots, proofs.", no_args_is_help=True
@@ -46,7 +65,6 @@ KeyOpt = Annotated[
 
 def _post(server: str, key: str | None, path: str, body: Any = None) -> Any:
     """POST to a meter API with the key in a header; a refusal becomes a clear error."""
-    import httpx
 
     if not key:
         raise ConfigError(
@@ -99,14 +117,11 @@ def _as_list(obj: Any) -> list[Any]:
 
 
 def _domain(chain_id: int, registry: str) -> Any:
-    from drakewell.metering.readings import MeterDomain
 
     return MeterDomain(chain_id, registry)
 
 
 def _store(db: str, chain_id: int, registry: str, epoch_seconds: int, grace_s: int = 900) -> Any:
-    from drakewell.metering.ingest import MeterStore
-    from drakewell.store import sqlite_url
 
     url = db if "://" in db else sqlite_url(db)
     if "://" not in db:
@@ -120,7 +135,6 @@ def keygen(
     out: Annotated[Path | None, typer.Option(help="Write the keys here instead of stdout.")] = None,
 ) -> None:
     """New node keys: [{"address", "privateKey"}]. Keep the file secret."""
-    from drakewell.metering.signing import NodeKey
 
     if count <= 0:
         raise ConfigError(f"--count must be > 0, got {count}", hint="e.g. --count 4")
@@ -137,8 +151,6 @@ def sign(
     out: Annotated[Path | None, typer.Option(help="Write signed readings here instead of stdout.")] = None,
 ) -> None:
     """Sign readings with the key of each reading's node."""
-    from drakewell.metering.readings import Reading
-    from drakewell.metering.signing import NodeKey
 
     book: dict[str, NodeKey] = {}
     for entry in _as_list(_read_json(keys)):
@@ -187,7 +199,6 @@ def ingest(
 
     With --db, whoever can write the database file is its operator (no key); with --server the
     readings go to the meter API with --key (the operator's or a gateway's)."""
-    from drakewell.metering.ingest import LeaseTerms, NodeSpec
 
     if batch_size <= 0:
         raise ConfigError(f"--batch-size must be > 0, got {batch_size}", hint="e.g. 5000")
@@ -249,10 +260,6 @@ def close_epoch_cmd(
 
     An epoch closes only --grace-s seconds after it ends (late readings still get in). With no
     --epoch, open epochs that cannot close yet are left open and listed on standard error."""
-    import time
-
-    from drakewell.metering.epochs import close_epoch, open_epochs
-    from drakewell.metering.readings import asset_id
 
     if server is not None:
         if asset is None or epoch is None:
@@ -295,8 +302,6 @@ def prove(
     epoch_seconds: EpochSecondsOpt = 86_400,
 ) -> None:
     """Proof of one reading (--node --seq) or of one lease's delivery (--lease --asset --epoch)."""
-    from drakewell.metering.epochs import prove_delivery, prove_reading
-    from drakewell.metering.readings import asset_id
 
     store = _store(db, chain_id, registry, epoch_seconds)
     if node is not None and seq is not None:
@@ -315,12 +320,6 @@ def verify(
     registry: RegistryOpt = ZERO_ADDRESS,
 ) -> None:
     """Check a proof off chain; prints {"valid": ...} and exits 1 when it is not."""
-    from drakewell.metering.epochs import (
-        DeliveryProof,
-        ReadingProof,
-        verify_delivery_proof,
-        verify_reading_proof,
-    )
 
     obj = _read_json(proof)
     target = None
@@ -354,11 +353,9 @@ def export(
     epoch_seconds: EpochSecondsOpt = 86_400,
 ) -> None:
     """Write stored readings to Parquet; prints the path and the row count."""
-    from drakewell.metering.readings import asset_id
 
     store = _store(db, chain_id, registry, epoch_seconds)
     path = store.export_parquet(out, asset_id(asset) if asset is not None else None, epoch)
-    import pyarrow.parquet as pq
 
     _emit({"path": str(path), "rows": pq.read_metadata(path).num_rows})
 
@@ -384,9 +381,6 @@ def simulate(
     registry: RegistryOpt = ZERO_ADDRESS,
 ) -> None:
     """Turn a dispatch ledger into the signed readings of a simulated fleet."""
-    import pandas as pd
-
-    from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
 
     params = FleetParams(gpu_nodes, gpus_per_node, gpu_w, asic_nodes, asics_per_node, asic_w, asic_th_s)
     if ledger is None:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from drakewell.errors import ConfigError, ProofError
+from drakewell.metering.capacity import CapacityProof, prove_capacity, record_capacity, verify_capacity_proof
+from drakewell.metering.readings import asset_id
+from drakewell.proofs.gpu import answer_challenge, new_challenge, run_challenge
+from drakewell.proofs.proxy import StratumProxy
+from drakewell.store import open_engine
 
 app = typer.Typer(help="Proofs of capacity: GPU challenges and verified mining shares.", no_args_is_help=True)
 
@@ -52,11 +59,6 @@ def challenge(
     out: Annotated[Path | None, typer.Option(help="Write the verdict JSON here.")] = None,
 ) -> None:
     """Run one GPU challenge on this machine: the node's product and commitment, the verifier's checks."""
-    import secrets
-
-    import numpy as np
-
-    from drakewell.proofs.gpu import answer_challenge, new_challenge, run_challenge
 
     raw = None
     if seed is not None:
@@ -81,9 +83,6 @@ def challenge(
     if db is not None:
         if node is None or asset is None:
             raise ConfigError("--db needs --node and --asset", hint="say whose capacity the verdict shows")
-        from drakewell.metering.capacity import record_capacity
-        from drakewell.metering.readings import asset_id
-        from drakewell.store import open_engine
 
         engine = open_engine(_url(db))
         now = time.time()
@@ -111,9 +110,6 @@ def prove_capacity_cmd(
     db: DbOpt, asset: AssetOpt, epoch: Annotated[int, typer.Option()], node: Annotated[str, typer.Option()]
 ) -> None:
     """Print a node's capacity leaf in a closed epoch with its Merkle proof (evidence for a dispute)."""
-    from drakewell.metering.capacity import prove_capacity
-    from drakewell.metering.readings import asset_id
-    from drakewell.store import open_engine
 
     engine = open_engine(_url(db))
     try:
@@ -128,7 +124,6 @@ def verify(
     root: Annotated[str | None, typer.Option(help="Check against this capacity root (0x…).")] = None,
 ) -> None:
     """Check a capacity proof; exit 1 when it does not lead to the root."""
-    from drakewell.metering.capacity import CapacityProof, verify_capacity_proof
 
     try:
         obj = json.loads(proof_file.read_text())
@@ -154,7 +149,6 @@ def proxy(
     out: Annotated[Path | None, typer.Option(help="Write the tallies and estimates here.")] = None,
 ) -> None:
     """Relay miners to their pool, verify every share, and report hashrate per worker and epoch."""
-    from drakewell.proofs.proxy import StratumProxy
 
     if duration_s <= 0:
         raise ConfigError(f"--duration-s {duration_s} is not positive", hint="e.g. 3600")

@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from drakewell.errors import ConfigError
-from drakewell.tables import TERMINAL_COLUMNS
+from drakewell.httpguard import parse_named_keys
+from drakewell.routing.fake_backend import fake_backend_app
+from drakewell.routing.gateway import Backend, GatewayConfig, create_gateway_app
+from drakewell.routing.latency import latency_matrix, load_skyplane
+from drakewell.routing.nodes import EdgeNode, emerging_market_nodes
+from drakewell.routing.simulator import compare_policies, default_scenario
+from drakewell.tables import TERMINAL_COLUMNS, chunk_columns, compact_table
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -36,9 +43,6 @@ def simulate(
     wide: Annotated[bool, typer.Option("--wide", help="Add the p90 columns (needs ~100 columns).")] = False,
 ) -> None:
     """Run routing policies on one seeded workload over the emerging-market fleet and compare them."""
-    from rich.console import Console
-
-    from drakewell.routing.simulator import compare_policies, default_scenario
 
     if latency not in LATENCY_SOURCES:
         raise ConfigError(f"unknown --latency {latency!r}", hint="use auto, skyplane or model")
@@ -65,7 +69,6 @@ def simulate(
 def results_table(results: Sequence[PolicyResult], *, wide: bool = False) -> Table:
     """One row per policy: TTFT and end-to-end latency quantiles (ms), SLA attainment, throughput
     and cost; p90 columns only when ``wide`` (the default fits 80 columns)."""
-    from drakewell.tables import compact_table
 
     qs = ("p50", "p90", "p99") if wide else ("p50", "p99")
     table = compact_table(
@@ -90,7 +93,6 @@ def results_table(results: Sequence[PolicyResult], *, wide: bool = False) -> Tab
 
 def utilisation_table(results: Sequence[PolicyResult], nodes: Sequence[str]) -> Table:
     """Utilisation of each node (rows) under each policy (columns)."""
-    from drakewell.tables import compact_table
 
     table = compact_table(title="utilisation per node")
     table.add_column("node", min_width=max((len(n) for n in nodes), default=4))
@@ -104,7 +106,6 @@ def utilisation_table(results: Sequence[PolicyResult], nodes: Sequence[str]) -> 
 def latency_tables(regions: Sequence[str], rtt_ms: Any, width: int = TERMINAL_COLUMNS) -> list[Table]:
     """The RTT matrix (ms) as tables that fit ``width``: columns are numbered like the rows, and
     when the regions do not fit side by side the columns are split over several tables."""
-    from drakewell.tables import chunk_columns, compact_table
 
     labels = [f"{i + 1} {name}" for i, name in enumerate(regions)]
     n = len(regions)
@@ -133,10 +134,6 @@ def show_latency(
     source: Annotated[str, typer.Option(help="auto, skyplane or model.")] = "auto",
 ) -> None:
     """Show the RTT matrix (ms) between regions, and how many pairs were imputed."""
-    from rich.console import Console
-
-    from drakewell.routing.latency import latency_matrix, load_skyplane
-    from drakewell.routing.nodes import emerging_market_nodes
 
     if source not in LATENCY_SOURCES:
         raise ConfigError(f"unknown --source {source!r}", hint="use auto, skyplane or model")
@@ -226,11 +223,6 @@ def serve(
     an Idempotency-Key header."""
     import uvicorn
 
-    from drakewell.httpguard import parse_named_keys
-    from drakewell.routing.gateway import Backend, GatewayConfig, create_gateway_app
-    from drakewell.routing.latency import latency_matrix
-    from drakewell.routing.nodes import EdgeNode
-
     parsed = [_parse_backend(s, k) for k, s in enumerate(backend)]
     regions = [p[2] for p in parsed]
     if all(r is None for r in regions):
@@ -275,8 +267,6 @@ def fake_backend(
 ) -> None:
     """Run a stand-in OpenAI-compatible backend on loopback (for trying the gateway)."""
     import uvicorn
-
-    from drakewell.routing.fake_backend import fake_backend_app
 
     app_ = fake_backend_app(name, mode=mode, ttft_s=ttft_s, tokens=tokens, token_delay_s=token_delay_s)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")

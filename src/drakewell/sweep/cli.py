@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from drakewell.sweep.executors import RayExecutor, require_ray
+from drakewell.sweep.runner import run_sweep
+from drakewell.sweep.spec import load_spec
 
 app = typer.Typer(help="Scenario sweeps.", no_args_is_help=True)
 
@@ -28,11 +36,6 @@ def sweep(
     ] = None,
 ) -> None:
     """Backtest every cell of SPEC on Ray; a rerun skips the cells already in DIR/results.parquet."""
-    from rich.console import Console
-
-    from drakewell.sweep.executors import RayExecutor, require_ray
-    from drakewell.sweep.runner import run_sweep
-    from drakewell.sweep.spec import load_spec
 
     require_ray()
     console = Console()
@@ -51,7 +54,6 @@ class _ProgressBar:
     """A Rich bar with cells done, failed and the time left."""
 
     def __init__(self, console: Any) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(
             TextColumn("cells"),
@@ -81,8 +83,6 @@ class _ProgressBar:
 
 def render_outcome(outcome: Any) -> Any:
     """A small Rich table: what ran, what failed, where the files are, the worst mpc capture."""
-    import pandas as pd
-    from rich.table import Table
 
     table = Table(title="sweep", show_header=False)
     table.add_column("what")
