@@ -7,7 +7,7 @@ import hashlib
 import time
 from datetime import UTC, datetime
 
-from drakewell.exchange.engine import Engine, hash_api_key
+from drakewell.exchange.engine import Engine
 from drakewell.exchange.instruments import parse_instrument
 from drakewell.units import USD
 
@@ -44,8 +44,7 @@ def funded_engine(
     """
     engine = Engine()
     for name in (*buyers, *sellers):
-        engine.open_account(name, hash_api_key("key-" + name))
-        engine.deposit(name, balance)
+        engine.fund(name, balance, api_key="key-" + name)
         engine.register_asset(
             name,
             f"pool-{name}",
@@ -63,8 +62,7 @@ def funded_engine(
 def seed_accounts(engine: Engine) -> None:
     """The accounts and capacity :func:`drive` trades with (journaled like any command)."""
     for name in ("alice", "bob", "carol"):
-        engine.open_account(name, hash_api_key("key-" + name))
-        engine.deposit(name, 1_000_000 * USD)
+        engine.fund(name, 1_000_000 * USD, api_key="key-" + name)
         engine.register_asset(
             name,
             f"pool-{name}",

@@ -138,7 +138,7 @@ def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
     )
     assert r.status_code == 409 and r.json()["code"] == "post_only_would_cross"
     r = _call(app, "POST", "/orders", "bob", json={"instrument": INST, "side": "sell", "qty": 1, "price": 5})
-    assert r.status_code == 409 and "floor" in r.json()["message"]
+    assert r.status_code == 409 and r.json()["code"] == "below_floor" and "floor" in r.json()["message"]
     r = _call(
         app,
         "POST",
@@ -150,6 +150,52 @@ def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
     r = _call(app, "POST", "/orders", "alice", json={"instrument": INST, "side": "buy", "qty": 1})
     assert r.status_code == 400 and r.json()["code"] == "bad_price"
     journal.close()
+
+
+@pytest.mark.parametrize(
+    ("who", "order", "status", "code"),
+    [
+        ("alice", {"side": "buy", "qty": 1000, "price": 1_000_000_000}, 409, "insufficient_balance"),
+        ("bob", {"side": "sell", "qty": 5000, "price": 2_000_000}, 409, "insufficient_capacity"),
+        ("bob", {"side": "sell", "qty": 1, "price": 5}, 409, "below_floor"),
+        (
+            "bob",
+            {"side": "sell", "qty": 1, "price": 2_000_000, "asset": "pool-alice"},
+            409,
+            "insufficient_capacity",
+        ),
+        (
+            "alice",
+            {"side": "buy", "qty": 1, "price": 5, "client_order_id": "tab\there"},
+            400,
+            "bad_client_order_id",
+        ),
+        ("alice", {"side": "buy", "qty": 1, "order_type": "market"}, 400, "missing_protection"),
+    ],
+)
+def test_each_refusal_kind_answers_its_code(who: str, order: dict[str, Any], status: int, code: str) -> None:
+    engine = _engine()
+    app = create_app(ExchangeService(engine), close_every_s=None)
+    before = engine.snapshot()
+    r = _call(app, "POST", "/orders", who, json={"instrument": INST, **order})
+    assert (r.status_code, r.json()["code"]) == (status, code), r.text
+    assert r.json()["hint"] and engine.snapshot() == before
+
+
+def test_client_order_ids_are_echoed_and_refused_on_reuse() -> None:
+    app = create_app(ExchangeService(_engine()), close_every_s=None)
+    order = {"instrument": INST, "side": "buy", "qty": 1, "price": 1_500_000, "client_order_id": "grid-7"}
+    r = _call(app, "POST", "/orders", "alice", json=order)
+    assert r.status_code == 201 and r.json()["client_order_id"] == "grid-7"
+    oid = r.json()["oid"]
+    reuse = _call(app, "POST", "/orders", "alice", json=order)
+    assert reuse.status_code == 409 and reuse.json()["code"] == "client_order_id_in_use"
+    assert _call(app, "GET", f"/orders/{oid}", "alice").json()["client_order_id"] == "grid-7"
+    assert _call(app, "POST", "/orders", "bob", json=order).status_code == 201  # ids are per account
+    assert _call(app, "DELETE", f"/orders/{oid}", "alice").status_code == 200
+    assert _call(app, "POST", "/orders", "alice", json=order).status_code == 201  # free once closed
+    plain = _call(app, "POST", "/orders", "alice", json={**order, "client_order_id": None})
+    assert plain.status_code == 201 and plain.json()["client_order_id"] is None
 
 
 def _seed_commands() -> list[tuple[str, dict[str, Any]]]:

@@ -9,11 +9,11 @@ from exchange_helpers import INST, funded_engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drakewell.exchange.book import BUY
-from drakewell.exchange.engine import Engine, OrderRejected
+from drakewell.exchange import Engine, OrderRejected, Side
 
 P = 1_000_000
 ACCOUNTS = ("alice", "bob", "carol")
+BUY = 1  # the reference's own sign for buys; the engine's Side.BUY must equal it
 HOURS = 24
 
 
@@ -195,7 +195,7 @@ def _check_invariants(engine: Engine, deposits: int, queued_at: dict[int, int]) 
     for o in engine.orders.values():
         assert o.submitted == o.filled + o.qty + o.cancelled, f"order {o.oid} does not conserve quantity"
         if o.status == "open":
-            if o.side == BUY:
+            if o.side == Side.BUY:
                 reserved[o.account] += o.price * o.qty * HOURS
             else:
                 committed += o.qty
@@ -232,8 +232,8 @@ def test_engine_matches_reference_and_keeps_invariants(stream: list[tuple[object
             _stamp(engine, cmd, oid, step, queued_at, last_seen)
         engine_trades = [(t.buy_oid, t.sell_oid, t.qty, t.price) for t in engine.trades]
         assert engine_trades == ref.trades, f"step {step} {cmd}: trades differ"
-        assert [(o.oid, o.price, o.qty) for o in engine.book(INST).bids.orders()] == ref.book(BUY)
-        assert [(o.oid, o.price, o.qty) for o in engine.book(INST).asks.orders()] == ref.book(-BUY)
+        assert [(o.oid, o.price, o.qty) for o in engine.book(INST).bids.orders()] == ref.book(Side.BUY)
+        assert [(o.oid, o.price, o.qty) for o in engine.book(INST).asks.orders()] == ref.book(Side.SELL)
         _check_invariants(engine, deposits, queued_at)
 
 
