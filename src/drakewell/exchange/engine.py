@@ -1,11 +1,13 @@
 """The matching engine: accounts, capacity, books, trades and leases, driven by journaled commands.
 
-Commands are the engine's public methods: :meth:`Engine.open_account`, :meth:`Engine.deposit`,
-:meth:`Engine.withdraw`, :meth:`Engine.register_asset`, :meth:`Engine.place`, :meth:`Engine.cancel`,
-:meth:`Engine.amend` and :meth:`Engine.close_started` (contracts stop trading at their start).
-Each one validates everything *before* it changes anything, so a refusal (an
-:class:`~drakewell.errors.ExchangeError` subclass with a ``code`` and a hint) leaves the state
-untouched and is not journaled. An accepted command gets the next sequence number and, when a
+Commands are the engine's public methods: :meth:`Engine.open_account`, :meth:`Engine.deposit`
+(:meth:`Engine.fund` opens and deposits in one call), :meth:`Engine.withdraw`,
+:meth:`Engine.register_asset`, :meth:`Engine.place`, :meth:`Engine.cancel`, :meth:`Engine.amend`
+and :meth:`Engine.close_started` (contracts stop trading at their start). Each one validates
+everything *before* it changes anything, so a refusal (an
+:class:`~drakewell.exchange.refusals.OrderRejected` with a
+:class:`~drakewell.exchange.refusals.RejectCode` ``code`` and a hint) leaves the state untouched
+and is not journaled. An accepted command gets the next sequence number and, when a
 journal is attached, is queued as ``(seq, kind, args)``.
 
 **Determinism.** The state is a pure function of the accepted command sequence: ids are counters,
@@ -21,7 +23,9 @@ with it, and nobody was told they happened. If a commit fails the engine halts (
 is refused) because memory is then ahead of the journal: restart and replay.
 
 Orders: limit (GTC, IOC, FOK, post-only) and market orders with a protection price (a market order
-is an IOC limited at its protection price). Amend: a price change or a size increase loses priority
+is an IOC limited at its protection price). :meth:`Engine.place` returns :class:`Placed`: the order
+and the trades it made. An order may carry a ``client_order_id``, unique among its account's open
+orders. Amend: a price change or a size increase loses priority
 (the order re-enters at the back of its new level and may trade), a size decrease keeps it.
 Each fill is one trade and one lease (renter = buyer, provider's asset = the sell order's asset).
 """
@@ -560,8 +564,9 @@ class Engine:
         protection price: the worst price the order may trade at (a market order is IOC).
         ``side`` is a :class:`Side` or ``"buy"`` / ``"sell"``. ``client_order_id`` (optional,
         1..64 printable characters) names the order for its account: no two open orders of an
-        account share one. Steps: validate, reserve (pre-trade risk), journal, execute; a refusal
-        in the first two changes nothing.
+        account share one. Steps: validate (the order, then pre-trade risk and fill-or-kill), reserve
+        its collateral or capacity, journal, execute; only validation refuses, and a refusal
+        changes nothing.
         """
         if self.halted:
             self._check_live()
