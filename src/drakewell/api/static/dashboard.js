@@ -133,6 +133,33 @@ async function loadCapacity() {
   fillTable("capacity-kpis", rows);
 }
 
+// the live controller's state (GET /api/live, read-only): setpoint vs measured MW per class,
+// the recent decisions and the events; a 503 (none configured, or it does not answer) is shown as is
+async function loadLive() {
+  let s;
+  try { s = await getJSON("/api/live"); } catch (e) {
+    $("live-status").textContent = "no live controller: " + e.message;
+    $("live-status").className = "muted";
+    return;
+  }
+  const safe = s.safe_mode.length ? ` · SAFE MODE (${s.safe_mode.join(", ")})` : "";
+  $("live-status").textContent = `site time ${s.site_time} · interval ${s.interval} · measured ` +
+    `${fmt(s.measured_facility_mw, 3)} MW facility · devices up ${s.devices_up}/${s.devices}` + safe;
+  $("live-status").className = safe ? "safe" : "muted";
+  const classes = s.classes || [];
+  const names = classes.map((c) => c.class);
+  Plotly.react("live-chart", [
+    { type: "bar", name: "setpoint MW", x: names, y: classes.map((c) => c.setpoint_mw), marker: { color: "#2563eb" } },
+    { type: "bar", name: "measured MW", x: names, y: classes.map((c) => c.measured_mw), marker: { color: "#f59e0b" } },
+  ], { barmode: "group", margin: { t: 10, l: 50, r: 10, b: 40 }, yaxis: { title: "IT MW" }, legend: { orientation: "h" } },
+  { displayModeBar: false, responsive: true });
+  fillTable("live-decisions", s.decisions.map((d) => [[String(d.t)], [d.reason], [fmt(d.price, 2)],
+    [d.cap_mw === null ? "none" : fmt(d.cap_mw, 3)], [fmt(d.mining_mw, 3)], [fmt(d.inference_mw, 3)],
+    [fmt(d.training_mw, 3)], [fmt(d.spot_mw, 3)]]));
+  fillTable("live-events", s.events.map((e) => [[e.event_id], [e.opt], [fmt(e.target_mw, 3)],
+    [fmt(e.time_to_target_s, 1)], [fmt(e.mwh_short, 4)], [e.obeyed ? "yes" : "no", e.obeyed ? "bid" : "ask"]]));
+}
+
 $("order-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const body = {
@@ -165,3 +192,5 @@ async function refresh() {
 }
 loadSite().then(refresh);
 setInterval(refresh, 5000);
+loadLive();
+setInterval(loadLive, 2000);
