@@ -31,8 +31,17 @@ from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from drakewell.demo_capacity import summary_rows
+from drakewell.demo_market import EXCHANGE_DB, METER_DB, run_market
+from drakewell.dispatch import backtest_inputs, build_inputs
+from drakewell.dispatch.backtest import resolve_site
 from drakewell.errors import DrakewellError
+from drakewell.inputs.prices import load_ercot_prices
+from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
+from drakewell.report import write_report
 from drakewell.units import USD
 
 app = typer.Typer()
@@ -76,12 +85,10 @@ def month_inputs(
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Series | float]:
     """The month's real-time and day-ahead prices and hashprice: synthetic unless files are given."""
-    from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 
     if prices is None:
         syn = synthetic_inputs(DEMO_START, days, seed=seed)
         return syn.rt, syn.da, syn.hashprice
-    from drakewell.inputs.prices import load_ercot_prices
 
     rt = load_ercot_prices(prices)
     n = days * 96
@@ -115,7 +122,6 @@ def demo(
     ] = None,
 ) -> None:
     """Run one month of the example hybrid site end to end and write the report."""
-    from rich.console import Console
 
     console = Console()
     result = run_demo(
@@ -132,7 +138,6 @@ def demo(
 
 
 def print_summary(console: Any, summary: dict[str, Any]) -> None:
-    from rich.table import Table
 
     table = Table(title=f"Drakewell demo: {summary['site']} — {summary['days']} days", show_lines=False)
     table.add_column("what")
@@ -161,7 +166,6 @@ def print_summary(console: Any, summary: dict[str, Any]) -> None:
             ("signed readings accepted", f"{m['readings']:,}"),
             ("epochs anchored", f"{m['epochs']}"),
         ]
-    from drakewell.demo_capacity import summary_rows
 
     rows += summary_rows(summary)
     s = summary.get("settlement", {})
@@ -202,8 +206,6 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole demo and return its summary (also written to ``out/summary.json``)."""
-    from drakewell.dispatch import backtest_inputs, build_inputs
-    from drakewell.dispatch.backtest import resolve_site
 
     log = DemoLog(echo=echo)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,8 +230,6 @@ def run_demo(
     run = results["mpc"]
     ledger: pd.DataFrame = run.ledger
 
-    from drakewell.demo_market import EXCHANGE_DB, METER_DB, run_market
-
     hp = float(hashprice.mean()) if isinstance(hashprice, pd.Series) else float(hashprice)
     market = run_market(site_obj, ledger, out=out, seed=seed, log=log, hashprice_usd_per_ph_day=hp)
 
@@ -243,7 +243,6 @@ def run_demo(
     }
     ledger_path = out / "ledger.csv"
     ledger.to_csv(ledger_path, index=False)
-    from drakewell.report import write_report
 
     report_path = log.run(
         "report",

@@ -8,18 +8,25 @@ it needs); :func:`compare_policies` runs several and reuses the references.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from drakewell.config import data_file
 from drakewell.dispatch.inputs import HashpriceInput, build_inputs
 from drakewell.dispatch.ledger import build_ledger, summarize
 from drakewell.dispatch.policies import Progress, get_policy, policy_names
 from drakewell.dispatch.types import Decisions, DispatchInputs
 from drakewell.errors import DrakewellError
+from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, parse_hashprice
+from drakewell.inputs.grid import four_cp_mask, proxy_4cp_intervals
+from drakewell.inputs.prices import load_ercot_prices
+from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 from drakewell.site import Site, load_site
 
 REFERENCES = ("perfect", "always")
@@ -143,7 +150,6 @@ def describe_fallbacks(summary: dict[str, Any]) -> str | None:
 def packaged_example(relative: str | Path) -> Path:
     """A file the package ships under ``drakewell/examples/`` (``sites/…``, ``grid/…``), found with
     :mod:`importlib.resources`, so defaults work from an installed wheel as from a checkout."""
-    from importlib.resources import files
 
     root = files("drakewell") / "examples"
     path = Path(str(root)) / relative
@@ -184,10 +190,6 @@ def load_backtest_inputs(
     hashprice is derived from the BTC price file in the data folder; without that file the
     synthetic generator's calibrated mean is used as a constant.
     """
-    from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, parse_hashprice
-    from drakewell.inputs.grid import four_cp_mask, proxy_4cp_intervals
-    from drakewell.inputs.prices import load_ercot_prices
-    from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 
     site_obj = resolve_site(site)
     hp: float | pd.Series | None = None
@@ -232,7 +234,6 @@ def dispatch_comparison(
     Uses the July–September 2023 ERCOT real-time prices (day-ahead as forecast) when the data
     folder has them and ``real_data`` is true, else the seeded synthetic series.
     """
-    from drakewell.config import data_file
 
     rt_file = data_file("ercot/ercot_rtm_spp_2023-07_09.csv") if real_data else None
     da_file = data_file("ercot/ercot_dam_spp_2023-07_09.csv") if real_data else None
@@ -246,7 +247,6 @@ def dispatch_comparison(
 def write_results(results: Sequence[BacktestResult], out_dir: str | Path) -> list[Path]:
     """Write ``dispatch_summary.json`` (the list of summaries) and ``ledger_<policy>.csv`` per policy
     (UTC times in ISO-8601) into ``out_dir``; returns the paths written."""
-    import json
 
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from drakewell.errors import MeteringError
 from drakewell.metering import tables
@@ -641,7 +643,6 @@ class MeterStore:
         return [signed_from_row(row) for row in frame.to_dict("records")]
 
     def count(self) -> int:
-        from sqlalchemy import func
 
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tables.readings)).scalar_one())
@@ -874,10 +875,6 @@ def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> Non
 def _insert_ignoring_duplicates(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert rows, skipping those that hit a unique constraint (SQLite and PostgreSQL)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
         conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
     else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
         conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)

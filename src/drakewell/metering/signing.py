@@ -34,7 +34,13 @@ from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
 from drakewell.merkle import keccak256
-from drakewell.metering.readings import MeterDomain, Reading, SignedReading, normalize_address
+from drakewell.metering.readings import (
+    MalformedReadingError,
+    MeterDomain,
+    Reading,
+    SignedReading,
+    normalize_address,
+)
 
 # secp256k1 group order and half of it (EIP-2: s must be at most n/2)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -60,8 +66,6 @@ class NodeKey:
     def from_hex(cls, text: str) -> NodeKey:
         raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
         if len(raw) != 32:
-            from drakewell.metering.readings import MalformedReadingError
-
             raise MalformedReadingError("a private key is 32 bytes", hint="pass 0x followed by 64 hex digits")
         return cls(raw)
 

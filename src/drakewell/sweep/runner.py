@@ -35,6 +35,10 @@ from typing import Any
 import pandas as pd
 
 from drakewell.errors import DrakewellError, SweepError
+from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, load_hashprice_csv
+from drakewell.inputs.prices import load_ercot_prices
+from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY
+from drakewell.site import parse_site
 from drakewell.sweep.executors import Executor
 from drakewell.sweep.spec import Cell, SweepSpec, cell_key, cell_site_data, expand_cells, file_digest
 from drakewell.sweep.task import CellTask, PriceFrames
@@ -85,8 +89,6 @@ def _load_inputs(
 ) -> tuple[dict[str, str], float | pd.Series | None]:
     """Load, check and share the heavy inputs; returns the input digests (path → SHA-256) and the
     hashprice derived for cells that set none (``None`` when every cell sets one)."""
-    from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, load_hashprice_csv
-    from drakewell.inputs.prices import load_ercot_prices
 
     digests: dict[str, str] = {}
     zones_by_source: dict[str, set[str | None]] = {}
@@ -116,8 +118,6 @@ def _load_inputs(
         try:
             derived = derive_daily_hashprice(load_btc_prices())
         except DrakewellError:
-            from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY
-
             derived = float(HASHPRICE_MEAN_USD_PER_PH_DAY)
         if isinstance(derived, pd.Series):
             executor.share(_hashprice_key(None), derived)
@@ -137,7 +137,6 @@ def _hashprice_key(path: str | None) -> str:
 
 
 def _prepare(spec: SweepSpec, cell: Cell, digests: Mapping[str, str], derived: Any) -> _Prepared:
-    from drakewell.site import parse_site
 
     data = cell_site_data(spec, cell)
     key = cell_key(data, cell, digests)
