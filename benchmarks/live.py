@@ -17,11 +17,16 @@ interval lifts the cap and the fleet returns to full power before the next event
 - ``event_to_verified_p50_s`` / ``_p99_s``: VTN ``add_event`` → read-back-verified target (the 1 s
   poll included); goal p99 ≤ 5 s (anchors: ERCOT ERS allows 10 minutes; a published GPU-cluster
   trial cut 30 % of power within 30 s);
+- ``stages_p50_s`` / ``stages_max_s``: the same latency split by stage, seconds after ``add_event``:
+  ``poll`` (the VTN message that brought it), ``handover`` (the VEN calls the controller),
+  ``on_event``, ``apply_start`` (``Fleet.apply`` begins), ``cmds_sent`` (last command answered),
+  ``first_read`` / ``last_read`` (read-backs), ``apply_end``, ``verified``; ``commands`` and
+  ``reads`` count the device calls of that apply;
 - ``decision_p99_ms``: one decision (mpc step + journal fsync) per interval or event; goal ≤ 200 ms;
 - ``replay_matches_backtest``: a real ERCOT day (2023-08-10, West Texas example site) replayed
   through the controller decides exactly as the backtest's mpc (``null`` without the data folder).
 
-Usage: ``python benchmarks/live.py [--miners N] [--events N] [--json OUT]``. Exits 1 when a goal is
+Usage: ``python benchmarks/live.py [--miners N] [--events N] [--trace] [--json OUT]``. Exits 1 when a goal is
 missed.
 """
 
@@ -118,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ControlSettings(deadline_s=15.0, call_timeout_s=3.0, first_readback_s=args.first_readback_s)
     fleet = await Fleet.connect(inventory, settings=settings)
     print(f"connect: {args.miners} miners in {time.perf_counter() - t:.1f} s")
+    trace = _Trace(fleet, [m.ip for m in inventory.miners], verbose=args.trace)
     config = LiveConfig(
         openadr=OpenAdrConfig(
             vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b",
@@ -144,6 +150,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     task = asyncio.create_task(controller.run(max_wall_s=1500.0, ven=ven))
     full_w = 0.95 * inventory.rated_mining_w
     latencies: list[float] = []
+    stages: list[dict[str, float | int]] = []
     try:
         for k in range(args.events):
             # wait for full power (the previous event's cap lifted) and a quiet moment
@@ -178,7 +185,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append(float("inf"))
                 continue
             latencies.append(rec.verified_s - sent)
-            print(f"event {k + 1}: verified {latencies[-1]:.2f} s after creation")
+            stage = trace.stages(sent, ven.handed_over_s.get(event_id), rec.received_s, rec.verified_s)
+            stages.append(stage)
+            print(
+                f"event {k + 1}: verified {latencies[-1]:.2f} s after creation; "
+                + " ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stage.items())
+            )
             await asyncio.sleep(args.event_s)
     finally:
         task.cancel()
@@ -198,7 +210,92 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "decision_p99_ms": float(np.percentile(decisions_ms, 99)),
         "decisions": len(decisions_ms),
         "speed": args.speed,
+        "stages_p50_s": {
+            k: float(np.percentile([s[k] for s in stages], 50)) for k in (stages[0] if stages else {})
+        },
+        "stages_max_s": {k: float(max(s[k] for s in stages)) for k in (stages[0] if stages else {})},
     }
+
+
+class _Trace:
+    """Times every fleet apply and device call (monotonic clock), to split an event's latency."""
+
+    def __init__(self, fleet: Fleet, ips: list[str], *, verbose: bool = False) -> None:
+        self.verbose = verbose  # print the calls of the miners that finished last
+        self.applies: list[tuple[float, float]] = []
+        self.calls: list[tuple[str, str, float, float]] = []  # (kind, ip, start, end)
+        self.results: list[Any] = []
+        apply = fleet.apply
+
+        async def timed_apply(*a: Any, **kw: Any) -> Any:
+            t0 = time.monotonic()
+            try:
+                return await apply(*a, **kw)
+            finally:
+                self.applies.append((t0, time.monotonic()))
+
+        fleet.apply = timed_apply  # type: ignore[method-assign]
+        for ip in ips:
+            driver = fleet.driver(ip)
+            if driver is None:
+                continue
+            for name in ("read", "sleep", "wake", "set_power_limit"):
+                setattr(driver, name, self._wrap(name, ip, getattr(driver, name)))
+
+    def _wrap(self, name: str, ip: str, fn: Any) -> Any:
+        async def timed(*a: Any, **kw: Any) -> Any:
+            t0 = time.monotonic()
+            r: Any = "exc"
+            try:
+                r = await fn(*a, **kw)
+                return r
+            finally:
+                self.calls.append((name, ip, t0, time.monotonic()))
+                self.results.append((ip, t0, a, r))
+
+        return timed
+
+    def stages(
+        self, sent: float, ven: tuple[float, float] | None, received: float, verified: float
+    ) -> dict[str, float | int]:
+        """Seconds from creation to each stage of one event (the last apply that ended by ``verified``)."""
+        apply0, apply1 = max(
+            ((a, b) for a, b in self.applies if a >= received and b <= verified + 1e-3),
+            default=(received, verified),
+            key=lambda ab: ab[1],
+        )
+        calls = [c for c in self.calls if apply0 <= c[2] <= apply1]
+        cmds = [c for c in calls if c[0] != "read"]
+        reads = [c for c in calls if c[0] == "read"]
+        out: dict[str, float | int] = {
+            "poll": (ven[0] - sent) if ven else float("nan"),
+            "handover": (ven[1] - sent) if ven else float("nan"),
+            "on_event": received - sent,
+            "apply_start": apply0 - sent,
+            "cmds_sent": (max(c[3] for c in cmds) - sent) if cmds else float("nan"),
+            "first_read": (min(c[2] for c in reads) - sent) if reads else float("nan"),
+            "last_read": (max(c[3] for c in reads) - sent) if reads else float("nan"),
+            "apply_end": apply1 - sent,
+            "verified": verified - sent,
+            "commands": len(cmds),
+            "reads": len(reads),
+        }
+        if self.verbose:
+            late = {c[1] for c in cmds if c[2] > apply0 + 0.5}
+            late |= {c[1] for c in reads if c[3] > apply1 - 0.3}
+            for ip in sorted(late)[:6]:
+                print(
+                    "  ",
+                    ip,
+                    [(c[0], round(c[2] - sent, 3), round(c[3] - sent, 3)) for c in calls if c[1] == ip],
+                )
+                print(
+                    "  ",
+                    [(round(t - sent, 3), a, r) for i, t, a, r in self.results if i == ip and t >= apply0],
+                )
+        self.calls = [c for c in self.calls if c[2] > apply1]
+        self.results = [r for r in self.results if r[1] > apply1]
+        return out
 
 
 def main() -> None:
@@ -210,8 +307,12 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=960.0, help="price replay speed-up")
     ap.add_argument("--event-s", type=float, default=2.0, help="wall seconds each event lasts")
     ap.add_argument(
-        "--first-readback-s", type=float, default=1.0, help="first read-back after a command (fleet setting)"
+        "--first-readback-s",
+        type=float,
+        default=None,
+        help="fixed first read-back after a command (fleet setting; default: when the ramp should be done)",
     )
+    ap.add_argument("--trace", action="store_true", help="print the device calls of each event's last miners")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--journal", type=Path, help="keep the controller's journal here")
     args = ap.parse_args()

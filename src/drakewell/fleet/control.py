@@ -11,11 +11,14 @@
 3. *Carry out*: every order runs concurrently, at most ``concurrency`` device calls in flight. Each
    call has its own deadline (``call_timeout_s``, never past the step's deadline). A command that
    is not acknowledged, or whose read-back shows no change, is retried at most ``max_attempts``
-   times in all, after a doubling back-off; read-backs are spaced ``readback_interval_s`` apart.
+   times in all, after a doubling back-off. A miner is read back when its draw should have settled
+   (its swing at the rated ramp of ``miner_ramp_s``), then as its observed ramp suggests.
 4. *Verify*: an order counts as done only when a read-back shows it (asleep and drawing at most 5 %
    of rated power; the power limit reported and respected; awake and within 10 % of the expected
    draw; a GPU cap reported and respected). The step returns when every order is verified or the
    deadline passes, with a :class:`DeviceAccount` per order: obeyed, late, refused or unreachable.
+   After the first plan, a step orders more only to replace a failing device or to close a gap
+   larger than half the ``reached`` slack (not to chase a few watts of a verified miner).
 
 What the fleet believes about a device changes only through a read-back that completed before its
 deadline (a late answer is cancelled with its call; the per-device sequence number discards any
@@ -77,6 +80,7 @@ _LIMIT_SLACK = 0.03  # a limited device may overshoot its limit by 3 % + 50 W (m
 _SLACK_W = 50.0
 _ORDERS_PER_DEVICE = 3  # a step re-plans around failures; a device gets at most this many orders
 _BOARD_W = 12.0  # assumed control-board draw of a sleeping miner (planning only)
+_SETTLE_MARGIN_S = 0.05  # the first read-back comes this long after the draw should have settled
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,13 @@ class ControlSettings:
     concurrency: int = 256
     max_attempts: int = 3
     retry_backoff_s: float = 0.25
-    first_readback_s: float = 1.0  # miners take a second or two to ramp: reading sooner only costs CPU
+    # first read-back after an acknowledged command; None: a miner is read when its draw should have
+    # settled (the swing at the ramp rate below), a GPU after readback_interval_s
+    first_readback_s: float | None = None
     readback_interval_s: float = 0.5
+    # seconds a miner takes to swing its full rated power (Whatsminer and Antminer firmware: 1–2 s);
+    # a slower miner is simply read again, at the pace its observed ramp suggests
+    miner_ramp_s: float = 1.5
     confirm_grace_s: float = 3.0  # acknowledged but unconfirmed this long: plan around the device
     detect_timeout_s: float = 8.0
     # pyasic's detection builds HTTP clients and gives itself 3 s; more at once starves it on few cores
@@ -118,8 +127,10 @@ class ControlSettings:
     def __post_init__(self) -> None:
         if min(self.concurrency, self.max_attempts, self.detect_concurrency) < 1:
             raise FleetError("concurrency and max_attempts must be at least 1", hint="use e.g. 256 and 3")
-        if min(self.call_timeout_s, self.deadline_s, self.readback_interval_s) <= 0:
+        if min(self.call_timeout_s, self.deadline_s, self.readback_interval_s, self.miner_ramp_s) <= 0:
             raise FleetError("timeouts and intervals must be positive", hint="use seconds > 0")
+        if self.first_readback_s is not None and not self.first_readback_s >= 0:
+            raise FleetError("first_readback_s must be ≥ 0 s (or None)", hint="use e.g. 1.0, or None")
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,7 @@ class ApplyResult:
         (1 % + 1 kW slack; True when mining was not set)."""
         if self.mining_target_w is None:
             return True
-        slack = 0.01 * self.mining_target_w + 1000.0
+        slack = _slack_w(self.mining_target_w)
         if self.curtailing:
             return self.mining_power_w <= self.mining_target_w + slack
         return self.mining_power_w >= self.mining_target_w - slack
@@ -460,6 +471,7 @@ class Fleet:
             gpu_views = [self._gpu_view(s) for s in self._gpus.values()]
             for o in plan_gpus(gpu_views, self._job_views(), gpu_targets):
                 start("gpu" if o.command is Command.CAP else "job", o)
+        first = True
         try:
             while True:
                 if mining_target is not None:
@@ -467,10 +479,19 @@ class Fleet:
                         self._planning_view(s, inflight.get(ip), ip in troubled)
                         for ip, s in self._miners.items()
                     ]
-                    min_off_s = self.inventory.limits.min_off_s
-                    for o in plan_mining(views, mining_target, now_s=now_s, min_off_s=min_off_s):
-                        if o.device not in troubled:
-                            start("miner", o)
+                    # after the first plan, new orders only replace failures or close a real gap: a
+                    # verified miner a few watts off its expected draw is not worth another command
+                    planned = sum(v.power_w for v in views)
+                    if (
+                        first
+                        or trouble.is_set()
+                        or abs(planned - mining_target) > _slack_w(mining_target) / 2
+                    ):
+                        min_off_s = self.inventory.limits.min_off_s
+                        for o in plan_mining(views, mining_target, now_s=now_s, min_off_s=min_off_s):
+                            if o.device not in troubled:
+                                start("miner", o)
+                first = False
                 trouble.clear()
                 pending = busy()
                 if not pending or loop.time() >= deadline:
@@ -604,8 +625,8 @@ class Fleet:
             else:
                 acked = acked or bool(ack)
                 acked_at = loop.time()
-                wait = s.first_readback_s if ack else 0.0
                 before = (acked_at, slot.reading.power_w if slot.reading is not None else None)
+                wait = self._first_readback_s(order, slot) if ack else 0.0
                 while loop.time() < deadline:
                     await asyncio.sleep(max(0.0, min(wait, deadline - loop.time())))
                     reading = await self._read(slot, deadline)
@@ -625,7 +646,7 @@ class Fleet:
                     detail = "read-back does not show the command yet"
                     if loop.time() - acked_at > s.confirm_grace_s:
                         report_trouble(order.device, False)  # acknowledged, but the draw does not follow
-                    wait = _next_readback_s(order, slot, before, (loop.time(), reading.power_w), s)
+                    wait = _next_readback_s(order, before, (loop.time(), reading.power_w), s)
             report_trouble(order.device, False)
             if attempts < s.max_attempts:
                 await asyncio.sleep(
@@ -638,6 +659,24 @@ class Fleet:
         else:
             outcome = Outcome.LATE
         return self._account(kind, order, outcome, attempts, slot, detail)
+
+    def _first_readback_s(self, order: Order, slot: _Slot) -> float:
+        """When to read first after an acknowledged command: when the draw should have settled.
+
+        A miner's draw moves its rated power in ``miner_ramp_s``; reading before it settles proves
+        nothing and costs two connections, and a read that catches the draw just past the
+        verification threshold leaves the fleet above its plan (and the step re-planning).
+        ``first_readback_s``, when set, overrides this.
+        """
+        s = self.settings
+        if s.first_readback_s is not None:
+            return s.first_readback_s
+        entry = slot.entry
+        if not isinstance(entry, MinerEntry):
+            return s.readback_interval_s
+        now_w = _counted_w(slot)
+        rate = entry.model.power_w / s.miner_ramp_s
+        return min(s.deadline_s, abs(now_w - _settle_w(order)) / rate + _SETTLE_MARGIN_S)
 
     def _account(
         self,
@@ -720,7 +759,6 @@ async def _send(driver: MinerDriver | GpuDriver | None, order: Order) -> bool:
 
 def _next_readback_s(
     order: Order,
-    slot: _Slot,
     before: tuple[float, float | None],
     now: tuple[float, float],
     s: ControlSettings,
@@ -735,18 +773,23 @@ def _next_readback_s(
     if p0 is None or t1 <= t0 or p1 == p0:
         return s.readback_interval_s
     rate = (p1 - p0) / (t1 - t0)
-    entry = slot.entry
-    rated = entry.model.power_w if isinstance(entry, MinerEntry) else entry.model.gpu_power_w
-    if order.command is Command.SLEEP:
-        goal = _SLEEP_SHARE * rated
-    elif order.command is Command.WAKE:
-        goal = _WAKE_SHARE * order.expected_power_w
-    else:
-        goal = float(order.value_w or 0)
+    goal = _settle_w(order)
     left_s = (goal - p1) / rate
     if left_s <= 0:  # moving away from the goal, or already past it: read at the plain pace
         return s.readback_interval_s
     return min(2 * s.readback_interval_s, max(s.readback_interval_s / 4, left_s * 1.05))
+
+
+def _settle_w(order: Order) -> float:
+    """The draw an order settles at: asleep at board power, awake at the expected draw, or its limit."""
+    if order.command in (Command.SLEEP, Command.WAKE) or order.value_w is None:
+        return order.expected_power_w
+    return float(order.value_w)
+
+
+def _slack_w(target_w: float) -> float:
+    """How far read-back mining power may miss its target and still count as reached."""
+    return 0.01 * target_w + 1000.0
 
 
 def _verified(order: Order, slot: _Slot, reading: MinerReading | GpuReading) -> bool:

@@ -36,6 +36,8 @@ class Ven:
         self.last_contact_s: float | None = None  # time.monotonic() of the last message from the VTN
         self.started_s = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        # event id → (time.monotonic() of the VTN message that brought it, of its hand-over to on_event)
+        self.handed_over_s: dict[str, tuple[float, float]] = {}
 
     def reachable(self, now_s: float | None = None) -> bool:
         """Heard from the VTN within ``unreachable_after_s`` (counting from start before first contact)."""
@@ -79,6 +81,8 @@ class Ven:
         except Exception as exc:  # an event this site cannot read: say no rather than guess
             log.warning("unreadable OpenADR event: %s", exc)
             return "optOut"
+        now = time.monotonic()
+        self.handed_over_s.setdefault(parsed.event_id, (self.last_contact_s or now, now))
         return await self._on_event(parsed)
 
     async def _report(self) -> float:
