@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     for zone in args.zones:
         inputs = build_inputs(site, rt, da, hashprice, zone)
         t0 = time.perf_counter()
-        results = {r.policy: r.summary for r in backtest_inputs(inputs)}
+        results = {r.policy: r.summary.to_json() for r in backtest_inputs(inputs)}
         wall = time.perf_counter() - t0
         print(f"== {zone}: {inputs.n:,} intervals, all policies in {wall:.1f} s")
         print(
@@ -159,7 +159,7 @@ def robustness_table(
         first_seconds = 0.0
         for i, level in enumerate(levels):
             inputs = build_inputs(site, rt, da, level, zone)
-            results = {r.policy: r.summary for r in backtest_inputs(inputs, list(TABLE_POLICIES))}
+            results = {r.policy: r.summary.to_json() for r in backtest_inputs(inputs, list(TABLE_POLICIES))}
             key = f"{level:g}"
             for name in TABLE_POLICIES:
                 s = results[name]

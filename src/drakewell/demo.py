@@ -223,8 +223,7 @@ def run_demo(
         "dispatch (mpc, with perfect and always as references)",
         lambda: {r.policy: r for r in backtest_inputs(inputs, ["mpc"])},
         lambda r: (
-            f"profit ${r['mpc'].summary['profit_usd']:,.0f}, flex capture "
-            f"{r['mpc'].summary['flex_capture']:.3f}"
+            f"profit ${r['mpc'].summary.profit_usd:,.0f}, flex capture {r['mpc'].summary.flex_capture:.3f}"
         ),
     )
     run = results["mpc"]
@@ -237,7 +236,7 @@ def run_demo(
         "site": site_obj.name,
         "days": days,
         "inputs": "synthetic" if prices is None else str(prices),
-        "dispatch": run.summary,
+        "dispatch": run.summary.to_json(),
         **market,
         "steps": [{"name": s.name, "seconds": round(s.seconds, 3)} for s in log.steps],
     }
@@ -249,7 +248,7 @@ def run_demo(
         lambda: write_report(
             out / "report.html",
             ledger=ledger,
-            summary=run.summary,
+            summary=run.summary.to_json(),
             leases=[_lease_view(row) for row in market.get("leases", [])],
             investors=[_investor_view(row) for row in market.get("investors", [])],
             facts=_facts(summary),

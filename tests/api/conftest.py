@@ -36,7 +36,10 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     result = backtest_inputs(build_inputs(site, syn.rt, syn.da, syn.hashprice), ["threshold"])
     run = next(r for r in result if r.policy == "threshold")
     state = AppState(
-        ledger=run.ledger, summary={"dispatch": run.summary}, assets=list(ASSETS), site_name=site.name
+        ledger=run.ledger,
+        summary={"dispatch": run.summary.to_json()},
+        assets=list(ASSETS),
+        site_name=site.name,
     )
 
     db = tmp_path_factory.mktemp("api") / "meter.sqlite"
@@ -67,4 +70,4 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         api_keys={"analyst": API_KEY},
     )
     with serve(app) as base:
-        yield {"base": base, "keys": keys, "record": record, "summary": run.summary, "store": store}
+        yield {"base": base, "keys": keys, "record": record, "summary": run.summary.to_json(), "store": store}

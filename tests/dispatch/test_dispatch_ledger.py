@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from drakewell.dispatch.ledger import LEDGER_COLUMNS, build_ledger, limit_violations, summarize
+from drakewell.dispatch.ledger import (
+    LEDGER_COLUMNS,
+    BacktestSummary,
+    build_ledger,
+    limit_violations,
+    summarize,
+)
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs
 
 Make = Callable[..., DispatchInputs]
@@ -87,9 +94,11 @@ def test_decisions_must_split_training_per_job(tiny_inputs: Make) -> None:
 def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
     ledger = build_ledger(tiny_inputs([100.0, 100.0]), fixed([10.0, 10.0]))
     profit = float(ledger["profit_usd"].sum())
-    s = summarize(
+    record = summarize(
         ledger, "x", solve_seconds=0.5, perfect_profit_usd=2 * profit, always_profit_usd=0.5 * profit
     )
+    s = record.to_json()  # the JSON contract: these keys, in this order
+    assert BacktestSummary.from_json(json.loads(json.dumps(s))) == record
     assert list(s) == [
         "policy",
         "profit_usd",
@@ -112,7 +121,7 @@ def test_summary_keys_ratio_and_flex_capture(tiny_inputs: Make) -> None:
     assert s["energy_mwh"]["mining"] == pytest.approx(5.0)
     assert s["intervals"] == 2
     no_flex = summarize(ledger, "x", solve_seconds=0, perfect_profit_usd=profit, always_profit_usd=profit)
-    assert no_flex["flex_capture"] is None
+    assert no_flex.flex_capture is None
 
 
 def test_limit_violations_names_each_broken_limit(tiny_inputs: Make) -> None:

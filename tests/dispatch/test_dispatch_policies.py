@@ -120,11 +120,11 @@ def test_every_policy_respects_the_limits_and_perfect_bounds_them(week: Dispatch
     results = {r.policy: r for r in backtest_inputs(week)}
     for name, result in results.items():
         assert limit_violations(week, result.decisions) == [], name
-    best = results["perfect"].summary["profit_usd"]
+    best = results["perfect"].summary.profit_usd
     for name, result in results.items():
-        assert result.summary["profit_usd"] <= best + 1e-6 * abs(best), name
-    assert results["perfect"].summary["flex_capture"] == pytest.approx(1.0)
-    assert results["always"].summary["flex_capture"] == pytest.approx(0.0)
+        assert result.summary.profit_usd <= best + 1e-6 * abs(best), name
+    assert results["perfect"].summary.flex_capture == pytest.approx(1.0)
+    assert results["always"].summary.flex_capture == pytest.approx(0.0)
 
 
 def test_mpc_commits_reserves_a_day_ahead_and_they_bind(week: DispatchInputs) -> None:

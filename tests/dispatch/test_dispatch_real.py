@@ -36,7 +36,7 @@ def test_policies_on_real_prices_are_feasible_and_ordered(two_weeks: DispatchInp
     results = {r.policy: r for r in backtest_inputs(two_weeks)}
     for name, r in results.items():
         assert limit_violations(two_weeks, r.decisions) == [], name
-    profit = {name: r.summary["profit_usd"] for name, r in results.items()}
+    profit = {name: r.summary.profit_usd for name, r in results.items()}
     assert profit["perfect"] >= max(profit.values()) - 1e-6 * profit["perfect"]
     assert profit["mpc"] > profit["always"]
     assert profit["threshold"] > profit["always"]

@@ -49,7 +49,7 @@ def test_each_cell_is_one_backtest_row_axes_then_summary(make_spec, prices_dir: 
         load_ercot_prices(prices_dir / "da.csv"),
         60.0,
     )
-    summary = flatten_summary(backtest_inputs(inputs, ["mpc"])[0].summary)
+    summary = flatten_summary(backtest_inputs(inputs, ["mpc"])[0].summary.to_json())
     row = frame[(frame["hashprice_usd_per_ph_day"] == 60.0) & (frame["policy"] == "mpc")].iloc[0]
     for key, value in summary.items():
         if key != "solve_seconds":

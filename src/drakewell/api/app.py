@@ -323,8 +323,8 @@ def create_app(
         st: AppState = app.state.drakewell
         st.ledger = result.ledger
         st.site_name = site_obj.name
-        st.summary = {**st.summary, "dispatch": result.summary}
-        return result.summary
+        st.summary = {**st.summary, "dispatch": result.summary.to_json()}
+        return result.summary.to_json()
 
     @app.get("/api/live", tags=["sites"])
     def live() -> dict[str, Any]:

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
         write_results,
     )
     from drakewell.dispatch.inputs import build_inputs, dispatch_site
-    from drakewell.dispatch.ledger import LEDGER_COLUMNS, build_ledger, limit_violations, summarize
+    from drakewell.dispatch.ledger import (
+        LEDGER_COLUMNS,
+        BacktestSummary,
+        build_ledger,
+        limit_violations,
+        summarize,
+    )
     from drakewell.dispatch.model import DispatchResult, FleetState, solve
     from drakewell.dispatch.policies import Policy, get_policy, policy_names, register
     from drakewell.dispatch.types import (
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEDGER_COLUMNS",
     "BacktestResult",
+    "BacktestSummary",
     "Decisions",
     "DispatchInputError",
     "DispatchInputs",
@@ -74,6 +81,7 @@ __all__ = [
 # keeps HiGHS and pandas out of ``drakewell --help``.
 _LAZY = {
     "BacktestResult": "drakewell.dispatch.backtest",
+    "BacktestSummary": "drakewell.dispatch.ledger",
     "Decisions": "drakewell.dispatch.types",
     "DispatchInputError": "drakewell.dispatch.types",
     "DispatchInputs": "drakewell.dispatch.types",

@@ -19,7 +19,7 @@ import pandas as pd
 
 from drakewell.config import data_file
 from drakewell.dispatch.inputs import HashpriceInput, build_inputs
-from drakewell.dispatch.ledger import build_ledger, summarize
+from drakewell.dispatch.ledger import BacktestSummary, build_ledger, summarize
 from drakewell.dispatch.policies import Progress, get_policy, policy_names
 from drakewell.dispatch.types import Decisions, DispatchInputs
 from drakewell.errors import DrakewellError
@@ -37,11 +37,11 @@ EXAMPLE_SITE = Path("examples/sites/west-texas-hybrid.toml")
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """One policy's run: the per-interval ledger, the summary (JSON keys) and the raw decisions."""
+    """One policy's run: the per-interval ledger, the summary and the raw decisions."""
 
     policy: str
     ledger: pd.DataFrame
-    summary: dict[str, Any]
+    summary: BacktestSummary
     decisions: Decisions
 
 
@@ -116,10 +116,10 @@ def compare_policies(
     return backtest_inputs(inputs, policies, progress=progress)
 
 
-def fallbacks(summary: dict[str, Any]) -> dict[str, int]:
+def fallbacks(summary: BacktestSummary) -> dict[str, int]:
     """The solves of one summary that did not end optimal (and so fell back to the safe rule), by
     status; empty when every solve was optimal or the policy is a rule."""
-    return {k: v for k, v in summary.get("solve_status", {}).items() if k not in ("optimal", "rule")}
+    return {k: v for k, v in summary.solve_status.items() if k not in ("optimal", "rule")}
 
 
 #: Why a solve ends without an optimum, by status (the policy then falls back to its safe rule).
@@ -132,17 +132,17 @@ FALLBACK_REASONS = {
 }
 
 
-def describe_fallbacks(summary: dict[str, Any]) -> str | None:
+def describe_fallbacks(summary: BacktestSummary) -> str | None:
     """One sentence saying how many of a policy's solves fell back and why (``None`` when none did)."""
     bad = fallbacks(summary)
     if not bad:
         return None
-    total = sum(summary.get("solve_status", {}).values())
+    total = sum(summary.solve_status.values())
     why = "; ".join(
         f"{count:,} {status} ({FALLBACK_REASONS.get(status, 'no optimum')})" for status, count in bad.items()
     )
     return (
-        f"{summary['policy']}: {sum(bad.values()):,} of {total:,} solves fell back to the safe rule "
+        f"{summary.policy}: {sum(bad.values()):,} of {total:,} solves fell back to the safe rule "
         f"(hold mining within limits, serve inference): {why}"
     )
 
@@ -251,7 +251,7 @@ def write_results(results: Sequence[BacktestResult], out_dir: str | Path) -> lis
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     summary = folder / "dispatch_summary.json"
-    summary.write_text(json.dumps([r.summary for r in results], indent=2) + "\n", encoding="utf-8")
+    summary.write_text(json.dumps([r.summary.to_json() for r in results], indent=2) + "\n", encoding="utf-8")
     paths = [summary]
     for r in results:
         paths.append(write_ledger_csv(r.ledger, folder / f"ledger_{r.policy}.csv"))

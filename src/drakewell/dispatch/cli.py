@@ -71,7 +71,7 @@ def backtest(
         site, prices=prices, forecast=forecast, zone=zone, hashprice=hashprice, seed=seed
     )
     results = _run_with_progress(console, inputs, names)
-    summaries = [r.summary for r in results]
+    summaries = [r.summary.to_json() for r in results]
     if len(results) > 1:
         console.print(
             render_table(
@@ -80,8 +80,8 @@ def backtest(
         )
     else:
         console.print_json(json.dumps(summaries[0]))
-    for s in summaries:
-        note = describe_fallbacks(s)
+    for r in results:
+        note = describe_fallbacks(r.summary)
         if note is not None:
             console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if json_out is not None:

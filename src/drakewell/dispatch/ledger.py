@@ -31,6 +31,8 @@ training energy left undone at a deadline.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -182,6 +184,69 @@ def build_ledger(inputs: DispatchInputs, d: Decisions) -> pd.DataFrame:
     return frame
 
 
+@dataclass(frozen=True)
+class RevenueUsd:
+    """Revenue by source over a run (USD)."""
+
+    ai: float
+    mining: float
+    reserves: float
+    curtailment_credits: float
+    export: float
+
+
+@dataclass(frozen=True)
+class EnergyMwh:
+    """IT energy over a run (MWh): AI work, mining, and ASIC capacity curtailed."""
+
+    ai: float
+    mining: float
+    curtailed: float
+
+
+@dataclass(frozen=True)
+class RenewablesMwh:
+    """On-site generation over a run (MWh) and where it went."""
+
+    generation: float
+    self_consumed: float
+    export: float
+    curtailed: float
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """A policy's run in figures; :meth:`to_json` is the JSON contract (``dispatch_summary.json``,
+    ``backtest --json``, the demo's ``summary.json`` and the API)."""
+
+    policy: str
+    profit_usd: float
+    revenue_usd: RevenueUsd
+    energy_cost_usd: float
+    energy_mwh: EnergyMwh
+    ratio_to_perfect: float | None  # profit / perfect-foresight profit
+    flex_capture: float | None  # (profit − always) / (perfect − always)
+    solve_seconds: float
+    intervals: int
+    solve_status: dict[str, int]  # decisions by how they were made
+    renewables_mwh: RenewablesMwh
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> BacktestSummary:
+        return cls(
+            **{
+                **obj,
+                "revenue_usd": RevenueUsd(**obj["revenue_usd"]),
+                "energy_mwh": EnergyMwh(**obj["energy_mwh"]),
+                "renewables_mwh": RenewablesMwh(**obj["renewables_mwh"]),
+                "solve_status": dict(obj["solve_status"]),
+            }
+        )
+
+
 def summarize(
     ledger: pd.DataFrame,
     policy: str,
@@ -190,8 +255,8 @@ def summarize(
     perfect_profit_usd: float | None,
     always_profit_usd: float | None,
     solve_status: dict[str, int] | None = None,
-) -> dict[str, Any]:
-    """The backtest summary (the JSON contract): totals, ratio to ``perfect`` and flexibility capture.
+) -> BacktestSummary:
+    """The backtest summary: totals, ratio to ``perfect`` and flexibility capture.
 
     ``flex_capture = (profit − always) / (perfect − always)``; ``None`` where a reference is missing
     or ``perfect`` does not beat ``always`` (no flexibility value to capture). ``solve_status``
@@ -205,34 +270,40 @@ def summarize(
     if perfect_profit_usd is not None and always_profit_usd is not None:
         span = perfect_profit_usd - always_profit_usd
         flex = (profit - always_profit_usd) / span if span > 1e-6 else None
-    return {
-        "policy": policy,
-        "profit_usd": profit,
-        "revenue_usd": {
-            "ai": float(ledger["revenue_ai_usd"].sum()),
-            "mining": float(ledger["revenue_mining_usd"].sum()),
-            "reserves": float(ledger["revenue_reserves_usd"].sum()),
-            "curtailment_credits": float(ledger["curtailment_credits_usd"].sum()),
-            "export": float(ledger["revenue_export_usd"].sum()) if "revenue_export_usd" in ledger else 0.0,
-        },
-        "energy_cost_usd": float(ledger["energy_cost_usd"].sum()),
-        "energy_mwh": {
-            "ai": float(
-                ((ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]) * h).sum()
-            ),
-            "mining": float((ledger["mining_mw"] * h).sum()),
-            "curtailed": float((ledger["curtailed_mw"] * h).sum()),
-        },
-        "ratio_to_perfect": ratio,
-        "flex_capture": flex,
-        "solve_seconds": float(solve_seconds),
-        "intervals": len(ledger),
-        "solve_status": dict(sorted((solve_status or {}).items())),
-        "renewables_mwh": {
-            key: float((ledger[f"renewable_{key}_mw"] * h).sum()) if f"renewable_{key}_mw" in ledger else 0.0
-            for key in ("generation", "self_consumed", "export", "curtailed")
-        },
-    }
+
+    def total(column: str) -> float:
+        return float(ledger[column].sum()) if column in ledger else 0.0
+
+    def mwh(column: str) -> float:
+        return float((ledger[column] * h).sum()) if column in ledger else 0.0
+
+    ai_mw = ledger["ai_inference_mw"] + ledger["ai_training_mw"] + ledger["ai_spot_mw"]
+    return BacktestSummary(
+        policy=policy,
+        profit_usd=profit,
+        revenue_usd=RevenueUsd(
+            ai=total("revenue_ai_usd"),
+            mining=total("revenue_mining_usd"),
+            reserves=total("revenue_reserves_usd"),
+            curtailment_credits=total("curtailment_credits_usd"),
+            export=total("revenue_export_usd"),
+        ),
+        energy_cost_usd=total("energy_cost_usd"),
+        energy_mwh=EnergyMwh(
+            ai=float((ai_mw * h).sum()), mining=mwh("mining_mw"), curtailed=mwh("curtailed_mw")
+        ),
+        ratio_to_perfect=ratio,
+        flex_capture=flex,
+        solve_seconds=float(solve_seconds),
+        intervals=len(ledger),
+        solve_status=dict(sorted((solve_status or {}).items())),
+        renewables_mwh=RenewablesMwh(
+            generation=mwh("renewable_generation_mw"),
+            self_consumed=mwh("renewable_self_consumed_mw"),
+            export=mwh("renewable_export_mw"),
+            curtailed=mwh("renewable_curtailed_mw"),
+        ),
+    )
 
 
 def limit_violations(inputs: DispatchInputs, d: Decisions, *, tol_mw: float = 1e-5) -> list[str]:

@@ -73,4 +73,4 @@ def run_cell(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | 
         hp = hashprice_series
     inputs = build_inputs(task.site, prices.rt, prices.da, hp, task.zone)
     result = backtest_inputs(inputs, [task.policy])[0]
-    return {"summary": flatten_summary(result.summary), "task_seconds": time.perf_counter() - t0}
+    return {"summary": flatten_summary(result.summary.to_json()), "task_seconds": time.perf_counter() - t0}
