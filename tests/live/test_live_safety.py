@@ -143,6 +143,37 @@ def test_an_opted_in_event_survives_a_restart_and_a_resend_is_not_acted_on_twice
     assert len(second.journal.records) == n_records + 1
 
 
+def test_an_event_journalled_but_not_yet_acted_on_is_acted_on_after_a_restart(
+    live_site, tmp_path: Path
+) -> None:
+    config = LiveConfig(openadr=OpenAdrConfig(vtn_url="http://127.0.0.1:1/x", payment_usd_per_mwh=500.0))
+    prices = _series(live_site, 8, ())
+    first = _controller(live_site, tmp_path, prices, speed=0, config=config)
+
+    async def before_crash() -> str:
+        await first._on_price(PriceTick(prices.index[0], float(prices.iloc[0])))
+        return await first.on_event(_event(0.3))  # journalled and answered; the process dies here
+
+    assert asyncio.run(before_crash()) == "optIn"
+    uncapped = first.state.current
+    assert uncapped is not None and uncapped.mining_mw == pytest.approx(0.68)
+    first.journal.close()
+
+    second = _controller(live_site, tmp_path, prices, speed=0, config=config)
+    assert not second.events["EV-1"].acted
+    asyncio.run(second._check())  # the watchdog finds the event over the open interval
+    capped = second.state.current
+    assert capped is not None and capped.mining_mw * 1.05 + second.ai_facility_mw(capped) <= 0.3 + 1e-9
+    records = second.journal.records
+    assert [r["reason"] for r in records if r["kind"] == "decision"] == ["interval", "event:EV-1"]
+    assert records[-2]["kind"] == "command" and records[-2]["mining_mw"] == capped.mining_mw
+    n_records = len(records)
+    third = _controller(live_site, tmp_path, prices, speed=0, config=config)  # and once more: acted
+    assert third.events["EV-1"].acted
+    asyncio.run(third._check())
+    assert len(third.journal.records) == n_records
+
+
 def test_an_event_not_worth_its_margin_is_declined_and_changes_nothing(live_site, tmp_path: Path) -> None:
     config = LiveConfig(openadr=OpenAdrConfig(vtn_url="http://127.0.0.1:1/x", payment_usd_per_mwh=0.0))
     prices = _series(live_site, 8, ())

@@ -245,10 +245,16 @@ class Controller:
         return records if kind is None else [r for r in records if r["kind"] == kind]
 
     def _restore_events(self) -> None:
-        """Every horizon's events (one may reach into this one), with what was verified and settled."""
+        """Every horizon's events (one may reach into this one), with what was verified and settled. An
+        opted-in event counts as acted on once an interval it covers was re-decided for it (as
+        :meth:`_on_event_act` does); one the crash came before is acted on when it reaches the open
+        interval."""
+        first, step = None, self.step
         for r in self.journal.records:
             kind = r["kind"]
-            if kind == "event":
+            if kind == "start":
+                first, step = pd.Timestamp(r["first"]), pd.Timedelta(hours=float(r["hours"]))
+            elif kind == "event":
                 ev = DrEvent.from_json(r["event"])
                 self.events[ev.event_id] = EventRecord(
                     ev,
@@ -257,9 +263,14 @@ class Controller:
                     time.monotonic(),
                     pd.Timestamp(r["start"]),
                     pd.Timestamp(r["end"]),
-                    acted=True,
+                    acted=r["opt"] != "optIn" or r["target_mw"] is None,
                     closed=bool(r.get("closed", False)),
                 )
+            elif kind == "decision" and str(r["reason"]).startswith("event:") and first is not None:
+                rec = self.events.get(str(r["reason"]).removeprefix("event:"))
+                lo = first + int(r["step"]["t"]) * step
+                if rec is not None and rec.start < lo + step and rec.end > lo:
+                    rec.acted = True
             elif kind in ("event_verified", "event_result") and r["event_id"] in self.events:
                 rec = self.events[r["event_id"]]
                 seconds = r["seconds"] if kind == "event_verified" else r["time_to_target_s"]
