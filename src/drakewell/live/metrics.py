@@ -9,9 +9,10 @@
 - ``drakewell_live_dr_response_seconds``: event received → fleet verified at the event's target;
 - ``drakewell_live_safe_mode`` (1 in safe mode), ``drakewell_live_decision_seconds`` (histogram).
 
-:meth:`LiveMetrics.serve` answers ``/metrics``, ``/state.json`` (fleet state, recent decisions and
-events: ``Controller.live_state``) and ``/`` (a small live page that polls ``/state.json``). Every
-path is read-only: any method but GET or HEAD is answered 405, so nothing reachable there changes the
+:meth:`LiveMetrics.serve` answers ``/metrics``, ``/state.json`` (fleet state, setpoint vs measured MW
+per class, recent decisions and events: ``Controller.live_state``; ``drakewell serve --live-url``
+shows it on the dashboard) and ``/`` (a small live page that polls ``/state.json``). Every path is
+read-only: any method but GET or HEAD is answered 405, so nothing reachable there changes the
 controller. It binds to loopback by default, like the fleet exporter; put it behind the site's
 monitoring network, not the internet.
 """
@@ -118,10 +119,12 @@ th{background:#f3f3f3}.safe{color:#b00;font-weight:bold}
 </style></head><body>
 <h1>Drakewell live site</h1>
 <p id="head">loading…</p>
+<h2>Setpoint vs measured (IT MW)</h2><table id="classes"></table>
 <h2>Recent decisions</h2><table id="decisions"></table>
 <h2>Events</h2><table id="events"></table>
 <script>
 const DECISIONS = ["t", "reason", "price", "cap_mw", "mining_mw", "inference_mw", "training_mw", "spot_mw"];
+const CLASSES = ["class", "setpoint_mw", "measured_mw"];
 const EVENTS = ["event_id", "opt", "target_mw", "time_to_target_s", "mwh_short", "obeyed"];
 function cell(v) {
   if (typeof v === "number") return v.toFixed(3);
@@ -146,6 +149,7 @@ async function tick() {
       + ` · measured ${s.measured_facility_mw.toFixed(3)} MW`
       + ` · devices up ${s.devices_up}/${s.devices}` + safe;
     head.className = safe ? "safe" : "";
+    table("classes", s.classes, CLASSES);
     table("decisions", s.decisions, DECISIONS);
     table("events", s.events, EVENTS);
   } catch (e) { head.textContent = "no answer: " + e; }
