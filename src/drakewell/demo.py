@@ -22,7 +22,6 @@ It prints a Rich summary and writes ``summary.json``, ``ledger.csv`` and ``repor
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,13 +34,14 @@ from rich.console import Console
 from rich.table import Table
 
 from drakewell.demo_capacity import summary_rows
-from drakewell.demo_market import EXCHANGE_DB, METER_DB, run_market
+from drakewell.demo_market import run_market
 from drakewell.dispatch import backtest_inputs, build_inputs
 from drakewell.dispatch.backtest import resolve_site
 from drakewell.errors import DrakewellError
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 from drakewell.report import write_report
+from drakewell.report.rundir import RunDir
 from drakewell.units import USD
 
 app = typer.Typer()
@@ -240,13 +240,13 @@ def run_demo(
         **market,
         "steps": [{"name": s.name, "seconds": round(s.seconds, 3)} for s in log.steps],
     }
-    ledger_path = out / "ledger.csv"
-    ledger.to_csv(ledger_path, index=False)
+    run_dir = RunDir(out)
+    ledger.to_csv(run_dir.ledger, index=False)
 
-    report_path = log.run(
+    log.run(
         "report",
         lambda: write_report(
-            out / "report.html",
+            run_dir.report,
             ledger=ledger,
             summary=run.summary.to_json(),
             leases=[_lease_view(row) for row in market.get("leases", [])],
@@ -255,13 +255,8 @@ def run_demo(
             title=f"Drakewell: {site_obj.name}, {days} days",
         ),
     )
-    summary["files"] = {
-        "summary": str(out / "summary.json"),
-        "ledger": str(ledger_path),
-        "report": str(report_path),
-        **{name: str(out / name) for name in (METER_DB, EXCHANGE_DB) if (out / name).exists()},
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    summary["files"] = run_dir.files()
+    run_dir.write_summary(summary)
     return summary
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drakewell.report.rundir import RunDir
 from drakewell.units import USD
 from drakewell.valuation import DcfAssumptions
 
@@ -32,8 +33,6 @@ BORROW_PLEDGE_PERCENT = 10  # bob pledges 10% of his shares
 BORROW_LTV_PERMILLE = 490  # and borrows 49% of their value (the vault allows 50%, liquidates above 65%)
 PRICE_SHOCK_PERCENT = 30  # NAV falls 30%: the loan becomes unhealthy
 LENDING_POOL_BASE = 10_000_000 * USD
-METER_DB = "meter.sqlite"  # the run's readings and epochs
-EXCHANGE_DB = "exchange.sqlite"  # the run's exchange journal
 
 # (buyer, instrument start offset in days, duration in hours, GPUs, limit price in USD per GPU-hour)
 BUY_ORDERS = (
@@ -223,7 +222,9 @@ def run_market(
 
     # 2. trade GPU time; every trade becomes a lease escrowed on chain
     def trade() -> tuple[Any, dict[int, Any]]:
-        engine = trade_gpu_time(site, month_start, hashprice_usd_per_ph_day, days, market, out / EXCHANGE_DB)
+        engine = trade_gpu_time(
+            site, month_start, hashprice_usd_per_ph_day, days, market, RunDir(out).exchange_db
+        )
         renters: dict[str, str] = {}
         for name in engine.accounts:
             if name.startswith("buyer-"):
@@ -277,7 +278,7 @@ def run_market(
         lambda: simulate_fleet(hourly, params, domain, leases=fleet_leases, seed=seed),
         lambda f: f"{len(f.readings):,} readings from {len(f.nodes)} nodes",
     )
-    db = out / METER_DB
+    db = RunDir(out).meter_db
     _remove_sqlite(db)
     store = MeterStore(sqlite_url(db), domain)
 

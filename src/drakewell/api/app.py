@@ -43,7 +43,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from drakewell.errors import ConfigError, DrakewellError
+from drakewell.errors import ConfigError
 from drakewell.httpguard import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_HOSTS,
@@ -52,6 +52,7 @@ from drakewell.httpguard import (
     KeyRing,
     presented_key,
 )
+from drakewell.report.rundir import RunDir
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("drakewell.api")
@@ -75,17 +76,9 @@ class BacktestIn(BaseModel):
 
 def load_run_dir(run_dir: str | Path) -> AppState:
     """Read a demo's output folder (``summary.json``, ``ledger.csv``) into an :class:`AppState`."""
-    root = Path(run_dir)
-    summary_path, ledger_path = root / "summary.json", root / "ledger.csv"
-    if not summary_path.exists():
-        raise DrakewellError(f"no summary.json in {root}", hint="run `drakewell demo --out DIR` first")
-    try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DrakewellError(f"{summary_path} is not valid JSON: {exc}", hint="re-run the demo") from exc
-    ledger = None
-    if ledger_path.exists():
-        ledger = pd.read_csv(ledger_path, parse_dates=["interval_start_utc"])
+    run = RunDir(Path(run_dir))
+    summary = run.read_summary()
+    ledger = run.read_ledger()
     return AppState(
         ledger=ledger,
         summary=summary,

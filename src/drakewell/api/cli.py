@@ -158,16 +158,16 @@ def open_services(
     ``database_url`` that database holds both.
     """
     from drakewell.api.app import AppState, load_run_dir
-    from drakewell.demo_market import EXCHANGE_DB, METER_DB
     from drakewell.exchange.api import demo_service
     from drakewell.exchange.journal import recover
     from drakewell.metering import MeterDomain, MeterStore
+    from drakewell.report.rundir import RunDir
     from drakewell.store import sqlite_url
 
-    run = run_dir if run_dir is not None else DEFAULT_RUN_DIR
+    run = RunDir(run_dir if run_dir is not None else DEFAULT_RUN_DIR)
     state = AppState()
-    if run_dir is not None or (DEFAULT_RUN_DIR / "summary.json").exists():
-        state = load_run_dir(run)
+    if run_dir is not None or run.exists():
+        state = load_run_dir(run.root)
     chain = state.summary.get("chain", {})
     own = database_url is None and bool(state.summary)
     if database_url is None:
@@ -175,10 +175,10 @@ def open_services(
         database_url = sqlite_url(data_dir / "drakewell.sqlite")
     exchange_url = meter_url = database_url
     domain = MeterDomain(chain_id, meter_registry)
-    if own and (run / EXCHANGE_DB).exists():
-        exchange_url = sqlite_url(run / EXCHANGE_DB)
-    if own and (run / METER_DB).exists() and "meter_registry" in chain:
-        meter_url = sqlite_url(run / METER_DB)
+    if own and run.exchange_db.exists():
+        exchange_url = sqlite_url(run.exchange_db)
+    if own and run.meter_db.exists() and "meter_registry" in chain:
+        meter_url = sqlite_url(run.meter_db)
         domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
     engine, journal = recover(exchange_url)
     service, keys = demo_service(journal, engine)  # demo accounts only where there are none yet
