@@ -300,10 +300,11 @@ class OrderView(NamedTuple):
 
 
 class BookView:
-    """A read-only view of one instrument's book that always shows its current state.
+    """A view of one instrument's book that always shows its current state.
 
     The engine creates an instrument's book with its first accepted order; a view taken before
-    that shows an empty book and, from then on, the live one (``resolve`` finds it).
+    that shows an empty book and, from then on, the live one (``resolve`` finds it). ``bids`` and
+    ``asks`` are the live ladders, for reading only: orders change through the engine's commands.
     """
 
     __slots__ = ("_empty", "_resolve", "instrument")
