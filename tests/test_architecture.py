@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("renewables", "inputs"),  # the outside world's data
     ("site",),  # one site, validated
     ("dispatch", "metering", "chain", "routing", "campaigns"),  # decide, measure, settle, route, pay
-    ("exchange", "fleet", "proofs", "valuation", "sweep", "report"),  # build on one stage each
+    ("exchange", "fleet", "proofs", "finance", "sweep", "report"),  # build on one stage each
     ("live", "demo_capacity"),  # several stages at once
     ("demo_market",),
     ("demo", "api"),  # whole runs and the services that show them

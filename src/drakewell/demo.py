@@ -14,7 +14,7 @@ The flow (each step takes plain records from the one before):
    delivery (payment = GPU-seconds × price ÷ 3600, floored); the platform fee goes to the treasury,
    the rest is distributed to share holders, who claim it.
 5. **Value and lend.** NAV per share comes from the verified trailing cash flow (a stated DCF,
-   :mod:`drakewell.valuation`) and is posted to the vault's oracle; an investor borrows against
+   :mod:`drakewell.finance.valuation`) and is posted to the vault's oracle; an investor borrows against
    shares; a price shock makes the loan unhealthy and a liquidator repays part of it.
 
 It prints a Rich summary and writes ``summary.json``, ``ledger.csv`` and ``report.html``.

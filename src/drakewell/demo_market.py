@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from drakewell.finance import DcfAssumptions, nav_of_share, pool_ledger
 from drakewell.report.rundir import RunDir
 from drakewell.units import USD
-from drakewell.valuation import DcfAssumptions
 
 POOL_NAME = "West Texas H100 pool A"
 POOL_GPUS = 2_048
@@ -131,40 +130,6 @@ def _remove_sqlite(path: Path) -> None:
     """Delete a SQLite database and its WAL side files (a re-run starts afresh)."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def pool_ledger(
-    ledger: pd.DataFrame,
-    pool_gpus: int,
-    site_gpus: int,
-    leases: Sequence[tuple[datetime, datetime, int]] = (),
-) -> pd.DataFrame:
-    """Pool A's part of the site's AI work on hourly windows (the fleet signs one reading per node
-    per hour); mining stays whole, since the site's ASIC containers are metered too.
-
-    The operator serves leased GPUs first: in each hour the pool runs its pro-rata share of the
-    site's busy GPUs, or its GPUs under an active lease ``(start, end, gpus)`` if more, but never
-    more than the site runs nor than the pool has. The pool's AI energy is the site's times
-    ``pool busy / site busy``.
-    """
-    frame = ledger.set_index("interval_start_utc")
-    cols = ["ai_inference_mw", "ai_training_mw", "ai_spot_mw", "mining_mw", "gpus_busy"]
-    hourly = frame[cols].resample("1h").mean()
-    site_busy = hourly["gpus_busy"].to_numpy(dtype=float)
-    leased = np.zeros(len(hourly))
-    hours = hourly.index
-    for start, end, gpus in leases:
-        leased += gpus * ((hours >= pd.Timestamp(start)) & (hours < pd.Timestamp(end)))
-    pro_rata = site_busy * pool_gpus / site_gpus
-    pool_busy = np.minimum.reduce([np.maximum(pro_rata, leased), site_busy, np.full(len(hourly), pool_gpus)])
-    share = np.divide(
-        pool_busy, site_busy, out=np.full(len(hourly), pool_gpus / site_gpus), where=site_busy > 0
-    )
-    for col in ("ai_inference_mw", "ai_training_mw", "ai_spot_mw"):
-        hourly[col] = hourly[col] * share
-    hourly["gpus_busy"] = np.floor(pool_busy).astype("int64")
-    hourly["hours"] = 1.0
-    return hourly.reset_index()
 
 
 def run_market(
@@ -346,8 +311,6 @@ def run_market(
 
     # 5. NAV from verified cash flow, posted to the oracle; a loan, a shock and a liquidation
     def value_and_lend() -> dict[str, Any]:
-        from drakewell.valuation import nav_of_share
-
         # the cash flow was earned on the GPU-hours leases paid for: its utilisation is the proven
         # leased delivery over the pool's available GPU-hours (not the site's busy share)
         paid_utilisation = settled["delivered_gpu_seconds"] / (POOL_GPUS * days * 86_400)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from drakewell.demo_market import pool_ledger
+from drakewell.finance import pool_ledger
 
 
 def _site_ledger(busy: list[float]) -> pd.DataFrame:

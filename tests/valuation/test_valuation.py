@@ -1,11 +1,12 @@
 import pytest
 
-from drakewell.valuation import DcfAssumptions, ValuationError, nav_per_share
+from drakewell.finance.valuation import DcfAssumptions, ValuationError, nav_per_share
 
 
 def test_flat_cash_flow_with_no_discount_is_the_sum_of_months() -> None:
-    a = DcfAssumptions(discount_rate_per_year=0.0, price_decline_per_year=0.0, life_months=12,
-                       utilisation_assumed=0.5)
+    a = DcfAssumptions(
+        discount_rate_per_year=0.0, price_decline_per_year=0.0, life_months=12, utilisation_assumed=0.5
+    )
     r = nav_per_share(1_000_000, 30, 10 * 10**18, utilisation_measured=0.5, assumptions=a)
     assert r.nav_base == 12_000_000
     assert r.nav_per_share_base == 1_200_000  # per whole share
