@@ -9,14 +9,32 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from drakewell.chain import AssetSpec, Chain, Market
+from drakewell.demo_capacity import capacity_summary, run_demo_challenges
+from drakewell.exchange.assets import ChainAssetDirectory, register_tied_asset
+from drakewell.exchange.book import OPEN
+from drakewell.exchange.engine import Engine, hash_api_key
+from drakewell.exchange.engine import Lease as ExchangeLease
+from drakewell.exchange.instruments import make_instrument
+from drakewell.exchange.journal import recover
+from drakewell.exchange.leases import ChainLeaseSink
+from drakewell.exchange.pricing import floor_price_for
 from drakewell.finance import DcfAssumptions, nav_of_share, pool_ledger
+from drakewell.finance.valuation import NavResult as Valuation
+from drakewell.metering import MeterDomain, MeterStore, asset_id, simulate_fleet
+from drakewell.metering.epochs import deliveries_of, prove_delivery
+from drakewell.metering.fleet import FleetParams, Lease, SimulatedFleet
+from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
+from drakewell.proofs.rounds import RoundResult
 from drakewell.report.rundir import RunDir
+from drakewell.store import sqlite_url
 from drakewell.units import USD
 
 POOL_NAME = "West Texas H100 pool A"
@@ -62,12 +80,6 @@ def trade_gpu_time(
     With ``journal_path`` every command is journaled there (a fresh SQLite file), so the exchange
     can be reopened later (``drakewell serve`` shows the run's trades).
     """
-    from drakewell.exchange.assets import ChainAssetDirectory, register_tied_asset
-    from drakewell.exchange.book import OPEN
-    from drakewell.exchange.engine import Engine, hash_api_key
-    from drakewell.exchange.instruments import make_instrument
-    from drakewell.exchange.journal import recover
-    from drakewell.exchange.pricing import floor_price_for
 
     journal = None
     if journal_path is None:
@@ -132,89 +144,132 @@ def _remove_sqlite(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def run_market(
-    site: Any,
-    ledger: pd.DataFrame,
-    *,
-    out: Path,
-    seed: int,
-    log: Any,
-    hashprice_usd_per_ph_day: float = 45.0,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Tokenize, trade, meter, settle and lend for the month of ``ledger``; returns summary parts."""
-    from drakewell.chain import AssetSpec, Chain
-    from drakewell.exchange.leases import ChainLeaseSink
-    from drakewell.metering import MeterDomain, MeterStore, asset_id, simulate_fleet
-    from drakewell.metering.epochs import deliveries_of, prove_delivery
-    from drakewell.metering.fleet import FleetParams, Lease
-    from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
-    from drakewell.store import sqlite_url
+@dataclass(frozen=True)
+class Window:
+    """The run's month: its UTC start, its span in seconds and whole days, and its daily epochs."""
 
-    month_start = pd.Timestamp(ledger["interval_start_utc"].iloc[0]).to_pydatetime().astimezone(UTC)
-    start_s = int(month_start.timestamp())
-    days = math.ceil(len(ledger) * float(ledger["hours"].iloc[0]) / 24)
-    end_s = start_s + days * 86_400
+    start: datetime
+    start_s: int
+    end_s: int
+    days: int
 
-    # 1. tokenize the pool and sell its shares to allowlisted investors
-    def tokenize() -> tuple[Any, Any, dict[str, str]]:
-        chain = Chain.embedded(timestamp=start_s - 86_400)
-        market = chain.deploy_market(
-            AssetSpec(POOL_NAME, symbol="WTXA", gpus=POOL_GPUS, challenge_window_s=3_600)
-        )
-        accounts = {
-            name: chain.new_account() for name in [n for n, _ in INVESTORS] + ["liquidator", "lender"]
+    @classmethod
+    def of(cls, ledger: pd.DataFrame) -> Window:
+        start = pd.Timestamp(ledger["interval_start_utc"].iloc[0]).to_pydatetime().astimezone(UTC)
+        days = math.ceil(len(ledger) * float(ledger["hours"].iloc[0]) / 24)
+        start_s = int(start.timestamp())
+        return cls(start, start_s, start_s + days * 86_400, days)
+
+    @property
+    def epochs(self) -> list[int]:
+        """Daily epochs touched by the window (the run need not start at 00:00 UTC)."""
+        return list(range(self.start_s // 86_400, (self.end_s - 1) // 86_400 + 1))
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """The pool's market on chain and the run's accounts by name."""
+
+    chain: Chain
+    market: Market
+    accounts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Traded:
+    """The exchange after the month's trading and the escrowed leases by on-chain id."""
+
+    engine: Engine
+    chain_leases: dict[int, ExchangeLease]
+
+
+@dataclass(frozen=True)
+class Metered:
+    """The meter store holding the fleet's verified readings, and the capacity checks of the run."""
+
+    store: MeterStore
+    fleet: SimulatedFleet
+    asic_asset: bytes
+    accepted: int
+    rejected: int
+    capacity: RoundResult
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What settlement on proven delivery paid, and what investors claimed."""
+
+    payments: int
+    settlements: int
+    claimed: int
+    claimed_by: dict[str, int]
+    delivered_gpu_seconds: int
+
+
+@dataclass(frozen=True)
+class Credit:
+    """The NAV posted to the oracle, and a loan taken, shocked and liquidated against shares."""
+
+    nav: Valuation
+    paid_utilisation: float
+    shocked_nav_base: int
+    pledged_shares: int
+    borrowed_base: int
+    health_factor_before_shock: float
+    health_factor_after_shock: float
+    liquidation_repaid_base: int
+    shares_seized: int
+    debt_after_base: int
+    health_factor_after_liquidation: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary's ``credit`` entry (the NAV has its own, ``valuation``)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("nav", "paid_utilisation")
         }
-        total_shares = POOL_VALUE_USD * SHARE * USD // SHARE_PRICE_BASE
-        for name, fraction in INVESTORS:
-            addr = accounts[name]
-            shares = total_shares * fraction // 100
-            cost = shares * SHARE_PRICE_BASE // SHARE
-            market.share.set_allowlisted(addr)
-            market.usd.mint(addr, cost)
-            market.usd.transfer(market.treasury, cost, sender=addr)  # primary sale proceeds to the issuer
-            market.share.mint(addr, shares)
-        market.share.set_allowlisted(accounts["liquidator"])
-        return chain, market, accounts
 
-    chain, market, accounts = log.run(
-        "tokenize: deploy the market, allowlist and sell shares",
-        tokenize,
-        lambda r: (
-            f"{r[1].share.total_supply() // SHARE:,} shares of '{POOL_NAME}' to {len(INVESTORS)} investors"
-        ),
+
+def tokenize(window: Window) -> Tokenized:
+    """Deploy the pool's market, allowlist the investors and sell them their shares."""
+    chain = Chain.embedded(timestamp=window.start_s - 86_400)
+    market = chain.deploy_market(
+        AssetSpec(POOL_NAME, symbol="WTXA", gpus=POOL_GPUS, challenge_window_s=3_600)
     )
+    accounts = {name: chain.new_account() for name in [n for n, _ in INVESTORS] + ["liquidator", "lender"]}
+    total_shares = POOL_VALUE_USD * SHARE * USD // SHARE_PRICE_BASE
+    for name, fraction in INVESTORS:
+        addr = accounts[name]
+        shares = total_shares * fraction // 100
+        cost = shares * SHARE_PRICE_BASE // SHARE
+        market.share.set_allowlisted(addr)
+        market.usd.mint(addr, cost)
+        market.usd.transfer(market.treasury, cost, sender=addr)  # primary sale proceeds to the issuer
+        market.share.mint(addr, shares)
+    market.share.set_allowlisted(accounts["liquidator"])
+    return Tokenized(chain, market, accounts)
 
-    # 2. trade GPU time; every trade becomes a lease escrowed on chain
-    def trade() -> tuple[Any, dict[int, Any]]:
-        engine = trade_gpu_time(
-            site, month_start, hashprice_usd_per_ph_day, days, market, RunDir(out).exchange_db
-        )
-        renters: dict[str, str] = {}
-        for name in engine.accounts:
-            if name.startswith("buyer-"):
-                addr = accounts.setdefault(name, chain.new_account())
-                renters[name] = addr
-                market.usd.mint(addr, BUYER_DEPOSIT_BASE)
-                market.usd.approve(market.escrow.address, BUYER_DEPOSIT_BASE, sender=addr)
-        sink = ChainLeaseSink({"pool-a": market.escrow}, renters)
-        chain_leases = {sink.open_lease(lease): lease for lease in engine.leases}
-        return engine, chain_leases
 
-    engine, chain_leases = log.run(
-        "exchange: buyers trade GPU-time contracts; trades become escrowed leases",
-        trade,
-        lambda r: (
-            f"{len(r[0].trades)} trades -> {len(r[1])} leases, "
-            f"${market.escrow.totals()['total_deposited'] / USD:,.0f} in escrow"
-        ),
-    )
+def trade(
+    site: Any, window: Window, tok: Tokenized, hashprice_usd_per_ph_day: float, journal: Path
+) -> Traded:
+    """Buyers trade GPU-time contracts; every trade becomes a lease escrowed on chain."""
+    engine = trade_gpu_time(site, window.start, hashprice_usd_per_ph_day, window.days, tok.market, journal)
+    renters: dict[str, str] = {}
+    for name in engine.accounts:
+        if name.startswith("buyer-"):
+            addr = tok.accounts.setdefault(name, tok.chain.new_account())
+            renters[name] = addr
+            tok.market.usd.mint(addr, BUYER_DEPOSIT_BASE)
+            tok.market.usd.approve(tok.market.escrow.address, BUYER_DEPOSIT_BASE, sender=addr)
+    sink = ChainLeaseSink({"pool-a": tok.market.escrow}, renters)
+    return Traded(engine, {sink.open_lease(lease): lease for lease in engine.leases})
 
-    # 3. the simulated fleet signs readings; ingest and verify them
-    gpu = site.gpu_fleets[0]
-    asic = site.asic_fleets[0]
+
+def fleet_for(site: Any, market: Market) -> FleetParams:
+    """The pool's GPU servers and the site's ASIC containers, as the simulated fleet meters them."""
+    gpu, asic = site.gpu_fleets[0], site.asic_fleets[0]
     n_asics = sum(f.count for f in site.asic_fleets)
-    params = FleetParams(
+    return FleetParams(
         gpu_nodes=POOL_GPUS // GPUS_PER_NODE,
         gpus_per_node=GPUS_PER_NODE,
         gpu_w=gpu.unit_power_w,
@@ -225,29 +280,40 @@ def run_market(
         gpu_asset=market.asset_id,
         asic_asset=asset_id(f"{site.name}:asic-fleet"),
     )
+
+
+def meter(
+    site: Any,
+    ledger: pd.DataFrame,
+    window: Window,
+    tok: Tokenized,
+    traded: Traded,
+    *,
+    db: Path,
+    seed: int,
+    log: Any,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Metered:
+    """The fleet signs hourly readings for the pool's part of the ledger; they are verified and
+    stored, and the fleet's capacity is challenged while the epochs are open."""
+    market = tok.market
+    params = fleet_for(site, market)
     fleet_leases = {
-        lid: Lease(
-            lease.gpus, datetime.fromtimestamp(lease.start_s, UTC), datetime.fromtimestamp(lease.end_s, UTC)
-        )
-        for lid, lease in chain_leases.items()
+        lid: Lease(lz.gpus, datetime.fromtimestamp(lz.start_s, UTC), datetime.fromtimestamp(lz.end_s, UTC))
+        for lid, lz in traded.chain_leases.items()
     }
-    domain = MeterDomain(chain.chain_id, market.meter.address)
-    hourly = pool_ledger(
-        ledger,
-        POOL_GPUS,
-        site.gpu_count,
-        [(lz.start_utc, lz.end_utc, lz.gpus) for lz in fleet_leases.values()],
-    )
+    domain = MeterDomain(tok.chain.chain_id, market.meter.address)
+    windows = [(lz.start_utc, lz.end_utc, lz.gpus) for lz in fleet_leases.values()]
+    hourly = pool_ledger(ledger, POOL_GPUS, site.gpu_count, windows)
     fleet = log.run(
         "meter: the fleet signs hourly EIP-712 readings",
         lambda: simulate_fleet(hourly, params, domain, leases=fleet_leases, seed=seed),
         lambda f: f"{len(f.readings):,} readings from {len(f.nodes)} nodes",
     )
-    db = RunDir(out).meter_db
     _remove_sqlite(db)
     store = MeterStore(sqlite_url(db), domain)
 
-    def ingest() -> Any:
+    def ingest() -> tuple[int, int]:
         store.register_nodes(fleet.nodes)
         store.register_leases(fleet.leases)  # each escrowed lease's GPUs and window, as metering sees them
         register_signers_on_chain(market.meter, [n for n in fleet.nodes if n.asset == market.asset_id])
@@ -263,144 +329,161 @@ def run_market(
     accepted, rejected = log.run(
         "meter: verify and store readings", ingest, lambda r: f"{r[0]:,} accepted, {r[1]} rejected"
     )
-    capacity_round = _prove_capacity(store, fleet.nodes, start_s, end_s, seed, log)
+    es = store.epoch_seconds
+    capacity = log.run(
+        "proofs: challenge sampled GPU nodes, tally the miners' shares, per epoch",
+        lambda: run_demo_challenges(
+            store, fleet.nodes, range(window.start_s // es, (window.end_s - 1) // es + 1), seed=seed
+        ),
+        lambda r: r.line(),
+    )
+    return Metered(store, fleet, params.asic_asset, accepted, rejected, capacity)
 
-    # 4. per day: close the epoch, anchor its roots, and settle each lease after the challenge window
-    epochs = list(range(start_s // 86_400, (end_s - 1) // 86_400 + 1))  # the run need not start at 00:00 UTC
 
-    def settle_all() -> dict[str, Any]:
-        payments = 0
-        settlements = 0
-        delivered_gpu_s = 0
-        for epoch in epochs:
-            epoch_end = (epoch + 1) * 86_400
-            if chain.timestamp() < epoch_end + 60:
-                chain.warp(epoch_end + 60)
-            anchor_epoch(store, market.meter, market.asset_id, epoch)
-            chain.warp(chain.timestamp() + market.spec.challenge_window_s)
-            for delivery in deliveries_of(store, market.asset_id, epoch):
-                proof = prove_delivery(store, market.asset_id, epoch, delivery.lease_id)
-                receipt = market.escrow.settle(
-                    delivery.lease_id, epoch, delivery.gpu_seconds, delivery.energy_wh, proof.proof
-                )
-                payments += int(receipt.value)
-                settlements += 1
-                delivered_gpu_s += delivery.gpu_seconds
-            if progress:
-                progress("settle", epochs.index(epoch) + 1, len(epochs))
-        chain.warp(max(chain.timestamp(), end_s + 60))
-        for lid in chain_leases:
-            market.escrow.close(lid)
-        claimed_by = {name: int(market.share.claim(sender=accounts[name]).value) for name, _ in INVESTORS}
-        return {
-            "payments": payments,
-            "settlements": settlements,
-            "claimed": sum(claimed_by.values()),
-            "claimed_by": claimed_by,
-            "delivered_gpu_seconds": delivered_gpu_s,
-        }
+def settle(
+    window: Window,
+    tok: Tokenized,
+    traded: Traded,
+    metered: Metered,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Settled:
+    """Per day: close the epoch, anchor its roots, settle each lease on its proven delivery after the
+    challenge window; then close the leases and let investors claim."""
+    chain, market, store = tok.chain, tok.market, metered.store
+    payments = settlements = delivered_gpu_s = 0
+    epochs = window.epochs
+    for done, epoch in enumerate(epochs, 1):
+        epoch_end = (epoch + 1) * 86_400
+        if chain.timestamp() < epoch_end + 60:
+            chain.warp(epoch_end + 60)
+        anchor_epoch(store, market.meter, market.asset_id, epoch)
+        chain.warp(chain.timestamp() + market.spec.challenge_window_s)
+        for delivery in deliveries_of(store, market.asset_id, epoch):
+            proof = prove_delivery(store, market.asset_id, epoch, delivery.lease_id)
+            receipt = market.escrow.settle(
+                delivery.lease_id, epoch, delivery.gpu_seconds, delivery.energy_wh, proof.proof
+            )
+            payments += int(receipt.value)
+            settlements += 1
+            delivered_gpu_s += delivery.gpu_seconds
+        if progress:
+            progress("settle", done, len(epochs))
+    chain.warp(max(chain.timestamp(), window.end_s + 60))
+    for lid in traded.chain_leases:
+        market.escrow.close(lid)
+    claimed_by = {name: int(market.share.claim(sender=tok.accounts[name]).value) for name, _ in INVESTORS}
+    return Settled(payments, settlements, sum(claimed_by.values()), claimed_by, delivered_gpu_s)
 
+
+def value_and_lend(window: Window, tok: Tokenized, settled: Settled) -> Credit:
+    """NAV from the verified cash flow, posted to the oracle; a loan against shares, a price shock
+    and a liquidation."""
+    market, accounts = tok.market, tok.accounts
+    # the cash flow was earned on the GPU-hours leases paid for: its utilisation is the proven
+    # leased delivery over the pool's available GPU-hours (not the site's busy share)
+    paid_utilisation = settled.delivered_gpu_seconds / (POOL_GPUS * window.days * 86_400)
+    nav = nav_of_share(market.share, window.days, utilisation_measured=min(max(paid_utilisation, 0.01), 1.0))
+    market.vault.post_nav(nav.nav_per_share_base)
+    lender = accounts["lender"]  # lends through the vault's books (a raw transfer is not counted)
+    market.usd.mint(lender, LENDING_POOL_BASE)
+    market.usd.approve(market.vault.address, LENDING_POOL_BASE, sender=lender)
+    market.vault.supply(LENDING_POOL_BASE, sender=lender)
+    borrower = accounts[BORROWER]
+    pledge = market.share.balance_of(borrower) * BORROW_PLEDGE_PERCENT // 100
+    market.share.approve(market.vault.address, pledge, sender=borrower)
+    market.vault.deposit(pledge, sender=borrower)
+    loan = pledge * nav.nav_per_share_base // SHARE * BORROW_LTV_PERMILLE // 1000
+    market.vault.borrow(loan, sender=borrower)
+    hf_before = market.vault.health_factor(borrower)
+    shocked = nav.nav_per_share_base * (100 - PRICE_SHOCK_PERCENT) // 100
+    market.vault.post_nav(shocked)
+    hf_after = market.vault.health_factor(borrower)
+    liquidator = accounts["liquidator"]
+    repay = market.vault.debt_of(borrower) * market.spec.close_factor_bps // 10_000
+    market.usd.mint(liquidator, repay)
+    market.usd.approve(market.vault.address, repay, sender=liquidator)
+    seized = int(market.vault.liquidate(borrower, repay, sender=liquidator).value)
+    return Credit(
+        nav=nav,
+        paid_utilisation=paid_utilisation,
+        shocked_nav_base=shocked,
+        pledged_shares=pledge,
+        borrowed_base=loan,
+        health_factor_before_shock=hf_before,
+        health_factor_after_shock=hf_after,
+        liquidation_repaid_base=repay,
+        shares_seized=seized,
+        debt_after_base=market.vault.debt_of(borrower),
+        health_factor_after_liquidation=market.vault.health_factor(borrower),
+    )
+
+
+def run_market(
+    site: Any,
+    ledger: pd.DataFrame,
+    *,
+    out: Path,
+    seed: int,
+    log: Any,
+    hashprice_usd_per_ph_day: float = 45.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Tokenize, trade, meter, settle, value and lend for the month of ``ledger``: the pipeline of
+    steps above, each timed by ``log``; returns the summary's market parts."""
+    window, run_dir = Window.of(ledger), RunDir(out)
+    tok = log.run(
+        "tokenize: deploy the market, allowlist and sell shares",
+        lambda: tokenize(window),
+        lambda r: (
+            f"{r.market.share.total_supply() // SHARE:,} shares of '{POOL_NAME}' to {len(INVESTORS)} "
+            "investors"
+        ),
+    )
+    traded = log.run(
+        "exchange: buyers trade GPU-time contracts; trades become escrowed leases",
+        lambda: trade(site, window, tok, hashprice_usd_per_ph_day, run_dir.exchange_db),
+        lambda r: (
+            f"{len(r.engine.trades)} trades -> {len(r.chain_leases)} leases, "
+            f"${tok.market.escrow.totals()['total_deposited'] / USD:,.0f} in escrow"
+        ),
+    )
+    metered = meter(
+        site, ledger, window, tok, traded, db=run_dir.meter_db, seed=seed, log=log, progress=progress
+    )
     settled = log.run(
         "settle: anchor epoch roots, settle leases on proven delivery, investors claim",
-        settle_all,
+        lambda: settle(window, tok, traded, metered, progress),
         lambda r: (
-            f"{len(epochs)} epochs anchored, {r['settlements']} settlements, "
-            f"${r['payments'] / USD:,.0f} paid, ${r['claimed'] / USD:,.0f} claimed"
+            f"{len(window.epochs)} epochs anchored, {r.settlements} settlements, "
+            f"${r.payments / USD:,.0f} paid, ${r.claimed / USD:,.0f} claimed"
         ),
     )
-
-    # 5. NAV from verified cash flow, posted to the oracle; a loan, a shock and a liquidation
-    def value_and_lend() -> dict[str, Any]:
-        # the cash flow was earned on the GPU-hours leases paid for: its utilisation is the proven
-        # leased delivery over the pool's available GPU-hours (not the site's busy share)
-        paid_utilisation = settled["delivered_gpu_seconds"] / (POOL_GPUS * days * 86_400)
-        nav = nav_of_share(market.share, days, utilisation_measured=min(max(paid_utilisation, 0.01), 1.0))
-        market.vault.post_nav(nav.nav_per_share_base)
-        lender = accounts["lender"]  # lends through the vault's books (a raw transfer is not counted)
-        market.usd.mint(lender, LENDING_POOL_BASE)
-        market.usd.approve(market.vault.address, LENDING_POOL_BASE, sender=lender)
-        market.vault.supply(LENDING_POOL_BASE, sender=lender)
-        borrower = accounts[BORROWER]
-        pledge = market.share.balance_of(borrower) * BORROW_PLEDGE_PERCENT // 100
-        market.share.approve(market.vault.address, pledge, sender=borrower)
-        market.vault.deposit(pledge, sender=borrower)
-        loan = pledge * nav.nav_per_share_base // SHARE * BORROW_LTV_PERMILLE // 1000
-        market.vault.borrow(loan, sender=borrower)
-        hf_before = market.vault.health_factor(borrower)
-        shocked = nav.nav_per_share_base * (100 - PRICE_SHOCK_PERCENT) // 100
-        market.vault.post_nav(shocked)
-        hf_after = market.vault.health_factor(borrower)
-        liquidator = accounts["liquidator"]
-        debt = market.vault.debt_of(borrower)
-        repay = debt * market.spec.close_factor_bps // 10_000
-        market.usd.mint(liquidator, repay)
-        market.usd.approve(market.vault.address, repay, sender=liquidator)
-        seized = int(market.vault.liquidate(borrower, repay, sender=liquidator).value)
-        return {
-            "nav": nav,
-            "paid_utilisation": paid_utilisation,
-            "shocked_nav_base": shocked,
-            "pledged_shares": pledge,
-            "borrowed_base": loan,
-            "health_factor_before_shock": hf_before,
-            "health_factor_after_shock": hf_after,
-            "liquidation_repaid_base": repay,
-            "shares_seized": seized,
-            "debt_after_base": market.vault.debt_of(borrower),
-            "health_factor_after_liquidation": market.vault.health_factor(borrower),
-        }
-
     credit = log.run(
         "value and lend: NAV to the oracle, a loan, a 30% shock, a liquidation",
-        value_and_lend,
+        lambda: value_and_lend(window, tok, settled),
         lambda r: (
-            f"NAV ${r['nav'].nav_per_share_base / USD:.4f}/share, loan ${r['borrowed_base'] / USD:,.0f}, "
-            f"HF {r['health_factor_before_shock']:.2f} -> {r['health_factor_after_shock']:.2f}, "
-            f"liquidator repaid ${r['liquidation_repaid_base'] / USD:,.0f}"
+            f"NAV ${r.nav.nav_per_share_base / USD:.4f}/share, loan ${r.borrowed_base / USD:,.0f}, "
+            f"HF {r.health_factor_before_shock:.2f} -> {r.health_factor_after_shock:.2f}, "
+            f"liquidator repaid ${r.liquidation_repaid_base / USD:,.0f}"
         ),
     )
-    summary = _summarize(
-        chain, market, accounts, engine, chain_leases, accepted, rejected, epochs, settled, credit
-    )
-    from drakewell.demo_capacity import capacity_summary
-
+    summary = _summarize(window, tok, traded, metered, settled, credit)
     summary["capacity"] = capacity_summary(
-        store, capacity_round, gpu_asset=market.asset_id, asic_asset=params.asic_asset, epochs=epochs
+        metered.store,
+        metered.capacity,
+        gpu_asset=tok.market.asset_id,
+        asic_asset=metered.asic_asset,
+        epochs=window.epochs,
     )
     return summary
 
 
-def _prove_capacity(store: Any, nodes: Any, start_s: int, end_s: int, seed: int, log: Any) -> Any:
-    """Proofs of capacity on the simulated fleet, while its epochs are open (drakewell.demo_capacity)."""
-    from drakewell.demo_capacity import run_demo_challenges
-
-    es = store.epoch_seconds
-    return log.run(
-        "proofs: challenge sampled GPU nodes, tally the miners' shares, per epoch",
-        lambda: run_demo_challenges(store, nodes, range(start_s // es, (end_s - 1) // es + 1), seed=seed),
-        lambda r: r.line(),
-    )
-
-
-def _summarize(
-    chain: Any,
-    market: Any,
-    accounts: dict[str, str],
-    engine: Any,
-    chain_leases: dict[int, Any],
-    accepted: int,
-    rejected: int,
-    epochs: list[int],
-    settled: dict[str, Any],
-    credit: dict[str, Any],
-) -> dict[str, Any]:
-    nav = credit["nav"]
-    escrow_totals = market.escrow.totals()
-    lease_rows = []
-    for lid, lease in chain_leases.items():
+def _lease_rows(market: Market, traded: Traded) -> list[dict[str, Any]]:
+    rows = []
+    for lid, lease in traded.chain_leases.items():
         on_chain = market.escrow.lease(lid)
         contracted_s = on_chain["gpus"] * (on_chain["end"] - on_chain["start"])
-        lease_rows.append(
+        rows.append(
             {
                 "lease": lid,
                 "renter": lease.renter,
@@ -412,15 +495,19 @@ def _summarize(
                 "paid_base": on_chain["paid"],
             }
         )
-    investor_rows = []
+    return rows
+
+
+def _investor_rows(tok: Tokenized, settled: Settled, nav: Valuation, days: int) -> list[dict[str, Any]]:
+    market, rows = tok.market, []
     supply = market.share.total_supply()
     for name, fraction in INVESTORS:
-        addr = accounts[name]
+        addr = tok.accounts[name]
         shares = market.share.balance_of(addr) + market.vault.collateral(addr)
         bought = supply * fraction // 100
         cost_base = bought * SHARE_PRICE_BASE // SHARE
-        claimed = settled["claimed_by"][name]
-        investor_rows.append(
+        claimed = settled.claimed_by[name]
+        rows.append(
             {
                 "investor": name,
                 "shares": shares / SHARE,
@@ -429,18 +516,27 @@ def _summarize(
                 "claimed_usd": claimed / USD,
                 "stablecoin_usd": market.usd.balance_of(addr) / USD,  # claims, plus any loan proceeds
                 "yield": nav.annual_yield,
-                "cash_yield_annualised": claimed / max(cost_base, 1) * 365 / max(len(epochs), 1),
+                "cash_yield_annualised": claimed / max(cost_base, 1) * 365 / max(days, 1),
             }
         )
+    return rows
+
+
+def _summarize(
+    window: Window, tok: Tokenized, traded: Traded, metered: Metered, settled: Settled, credit: Credit
+) -> dict[str, Any]:
+    chain, market, accounts, nav = tok.chain, tok.market, tok.accounts, credit.nav
+    escrow_totals = market.escrow.totals()
+    epochs = window.epochs
+    investor_rows = _investor_rows(tok, settled, nav, len(epochs))
     # where every stablecoin base unit is at the end
     holders = {
-        **{name: addr for name, addr in accounts.items()},
+        **accounts,
         "treasury": market.treasury,
         "escrow": market.escrow.address,
         "share contract (unclaimed revenue)": market.share.address,
         "vault": market.vault.address,
     }
-    balances = {name: market.usd.balance_of(addr) for name, addr in holders.items()}
     return {
         "chain": {
             "backend": chain.backend.name,
@@ -450,18 +546,18 @@ def _summarize(
             "escrow": market.escrow.address,
             "vault": market.vault.address,
         },
-        "exchange": {"trades": len(engine.trades), "leases": len(chain_leases)},
-        "metering": {"readings": accepted, "rejected": rejected, "epochs": len(epochs)},
+        "exchange": {"trades": len(traded.engine.trades), "leases": len(traded.chain_leases)},
+        "metering": {"readings": metered.accepted, "rejected": metered.rejected, "epochs": len(epochs)},
         "settlement": {
-            "leases": len(chain_leases),
-            "settlements": settled["settlements"],
-            "payments_base": settled["payments"],
+            "leases": len(traded.chain_leases),
+            "settlements": settled.settlements,
+            "payments_base": settled.payments,
             "deposited_base": escrow_totals["total_deposited"],
             "released_base": escrow_totals["total_released"],
             "fees_base": escrow_totals["total_fees"],
             "refunded_base": escrow_totals["total_refunded"],
             "distributed_base": market.share.total_distributed(),
-            "claimed_base": settled["claimed"],
+            "claimed_base": settled.claimed,
             "unclaimed_base": sum(
                 market.share.claimable(a) for a in (*accounts.values(), market.vault.address)
             ),
@@ -472,13 +568,16 @@ def _summarize(
             "nav_per_share_base": nav.nav_per_share_base,
             "monthly_cash_base": nav.monthly_cash_base,
             "annual_yield": nav.annual_yield,
-            "total_shares": supply / SHARE,
-            "utilisation_measured": credit["paid_utilisation"],
+            "total_shares": market.share.total_supply() / SHARE,
+            "utilisation_measured": credit.paid_utilisation,
             "assumptions": dataclasses.asdict(DcfAssumptions()),
         },
-        "credit": {k: v for k, v in credit.items() if k not in ("nav", "paid_utilisation")},
-        "stablecoin": {"total_supply_base": market.usd.total_supply(), "balances_base": balances},
-        "leases": lease_rows,
+        "credit": credit.to_json(),
+        "stablecoin": {
+            "total_supply_base": market.usd.total_supply(),
+            "balances_base": {name: market.usd.balance_of(addr) for name, addr in holders.items()},
+        },
+        "leases": _lease_rows(market, traded),
         "investors": investor_rows,
         "assets": [
             {
