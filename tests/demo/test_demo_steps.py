@@ -1,0 +1,59 @@
+"""The market run's steps one at a time: each takes and returns plain frozen records."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from drakewell.demo_market import (
+    INVESTORS,
+    POOL_GPUS,
+    SHARE,
+    Credit,
+    Window,
+    tokenize,
+    trade,
+)
+from drakewell.dispatch.backtest import resolve_site
+
+
+def _ledger(start: str, days: int) -> pd.DataFrame:
+    index = pd.date_range(start, periods=days * 96, freq="15min", tz="UTC")
+    return pd.DataFrame({"interval_start_utc": index, "hours": 0.25})
+
+
+def test_the_window_covers_whole_days_and_their_epochs() -> None:
+    window = Window.of(_ledger("2026-07-01T05:00", 3))
+    assert window.days == 3 and window.end_s - window.start_s == 3 * 86_400
+    assert window.epochs == list(range(window.start_s // 86_400, window.start_s // 86_400 + 4))  # 05:00 start
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        window.days = 4  # type: ignore[misc]
+
+
+def test_tokenize_sells_every_share_to_the_allowlisted_investors() -> None:
+    tok = tokenize(Window.of(_ledger("2026-07-01", 2)))
+    supply = tok.market.share.total_supply()
+    held = {name: tok.market.share.balance_of(tok.accounts[name]) for name, _ in INVESTORS}
+    assert sum(held.values()) == supply > 0
+    assert [held[name] * 100 // supply for name, _ in INVESTORS] == [pct for _, pct in INVESTORS]
+    assert tok.market.spec.gpus == POOL_GPUS and supply % SHARE == 0
+
+
+def test_trade_turns_the_trades_into_escrowed_leases(tmp_path: Path) -> None:
+    window = Window.of(_ledger("2026-07-01", 30))
+    tok = tokenize(window)
+    traded = trade(resolve_site(None), window, tok, 45.0, tmp_path / "exchange.sqlite")
+    assert traded.engine.trades and len(traded.chain_leases) == len(traded.engine.leases)
+    deposited = tok.market.escrow.totals()["total_deposited"]
+    assert deposited == sum(tok.market.escrow.lease(lid)["deposit"] for lid in traded.chain_leases) > 0
+    assert (tmp_path / "exchange.sqlite").exists()
+
+
+def test_credit_reports_its_summary_keys_without_the_nav() -> None:
+    names = [f.name for f in dataclasses.fields(Credit)]
+    assert names[:2] == ["nav", "paid_utilisation"]
+    credit = Credit(None, 0.5, 1, 2, 3, 1.5, 0.9, 4, 5, 6, 1.2)  # type: ignore[arg-type]
+    assert list(credit.to_json()) == names[2:]
