@@ -132,6 +132,9 @@ class Placed(NamedTuple):
     fills: tuple[Trade, ...]
 
 
+_new_placed = tuple.__new__
+
+
 class Lease:
     """A lease from a trade: ``gpus`` of ``asset`` for ``[start_s, end_s)`` at ``price`` per GPU-hour.
 
@@ -564,9 +567,9 @@ class Engine:
         protection price: the worst price the order may trade at (a market order is IOC).
         ``side`` is a :class:`Side` or ``"buy"`` / ``"sell"``. ``client_order_id`` (optional,
         1..64 printable characters) names the order for its account: no two open orders of an
-        account share one. Steps: validate (the order, then pre-trade risk and fill-or-kill), reserve
-        its collateral or capacity, journal, execute; only validation refuses, and a refusal
-        changes nothing.
+        account share one. Steps: validate the order; reserve (pre-trade risk and the fill-or-kill
+        check, then its collateral or capacity is taken); journal; execute. Refusals come only
+        before the reservation takes anything, so a refused order changes nothing.
         """
         if self.halted:
             self._check_live()
@@ -585,35 +588,15 @@ class Engine:
         if client_order_id is not None:
             self._check_client_order_id(account, client_order_id)
         assert price is not None  # _validate_order refused a missing price
-        backing = self._check_risk(acct, inst, s, price, qty, asset, allow_below_floor)
-        order = Order(
-            self.next_oid,
-            account,
-            instrument,
-            s,
-            price,
-            qty,
-            tif,
-            post_only,
-            backing.asset_id if backing else None,
-            client_order_id,
+        order = self._reserve(
+            acct, inst, s, price, qty, tif, post_only, asset, allow_below_floor, client_order_id
         )
-        if tif == "FOK" and inst.book.fillable(order) < qty:
-            raise _bad(
-                RejectCode.FOK_NOT_FILLABLE,
-                f"fill-or-kill {s.label} of {qty} cannot fill completely at {price} or better",
-                "use IOC for a partial fill, or GTC to rest",
-            )
-        # accepted: from here on nothing refuses
-        self._reserve(order, inst, backing)
         if self.pending is not None:
             self._journal_place(order, order_type, asset, allow_below_floor)
         else:
             self.seq += 1
-        n_trades = len(self.trades)
-        self._execute(order, inst)
-        trades = self.trades
-        return Placed(order, tuple(trades[n_trades:]) if len(trades) > n_trades else ())
+        # Placed(order, fills), without NamedTuple's slower keyword-aware constructor
+        return _new_placed(Placed, (order, self._execute(order, inst)))
 
     def _validate_order(
         self,
@@ -697,17 +680,27 @@ class Engine:
                 "use a fresh client order id, or cancel that order first",
             )
 
-    def _check_risk(
+    def _reserve(
         self,
         acct: Account,
         inst: _Inst,
         side: Side,
         price: int,
         qty: int,
+        tif: str,
+        post_only: bool,
         asset: str | None,
         allow_below_floor: bool,
-    ) -> Asset | None:
-        """Pre-trade risk: a buy's collateral must be free; a sell needs a backing asset (returned)."""
+        client_order_id: str | None,
+    ) -> Order:
+        """Pre-trade risk, then the reservation: returns the accepted order, registered.
+
+        A buy's collateral must be free, a sell needs a backing asset, and a fill-or-kill order must
+        be fillable now; any refusal comes before anything changes. Then the collateral or the
+        capacity is taken and the order gets its id.
+        """
+        collateral = 0
+        backing: Asset | None = None
         if side == BUY:
             collateral = price * qty * inst.hours
             if collateral > acct.balance - acct.reserved:
@@ -716,23 +709,40 @@ class Engine:
                     f"{acct.account_id!r} has {acct.free} free",
                     hint="deposit more, cancel other buys, or buy fewer GPUs / at a lower price",
                 )
-            return None
-        return self._pick_asset(acct.account_id, inst, qty, price, asset, allow_below_floor)
-
-    def _reserve(self, order: Order, inst: _Inst, backing: Asset | None) -> None:
-        """Take an accepted order's collateral or capacity and register it (it cannot fail)."""
-        self.next_oid = order.oid + 1
-        if backing is None:
-            self.accounts[order.account].reserved += order.price * order.qty * inst.hours
         else:
-            backing.commit(inst.start_s, inst.end_s, order.qty)
-        self.orders[order.oid] = order
-        self.orders_by_account[order.account].append(order.oid)
-        if order.client_order_id is not None:
-            self.client_order_ids[order.account][order.client_order_id] = order.oid
-        instrument = order.instrument
-        if instrument not in self.instruments:
-            self.instruments[instrument] = inst
+            backing = self._pick_asset(acct.account_id, inst, qty, price, asset, allow_below_floor)
+        account, oid = acct.account_id, self.next_oid
+        order = Order(
+            oid,
+            account,
+            inst.book.instrument,
+            side,
+            price,
+            qty,
+            tif,
+            post_only,
+            backing.asset_id if backing else None,
+            client_order_id,
+        )
+        if tif == "FOK" and inst.book.fillable(order) < qty:
+            raise _bad(
+                RejectCode.FOK_NOT_FILLABLE,
+                f"fill-or-kill {side.label} of {qty} cannot fill completely at {price} or better",
+                "use IOC for a partial fill, or GTC to rest",
+            )
+        # accepted: from here on nothing refuses
+        self.next_oid = oid + 1
+        if backing is None:
+            acct.reserved += collateral
+        else:
+            backing.commit(inst.start_s, inst.end_s, qty)
+        self.orders[oid] = order
+        self.orders_by_account[account].append(oid)
+        if client_order_id is not None:
+            self.client_order_ids[account][client_order_id] = oid
+        if inst.book.instrument not in self.instruments:
+            self.instruments[inst.book.instrument] = inst
+        return order
 
     def _journal_place(
         self, order: Order, order_type: str, asset: str | None, allow_below_floor: bool
@@ -759,14 +769,19 @@ class Engine:
             args["client_order_id"] = order.client_order_id
         self._accept("place", args)
 
-    def _execute(self, order: Order, inst: _Inst) -> None:
-        """Match an accepted order, settle its fills, then rest or cancel the remainder."""
+    def _execute(self, order: Order, inst: _Inst) -> tuple[Trade, ...]:
+        """Match an accepted order, settle its fills, then rest or cancel the remainder.
+
+        Returns the trades it made, in order.
+        """
         book = inst.book
         opp = book.asks if order.side == BUY else book.bids
+        made: tuple[Trade, ...] = ()
         if opp.keys and opp.keys[-1] >= opp.sign * order.price:
             fills = book.match(order)
             if fills:
                 self._settle(order, fills, inst)
+                made = tuple(self.trades[-len(fills) :])
         if order.qty:
             if order.reason or order.tif != "GTC":
                 self._cancel_remainder(order, inst, order.reason or "unfilled_ioc")
@@ -774,6 +789,7 @@ class Engine:
                 (book.bids if order.side == BUY else book.asks).add(order)
         else:
             order.status = FILLED
+        return made
 
     def _settle(self, taker: Order, fills: list[tuple[Order, int, int]], inst: _Inst) -> None:
         hours = inst.hours
