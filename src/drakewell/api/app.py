@@ -31,19 +31,28 @@ the asset list) plus the exchange service and the meter store. :func:`load_run_d
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from drakewell import __version__
+from drakewell.dispatch import backtest_inputs, build_inputs
+from drakewell.dispatch.backtest import resolve_site
 from drakewell.errors import ConfigError
+from drakewell.exchange.api import demo_service
+from drakewell.exchange.api import install as install_exchange
 from drakewell.httpguard import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_HOSTS,
@@ -52,6 +61,8 @@ from drakewell.httpguard import (
     KeyRing,
     presented_key,
 )
+from drakewell.inputs.synthetic import synthetic_inputs
+from drakewell.metering.api import router as meter_router
 from drakewell.report.rundir import RunDir
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -112,8 +123,6 @@ LIVE_MAX_BYTES = 2 * 1024 * 1024
 def check_live_url(url: str, allowed_hosts: Sequence[str] = ()) -> str:
     """The live controller's base URL (``http(s)://HOST:PORT``), its host a loopback address or name or
     one of ``allowed_hosts``; returned without a trailing slash. Anything else is a ConfigError."""
-    import ipaddress
-    from urllib.parse import urlsplit
 
     hint = "pass the controller's [live.metrics] address, e.g. --live-url http://127.0.0.1:9109"
     try:
@@ -147,7 +156,6 @@ def check_live_url(url: str, allowed_hosts: Sequence[str] = ()) -> str:
 def fetch_live_state(base_url: str | None, *, timeout_s: float = LIVE_TIMEOUT_S) -> dict[str, Any]:
     """GET ``base_url``/state.json (no redirects, ``timeout_s``); an HTTPException (503, 502) when
     no controller is configured, it does not answer, or its answer is not a state object."""
-    import httpx
 
     if base_url is None:
         raise HTTPException(
@@ -205,9 +213,6 @@ def create_app(
     ``api_keys`` name -> key for ``POST /api/backtests``; ``allowed_hosts`` the names the server
     answers to (default: the loopback names); ``live_url`` the live controller's state server
     (:func:`check_live_url`; none: ``/api/live`` answers 503)."""
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-    from drakewell import __version__
 
     app = FastAPI(
         title="Drakewell",
@@ -241,13 +246,9 @@ def create_app(
         return name
 
     if exchange is None:
-        from drakewell.exchange.api import demo_service
-
         exchange, _keys = demo_service()
-    from drakewell.exchange.api import install as install_exchange
 
     install_exchange(app, exchange, prefix="/exchange")
-    from drakewell.metering.api import router as meter_router
 
     app.state.meter_store = meter_store
     app.state.meter_access = meter_access
@@ -278,7 +279,6 @@ def create_app(
 
     @app.get("/api/sites", tags=["sites"])
     def sites() -> list[dict[str, Any]]:
-        from drakewell.dispatch.backtest import resolve_site
 
         site = resolve_site(None)
         return [
@@ -305,9 +305,6 @@ def create_app(
     @app.post("/api/backtests", tags=["sites"], dependencies=[Depends(api_key_holder)])
     def backtest(body: BacktestIn) -> dict[str, Any]:
         """Backtest the example site on ``days`` of seeded synthetic prices and show it (API key)."""
-        from drakewell.dispatch import backtest_inputs, build_inputs
-        from drakewell.dispatch.backtest import resolve_site
-        from drakewell.inputs.synthetic import synthetic_inputs
 
         site_obj = resolve_site(None)
         syn = synthetic_inputs("2026-07-01", body.days, seed=body.seed)

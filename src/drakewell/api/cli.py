@@ -16,8 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
+from drakewell.api.app import AppState, check_live_url, create_app, load_run_dir
 from drakewell.errors import ConfigError
+from drakewell.exchange.api import demo_service
+from drakewell.exchange.journal import recover
+from drakewell.httpguard import parse_named_keys
+from drakewell.metering import MeterDomain, MeterStore
+from drakewell.metering.access import MeterAccess
+from drakewell.report.rundir import RunDir
+from drakewell.store import sqlite_url
 
 DEV_CHAIN_ID = 31337
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -86,16 +95,9 @@ def serve(
 ) -> None:
     """Serve the API (sites and backtests, exchange, assets, metering) and the dashboard."""
     import uvicorn
-    from rich.console import Console
-
-    from drakewell.api.app import create_app
-    from drakewell.httpguard import parse_named_keys
-    from drakewell.metering.access import MeterAccess
 
     console = Console()
     if live_url is not None:
-        from drakewell.api.app import check_live_url
-
         check_live_url(live_url, allowed_host or [])  # a bad address fails before anything opens
     service, keys, meter_store, state, where = open_services(
         database_url, data_dir, run_dir, chain_id, meter_registry
@@ -157,12 +159,6 @@ def open_services(
     too, so its trades, epochs and proofs show (bound to the chain it anchored them on); with
     ``database_url`` that database holds both.
     """
-    from drakewell.api.app import AppState, load_run_dir
-    from drakewell.exchange.api import demo_service
-    from drakewell.exchange.journal import recover
-    from drakewell.metering import MeterDomain, MeterStore
-    from drakewell.report.rundir import RunDir
-    from drakewell.store import sqlite_url
 
     run = RunDir(run_dir if run_dir is not None else DEFAULT_RUN_DIR)
     state = AppState()

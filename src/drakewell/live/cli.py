@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from drakewell.live.service import RunOptions, run_site
+
 app = typer.Typer(help="Run a site: live signals in, fleet setpoints out, signed proof of response.")
 
 
@@ -42,7 +44,6 @@ def run(
 ) -> None:
     """Every interval and on every event: decide (the backtest's mpc step), command the fleet, verify
     by read-back, sign the measured energy; journal everything and resume from the journal."""
-    from drakewell.live.service import RunOptions, run_site
 
     options = RunOptions(
         prices=prices,

@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drakewell.dispatch.backtest import load_backtest_inputs, resolve_site
+from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.types import DispatchInputs
+from drakewell.inputs.prices import align_da_to_rt, fetch_gridstatus_prices
 from drakewell.live.config import LiveConfig, LiveError, load_live_config
 from drakewell.live.controller import Controller, PriceSource
 from drakewell.live.journal import Journal
@@ -41,7 +44,6 @@ def replay_inputs(
     intervals: int | None = None,
 ) -> tuple[DispatchInputs, pd.Series]:
     """The backtest's inputs for the replay window and its real-time prices (UTC index)."""
-    from drakewell.dispatch.backtest import load_backtest_inputs
 
     inputs = load_backtest_inputs(site, prices=rt_csv, forecast=da_csv, zone=zone)
     lo = 0
@@ -73,8 +75,6 @@ def live_inputs(
     fetch_da: FetchDa | None = None,
 ) -> DispatchInputs:
     """A horizon of ``hours`` from the interval containing ``now``, with day-ahead prices as forecast."""
-    from drakewell.dispatch.inputs import build_inputs
-    from drakewell.inputs.prices import align_da_to_rt, fetch_gridstatus_prices
 
     step = pd.Timedelta(minutes=site.interval_minutes)
     first = now.tz_convert("UTC").floor(step)
@@ -124,7 +124,6 @@ async def run_site(
     where the previous ended and from the state it ended in (read back from the journal, so a restart
     in any horizon decides as an uninterrupted run); ``live_clock`` and the ``fetch_*`` functions
     replace the wall clock and gridstatus (tests)."""
-    from drakewell.dispatch.backtest import resolve_site
 
     site = resolve_site(site_path)
     cfg = config or load_live_config(site_path)
