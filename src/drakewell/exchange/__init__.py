@@ -4,7 +4,10 @@ A contract (:class:`Instrument`, ``H100-SXM.us-tx.2026-12-01T00Z.24h``) is GPU m
 start × duration, priced in integer micro-USD per GPU-hour and traded in whole GPUs. The
 :class:`Engine` matches orders by price-time priority with pre-trade risk (buys fully
 collateralised, sells backed by registered capacity), turns each trade into a :class:`Lease`, and
-journals every accepted command (:func:`recover` rebuilds it exactly). :mod:`.pricing` marks,
+journals every accepted command (:func:`recover` rebuilds it exactly). ``Engine.place`` takes a
+:class:`Side` (or ``"buy"`` / ``"sell"``) and keyword-only ``price`` and ``qty`` and returns
+:class:`Placed` (the order and its fills); every refusal is an :class:`OrderRejected` with a
+:class:`RejectCode`; ``Engine.book`` is a :class:`BookView` that stays current. :mod:`.pricing` marks,
 indexes and floors prices; :mod:`.api` serves it over REST; a :class:`LeaseSink` receives leases.
 """
 
