@@ -34,15 +34,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -71,12 +72,25 @@ log = logging.getLogger("drakewell.api")
 
 @dataclass
 class AppState:
-    """What the app serves; every part is optional."""
+    """What the app serves; every part is optional. ``POST /api/backtests`` replaces the shown run
+    while other threads read it, so the ledger, the site name and the summary change together under
+    ``lock`` (:meth:`show_run`) and are read together (:meth:`shown`)."""
 
     ledger: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     assets: list[dict[str, Any]] = field(default_factory=list)
     site_name: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def show_run(self, ledger: pd.DataFrame, site_name: str, dispatch: dict[str, Any]) -> None:
+        with self.lock:
+            self.ledger, self.site_name = ledger, site_name
+            self.summary = {**self.summary, "dispatch": dispatch}
+
+    def shown(self) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+        """The ledger, site name and summary of the run shown now, as one consistent view."""
+        with self.lock:
+            return self.ledger, self.site_name, self.summary
 
 
 class BacktestIn(BaseModel):
@@ -197,6 +211,101 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
 
 
+def api_key_holder(request: Request) -> str:
+    """The name of the API key presented (``POST /api/backtests`` needs one)."""
+    ring: KeyRing = request.app.state.api_keys
+    if not ring:
+        raise HTTPException(503, "this server has no API keys configured (serve --api-key), so no backtests")
+    name = ring.name_of(presented_key(request.headers))
+    if name is None:
+        raise HTTPException(
+            401,
+            "an API key is required: send 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return name
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.drakewell
+    return state
+
+
+StateDep = Annotated[AppState, Depends(_state)]
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def dashboard() -> HTMLResponse:
+    return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static(name: str) -> FileResponse:
+    if name == "plotly.min.js":
+        import plotly  # about 2 s to import: only when the dashboard asks for plotly.js
+
+        return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
+    path = (STATIC_DIR / name).resolve()
+    if path.parent != STATIC_DIR.resolve() or not path.is_file():
+        raise HTTPException(404, f"no static file {name!r}")
+    return FileResponse(path)
+
+
+@router.get("/api/health", tags=["meta"])
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/api/summary", tags=["sites"])
+def summary(st: StateDep) -> dict[str, Any]:
+    return dict(st.shown()[2])
+
+
+@router.get("/api/sites", tags=["sites"])
+def sites() -> list[dict[str, Any]]:
+    site = resolve_site(None)
+    return [
+        {
+            "name": site.name,
+            "zone": site.zone,
+            "grid_connection_mw": site.grid_connection_mw,
+            "gpus": site.gpu_count,
+            "mining_capacity_mw": site.mining_capacity_mw,
+        }
+    ]
+
+
+@router.get("/api/site", tags=["sites"])
+def site(st: StateDep) -> dict[str, Any]:
+    ledger, name, shown = st.shown()
+    if ledger is None:
+        raise HTTPException(404, "no dispatch run loaded: POST /api/backtests or serve --run-dir DIR")
+    return {"site": name, "series": site_series(ledger), "summary": shown.get("dispatch", {})}
+
+
+@router.post("/api/backtests", tags=["sites"], dependencies=[Depends(api_key_holder)])
+def backtest(body: BacktestIn, st: StateDep) -> dict[str, Any]:
+    """Backtest the example site on ``days`` of seeded synthetic prices and show it (API key)."""
+    site_obj = resolve_site(None)
+    syn = synthetic_inputs("2026-07-01", body.days, seed=body.seed)
+    inputs = build_inputs(site_obj, syn.rt, syn.da, syn.hashprice)
+    result = next(r for r in backtest_inputs(inputs, [body.policy]) if r.policy == body.policy)
+    st.show_run(result.ledger, site_obj.name, result.summary.to_json())
+    return result.summary.to_json()
+
+
+@router.get("/api/live", tags=["sites"])
+def live(request: Request) -> dict[str, Any]:
+    """The live controller's state, read-only (``serve --live-url``; 503 when none answers)."""
+    return fetch_live_state(request.app.state.live_base)
+
+
+@router.get("/api/assets", tags=["assets"])
+def assets(st: StateDep) -> list[dict[str, Any]]:
+    return list(st.assets)
+
+
 def create_app(
     state: AppState | None = None,
     *,
@@ -230,21 +339,6 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_exception_handler(Exception, _internal_error)
 
-    def api_key_holder(request: Request) -> str:
-        ring: KeyRing = request.app.state.api_keys
-        if not ring:
-            raise HTTPException(
-                503, "this server has no API keys configured (serve --api-key), so no backtests"
-            )
-        name = ring.name_of(presented_key(request.headers))
-        if name is None:
-            raise HTTPException(
-                401,
-                "an API key is required: send 'Authorization: Bearer KEY'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return name
-
     if exchange is None:
         exchange, _keys = demo_service()
 
@@ -254,75 +348,6 @@ def create_app(
     app.state.meter_access = meter_access
     app.include_router(meter_router)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def dashboard() -> HTMLResponse:
-        return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
-
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> FileResponse:
-        if name == "plotly.min.js":
-            import plotly
-
-            return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js")
-        path = (STATIC_DIR / name).resolve()
-        if path.parent != STATIC_DIR.resolve() or not path.is_file():
-            raise HTTPException(404, f"no static file {name!r}")
-        return FileResponse(path)
-
-    @app.get("/api/health", tags=["meta"])
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
-    @app.get("/api/summary", tags=["sites"])
-    def summary() -> dict[str, Any]:
-        return dict(app.state.drakewell.summary)
-
-    @app.get("/api/sites", tags=["sites"])
-    def sites() -> list[dict[str, Any]]:
-
-        site = resolve_site(None)
-        return [
-            {
-                "name": site.name,
-                "zone": site.zone,
-                "grid_connection_mw": site.grid_connection_mw,
-                "gpus": site.gpu_count,
-                "mining_capacity_mw": site.mining_capacity_mw,
-            }
-        ]
-
-    @app.get("/api/site", tags=["sites"])
-    def site() -> dict[str, Any]:
-        st: AppState = app.state.drakewell
-        if st.ledger is None:
-            raise HTTPException(404, "no dispatch run loaded: POST /api/backtests or serve --run-dir DIR")
-        return {
-            "site": st.site_name,
-            "series": site_series(st.ledger),
-            "summary": st.summary.get("dispatch", {}),
-        }
-
-    @app.post("/api/backtests", tags=["sites"], dependencies=[Depends(api_key_holder)])
-    def backtest(body: BacktestIn) -> dict[str, Any]:
-        """Backtest the example site on ``days`` of seeded synthetic prices and show it (API key)."""
-
-        site_obj = resolve_site(None)
-        syn = synthetic_inputs("2026-07-01", body.days, seed=body.seed)
-        inputs = build_inputs(site_obj, syn.rt, syn.da, syn.hashprice)
-        result = next(r for r in backtest_inputs(inputs, [body.policy]) if r.policy == body.policy)
-        st: AppState = app.state.drakewell
-        st.ledger = result.ledger
-        st.site_name = site_obj.name
-        st.summary = {**st.summary, "dispatch": result.summary.to_json()}
-        return result.summary.to_json()
-
-    @app.get("/api/live", tags=["sites"])
-    def live() -> dict[str, Any]:
-        """The live controller's state, read-only (``serve --live-url``; 503 when none answers)."""
-        return fetch_live_state(live_base)
-
-    @app.get("/api/assets", tags=["assets"])
-    def assets() -> list[dict[str, Any]]:
-        return list(app.state.drakewell.assets)
-
+    app.state.live_base = live_base
+    app.include_router(router)
     return app
