@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from drakewell.chain import EscrowClient, ShareClient
 from drakewell.errors import ChainError
 from drakewell.exchange.engine import Engine, OrderRejected
 from drakewell.exchange.refusals import RejectCode
@@ -82,7 +83,6 @@ class ChainAssetDirectory:
         return cls(chain, {m.escrow.address: m.spec.gpus for m in markets}, market_sender=market_sender)
 
     def declared(self, escrow: str, share: str) -> DeclaredAsset:
-        from drakewell.chain import EscrowClient, ShareClient
 
         try:
             # the embedded EVM warns (does not fail) when an address holds another contract's code

@@ -3,12 +3,27 @@ dead-lettered leases."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from drakewell.chain import AssetSpec, Chain
+from drakewell.errors import ExchangeError
+from drakewell.exchange.api import ExchangeService, create_app, demo_service
+from drakewell.exchange.engine import hash_api_key, tune_gc
+from drakewell.exchange.journal import Journal, recover
+from drakewell.exchange.journal import replay as replay_journal
+from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder
+from drakewell.units import usd_to_base
 
 if TYPE_CHECKING:
     from drakewell.exchange.engine import Engine
@@ -39,17 +54,10 @@ def serve(
     The operator key (X-Operator-Key: registering assets, dead letters) is read from
     $DRAKEWELL_EXCHANGE_OPERATOR_KEY, else a fresh one is printed.
     """
-    import os
-    import secrets
 
     import uvicorn
 
-    from drakewell.exchange.api import ExchangeService, create_app, demo_service
-    from drakewell.exchange.engine import hash_api_key
-    from drakewell.exchange.journal import recover
-
     journal.parent.mkdir(parents=True, exist_ok=True)
-    from drakewell.exchange.engine import tune_gc
 
     engine, jrnl = recover(journal)
     tune_gc()
@@ -66,8 +74,6 @@ def serve(
         typer.echo(f"operator: X-Operator-Key {operator_key} (set ${OPERATOR_KEY_ENV} to choose it)")
     service.operator_key_hash = hash_api_key(operator_key)
     if chain:
-        from drakewell.exchange.leases import LeaseForwarder
-
         dead = service.forwarder.dead_letters
         service.forwarder = LeaseForwarder(engine, _embedded_chain_sink(engine), dead_letters=dead)
         service.forwarder.forward()
@@ -78,8 +84,6 @@ def serve(
 def _embedded_chain_sink(engine: Engine) -> ChainLeaseSink:
     """One market (stablecoin, share, meter, LeaseEscrow) per registered asset on titanoboa's EVM,
     and one chain address per account, minted its exchange balance and approving every escrow."""
-    from drakewell.chain import AssetSpec, Chain
-    from drakewell.exchange.leases import ChainLeaseSink
 
     chain = Chain.embedded()
     escrows = {}
@@ -110,11 +114,6 @@ def open_account(
     deposit_usd: float = typer.Option(0.0, help="initial deposit in USD"),
 ) -> None:
     """Open an account in a journal (stop the server first) and print its new API key."""
-    import secrets
-
-    from drakewell.exchange.engine import hash_api_key
-    from drakewell.exchange.journal import recover
-    from drakewell.units import usd_to_base
 
     journal.parent.mkdir(parents=True, exist_ok=True)
     engine, jrnl = recover(journal)
@@ -134,15 +133,10 @@ def book(
     depth: int = typer.Option(10, min=1, help="levels per side"),
 ) -> None:
     """Print an instrument's book as rebuilt from the journal."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from drakewell.errors import ExchangeError
-    from drakewell.exchange.journal import Journal, replay
 
     if not journal.exists():
         raise ExchangeError(f"no journal at {journal}", hint="pass --journal PATH of a running exchange")
-    engine = replay(Journal(journal))
+    engine = replay_journal(Journal(journal))
     b = engine.book(instrument)
     table = Table(title=f"{instrument} (micro-USD per GPU-hour)")
     for col in ("bid orders", "bid GPUs", "bid", "ask", "ask GPUs", "ask orders"):
@@ -161,11 +155,6 @@ def replay(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
 ) -> None:
     """Rebuild the exchange from a journal and print what it holds (and a digest of the state)."""
-    import time
-
-    from drakewell.errors import ExchangeError
-    from drakewell.exchange.journal import Journal
-    from drakewell.exchange.journal import replay as replay_journal
 
     if "://" not in str(journal) and not journal.exists():
         raise ExchangeError(f"no journal at {journal}", hint="pass the path of an exchange journal file")
@@ -198,13 +187,6 @@ def dead_letters(
     as_json: bool = typer.Option(False, "--json", help="print them as JSON lines"),
 ) -> None:
     """List the leases that could not be forwarded to the chain, with the reason (oldest first)."""
-    import dataclasses
-
-    from rich.console import Console
-    from rich.table import Table
-
-    from drakewell.errors import ExchangeError
-    from drakewell.exchange.leases import DeadLetterLog
 
     if "://" not in str(journal) and not journal.exists():
         raise ExchangeError(f"no journal at {journal}", hint="pass --journal PATH of the exchange")

@@ -30,9 +30,11 @@ from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from weakref import WeakKeyDictionary
 
+from drakewell.catalog import load_catalog
 from drakewell.errors import ExchangeError
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.instruments import GPU_MODELS, parse_instrument
+from drakewell.inputs.bitcoin import mining_revenue_usd_per_mwh
 
 MARK_ALPHA = 0.25
 
@@ -174,8 +176,6 @@ def floor_price_for(
     site's ASICs at ``hashprice_usd_per_ph_day``; facility power per GPU = the catalogue's
     (GPU TDP + server overhead) × ``pue``.
     """
-    from drakewell.catalog import load_catalog
-    from drakewell.inputs.bitcoin import mining_revenue_usd_per_mwh
 
     if gpu_model not in GPU_MODELS:
         raise PricingError(f"unknown GPU model {gpu_model!r}", hint=f"use one of {', '.join(GPU_MODELS)}")
