@@ -24,8 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog",),  # hardware as data
     ("renewables", "inputs"),  # the outside world's data
     ("site",),  # one site, validated
-    ("dispatch", "metering", "chain", "routing", "campaigns"),  # decide, measure, settle, route, pay
-    ("exchange", "fleet", "proofs", "finance", "sweep", "report"),  # build on one stage each
+    ("dispatch", "metering", "chain", "routing", "campaigns", "report"),  # decide, measure, settle, route, pay
+    ("exchange", "fleet", "proofs", "finance", "sweep"),  # build on one stage each
     ("live", "demo_capacity"),  # several stages at once
     ("demo_market",),
     ("demo", "api"),  # whole runs and the services that show them

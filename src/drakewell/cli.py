@@ -15,6 +15,7 @@ import typer
 import typer.main
 from typer.core import TyperCommand, TyperGroup
 
+from drakewell import __version__
 from drakewell.errors import DrakewellError
 
 if TYPE_CHECKING:  # Typer carries its own click; these are its types
@@ -170,8 +171,6 @@ def _top() -> None:
 @app.command()
 def version() -> None:
     """Print the Drakewell version."""
-    from drakewell import __version__
-
     typer.echo(__version__)
 
 

@@ -76,8 +76,6 @@ class RecordingRegistry:
     ) -> str:
         key = (asset, epoch)
         if key in self.anchored:
-            from drakewell.errors import ChainError
-
             raise ChainError(f"epoch {epoch} is already anchored", hint="anchor each epoch once")
         self.anchored[key] = (readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
         return f"0x{len(self.anchored):064x}"  # a stand-in transaction hash

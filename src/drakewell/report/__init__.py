@@ -22,7 +22,17 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["build_figures", "write_report"]
+__all__ = ["build_figures", "plotly_modules", "write_report"]
+
+
+def plotly_modules() -> tuple[Any, Any]:
+    """plotly's ``graph_objects`` and ``make_subplots``, imported on first use: plotly takes about
+    2 s to import, and this package (its ``RunDir``) is also read by servers that draw nothing."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    return go, make_subplots
+
 
 _POWER_SERIES = (
     ("ai_inference_mw", "AI inference", "#1f77b4"),
@@ -34,8 +44,7 @@ _POWER_SERIES = (
 
 
 def _power_figure(ledger: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go, make_subplots = plotly_modules()
 
     hourly = ledger.set_index("interval_start_utc")
     cols = [c for c, _, _ in _POWER_SERIES if c in hourly.columns]
@@ -73,7 +82,7 @@ def _power_figure(ledger: pd.DataFrame) -> Any:
 
 
 def _revenue_figure(summary: Mapping[str, Any], ledger: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
+    go, _ = plotly_modules()
 
     revenue = summary.get("revenue_usd", {})
     labels = ["AI", "Mining", "Reserves", "Curtailment credits", "Energy cost", "4CP charge", "Penalties"]
@@ -104,7 +113,7 @@ def _revenue_figure(summary: Mapping[str, Any], ledger: pd.DataFrame) -> Any:
 
 
 def _credits_figure(ledger: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
+    go, _ = plotly_modules()
 
     daily = ledger.set_index("interval_start_utc")["curtailment_credits_usd"].resample("1D").sum()
     fig = go.Figure(go.Bar(x=daily.index, y=daily.round(2), marker_color="#9333ea", name="credits"))
@@ -115,7 +124,7 @@ def _credits_figure(ledger: pd.DataFrame) -> Any:
 
 
 def _leases_figure(leases: Sequence[Mapping[str, Any]]) -> Any:
-    import plotly.graph_objects as go
+    go, _ = plotly_modules()
 
     names = [str(row["lease"]) for row in leases]
     fig = go.Figure(
@@ -144,8 +153,7 @@ def _leases_figure(leases: Sequence[Mapping[str, Any]]) -> Any:
 
 
 def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go, make_subplots = plotly_modules()
 
     names = [str(row["investor"]) for row in investors]
     fig = make_subplots(
@@ -175,7 +183,7 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
 
 def _renewables_figure(ledger: pd.DataFrame) -> Any:
     """Daily on-site renewable energy: used by the load, exported, curtailed (MWh)."""
-    import plotly.graph_objects as go
+    go, _ = plotly_modules()
 
     frame = ledger.set_index("interval_start_utc")
     h = frame["hours"]

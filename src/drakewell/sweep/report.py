@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from drakewell.report import plotly_modules
 from drakewell.sweep.spec import PriceSource, SweepSpec
 
 __all__ = ["below_bar", "build_figures", "heatmap_axes", "write_sweep_report"]
@@ -50,8 +51,7 @@ def _levels(spec: SweepSpec, axis: str) -> list[Any]:
 
 
 def _heatmap(frame: pd.DataFrame, spec: SweepSpec, column: str, title: str, scale: float, fmt: str) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go, make_subplots = plotly_modules()
 
     axes = heatmap_axes(spec)
     assert axes is not None
@@ -103,7 +103,7 @@ def _heatmap(frame: pd.DataFrame, spec: SweepSpec, column: str, title: str, scal
 
 
 def _revenue_mix(frame: pd.DataFrame, spec: SweepSpec) -> Any:
-    import plotly.graph_objects as go
+    go, _ = plotly_modules()
 
     ok = frame[frame["status"] == "ok"]
     columns = [c for c in ok.columns if c.startswith("revenue_usd.")]

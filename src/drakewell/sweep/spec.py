@@ -55,6 +55,7 @@ from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drakewell.config import DATA_DIR_ENV, data_dir
 from drakewell.dispatch.policies import get_policy
 from drakewell.errors import DrakewellError, SweepError
 from drakewell.site import parse_site
@@ -312,7 +313,6 @@ def load_spec(path: str | Path) -> SweepSpec:
 
 def resolve_path(text: str, base_dir: Path) -> Path:
     """A SPEC path: ``data:REL`` inside the shared data folder, else relative to the SPEC."""
-    from drakewell.config import data_dir
 
     if text.startswith(DATA_PREFIX):
         return data_dir() / text[len(DATA_PREFIX) :]
@@ -321,7 +321,6 @@ def resolve_path(text: str, base_dir: Path) -> Path:
 
 
 def _existing(text: str, base_dir: Path, source: str, key: str) -> str:
-    from drakewell.config import DATA_DIR_ENV
 
     path = resolve_path(text, base_dir)
     if not path.is_file():

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from drakewell.dispatch.backtest import backtest_inputs
+from drakewell.dispatch.inputs import build_inputs
 from drakewell.site import Site
 
 __all__ = ["CellTask", "PriceFrames", "flatten_summary", "run_cell"]
@@ -61,8 +63,6 @@ def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, A
 
 def run_cell(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | None) -> dict[str, Any]:
     """Backtest one cell; returns ``{"summary": flat summary, "task_seconds": wall time}``."""
-    from drakewell.dispatch.backtest import backtest_inputs
-    from drakewell.dispatch.inputs import build_inputs
 
     t0 = time.perf_counter()
     hp: float | pd.Series
