@@ -15,9 +15,14 @@ fetches each miner's privileged-command token), then:
 - ``speedup`` = ``serial_s / curtail_verified_s``, goal ≥ 10×;
 - ``cpu_ms_per_command``: CPU time of this (controller) process during the apply, divided by the
   device commands sent (read-backs included in the cost);
+- ``stages_s``: when the last command was answered and the first and last read-backs ran (seconds
+  after the apply began), and the number of read-backs;
 - ``failed``: commanded miners not verified by the deadline (goal 0); ``miners``: fleet size.
 
-Usage: ``python benchmarks/fleet.py [--miners N] [--first-ip IP] [--latency-ms MS] [--json OUT]``.
+The controller runs on uvloop, as the fleet CLI does (``--loop asyncio`` for asyncio's own loop).
+
+Usage: ``python benchmarks/fleet.py [--miners N] [--first-ip IP] [--latency-ms MS] [--loop L]
+[--concurrency N] [--json OUT]``.
 Exits 1 when a goal is missed.
 """
 
@@ -34,6 +39,7 @@ from drakewell.fleet import ControlSettings, Fleet, Outcome, Setpoint, parse_inv
 from drakewell.fleet.devices import Command
 from drakewell.fleet.emulator import raise_open_file_limit, start_emulator_process
 from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic
+from drakewell.fleet.runner import run as run_loop
 
 GOAL_CURTAIL_S = 10.0
 GOAL_SPEEDUP = 10.0
@@ -74,7 +80,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         {"miner_ranges": [{"first_ip": args.first_ip, "count": args.miners, "model": "M30S+"}]},
         source="benchmark",
     )
-    settings = ControlSettings(deadline_s=30.0, call_timeout_s=5.0)
+    settings = ControlSettings(deadline_s=30.0, call_timeout_s=5.0, concurrency=args.concurrency)
     load_pyasic()
     t = time.perf_counter()
     fleet = await Fleet.connect(inventory, settings=settings)
@@ -84,9 +90,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     curtail = Setpoint(mining_mw=0.2 * full_mw)
     orders = list(fleet.preview(curtail))
 
+    calls = _time_calls(fleet, [o.device for o in orders])
     cpu0 = time.process_time()
+    t0 = time.monotonic()
     result = await fleet.apply(curtail)
     cpu_s = time.process_time() - cpu0
+    stages = _stages(calls, t0)
+    print("stages (s after apply): " + " ".join(f"{k}={v:.3f}" for k, v in stages.items()))
     commands = sum(a.attempts for a in result.accounts)
     failed = len(result.failed)
     target_mw = (result.mining_target_w or 0.0) / 1e6
@@ -110,6 +120,42 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "speedup": serial_s / result.elapsed_s,
         "cpu_ms_per_command": 1000.0 * cpu_s / max(1, commands),
         "failed": failed,
+        "stages_s": stages,
+    }
+
+
+def _time_calls(fleet: Fleet, devices: list[str]) -> list[tuple[str, float, float]]:
+    """Record (kind, start, end) of every command and read-back to these miners (monotonic clock)."""
+    calls: list[tuple[str, float, float]] = []
+
+    def wrap(kind: str, fn: Any) -> Any:
+        async def timed(*a: Any, **kw: Any) -> Any:
+            t = time.monotonic()
+            try:
+                return await fn(*a, **kw)
+            finally:
+                calls.append((kind, t, time.monotonic()))
+
+        return timed
+
+    for device in devices:
+        driver = fleet.driver(device)
+        if driver is not None:
+            for name in ("read", "sleep", "set_power_limit"):
+                setattr(driver, name, wrap(name, getattr(driver, name)))
+    return calls
+
+
+def _stages(calls: list[tuple[str, float, float]], t0: float) -> dict[str, float]:
+    """When the last command was answered and the read-backs ran, seconds after the apply began."""
+    cmds = [c for c in calls if c[0] != "read"]
+    reads = [c for c in calls if c[0] == "read"]
+    nan = float("nan")
+    return {
+        "last_command": max((c[2] for c in cmds), default=t0 + nan) - t0,
+        "first_read": min((c[1] for c in reads), default=t0 + nan) - t0,
+        "last_read": max((c[2] for c in reads), default=t0 + nan) - t0,
+        "reads": float(len(reads)),
     }
 
 
@@ -118,11 +164,15 @@ def main() -> None:
     ap.add_argument("--miners", type=int, default=1000)
     ap.add_argument("--first-ip", default="127.0.2.1")
     ap.add_argument("--latency-ms", type=float, default=20.0, help="emulated firmware reply time")
+    ap.add_argument(
+        "--concurrency", type=int, default=ControlSettings().concurrency, help="device calls in flight"
+    )
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop (as the CLI)")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     args = ap.parse_args()
     emulator = start_emulator_process(args.miners, args.first_ip, args.latency_ms, duration_s=1200)
     try:
-        figures = asyncio.run(run(args))
+        figures = run_loop(run(args), use_uvloop=args.loop == "uvloop")
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)

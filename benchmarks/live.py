@@ -48,6 +48,7 @@ import pandas as pd
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.fleet import ControlSettings, Fleet, parse_inventory
 from drakewell.fleet.emulator import raise_open_file_limit, start_emulator_process
+from drakewell.fleet.runner import run as run_loop
 from drakewell.live.config import LiveConfig, OpenAdrConfig
 from drakewell.live.controller import Controller
 from drakewell.live.journal import Journal
@@ -312,13 +313,16 @@ def main() -> None:
         default=None,
         help="fixed first read-back after a command (fleet setting; default: when the ramp should be done)",
     )
+    ap.add_argument(
+        "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="event loop of this process"
+    )
     ap.add_argument("--trace", action="store_true", help="print the device calls of each event's last miners")
     ap.add_argument("--json", type=Path, help="write the figures as JSON here")
     ap.add_argument("--journal", type=Path, help="keep the controller's journal here")
     args = ap.parse_args()
     emulator = start_emulator_process(args.miners, args.first_ip, args.latency_ms, duration_s=1800)
     try:
-        out = asyncio.run(run(args))
+        out = run_loop(run(args), use_uvloop=args.loop == "uvloop")
     finally:
         emulator.terminate()
         emulator.wait(30)

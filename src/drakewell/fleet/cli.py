@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from drakewell.fleet.errors import FleetError
+from drakewell.fleet.runner import run as run_loop
 
 if TYPE_CHECKING:
     from drakewell.fleet.control import ApplyResult, Fleet
@@ -135,7 +136,7 @@ def status(
         finally:
             await fleet.close()
 
-    rows = asyncio.run(run())
+    rows = run_loop(run())
     table = compact_table("device", "kind", "model", "reachable", "W", "limit W", "TH/s", "mining")
     for row in rows[:limit]:
         table.add_row(
@@ -241,7 +242,7 @@ def set_power(
         finally:
             await fleet.close()
 
-    orders, result, before = asyncio.run(run())
+    orders, result, before = run_loop(run())
     if result is None:
         console.print(_orders_table(orders))
         console.print(f"mining now {before / 1e6:,.3f} MW · dry run: nothing sent (add --apply to send)")

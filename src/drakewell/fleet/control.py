@@ -109,7 +109,9 @@ class Setpoint:
 class ControlSettings:
     call_timeout_s: float = 2.0
     deadline_s: float = 10.0
-    concurrency: int = 256
+    # device calls in flight; a read-back waits its ramp holding no slot, but a 1,000-miner step sends
+    # ~1,000 commands and then ~1,000 reads at once, each held open by the firmware's reply time
+    concurrency: int = 1024
     max_attempts: int = 3
     retry_backoff_s: float = 0.25
     # first read-back after an acknowledged command; None: a miner is read when its draw should have
@@ -126,7 +128,7 @@ class ControlSettings:
 
     def __post_init__(self) -> None:
         if min(self.concurrency, self.max_attempts, self.detect_concurrency) < 1:
-            raise FleetError("concurrency and max_attempts must be at least 1", hint="use e.g. 256 and 3")
+            raise FleetError("concurrency and max_attempts must be at least 1", hint="use e.g. 1024 and 3")
         if min(self.call_timeout_s, self.deadline_s, self.readback_interval_s, self.miner_ramp_s) <= 0:
             raise FleetError("timeouts and intervals must be positive", hint="use seconds > 0")
         if self.first_readback_s is not None and not self.first_readback_s >= 0:
