@@ -127,141 +127,177 @@ async def run_site(
 
     site = resolve_site(site_path)
     cfg = config or load_live_config(site_path)
-    journal = Journal(journal_path)
-    clock: ReplayClock | WallClock
     live = options.prices == "gridstatus"
-    if options.prices.startswith("replay:"):
-        inputs, series = replay_inputs(
-            site,
-            options.prices.removeprefix("replay:"),
-            options.forecast,
-            zone=options.zone,
-            start=options.start,
-            intervals=options.intervals,
-        )
-        clock = ReplayClock(inputs.interval_start_utc[0], options.speed)
-        source: PriceSource = ReplayPrices(series, clock)
-    elif live:
-        clock = live_clock or WallClock()
-        hp = cfg.hashprice_usd_per_ph_day
-        if hp is None:
+    async with contextlib.AsyncExitStack() as stack:
+        journal = Journal(journal_path)
+        stack.callback(journal.close)
+        if options.prices.startswith("replay:"):
+            inputs, series = replay_inputs(
+                site,
+                options.prices.removeprefix("replay:"),
+                options.forecast,
+                zone=options.zone,
+                start=options.start,
+                intervals=options.intervals,
+            )
+            clock: ReplayClock | WallClock = ReplayClock(inputs.interval_start_utc[0], options.speed)
+            source: PriceSource = ReplayPrices(series, clock)
+            horizons = None
+        elif live:
+            clock = live_clock or WallClock()
+            horizons = _Horizons(site, cfg, options, journal, clock, fetch_da)
+            source = GridstatusPrices(
+                options.zone or site.zone, clock, fetch=fetch_rt, poll_s=cfg.price_poll_s
+            )
+            inputs = await horizons.next()
+        else:
+            raise LiveError(
+                f"unknown price source {options.prices!r}",
+                hint="use replay:RT.csv (with --forecast DA.csv) or gridstatus",
+            )
+        devices = await _Devices.open(cfg, inputs, inventory_path, stack)
+
+        def controller_for(horizon_inputs: DispatchInputs) -> Controller:
+            # a live horizon starts from the state the journal's previous horizon ended in
+            return Controller(
+                horizon_inputs,
+                cfg,
+                journal,
+                prices=source,
+                clock=clock,
+                fleet=devices.fleet,
+                fleet_rated_mining_w=devices.rated_w,
+                meter=devices.meter,
+                metrics=devices.metrics,
+                apply_deadline_s=options.apply_deadline_s,
+                continues=live,
+            )
+
+        current = controller_for(inputs)
+        count = 1
+        if devices.metrics is not None and cfg.metrics.port:
+            server, _ = devices.metrics.serve(
+                cfg.metrics.host, cfg.metrics.port, lambda: current.live_state()
+            )
+            stack.callback(_shut_down, server)
+        ven = None
+        if cfg.openadr is not None:
+            from drakewell.live.ven import Ven  # openleadr: the "live" extra
+
+            async def on_event(event: Any) -> str:
+                return await current.on_event(event)
+
+            ven = Ven(cfg.openadr, on_event, lambda: current.measured_facility_mw() * 1e6)
+            await ven.start()
+            stack.push_async_callback(ven.stop)
+        deadline = None if options.max_wall_s is None else time.monotonic() + options.max_wall_s
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            await current.run(max_wall_s=left, ven=ven)
+            if (
+                horizons is None
+                or not current.finished
+                or (deadline is not None and time.monotonic() >= deadline)
+            ):
+                break
+            # a live run rolls on: the next horizon starts where this one ended
+            current = controller_for(await horizons.next())
+            count += 1
+    return {**summarize(current), "horizons": count}
+
+
+def _shut_down(server: Any) -> None:
+    with contextlib.suppress(Exception):
+        server.shutdown()
+        server.server_close()
+
+
+class _Horizons:
+    """A live run's horizons of ``hours``: a restart resumes the horizon its journal left open, else
+    each starts now, with the day-ahead prices known then."""
+
+    def __init__(
+        self,
+        site: Site,
+        cfg: LiveConfig,
+        options: RunOptions,
+        journal: Journal,
+        clock: ReplayClock | WallClock,
+        fetch_da: FetchDa | None,
+    ) -> None:
+        if cfg.hashprice_usd_per_ph_day is None:
             raise LiveError(
                 "live prices need [live] hashprice_usd_per_ph_day in the site file",
                 hint="set the hashprice (USD per PH/s per day) the controller should assume",
             )
-        source = GridstatusPrices(options.zone or site.zone, clock, fetch=fetch_rt, poll_s=cfg.price_poll_s)
-
-        # a restart resumes the horizon its journal left open; else a horizon starts now
-        open_start: dict[str, Any] | None = None
+        self.site, self.options, self.clock, self.fetch_da = site, options, clock, fetch_da
+        self.hashprice = cfg.hashprice_usd_per_ph_day
+        self.open_start: dict[str, Any] | None = None
         for r in journal.records:
-            open_start = r if r["kind"] == "start" else (None if r["kind"] == "end" else open_start)
+            self.open_start = r if r["kind"] == "start" else (None if r["kind"] == "end" else self.open_start)
 
-        async def horizon() -> DispatchInputs:
-            nonlocal open_start
-            assert hp is not None
-            now, hours = clock.now(), options.hours
-            if open_start is not None:
-                now, hours = pd.Timestamp(open_start["first"]), open_start["n"] * open_start["hours"]
-                open_start = None
-            return await asyncio.to_thread(
-                live_inputs,
-                site,
-                now=now,
-                hours=hours,
-                hashprice_usd_per_ph_day=hp,
-                zone=options.zone,
-                fetch_da=fetch_da,
+    async def next(self) -> DispatchInputs:
+        now, hours = self.clock.now(), self.options.hours
+        if self.open_start is not None:
+            now, hours = (
+                pd.Timestamp(self.open_start["first"]),
+                self.open_start["n"] * self.open_start["hours"],
             )
-
-        inputs = await horizon()
-    else:
-        raise LiveError(
-            f"unknown price source {options.prices!r}",
-            hint="use replay:RT.csv (with --forecast DA.csv) or gridstatus",
+            self.open_start = None
+        return await asyncio.to_thread(
+            live_inputs,
+            self.site,
+            now=now,
+            hours=hours,
+            hashprice_usd_per_ph_day=self.hashprice,
+            zone=self.options.zone,
+            fetch_da=self.fetch_da,
         )
 
-    fleet = None
-    rated = None
-    meter = None
-    inventory = None
-    if inventory_path is not None:
-        from drakewell.fleet import Fleet, load_inventory
 
-        inventory = load_inventory(inventory_path)
-        fleet = await Fleet.connect(inventory)
-        rated = inventory.rated_mining_w
-    if cfg.meter is not None:
-        from drakewell.live.meter import IntervalMeter
+@dataclass(frozen=True)
+class _Devices:
+    """The fleet (with an inventory), the interval meter and the Prometheus metrics of a run."""
 
-        count = len(inventory.miners) if inventory is not None else 1
-        total_w = rated if rated else inputs.site.mining_it_mw * 1e6
-        total_th = (
-            sum(m.model.hashrate_th_s for m in inventory.miners) if inventory is not None else total_w / 34.0
-        )
-        meter = IntervalMeter.from_config(
-            cfg.meter, miners=count, miner_w=total_w / count, miner_th_s=total_th / count
-        )
-    metrics = None
-    server = None
-    try:
-        from drakewell.live.metrics import LiveMetrics
+    fleet: Any
+    rated_w: float | None
+    meter: Any
+    metrics: Any
 
-        metrics = LiveMetrics(fleet)
-    except ImportError:  # prometheus-client is optional (extra "live")
-        metrics = None
+    @classmethod
+    async def open(
+        cls, cfg: LiveConfig, inputs: DispatchInputs, inventory_path: str | Path | None, stack: Any
+    ) -> _Devices:
+        """Connect what the run uses; ``stack`` (an AsyncExitStack) closes each when the run ends."""
+        fleet = inventory = rated = meter = metrics = None
+        if inventory_path is not None:
+            from drakewell.fleet import Fleet, load_inventory  # pyasic and NVML: the "fleet" extra
 
-    def controller_for(horizon_inputs: DispatchInputs) -> Controller:
-        # a live horizon starts from the state the journal's previous horizon ended in
-        return Controller(
-            horizon_inputs,
-            cfg,
-            journal,
-            prices=source,
-            clock=clock,
-            fleet=fleet,
-            fleet_rated_mining_w=rated,
-            meter=meter,
-            metrics=metrics,
-            apply_deadline_s=options.apply_deadline_s,
-            continues=live,
-        )
+            inventory = load_inventory(inventory_path)
+            fleet = await Fleet.connect(inventory)
+            stack.push_async_callback(fleet.close)
+            rated = inventory.rated_mining_w
+        if cfg.meter is not None:
+            from drakewell.live.meter import IntervalMeter
 
-    current = controller_for(inputs)
-    horizons = 1
-    if metrics is not None and cfg.metrics.port:
-        server, _ = metrics.serve(cfg.metrics.host, cfg.metrics.port, lambda: current.live_state())
-    ven = None
-    if cfg.openadr is not None:
-        from drakewell.live.ven import Ven
+            count = len(inventory.miners) if inventory is not None else 1
+            total_w = rated if rated else inputs.site.mining_it_mw * 1e6
+            total_th = (
+                sum(m.model.hashrate_th_s for m in inventory.miners)
+                if inventory is not None
+                else total_w / 34.0
+            )
+            meter = IntervalMeter.from_config(
+                cfg.meter, miners=count, miner_w=total_w / count, miner_th_s=total_th / count
+            )
+            stack.callback(meter.close)
+        try:
+            from drakewell.live.metrics import LiveMetrics
 
-        async def on_event(event: Any) -> str:
-            return await current.on_event(event)
-
-        ven = Ven(cfg.openadr, on_event, lambda: current.measured_facility_mw() * 1e6)
-        await ven.start()
-    deadline = None if options.max_wall_s is None else time.monotonic() + options.max_wall_s
-    try:
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            await current.run(max_wall_s=left, ven=ven)
-            if not (live and current.finished) or (deadline is not None and time.monotonic() >= deadline):
-                break
-            # a live run rolls on: the next horizon starts where this one ended
-            current = controller_for(await horizon())
-            horizons += 1
-    finally:
-        if ven is not None:
-            await ven.stop()
-        if fleet is not None:
-            await fleet.close()
-        if meter is not None:
-            meter.close()
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.shutdown()
-                server.server_close()
-        journal.close()
-    return {**summarize(current), "horizons": horizons}
+            metrics = LiveMetrics(fleet)
+        except ImportError:  # prometheus-client is optional (extra "live")
+            metrics = None
+        return cls(fleet, rated, meter, metrics)
 
 
 def summarize(controller: Controller) -> dict[str, Any]:
