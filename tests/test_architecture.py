@@ -24,7 +24,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("catalog",),  # hardware as data
     ("renewables", "inputs"),  # the outside world's data
     ("site",),  # one site, validated
-    ("dispatch", "metering", "chain", "routing", "campaigns", "report"),  # decide, measure, settle, route, pay
+    (
+        "dispatch",
+        "metering",
+        "chain",
+        "routing",
+        "campaigns",
+        "report",
+    ),  # decide, measure, settle, route, pay
     ("exchange", "fleet", "proofs", "finance", "sweep"),  # build on one stage each
     ("live", "demo_capacity"),  # several stages at once
     ("demo_market",),

@@ -9,10 +9,10 @@ import pytest
 from metering_helpers import ASIC_ASSET, EPOCH, GPU_ASSET
 from test_metering_api import OPERATOR, AsgiClient, meter_app
 
+from drakewell.metering.capacity import capacity_leaves_of
 from drakewell.metering.ingest import MeterStore
 from drakewell.metering.readings import MeterDomain
 from drakewell.metering.signing import NodeKey
-from drakewell.metering.capacity import capacity_leaves_of
 from drakewell.proofs.rounds import run_capacity_round
 
 GPU = "0x" + GPU_ASSET.hex()

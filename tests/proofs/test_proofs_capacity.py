@@ -11,9 +11,6 @@ import pytest
 
 from drakewell.errors import ProofError
 from drakewell.merkle import MerkleTree, leaf_hash
-from drakewell.metering.ingest import NodeSpec
-from drakewell.metering.kpis import CAPACITY_KPI_COLUMNS, capacity_kpis, node_kpis
-from drakewell.metering.readings import asset_id
 from drakewell.metering.capacity import (
     CAPACITY_LEAF_TYPES,
     ZERO_ROOT,
@@ -27,6 +24,9 @@ from drakewell.metering.capacity import (
     record_capacity,
     verify_capacity_proof,
 )
+from drakewell.metering.ingest import NodeSpec
+from drakewell.metering.kpis import CAPACITY_KPI_COLUMNS, capacity_kpis, node_kpis
+from drakewell.metering.readings import asset_id
 from drakewell.store import open_engine, sqlite_url
 
 ASSET = asset_id("test:capacity")

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from drakewell.cli import app
 from drakewell.errors import ConfigError, ProofError
-from drakewell.metering.readings import asset_id
 from drakewell.metering.capacity import close_capacity
+from drakewell.metering.readings import asset_id
 from drakewell.proofs.emulate import EmulatedPool
 from drakewell.store import open_engine, sqlite_url
 

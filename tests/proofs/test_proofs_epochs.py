@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from drakewell.errors import ProofError
+from drakewell.metering.capacity import capacity_root, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.metering.epochs import ZERO_ROOT, close_epoch, epoch_record, epoch_records
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.readings import MeterDomain, Reading, asset_id
 from drakewell.metering.signing import NodeKey
-from drakewell.metering.capacity import capacity_root, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.store import sqlite_url
 
 ASSET = asset_id("test:epochs-capacity")

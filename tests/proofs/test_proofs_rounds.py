@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from drakewell.errors import ProofError
+from drakewell.metering.capacity import capacity_epochs, capacity_leaves_of
 from drakewell.metering.epochs import close_epoch
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.readings import MeterDomain, Reading, asset_id
 from drakewell.metering.signing import NodeKey
-from drakewell.metering.capacity import capacity_epochs, capacity_leaves_of
 from drakewell.proofs.rounds import H100_INT8_OPS_PER_S, run_capacity_round
 from drakewell.store import sqlite_url
 
