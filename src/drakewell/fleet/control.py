@@ -17,8 +17,9 @@
    of rated power; the power limit reported and respected; awake and within 10 % of the expected
    draw; a GPU cap reported and respected). The step returns when every order is verified or the
    deadline passes, with a :class:`DeviceAccount` per order: obeyed, late, refused or unreachable.
-   After the first plan, a step orders more only to replace a failing device or to close a gap
-   larger than half the ``reached`` slack (not to chase a few watts of a verified miner).
+   After the first plan, a step orders more only to replace a failing device or, once its orders
+   are done, to close a gap larger than half the ``reached`` slack (not to chase a few watts of a
+   verified miner).
 
 What the fleet believes about a device changes only through a read-back that completed before its
 deadline (a late answer is cancelled with its call; the per-device sequence number discards any
@@ -476,13 +477,15 @@ class Fleet:
         first = True
         try:
             while True:
-                if mining_target is not None:
+                # after the first plan, new orders only replace failures, or close a real gap once the
+                # orders are done (in-flight orders count at their expected draw): a verified miner a
+                # few watts off its expected draw is not worth another command, nor is a re-plan of
+                # every miner each time one of a thousand orders completes
+                if mining_target is not None and (first or trouble.is_set() or not busy()):
                     views = [
                         self._planning_view(s, inflight.get(ip), ip in troubled)
                         for ip, s in self._miners.items()
                     ]
-                    # after the first plan, new orders only replace failures or close a real gap: a
-                    # verified miner a few watts off its expected draw is not worth another command
                     planned = sum(v.power_w for v in views)
                     if (
                         first
