@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from drakewell.fleet.runner import run as run_loop
 from drakewell.live.service import RunOptions, run_site
 
 app = typer.Typer(help="Run a site: live signals in, fleet setpoints out, signed proof of response.")
@@ -55,7 +55,7 @@ def run(
         hours=hours,
         max_wall_s=max_wall_s,
     )
-    summary = asyncio.run(run_site(site, journal, options, inventory_path=inventory))
+    summary = run_loop(run_site(site, journal, options, inventory_path=inventory))  # uvloop, as the fleet
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
