@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from drakewell.catalog import load_catalog
+from drakewell.fleet.control import Fleet, Setpoint
+from drakewell.fleet.devices import GpuReading, MinerReading, Outcome
+from drakewell.fleet.emulator import EmulatedFleet, EmulatorConfig, Fault, emulated_ips, run_emulator
 from drakewell.fleet.errors import FleetError
+from drakewell.fleet.inventory import load_inventory
+from drakewell.fleet.miners import catalog_model_name, load_pyasic, scan_subnet
 from drakewell.fleet.runner import run as run_loop
+from drakewell.tables import compact_table
 
 if TYPE_CHECKING:
     from drakewell.fleet.control import ApplyResult, Fleet
@@ -44,10 +53,6 @@ def scan(
     ] = None,
 ) -> None:
     """Find miners in a subnet with pyasic (one miner per IP; ports 80, 443, 4028, 4433 probed)."""
-    from rich.console import Console
-
-    from drakewell.fleet.miners import load_pyasic, scan_subnet
-    from drakewell.tables import compact_table
 
     console = Console()
     with console.status(f"scanning {subnet} …"):
@@ -75,10 +80,6 @@ def scan(
 
 
 async def _connect(inventory: Inventory, *, console: Any) -> Fleet:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from drakewell.fleet.control import Fleet
-    from drakewell.fleet.miners import load_pyasic
 
     if inventory.miners:
         with console.status("loading pyasic …"):
@@ -89,7 +90,6 @@ async def _connect(inventory: Inventory, *, console: Any) -> Fleet:
 
 
 def _device_rows(fleet: Fleet) -> list[dict[str, Any]]:
-    from drakewell.fleet.devices import GpuReading, MinerReading
 
     rows = []
     for d in fleet.snapshot().devices:
@@ -121,10 +121,6 @@ def status(
     limit: Annotated[int, typer.Option(help="Show at most this many devices in the table.")] = 50,
 ) -> None:
     """Read every device of an inventory once and show what it draws."""
-    from rich.console import Console
-
-    from drakewell.fleet.inventory import load_inventory
-    from drakewell.tables import compact_table
 
     inv = load_inventory(inventory)
     console = Console()
@@ -163,7 +159,6 @@ def status(
 
 
 def _orders_table(orders: tuple[Order, ...]) -> Any:
-    from drakewell.tables import compact_table
 
     table = compact_table("device", "command", "value W", "expected W", title=f"{len(orders)} order(s)")
     for o in orders:
@@ -177,7 +172,6 @@ def _orders_table(orders: tuple[Order, ...]) -> Any:
 
 
 def _result_payload(result: ApplyResult) -> dict[str, Any]:
-    from drakewell.fleet.devices import Outcome
 
     return {
         "mining_target_w": result.mining_target_w,
@@ -215,12 +209,6 @@ def set_power(
     ] = None,
 ) -> None:
     """Plan (dry run) or carry out (--apply) a power setpoint, and show each device's account."""
-    from rich.console import Console
-
-    from drakewell.fleet.control import Setpoint
-    from drakewell.fleet.devices import Outcome
-    from drakewell.fleet.inventory import load_inventory
-    from drakewell.tables import compact_table
 
     setpoint = Setpoint(mining_mw, inference_mw, training_mw, spot_mw)
     if all(v is None for v in (mining_mw, inference_mw, training_mw, spot_mw)):
@@ -293,8 +281,6 @@ _VARIANT = re.compile(r"^(?P<base>.+?)V[A-Z]*\d+$")
 
 
 def _rated_from_catalog(model: str) -> tuple[float, float] | None:
-    from drakewell.catalog import load_catalog
-    from drakewell.fleet.miners import catalog_model_name
 
     asics = {m.model: m for m in load_catalog().asics}
     name = catalog_model_name(model, list(asics))
@@ -329,9 +315,6 @@ def miners(
     duration_s: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 3600.0,
 ) -> None:
     """Run N emulated Whatsminers (BTMiner API v2 on TCP 4028) that pyasic detects and controls."""
-    from rich.console import Console
-
-    from drakewell.fleet.emulator import EmulatedFleet, EmulatorConfig, Fault, emulated_ips, run_emulator
 
     rated = _rated_from_catalog(model)
     if (rated_w is None or rated_th_s is None) and rated is None:

@@ -59,8 +59,12 @@ from drakewell.fleet.devices import (
     MinerReading,
     Outcome,
 )
+from drakewell.fleet.emulator import raise_open_file_limit
 from drakewell.fleet.errors import FleetError
+from drakewell.fleet.gpus import NvmlGpuDriver, open_gpus
 from drakewell.fleet.inventory import GpuEntry, Inventory, JobEntry, MinerEntry
+from drakewell.fleet.jobs import hook_for
+from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic
 from drakewell.fleet.plan import GpuView, JobView, MinerView, Order, plan_gpus, plan_mining
 from drakewell.fleet.telemetry import TelemetrySeries
 
@@ -281,9 +285,6 @@ class Fleet:
         rated power). ``nvml`` is the NVML module to use (default: ``pynvml``; tests pass
         :mod:`drakewell.fleet.fake_nvml`).
         """
-        from drakewell.fleet.emulator import raise_open_file_limit
-        from drakewell.fleet.jobs import hook_for
-        from drakewell.fleet.miners import PyasicMinerDriver, load_pyasic
 
         settings = settings or ControlSettings()
         if inventory.miners:
@@ -308,8 +309,6 @@ class Fleet:
         found = dict(await asyncio.gather(*(detect(m.ip) for m in inventory.miners)))
         gpu_drivers: dict[str, GpuDriver | None] = {}
         if inventory.gpus:
-            from drakewell.fleet.gpus import open_gpus
-
             gpu_drivers = dict(open_gpus(inventory.gpus, nvml=nvml))
         hooks = {j.name: hook_for(j) for j in inventory.jobs}
         fleet = cls(inventory, miners=found, gpus=gpu_drivers, jobs=hooks, settings=settings, clock=clock)
@@ -317,7 +316,6 @@ class Fleet:
         return fleet
 
     async def close(self) -> None:
-        from drakewell.fleet.gpus import NvmlGpuDriver
 
         for slot in self._gpus.values():
             if isinstance(slot.driver, NvmlGpuDriver):

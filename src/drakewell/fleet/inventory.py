@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drakewell.catalog import AsicModel, CatalogError, GpuModel, load_catalog
 from drakewell.errors import SiteError
 from drakewell.fleet.errors import InventoryError
+from drakewell.site import load_site
 
 __all__ = [
     "FleetLimits",
@@ -294,8 +295,6 @@ def _limits(raw: _InventoryIn, base_dir: Path, source: str) -> FleetLimits:
     interval_s = 15 * 60.0
     min_off_s = 0.0
     if raw.fleet.site is not None:
-        from drakewell.site import load_site
-
         site_path = Path(raw.fleet.site)
         if not site_path.is_absolute():
             site_path = base_dir / site_path

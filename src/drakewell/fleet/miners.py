@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drakewell.catalog import load_catalog
 from drakewell.fleet.devices import MinerReading
 from drakewell.fleet.errors import FleetError
 
@@ -203,7 +204,6 @@ def catalog_model_name(pyasic_model: str, known: Sequence[str]) -> str | None:
 
 async def scan_subnet(subnet: str, *, timeout_s: float = 30.0) -> list[ScannedMiner]:
     """Find miners in ``subnet`` with pyasic's network scan, sorted by IP."""
-    from drakewell.catalog import load_catalog
 
     try:
         network = ipaddress.ip_network(subnet, strict=False)
