@@ -40,6 +40,7 @@ forecast on any machine load.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -361,7 +362,6 @@ def _trained(
     inputs: DispatchInputs, cfg: ForecastConfig
 ) -> tuple[QuantileForecaster, list[list[object]], float]:
     """The models of every retrain point (empty before the warm-up), and the seconds spent."""
-    import time
 
     key = _cache_key(inputs, cfg)
     hit = _CACHE.get(key)

@@ -51,7 +51,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from drakewell.errors import ExchangeError
-from drakewell.exchange.assets import AssetDirectory
+from drakewell.exchange.assets import (
+    AssetDirectory,
+    DeclaredAsset,
+    InMemoryAssetDirectory,
+    register_tied_asset,
+)
 from drakewell.exchange.book import Order
 from drakewell.exchange.engine import (
     MAX_PRICE,
@@ -62,10 +67,18 @@ from drakewell.exchange.engine import (
     UnknownOrder,
     hash_api_key,
 )
-from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS, day_contracts
+from drakewell.exchange.instruments import (
+    GPU_MODELS,
+    INSTRUMENT_PATTERN,
+    REGIONS,
+    day_contracts,
+    next_day_starts,
+)
 from drakewell.exchange.journal import GroupCommitter, Journal
 from drakewell.exchange.leases import DeadLetterLog, InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
+from drakewell.httpguard import BodyLimit
+from drakewell.units import USD
 
 # --- the service ----------------------------------------------------------------------------------
 
@@ -162,9 +175,6 @@ def demo_service(
 
     Without a chain, the demo pool is declared in an :class:`InMemoryAssetDirectory` (the double of
     the on-chain asset) and its leases go to an in-memory sink."""
-    from drakewell.exchange.assets import DeclaredAsset, InMemoryAssetDirectory, register_tied_asset
-    from drakewell.exchange.instruments import next_day_starts
-    from drakewell.units import USD
 
     engine = engine or Engine()
     directory = InMemoryAssetDirectory()
@@ -710,7 +720,6 @@ def create_app(service: ExchangeService | None = None, *, close_every_s: float |
         description="Standardized GPU-time contracts: prices in micro-USD per GPU-hour, quantities in GPUs.",
     )
     install(app, service)
-    from drakewell.httpguard import BodyLimit
 
     app.add_middleware(BodyLimit)  # 1 MiB: an order is a few hundred bytes
     return app

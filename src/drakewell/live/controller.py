@@ -50,6 +50,7 @@ import pandas as pd
 
 from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
 from drakewell.dispatch.types import DispatchInputs
+from drakewell.fleet.control import Setpoint
 from drakewell.live.config import LiveConfig, LiveError
 from drakewell.live.journal import Journal
 from drakewell.live.signals import DrEvent, PriceTick, ReplayClock, WallClock, event_target_mw, event_value
@@ -682,7 +683,6 @@ class Controller:
         resend_of: int | None = None,
         ai_fleet_mw: dict[str, float] | None = None,
     ) -> ApplyResult | None:
-        from drakewell.fleet.control import Setpoint
 
         st = self.state
         fleet_mw = max(mining_mw * self.scale, 0.0)

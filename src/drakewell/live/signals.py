@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from drakewell.inputs.prices import fetch_gridstatus_prices, select_zone
 from drakewell.live.config import LiveError, OpenAdrConfig
 
 __all__ = [
@@ -134,7 +135,6 @@ Fetch = Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame]
 
 
 def _fetch_ercot_rt(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    from drakewell.inputs.prices import fetch_gridstatus_prices
 
     return fetch_gridstatus_prices(start.to_pydatetime(), end.to_pydatetime(), market="rt")
 
@@ -160,7 +160,6 @@ class GridstatusPrices:
     def latest(self, frame: pd.DataFrame, now: pd.Timestamp) -> PriceTick | None:
         """The tick for the interval containing ``now`` from a fetched frame, or ``None`` when the newest
         settled price is older than ``max_age_intervals`` intervals (or the zone has none)."""
-        from drakewell.inputs.prices import select_zone
 
         series = select_zone(frame, self.zone).dropna()
         series = series[series.index <= now]
