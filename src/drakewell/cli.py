@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 import typer.main
+from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from drakewell import __version__
@@ -178,9 +180,6 @@ def main() -> None:
     try:
         app()
     except DrakewellError as exc:
-        from rich.console import Console
-        from rich.markup import escape
-
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
         raise SystemExit(2) from None
 

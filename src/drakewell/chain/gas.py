@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector, to_canonical_address
+
 from drakewell.chain.backends import EmbeddedBackend, abi_and_bytecode
 from drakewell.errors import ChainError
 
@@ -31,8 +34,6 @@ def _abi_type(entry: dict[str, Any]) -> str:
 
 def calldata(contract: str, fn: str, args: tuple[Any, ...]) -> bytes:
     """The ABI-encoded call data of ``contract.fn(*args)``."""
-    from eth_abi import encode
-    from eth_utils import function_signature_to_4byte_selector
 
     abi, _ = abi_and_bytecode(contract)
     entry = next((e for e in abi if e.get("type") == "function" and e["name"] == fn), None)
@@ -47,7 +48,6 @@ def calldata_gas(data: bytes) -> int:
 
 
 def _begin_transaction(backend: EmbeddedBackend, sender: str, to: str) -> None:
-    from eth_utils import to_canonical_address
 
     state = backend.env.evm.vm.state
     journal = getattr(getattr(state._account_db, "_journaldb", None), "_journal", None)
