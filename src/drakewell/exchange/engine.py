@@ -299,7 +299,7 @@ class Engine:
     def open_account(self, account_id: str, key_hash: str) -> Account:
         """Open an account; ``key_hash`` is :func:`hash_api_key` of its API key."""
         self._check_live()
-        if not isinstance(account_id, str) or not 1 <= len(account_id) <= 64 or not account_id.isprintable():
+        if not _short_printable(account_id, 64):
             raise AccountError(
                 RejectCode.BAD_ACCOUNT,
                 f"account id {account_id!r} is not 1..64 printable characters",
@@ -437,7 +437,7 @@ class Engine:
         available_to_s: int,
         floor_price: int,
     ) -> None:
-        if not isinstance(asset_id, str) or not 1 <= len(asset_id) <= 80 or not asset_id.isprintable():
+        if not _short_printable(asset_id, 80):
             raise AccountError(
                 RejectCode.BAD_ASSET,
                 f"asset id {asset_id!r} is not 1..80 printable characters",
@@ -662,11 +662,7 @@ class Engine:
         return tif
 
     def _check_client_order_id(self, account: str, client_order_id: str) -> None:
-        if (
-            type(client_order_id) is not str
-            or not 1 <= len(client_order_id) <= 64
-            or not client_order_id.isprintable()
-        ):
+        if type(client_order_id) is not str or not _short_printable(client_order_id, 64):
             raise _bad(
                 RejectCode.BAD_CLIENT_ORDER_ID,
                 f"client order id {client_order_id!r} is not 1..64 printable characters",
@@ -1080,3 +1076,8 @@ __all__ = [
     "UnknownOrder",
     "hash_api_key",
 ]
+
+
+def _short_printable(value: object, limit: int) -> bool:
+    """An id the engine accepts: text of 1 to ``limit`` printable characters."""
+    return isinstance(value, str) and 1 <= len(value) <= limit and value.isprintable()

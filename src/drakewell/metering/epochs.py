@@ -318,7 +318,7 @@ def _close_locked(store: MeterStore, asset: bytes, epoch: int, now_s: float | No
         hashes_th=int(sum(int(v) for v in frame["hashes_th"])),
         tokens=int(sum(int(v) for v in frame["tokens"])),
         closed_at=time.time(),
-        capacity_root=_close_capacity(store, asset, epoch),
+        capacity_root=close_capacity(store.engine, asset, int(epoch)),
     )
     row = record.to_json()
     with store.engine.begin() as conn:
@@ -342,10 +342,6 @@ def _close_locked(store: MeterStore, asset: bytes, epoch: int, now_s: float | No
         )
     _TREE_CACHE[(store_key(store), asset, int(epoch))] = trees
     return record
-
-
-def _close_capacity(store: MeterStore, asset: bytes, epoch: int) -> bytes:
-    return close_capacity(store.engine, asset, int(epoch))
 
 
 def _with_capacity(store: MeterStore, record: EpochRecord) -> EpochRecord:
