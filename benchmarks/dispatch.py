@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from drakewell.config import DATA_DIR_ENV, data_dir, data_file
+    from drakewell.core.config import DATA_DIR_ENV, data_dir, data_file
 
     rt_file, da_file = data_file(RT_FILE), data_file(DA_FILE)
     if rt_file is None or da_file is None:
@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
+    from drakewell.core.errors import DrakewellError
     from drakewell.dispatch.backtest import backtest_inputs, resolve_site
     from drakewell.dispatch.inputs import build_inputs
-    from drakewell.errors import DrakewellError
     from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices
     from drakewell.inputs.prices import load_ercot_prices
     from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY

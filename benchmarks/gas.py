@@ -74,7 +74,7 @@ def measure(n_holders: int) -> dict[str, Any]:
     import secrets
 
     from drakewell.chain import AssetSpec, Chain
-    from drakewell.merkle import MerkleTree, hash_pair, leaf_hash
+    from drakewell.core.merkle import MerkleTree, hash_pair, leaf_hash
     from drakewell.metering import MeterDomain, NodeKey, Reading
     from drakewell.metering.readings import DELIVERY_LEAF_TYPES, READING_LEAF_TYPES
 

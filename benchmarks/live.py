@@ -69,7 +69,7 @@ def free_port() -> int:
 
 
 def replay_matches_backtest() -> bool | None:
-    from drakewell.config import data_file
+    from drakewell.core.config import data_file
     from drakewell.dispatch.backtest import backtest_inputs
     from drakewell.live.service import RunOptions, replay_inputs, run_site
 

@@ -167,7 +167,7 @@ def _reading_columns(n: int, seed: int) -> list[Any]:
 
 
 def _time_root(n: int, *, one_core: bool = False) -> tuple[float, list[bytes]]:
-    import drakewell.merkle as merkle
+    import drakewell.core.merkle as merkle
     from drakewell.metering.readings import READING_LEAF_TYPES
 
     cols = _reading_columns(n, seed=1)
@@ -186,7 +186,7 @@ def _time_root(n: int, *, one_core: bool = False) -> tuple[float, list[bytes]]:
 
 
 def _time_root_anchor(n: int) -> float:
-    from drakewell.merkle import hash_pair, leaf_hash
+    from drakewell.core.merkle import hash_pair, leaf_hash
     from drakewell.metering.readings import READING_LEAF_TYPES
 
     cols = _reading_columns(n, seed=2)
@@ -202,7 +202,7 @@ def _time_root_anchor(n: int) -> float:
 
 
 def _proof_len_2p20(leaves: list[bytes]) -> int:
-    from drakewell.merkle import MerkleTree, keccak256
+    from drakewell.core.merkle import MerkleTree, keccak256
 
     n = 2**20
     hashes = leaves[:n] + [keccak256(i.to_bytes(8, "big")) for i in range(n - len(leaves[:n]))]

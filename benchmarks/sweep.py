@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="Ray CPUs (default 2)")
     args = parser.parse_args(argv)
 
-    from drakewell.config import DATA_DIR_ENV, data_dir
-    from drakewell.errors import DrakewellError
+    from drakewell.core.config import DATA_DIR_ENV, data_dir
+    from drakewell.core.errors import DrakewellError
     from drakewell.sweep import RayExecutor, SerialExecutor, load_spec, run_sweep
 
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drakewell.config import DATA_DIR_ENV, data_dir
+from drakewell.core.config import DATA_DIR_ENV, data_dir
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ import drakewell
 ROOT = Path(drakewell.__file__).parent
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors",),
-    ("units", "config", "merkle", "tables", "httpguard", "store"),  # foundations
+    ("core",),  # errors, units, the data setting, Merkle trees, tables, the HTTP guard
+    ("store",),  # one database schema
     ("catalog",),  # hardware as data
-    ("renewables", "inputs"),  # the outside world's data
-    ("site",),  # one site, validated
+    ("inputs",),  # the outside world's data
+    ("site",),  # one site, validated, with its on-site plants
     (
         "dispatch",
         "metering",
@@ -33,8 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "report",
     ),  # decide, measure, settle, route, pay
     ("exchange", "fleet", "proofs", "finance", "sweep"),  # build on one stage each
-    ("live", "demo_capacity"),  # several stages at once
-    ("demo_market",),
+    ("live",),  # several stages at once
     ("demo", "api"),  # whole runs and the services that show them
     ("cli", "__init__", "__main__"),  # the front door
 )
@@ -43,7 +42,7 @@ APPLICATION = LAYER_OF["demo"]
 
 
 def _unit(path: Path) -> str:
-    """``dispatch`` for ``dispatch/model.py``, ``site`` for ``site.py``."""
+    """``dispatch`` for ``dispatch/model.py``, ``core`` for ``core/units.py``."""
     return path.relative_to(ROOT).with_suffix("").parts[0]
 
 
@@ -106,8 +105,8 @@ def test_the_check_sees_a_back_reference() -> None:
     assert LAYER_OF["metering"] < LAYER_OF["exchange"]  # so metering importing it would be reported
 
 
-@pytest.mark.parametrize("unit", ["errors", "units", "merkle"])
-def test_foundations_import_no_stage(unit: str) -> None:
-    path = ROOT / f"{unit}.py"
-    targets = {t for _, t in _imported_units(ast.parse(path.read_text(encoding="utf-8")))}
-    assert all(LAYER_OF[t] <= LAYER_OF["store"] for t in targets), targets
+@pytest.mark.parametrize("module", sorted(p.name for p in (ROOT / "core").glob("*.py")))
+def test_core_imports_nothing_else_of_drakewell(module: str) -> None:
+    tree = ast.parse((ROOT / "core" / module).read_text(encoding="utf-8"))
+    targets = {target for _, target in _imported_units(tree)}
+    assert targets <= {"core"}, targets

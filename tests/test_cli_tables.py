@@ -14,7 +14,7 @@ from rich.table import Table
 from typer.testing import CliRunner
 
 from drakewell.cli import app
-from drakewell.tables import TERMINAL_COLUMNS, compact_table, cut_cells, render_text
+from drakewell.core.tables import TERMINAL_COLUMNS, compact_table, cut_cells, render_text
 
 ROOT = Path(__file__).resolve().parents[1]
 NARROW = {"COLUMNS": str(TERMINAL_COLUMNS)}

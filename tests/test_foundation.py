@@ -2,9 +2,9 @@ from decimal import Decimal
 
 import pytest
 
-from drakewell.errors import DrakewellError, SiteError
-from drakewell.merkle import MerkleError, MerkleTree, leaf_hash, verify_proof
-from drakewell.units import USD, mul_div_floor, usd_to_base
+from drakewell.core.errors import DrakewellError, SiteError
+from drakewell.core.merkle import MerkleError, MerkleTree, leaf_hash, verify_proof
+from drakewell.core.units import USD, mul_div_floor, usd_to_base
 
 
 def test_usd_to_base_rounds_half_even_on_exact_decimals() -> None:

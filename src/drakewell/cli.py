@@ -18,7 +18,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from drakewell import __version__
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 if TYPE_CHECKING:  # Typer carries its own click; these are its types
     from typer._click import Command, Context, HelpFormatter

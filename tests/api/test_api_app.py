@@ -9,7 +9,7 @@ import pytest
 from api_helpers import API_KEY
 
 from drakewell.api.app import STATIC_DIR, load_run_dir, site_series
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 
 def test_site_series_is_hourly_and_json_ready(live_app: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from drakewell.api.app import check_live_url, create_app
 from drakewell.cli import app as cli_app
-from drakewell.errors import ConfigError
+from drakewell.core.errors import ConfigError
 from drakewell.live.config import LiveConfig, OpenAdrConfig
 from drakewell.live.controller import Controller
 from drakewell.live.journal import Journal

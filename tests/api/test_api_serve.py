@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from drakewell.api.cli import check_meter_domain
 from drakewell.cli import app
-from drakewell.errors import ConfigError
+from drakewell.core.errors import ConfigError
 from drakewell.metering import MeterDomain
 
 ZERO = "0x" + "00" * 20

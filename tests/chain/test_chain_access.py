@@ -10,7 +10,7 @@ import pytest
 from chain_helpers import SHARE, USD, World
 
 from drakewell.chain import ContractReverted
-from drakewell.merkle import MerkleTree
+from drakewell.core.merkle import MerkleTree
 
 
 def test_only_the_pauser_pauses_and_unpauses_each_contract(w: World) -> None:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from drakewell.chain import AssetSpec, Chain, ChainError, ContractReverted, ShareClient
 from drakewell.chain.cli import app
 from drakewell.chain.gas import transaction_gas
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
 
 ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"

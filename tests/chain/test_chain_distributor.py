@@ -2,7 +2,7 @@ import pytest
 from chain_helpers import USD, World
 
 from drakewell.chain import ContractReverted
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.merkle import MerkleTree, leaf_hash
 
 TYPES = ["uint256", "address", "uint256"]
 

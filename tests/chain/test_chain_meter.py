@@ -2,7 +2,7 @@ import pytest
 from chain_helpers import World
 
 from drakewell.chain import ContractReverted
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering import MeterDomain, NodeKey, Reading
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES, READING_LEAF_TYPES
 

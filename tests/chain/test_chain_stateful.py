@@ -15,7 +15,7 @@ from hypothesis.stateful import (
 )
 
 from drakewell.chain import ContractReverted
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES
 
 PRICE = 2 * USD

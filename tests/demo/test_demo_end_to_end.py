@@ -137,7 +137,7 @@ def test_serve_opens_the_runs_own_exchange_and_meter_store(
 
 
 def test_capacity_checks_reach_the_epochs_and_the_summary(run: tuple[dict[str, Any], Path]) -> None:
-    from drakewell.demo_capacity import summary_rows
+    from drakewell.demo.capacity import summary_rows
     from drakewell.metering import MeterStore
     from drakewell.metering.epochs import epoch_record
     from drakewell.store import sqlite_url

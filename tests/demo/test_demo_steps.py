@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drakewell.demo_market import (
+from drakewell.demo.market import (
     INVESTORS,
     POOL_GPUS,
     SHARE,

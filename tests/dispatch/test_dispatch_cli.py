@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from drakewell.cli import app
+from drakewell.core.errors import ConfigError, DispatchError, InputDataError
 from drakewell.dispatch.ledger import LEDGER_COLUMNS
-from drakewell.errors import ConfigError, DispatchError, InputDataError
 from drakewell.inputs.prices import write_ercot_prices
 from drakewell.inputs.synthetic import synthetic_inputs
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from drakewell.core.errors import DispatchError, DrakewellError
 from drakewell.dispatch.backtest import resolve_site
 from drakewell.dispatch.forecast import (
     ForecastConfig,
@@ -19,7 +20,6 @@ from drakewell.dispatch.forecast import (
 )
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.types import DispatchInputs
-from drakewell.errors import DispatchError, DrakewellError
 from drakewell.inputs.synthetic import synthetic_inputs
 
 FAST = ForecastConfig(levels=(0.1, 0.5, 0.9), min_history_days=1.0, n_estimators=15, sample_every=8)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from drakewell.core.errors import DispatchError, InputDataError
 from drakewell.dispatch.backtest import resolve_site
 from drakewell.dispatch.inputs import build_inputs, dispatch_site, forecast_publication
 from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, TrainingJob
-from drakewell.errors import DispatchError, InputDataError
 from drakewell.inputs.synthetic import synthetic_inputs
 from drakewell.site import Site
 

@@ -188,8 +188,8 @@ def test_mpc_falls_back_safely_when_a_step_is_not_solved(
 
 
 def test_perfect_refuses_a_non_optimal_solve(week: DispatchInputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drakewell.core.errors import DispatchError
     from drakewell.dispatch import model, policies
-    from drakewell.errors import DispatchError
 
     real = model.solve
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from drakewell.core.errors import SiteError
 from drakewell.dispatch.ledger import build_ledger, limit_violations
 from drakewell.dispatch.model import solve
 from drakewell.dispatch.policies import get_policy
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs
-from drakewell.errors import SiteError
 from drakewell.site import load_site, parse_site
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/sites/west-texas-solar-hybrid.toml"

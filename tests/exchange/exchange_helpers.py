@@ -7,9 +7,9 @@ import hashlib
 import time
 from datetime import UTC, datetime
 
+from drakewell.core.units import USD
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.instruments import parse_instrument
-from drakewell.units import USD
 
 INST = "H100-SXM.us-tx.2026-12-01T00Z.24h"
 INST_1H = "H100-SXM.us-tx.2026-12-01T05Z.1h"
@@ -122,7 +122,7 @@ def drive(
     engine: Engine, commands: list[tuple[str, dict[str, object]]], stop_at_seq: int | None = None
 ) -> None:
     """Apply ``commands`` (refusals are skipped) until the engine reaches ``stop_at_seq``."""
-    from drakewell.errors import ExchangeError
+    from drakewell.core.errors import ExchangeError
 
     for kind, args in commands:
         if stop_at_seq is not None and engine.seq >= stop_at_seq:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from exchange_helpers import INST, INST_1H, START_S, escrow_for, funded_engine
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import (
     AccountError,
     Engine,

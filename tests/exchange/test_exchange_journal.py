@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from exchange_helpers import INST, command_stream, drive, seed_accounts
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.journal import Journal, JournalError, recover, replay
 
@@ -75,7 +75,7 @@ CHILD = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[2])
     from exchange_helpers import command_stream, seed_accounts
-    from drakewell.errors import ExchangeError
+    from drakewell.core.errors import ExchangeError
     from drakewell.exchange.journal import recover
 
     engine, journal = recover(sys.argv[1])

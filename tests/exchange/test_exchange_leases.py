@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from exchange_helpers import INST, funded_engine
 
-from drakewell.errors import ChainError
+from drakewell.core.errors import ChainError
 from drakewell.exchange.leases import ChainLeaseSink, LeaseForwarder, LeaseSink, LeaseSinkError
 
 P = 2_000_000

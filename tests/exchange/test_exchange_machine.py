@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange import Side
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.journal import recover

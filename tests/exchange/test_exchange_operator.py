@@ -13,7 +13,8 @@ import pytest
 from exchange_helpers import INST, START_S, escrow_for
 from typer.testing import CliRunner
 
-from drakewell.errors import ChainError
+from drakewell.core.errors import ChainError
+from drakewell.core.units import USD
 from drakewell.exchange.api import ExchangeService, create_app
 from drakewell.exchange.assets import (
     AssetRefused,
@@ -25,7 +26,6 @@ from drakewell.exchange.assets import (
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder
-from drakewell.units import USD
 
 OPERATOR = "operator-key-0123456789"
 KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}

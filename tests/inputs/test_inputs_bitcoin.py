@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from drakewell.catalog import load_catalog
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.bitcoin import (
     DIFFICULTY_LEVELS_2023,
     block_subsidy_btc,

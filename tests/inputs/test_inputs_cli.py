@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from drakewell.errors import InputDataError, SiteError
+from drakewell.core.errors import InputDataError, SiteError
 from drakewell.inputs.bitcoin import load_hashprice_csv
 from drakewell.inputs.cli import app
 from drakewell.inputs.grid import load_4cp_intervals

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.grid import (
     EmergencyEvent,
     emergency_cap_mw,

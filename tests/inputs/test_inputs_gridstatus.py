@@ -79,7 +79,7 @@ def test_gridstatus_prices_select_zones(offline_ercot: Path) -> None:
 
 
 def test_a_failed_gridstatus_download_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from drakewell.errors import InputDataError
+    from drakewell.core.errors import InputDataError
 
     def unreachable(self: object, **_kw: object) -> list[Document]:
         raise ConnectionError("ercot.com is unreachable")

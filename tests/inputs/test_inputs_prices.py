@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.prices import (
     align_da_to_rt,
     fetch_gridstatus_prices,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import (

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from live_helpers import free_port, hand_inputs
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.prices import frame_from_gridstatus
 from drakewell.live.config import LiveConfig, LiveError, OpenAdrConfig, parse_live_config
 from drakewell.live.controller import Controller

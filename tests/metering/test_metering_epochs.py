@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from metering_helpers import EPOCH, GPU_ASSET
 
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering import tables
 from drakewell.metering.epochs import (
     ZERO_ROOT,
@@ -153,7 +153,7 @@ def test_bad_proof_json_is_named() -> None:
 
 
 def test_anchor_epoch_sends_the_agreed_arguments(store: MeterStore, filled: list[Any]) -> None:
-    from drakewell.errors import ChainError
+    from drakewell.core.errors import ChainError
     from drakewell.metering.onchain import RecordingRegistry, anchor_epoch
 
     registry = RecordingRegistry()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
 
-from drakewell.errors import MeteringError
+from drakewell.core.errors import MeteringError
 from drakewell.metering.epochs import close_epoch
 from drakewell.metering.ingest import MeterStore, NodeSpec, RejectReason
 from drakewell.metering.readings import MeterDomain, SignedReading

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drakewell.merkle import (
+from drakewell.core.merkle import (
     MerkleError,
     MerkleTree,
     hash_pair,
@@ -160,7 +160,7 @@ def test_deliveries_root_equals_openzeppelin_js() -> None:
 
 
 def test_forked_leaf_hashing_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
-    import drakewell.merkle as merkle
+    import drakewell.core.merkle as merkle
 
     readings = _readings(301, seed=5)
     cols = [list(c) for c in zip(*(r.values() for r in readings), strict=True)]

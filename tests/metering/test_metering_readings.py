@@ -10,7 +10,7 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drakewell.merkle import keccak256
+from drakewell.core.merkle import keccak256
 from drakewell.metering.readings import (
     READING_TYPE,
     MalformedReadingError,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drakewell.errors import ProofError
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.errors import ProofError
+from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering.capacity import (
     CAPACITY_LEAF_TYPES,
     ZERO_ROOT,

@@ -11,7 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from drakewell.cli import app
-from drakewell.errors import ConfigError, ProofError
+from drakewell.core.errors import ConfigError, ProofError
 from drakewell.metering.capacity import close_capacity
 from drakewell.metering.readings import asset_id
 from drakewell.proofs.emulate import EmulatedPool

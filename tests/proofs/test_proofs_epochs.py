@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.metering.capacity import capacity_root, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.metering.epochs import ZERO_ROOT, close_epoch, epoch_record, epoch_records
 from drakewell.metering.ingest import MeterStore, NodeSpec

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from drakewell.errors import DrakewellError, ProofError
-from drakewell.merkle import verify_proof
+from drakewell.core.errors import DrakewellError, ProofError
+from drakewell.core.merkle import verify_proof
 from drakewell.proofs import arrays, gpu
 from drakewell.proofs.gpu import (
     Challenge,

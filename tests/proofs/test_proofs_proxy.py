@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.proofs.emulate import EmulatedMiner, EmulatedPool, MinerReport, difficulty_for_share_odds
 from drakewell.proofs.proxy import StratumProxy, WorkerTally
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.metering.capacity import capacity_epochs, capacity_leaves_of
 from drakewell.metering.epochs import close_epoch
 from drakewell.metering.ingest import MeterStore, NodeSpec

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.proofs.stratum import (
     DIFF1_TARGET,
     Job,

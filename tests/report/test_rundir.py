@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 from drakewell.report.rundir import RunDir
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from drakewell.errors import ConfigError
+from drakewell.core.errors import ConfigError
 from drakewell.routing.cli import app
 
 runner = CliRunner()

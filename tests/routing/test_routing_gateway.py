@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from drakewell.errors import ConfigError
+from drakewell.core.errors import ConfigError
 from drakewell.routing.cli import _parse_backend
 from drakewell.routing.fake_backend import LoopbackServer, fake_backend_app
 from drakewell.routing.gateway import (

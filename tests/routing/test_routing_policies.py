@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drakewell.errors import RoutingError
+from drakewell.core.errors import RoutingError
 from drakewell.routing.nodes import EdgeNode
 from drakewell.routing.policies import (
     FleetView,

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from drakewell.errors import SiteError
+from drakewell.core.errors import SiteError
 from drakewell.site import Site, load_site, parse_duration, parse_site
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sites" / "west-texas-hybrid.toml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from drakewell.errors import StoreError
+from drakewell.core.errors import StoreError
 from drakewell.exchange.api import demo_service
 from drakewell.exchange.journal import Journal, recover
 from drakewell.metering import MeterDomain, MeterStore, close_epoch, simulate_fleet

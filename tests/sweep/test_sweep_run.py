@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from drakewell.core.errors import DrakewellError, SweepError
 from drakewell.dispatch.backtest import backtest_inputs
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.policies import POLICIES, ThresholdPolicy
-from drakewell.errors import DrakewellError, SweepError
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.site import load_site
 from drakewell.sweep import SerialExecutor, read_results, run_sweep

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drakewell.errors import SweepError
+from drakewell.core.errors import SweepError
 from drakewell.site import parse_site
 from drakewell.sweep.spec import (
     cell_key,

@@ -22,7 +22,7 @@ as their modules say. Every request passes a body cap (1 MiB; 64 MiB for ``POST
 /meter/readings``, ``413`` beyond) and a trusted-host check (``Host`` must be one of
 ``allowed_hosts``, by default the loopback names); an unexpected error answers ``500`` with a
 fixed message and is logged, so no database error reaches a client
-(:mod:`drakewell.httpguard`).
+(:mod:`drakewell.core.httpguard`).
 
 State is explicit: :class:`AppState` holds the run being shown (a dispatch ledger and summary,
 the asset list) plus the exchange service and the meter store. :func:`load_run_dir` reads what
@@ -49,12 +49,8 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from drakewell import __version__
-from drakewell.dispatch import backtest_inputs, build_inputs
-from drakewell.dispatch.backtest import resolve_site
-from drakewell.errors import ConfigError
-from drakewell.exchange.api import demo_service
-from drakewell.exchange.api import install as install_exchange
-from drakewell.httpguard import (
+from drakewell.core.errors import ConfigError
+from drakewell.core.httpguard import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_HOSTS,
     METER_MAX_BODY_BYTES,
@@ -62,6 +58,10 @@ from drakewell.httpguard import (
     KeyRing,
     presented_key,
 )
+from drakewell.dispatch import backtest_inputs, build_inputs
+from drakewell.dispatch.backtest import resolve_site
+from drakewell.exchange.api import demo_service
+from drakewell.exchange.api import install as install_exchange
 from drakewell.inputs.synthetic import synthetic_inputs
 from drakewell.metering.api import router as meter_router
 from drakewell.report.rundir import RunDir

@@ -19,10 +19,10 @@ import typer
 from rich.console import Console
 
 from drakewell.api.app import AppState, check_live_url, create_app, load_run_dir
-from drakewell.errors import ConfigError
+from drakewell.core.errors import ConfigError
+from drakewell.core.httpguard import parse_named_keys
 from drakewell.exchange.api import demo_service
 from drakewell.exchange.journal import recover
-from drakewell.httpguard import parse_named_keys
 from drakewell.metering import MeterDomain, MeterStore
 from drakewell.metering.access import MeterAccess
 from drakewell.report.rundir import RunDir

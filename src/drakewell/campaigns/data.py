@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drakewell.errors import CampaignError
+from drakewell.core.errors import CampaignError
 
 
 class DataError(CampaignError):

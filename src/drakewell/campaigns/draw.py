@@ -45,7 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from drakewell.campaigns.rules import Rules
-from drakewell.errors import CampaignError
+from drakewell.core.errors import CampaignError
 
 #: Mainnet's proof-of-work limit (difficulty 1, ``bits = 0x1d00ffff``).
 POW_LIMIT = 0xFFFF << 208

@@ -35,8 +35,8 @@ from drakewell.campaigns.data import CampaignData, Post
 from drakewell.campaigns.draw import Draw, entries_digest
 from drakewell.campaigns.payouts import largest_remainder
 from drakewell.campaigns.rules import Pool, Rules
-from drakewell.errors import CampaignError
-from drakewell.merkle import MerkleTree, leaf_hash
+from drakewell.core.errors import CampaignError
+from drakewell.core.merkle import MerkleTree, leaf_hash
 
 CLAIM_LEAF_TYPES = ("uint256", "address", "uint256")
 BASE_UNITS_PER_CENT = 10_000

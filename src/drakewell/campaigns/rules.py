@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from drakewell.errors import CampaignError
+from drakewell.core.errors import CampaignError
 
 
 class RulesError(CampaignError):

@@ -13,7 +13,7 @@ is derived. A GPU needs ``gpu_power`` (W, the board's TDP) and ``server_overhead
 host's CPUs, memory, NICs and fans shared over its GPUs); ``power_w_per_gpu`` is their sum, the IT
 power one busy GPU draws in its server. Cooling is not here: it is a property of the hall (its PUE).
 
-Errors are :class:`CatalogError` (a :class:`~drakewell.errors.SiteError`) naming file and line.
+Errors are :class:`CatalogError` (a :class:`~drakewell.core.errors.SiteError`) naming file and line.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from drakewell.errors import SiteError
+from drakewell.core.errors import SiteError
 
 __all__ = [
     "DEFAULT_CATALOG_PATH",

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from drakewell.chain.backends import Backend, ContractReverted, EmbeddedBackend, Receipt, RpcBackend
-from drakewell.errors import ChainError
-from drakewell.merkle import keccak256
+from drakewell.core.errors import ChainError
+from drakewell.core.merkle import keccak256
 
 __all__ = [
     "AssetSpec",

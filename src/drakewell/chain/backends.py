@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from drakewell.errors import ChainError
+from drakewell.core.errors import ChainError
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 

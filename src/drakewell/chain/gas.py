@@ -20,7 +20,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_canonical_address
 
 from drakewell.chain.backends import EmbeddedBackend, abi_and_bytecode
-from drakewell.errors import ChainError
+from drakewell.core.errors import ChainError
 
 TX_BASE_GAS = 21_000
 

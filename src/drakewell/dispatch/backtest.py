@@ -17,12 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from drakewell.config import data_file
+from drakewell.core.config import data_file
+from drakewell.core.errors import DrakewellError
 from drakewell.dispatch.inputs import HashpriceInput, build_inputs
 from drakewell.dispatch.ledger import BacktestSummary, build_ledger, summarize
 from drakewell.dispatch.policies import Progress, get_policy, policy_names
 from drakewell.dispatch.types import Decisions, DispatchInputs
-from drakewell.errors import DrakewellError
 from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, parse_hashprice
 from drakewell.inputs.grid import four_cp_mask, proxy_4cp_intervals
 from drakewell.inputs.prices import load_ercot_prices

@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from drakewell.core.errors import ConfigError
+from drakewell.core.tables import compact_table
 from drakewell.dispatch.backtest import (
     backtest_inputs,
     describe_fallbacks,
@@ -21,8 +23,6 @@ from drakewell.dispatch.backtest import (
     write_ledger_csv,
 )
 from drakewell.dispatch.policies import get_policy, policy_names
-from drakewell.errors import ConfigError
-from drakewell.tables import compact_table
 
 app = typer.Typer(help="Dispatch backtests.", no_args_is_help=True)
 

@@ -46,8 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drakewell.core.errors import DispatchError
 from drakewell.dispatch.types import DispatchInputs, FloatArray, IntArray
-from drakewell.errors import DispatchError
 from drakewell.inputs.prices import CENTRAL
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)

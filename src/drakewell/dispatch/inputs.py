@@ -14,7 +14,7 @@
   the site's file and the 4CP alert flags from :func:`drakewell.inputs.grid.forecast_4cp_alerts`
   (day-ahead data only; without a day-ahead file every weekday 15:00-19:00 CT window of June to
   September is flagged). Emergency events become a facility cap per interval. Behind-the-meter
-  plants (:mod:`drakewell.renewables`) give the on-site generation per interval.
+  plants (:mod:`drakewell.site.renewables`) give the on-site generation per interval.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from drakewell.core.errors import DispatchError
 from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import (
     DispatchModel,
@@ -63,7 +64,6 @@ from drakewell.dispatch.types import (
     FloatArray,
     IntArray,
 )
-from drakewell.errors import DispatchError
 from drakewell.inputs.prices import CENTRAL
 
 Progress = Callable[[int, int], None]  # (intervals done, total)

@@ -50,7 +50,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
+from drakewell.core.httpguard import BodyLimit
+from drakewell.core.units import USD
 from drakewell.exchange.assets import (
     AssetDirectory,
     DeclaredAsset,
@@ -77,8 +79,6 @@ from drakewell.exchange.instruments import (
 from drakewell.exchange.journal import GroupCommitter, Journal
 from drakewell.exchange.leases import DeadLetterLog, InMemoryLeaseSink, LeaseForwarder, LeaseSink
 from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
-from drakewell.httpguard import BodyLimit
-from drakewell.units import USD
 
 # --- the service ----------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from drakewell.chain import EscrowClient, ShareClient
-from drakewell.errors import ChainError
+from drakewell.core.errors import ChainError
 from drakewell.exchange.engine import Engine, OrderRejected
 from drakewell.exchange.refusals import RejectCode
 from drakewell.exchange.risk import Asset

@@ -17,13 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from drakewell.chain import AssetSpec, Chain
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
+from drakewell.core.units import usd_to_base
 from drakewell.exchange.api import ExchangeService, create_app, demo_service
 from drakewell.exchange.engine import hash_api_key, tune_gc
 from drakewell.exchange.journal import Journal, recover
 from drakewell.exchange.journal import replay as replay_journal
 from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder
-from drakewell.units import usd_to_base
 
 if TYPE_CHECKING:
     from drakewell.exchange.engine import Engine

@@ -38,7 +38,8 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
+from drakewell.core.units import USD
 from drakewell.exchange.book import BUY, CANCELLED, FILLED, OPEN, Book, BookView, Order, Side
 from drakewell.exchange.instruments import GPU_MODELS, REGIONS, InstrumentError, parse_instrument
 from drakewell.exchange.refusals import FixedCodeRejection, OrderRejected, RejectCode
@@ -51,7 +52,6 @@ from drakewell.exchange.risk import (
     NoEscrow,
     RiskError,
 )
-from drakewell.units import USD
 
 MAX_PRICE = 10_000 * USD  # base units per GPU-hour
 MAX_QTY = 1_000_000  # GPUs per order

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 
 #: Tradable GPU models, and the name each has in the hardware catalogue (``catalog/hardware.csv``).
 GPU_MODELS: dict[str, str] = {

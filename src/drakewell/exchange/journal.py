@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, String, Table, Text, func, select
 from sqlalchemy.exc import IntegrityError
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine, Record
 from drakewell.store import metadata, open_engine, sqlite_url
 

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Column, Integer, String, Table, Text, select
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine, Lease
 from drakewell.store import metadata, open_engine, sqlite_url
 

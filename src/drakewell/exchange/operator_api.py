@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.api import (
     MAX_PRICE,
     MAX_QTY,

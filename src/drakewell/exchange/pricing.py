@@ -31,7 +31,7 @@ from decimal import ROUND_CEILING, Decimal
 from weakref import WeakKeyDictionary
 
 from drakewell.catalog import load_catalog
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine
 from drakewell.exchange.instruments import GPU_MODELS, parse_instrument
 from drakewell.inputs.bitcoin import mining_revenue_usd_per_mwh

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from drakewell.errors import ExchangeError
+from drakewell.core.errors import ExchangeError
 
 
 class RejectCode(enum.StrEnum):

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 
 class ValuationError(DrakewellError):

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from drakewell.catalog import load_catalog
+from drakewell.core.tables import compact_table
 from drakewell.fleet.control import Fleet, Setpoint
 from drakewell.fleet.devices import GpuReading, MinerReading, Outcome
 from drakewell.fleet.emulator import EmulatedFleet, EmulatorConfig, Fault, emulated_ips, run_emulator
@@ -20,7 +21,6 @@ from drakewell.fleet.errors import FleetError
 from drakewell.fleet.inventory import load_inventory
 from drakewell.fleet.miners import catalog_model_name, load_pyasic, scan_subnet
 from drakewell.fleet.runner import run as run_loop
-from drakewell.tables import compact_table
 
 if TYPE_CHECKING:
     from drakewell.fleet.control import ApplyResult, Fleet

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 
 class FleetError(DrakewellError):

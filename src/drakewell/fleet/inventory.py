@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drakewell.catalog import AsicModel, CatalogError, GpuModel, load_catalog
-from drakewell.errors import SiteError
+from drakewell.core.errors import SiteError
 from drakewell.fleet.errors import InventoryError
 from drakewell.site import load_site
 

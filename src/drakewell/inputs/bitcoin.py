@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from drakewell.catalog import AsicModel
-from drakewell.config import data_file
-from drakewell.errors import InputDataError
+from drakewell.core.config import data_file
+from drakewell.core.errors import InputDataError
 
 __all__ = [
     "BLOCKS_PER_DAY",

@@ -1,7 +1,7 @@
 """``drakewell inputs …``: check sites and price files, mining breakeven, synthetic and derived series.
 
 A thin layer over :mod:`drakewell.site` and :mod:`drakewell.inputs`; errors are the library's own
-(:class:`~drakewell.errors.DrakewellError`), which the top-level CLI prints with their hint.
+(:class:`~drakewell.core.errors.DrakewellError`), which the top-level CLI prints with their hint.
 """
 
 from __future__ import annotations

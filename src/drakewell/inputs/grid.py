@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 from drakewell.inputs.prices import CENTRAL, select_zone
 
 __all__ = [

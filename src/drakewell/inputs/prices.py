@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from drakewell.errors import InputDataError
+from drakewell.core.errors import InputDataError
 
 __all__ = [
     "CENTRAL",
@@ -64,7 +64,7 @@ def load_ercot_prices(path: str | Path) -> pd.DataFrame:
     """Load an ERCOT real-time (15-min) or day-ahead (hourly) settlement point price CSV.
 
     Returns the UTC price frame described in the module docstring. Raises
-    :class:`~drakewell.errors.InputDataError` naming file and line for a bad header, a malformed or
+    :class:`~drakewell.core.errors.InputDataError` naming file and line for a bad header, a malformed or
     zone-inconsistent timestamp, a gap, a duplicated interval, or a non-numeric cell.
     """
     file = Path(path)

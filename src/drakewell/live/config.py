@@ -43,7 +43,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 __all__ = ["LiveConfig", "LiveError", "MeterConfig", "MetricsConfig", "OpenAdrConfig", "load_live_config"]
 

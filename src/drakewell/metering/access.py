@@ -6,7 +6,7 @@
 
 Anyone may read (epochs, proofs, KPIs) and check a proof. Keys travel as ``Authorization: Bearer
 KEY`` (or ``X-API-Key``), never in cookies, so a web page the operator visits cannot make the
-browser close an epoch (:mod:`drakewell.httpguard`). Readings are signed by their nodes whatever
+browser close an epoch (:mod:`drakewell.core.httpguard`). Readings are signed by their nodes whatever
 key carried them: a key decides who may *submit*, the signature what is true.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from drakewell.errors import MeteringError
-from drakewell.httpguard import KeyRing
+from drakewell.core.errors import MeteringError
+from drakewell.core.httpguard import KeyRing
 from drakewell.metering.readings import normalize_address
 
 Role = Literal["operator", "gateway"]

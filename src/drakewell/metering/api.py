@@ -30,8 +30,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
-from drakewell.errors import MeteringError, ProofError
-from drakewell.httpguard import presented_key
+from drakewell.core.errors import MeteringError, ProofError
+from drakewell.core.httpguard import presented_key
 from drakewell.metering.access import Caller, MeterAccess
 from drakewell.metering.capacity import (
     CapacityProof,

@@ -1,7 +1,7 @@
 """Capacity leaves: what each node was shown to deliver in an epoch, in a Merkle tree of its own.
 
 One leaf per (node, asset, epoch), in OpenZeppelin's ``StandardMerkleTree`` convention
-(:mod:`drakewell.merkle`), leaf types :data:`CAPACITY_LEAF_TYPES`:
+(:mod:`drakewell.core.merkle`), leaf types :data:`CAPACITY_LEAF_TYPES`:
 
 ``(address node, bytes32 asset, uint64 epoch, uint8 kind, uint256 verifiedPerSecond,
 uint256 declaredPerSecond, uint32 passed, uint32 failed)``
@@ -45,8 +45,8 @@ import pandas as pd
 from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, String, Table, case, select
 from sqlalchemy.engine import Engine
 
-from drakewell.errors import ProofError
-from drakewell.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
+from drakewell.core.errors import ProofError
+from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering.readings import asset_id, normalize_address
 from drakewell.store import metadata
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import typer
 
-from drakewell.errors import ConfigError, MeteringError
+from drakewell.core.errors import ConfigError, MeteringError
 from drakewell.metering.epochs import (
     DeliveryProof,
     ReadingProof,

@@ -1,7 +1,7 @@
 """Epochs: close an epoch into two Merkle trees, and prove one reading or one lease's delivery.
 
 An epoch of an asset is ``floor(windowStart / epoch_seconds)`` (one day by default). Closing it
-builds, in OpenZeppelin's ``StandardMerkleTree`` convention (:mod:`drakewell.merkle`):
+builds, in OpenZeppelin's ``StandardMerkleTree`` convention (:mod:`drakewell.core.merkle`):
 
 - the **readings tree**: one leaf per stored reading, leaf types :data:`READING_LEAF_TYPES`
   (the reading's fields in struct order);
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select, update
 
-from drakewell.errors import MeteringError
-from drakewell.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
+from drakewell.core.errors import MeteringError
+from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
 from drakewell.metering.capacity import capacity_root, close_capacity
 from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drakewell.errors import MeteringError
+from drakewell.core.errors import MeteringError
 from drakewell.metering.ingest import CAPACITY_HEADROOM, LeaseTerms, NodeSpec
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, MeterDomain, Reading, SignedReading, asset_id
 from drakewell.metering.signing import NodeKey

@@ -57,7 +57,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from drakewell.errors import MeteringError
+from drakewell.core.errors import MeteringError
 from drakewell.metering import tables
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,

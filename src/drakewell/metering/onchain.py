@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drakewell.errors import ChainError, DrakewellError
+from drakewell.core.errors import ChainError, DrakewellError
 from drakewell.metering.epochs import (
     ZERO_ROOT,
     DeliveryProof,

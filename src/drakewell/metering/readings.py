@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from drakewell.errors import MeteringError
-from drakewell.merkle import keccak256
+from drakewell.core.errors import MeteringError
+from drakewell.core.merkle import keccak256
 
 READING_TYPE = (
     "Reading(address node,bytes32 asset,uint64 epoch,uint64 seq,uint64 windowStart,uint64 windowEnd,"

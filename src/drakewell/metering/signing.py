@@ -33,7 +33,7 @@ import coincurve
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
-from drakewell.merkle import keccak256
+from drakewell.core.merkle import keccak256
 from drakewell.metering.readings import (
     MalformedReadingError,
     MeterDomain,

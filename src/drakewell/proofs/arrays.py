@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 
 F32_EXACT_BLOCK = 1024  # 1024 · 2**14 = 2**24: every partial sum is exact in float32
 MAX_N = 1 << 16  # n · 2**14 < 2**31: a row of C fits int32

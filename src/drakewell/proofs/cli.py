@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from drakewell.errors import ConfigError, ProofError
+from drakewell.core.errors import ConfigError, ProofError
 from drakewell.metering.capacity import CapacityProof, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.metering.readings import asset_id
 from drakewell.proofs.gpu import answer_challenge, new_challenge, run_challenge

@@ -8,7 +8,7 @@ Protocol (one challenge):
    ``C = A·B`` exactly with int32 results (:mod:`drakewell.proofs.arrays`), and commits to ``C``
    with a Merkle root over its rows: leaf ``i`` is OpenZeppelin's standard leaf of
    ``(uint256 i, bytes32 sha256(row_i))``, ``row_i`` as little-endian int32 bytes
-   (:mod:`drakewell.merkle`, so a proof also verifies on chain). It answers with the root.
+   (:mod:`drakewell.core.merkle`, so a proof also verifies on chain). It answers with the root.
 3. The verifier notes the time the root arrived. The elapsed time ``t`` bounds the node's
    throughput from below: ``TOPS ≥ 2n³ / t / 10¹²`` (one multiply and one add per inner index;
    ``t`` also holds the expansion, the hashing and the network, hence a lower bound).
@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-from drakewell.errors import ProofError
-from drakewell.merkle import MerkleTree, leaf_hashes_static, verify_proof
+from drakewell.core.errors import ProofError
+from drakewell.core.merkle import MerkleTree, leaf_hashes_static, verify_proof
 from drakewell.proofs.arrays import FEW_ROWS, multiply, resolve_backend
 
 ROW_LEAF_TYPES = ("uint256", "bytes32")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS
 from drakewell.proofs.stratum import (
     HashrateEstimate,

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 from drakewell.metering.capacity import capacity_root, record_capacity
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.kpis import covered_seconds

@@ -42,7 +42,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from drakewell.errors import ProofError
+from drakewell.core.errors import ProofError
 
 DIFF1_TARGET = 0xFFFF << 208
 MAX_TARGET = (1 << 256) - 1

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 __all__ = ["RunDir"]
 

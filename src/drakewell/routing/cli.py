@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from drakewell.errors import ConfigError
-from drakewell.httpguard import parse_named_keys
+from drakewell.core.errors import ConfigError
+from drakewell.core.httpguard import parse_named_keys
+from drakewell.core.tables import TERMINAL_COLUMNS, chunk_columns, compact_table
 from drakewell.routing.fake_backend import fake_backend_app
 from drakewell.routing.gateway import Backend, GatewayConfig, create_gateway_app
 from drakewell.routing.latency import latency_matrix, load_skyplane
 from drakewell.routing.nodes import EdgeNode, emerging_market_nodes
 from drakewell.routing.simulator import compare_policies, default_scenario
-from drakewell.tables import TERMINAL_COLUMNS, chunk_columns, compact_table
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from drakewell.errors import RoutingError
+from drakewell.core.errors import RoutingError
 
 MODES = ("healthy", "hang", "error", "stall")
 

@@ -37,7 +37,7 @@ backend's own ``5xx`` answer says it failed, and fails over.
 (``Authorization: Bearer KEY``, as OpenAI clients send it; ``401`` otherwise); with
 ``rate_per_s`` set, each caller (key name, or client address without keys) has a token bucket of
 ``rate_burst`` requests refilled at ``rate_per_s`` (``429`` with ``Retry-After`` when empty,
-:class:`drakewell.httpguard.RateLimiter`). ``GET /v1/gateway/backends`` (backend URLs, load and
+:class:`drakewell.core.httpguard.RateLimiter`). ``GET /v1/gateway/backends`` (backend URLs, load and
 health) needs ``admin_key`` and answers ``403`` when none is set; ``GET /healthz`` is public.
 Request bodies above ``max_body_bytes`` are refused (``413``) before they are read whole.
 """
@@ -60,8 +60,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from drakewell.errors import RoutingError
-from drakewell.httpguard import KeyRing, RateLimiter, presented_key
+from drakewell.core.errors import RoutingError
+from drakewell.core.httpguard import KeyRing, RateLimiter, presented_key
 from drakewell.routing.nodes import EdgeNode
 from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy
 

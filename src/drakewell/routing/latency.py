@@ -45,8 +45,8 @@ from statistics import median
 import numpy as np
 import numpy.typing as npt
 
-from drakewell.config import DATA_DIR_ENV, data_dir
-from drakewell.errors import RoutingError
+from drakewell.core.config import DATA_DIR_ENV, data_dir
+from drakewell.core.errors import RoutingError
 
 SKYPLANE_FILE = "latency/skyplane_latency.csv"
 INTRA_REGION_RTT_MS = 1.0

@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from drakewell.errors import RoutingError
-from drakewell.units import WH_PER_MWH
+from drakewell.core.errors import RoutingError
+from drakewell.core.units import WH_PER_MWH
 
 
 class NodeConfigError(RoutingError):

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from drakewell.errors import RoutingError
+from drakewell.core.errors import RoutingError
 from drakewell.routing.nodes import EdgeNode, check_unique_names
 
 SLOT_S_EWMA_ALPHA = 0.05

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from drakewell.errors import RoutingError
+from drakewell.core.errors import RoutingError
 from drakewell.routing.latency import LatencyMatrix, latency_matrix
 from drakewell.routing.nodes import EdgeNode, check_unique_names, emerging_market_nodes
 from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy, policy_names

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from drakewell.errors import RoutingError
+from drakewell.core.errors import RoutingError
 from drakewell.routing.nodes import EdgeNode
 
 SECONDS_PER_DAY = 86_400.0

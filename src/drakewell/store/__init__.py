@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 
-from drakewell.errors import StoreError
+from drakewell.core.errors import StoreError
 
 metadata = MetaData()
 

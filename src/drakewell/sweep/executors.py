@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from drakewell.errors import SweepError
+from drakewell.core.errors import SweepError
 from drakewell.sweep.task import CellTask, run_cell
 
 __all__ = [

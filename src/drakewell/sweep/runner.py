@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from drakewell.errors import DrakewellError, SweepError
+from drakewell.core.errors import DrakewellError, SweepError
 from drakewell.inputs.bitcoin import derive_daily_hashprice, load_btc_prices, load_hashprice_csv
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY

@@ -24,7 +24,7 @@ Schema::
     mpc_flex_capture_bar = 0.9                     # mpc cells below this are listed
 
 Paths are relative to the SPEC's folder; ``data:REL`` is ``REL`` inside the shared data folder
-(:func:`drakewell.config.data_dir`, set by ``DRAKEWELL_DATA_DIR``).
+(:func:`drakewell.core.config.data_dir`, set by ``DRAKEWELL_DATA_DIR``).
 
 Cells: with axes ``A_1 … A_k`` of ``n_1 … n_k`` values the sweep has ``∏ n_i`` cells, in the order of
 :func:`itertools.product` over the axes as written (the last axis varies fastest). A site axis sets
@@ -55,9 +55,9 @@ from typing import Annotated, Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drakewell.config import DATA_DIR_ENV, data_dir
+from drakewell.core.config import DATA_DIR_ENV, data_dir
+from drakewell.core.errors import DrakewellError, SweepError
 from drakewell.dispatch.policies import get_policy
-from drakewell.errors import DrakewellError, SweepError
 from drakewell.site import parse_site
 
 __all__ = [

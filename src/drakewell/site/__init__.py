@@ -2,7 +2,7 @@
 
 The TOML is validated with pydantic at the edge (unknown keys, wrong types, negative capacities,
 unknown hardware, a fleet over its hall's capacity) and converted to frozen dataclasses. Every
-error is a :class:`~drakewell.errors.SiteError` naming the key path, e.g.
+error is a :class:`~drakewell.core.errors.SiteError` naming the key path, e.g.
 ``halls.gpu-hall.fleets[0].count``. Relative file paths (4CP intervals, emergency events, a custom
 catalogue) are resolved against the TOML's folder and loaded eagerly, so a ``Site`` is complete.
 
@@ -31,7 +31,7 @@ Schema (see ``examples/sites/west-texas-hybrid.toml`` for a full example)::
     [renewables.plants.<name>]  capacity_mw (AC), kind = "profile" (profile_file: a CSV of
                 interval_start_utc,capacity_factor) | "pv" (latitude, longitude, altitude_m, tilt_deg,
                 azimuth_deg, dc_ac_ratio, gamma_per_c, ambient_temp_c, clear_sky_fraction; pvlib),
-                see :mod:`drakewell.renewables`
+                see :mod:`drakewell.site.renewables`
 
 Power convention: a fleet's *IT* power is units × catalogue power per unit (a GPU counts its share of
 the server); its *facility* power is IT power × the hall's PUE — what the grid meter sees, and what
@@ -65,9 +65,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from drakewell.catalog import AsicModel, Catalog, CatalogError, GpuModel, load_catalog
-from drakewell.errors import DrakewellError, SiteError
+from drakewell.core.errors import DrakewellError, SiteError
 from drakewell.inputs.grid import EmergencyEvent, load_4cp_intervals, load_emergency_events
-from drakewell.renewables import NO_RENEWABLES, PvModel, RenewablePlant, Renewables, load_profile
+from drakewell.site.renewables import NO_RENEWABLES, PvModel, RenewablePlant, Renewables, load_profile
 
 __all__ = [
     "AiDemand",

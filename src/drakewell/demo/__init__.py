@@ -33,16 +33,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drakewell.demo_capacity import summary_rows
-from drakewell.demo_market import run_market
+from drakewell.core.errors import DrakewellError
+from drakewell.core.units import USD
+from drakewell.demo.capacity import summary_rows
+from drakewell.demo.market import run_market
 from drakewell.dispatch import backtest_inputs, build_inputs
 from drakewell.dispatch.backtest import resolve_site
-from drakewell.errors import DrakewellError
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 from drakewell.report import write_report
 from drakewell.report.rundir import RunDir
-from drakewell.units import USD
 
 app = typer.Typer()
 

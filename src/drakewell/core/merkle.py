@@ -31,7 +31,7 @@ import numpy as np
 from eth_abi import encode as abi_encode
 from sha3 import keccak_256 as _keccak_256
 
-from drakewell.errors import DrakewellError
+from drakewell.core.errors import DrakewellError
 
 
 class MerkleError(DrakewellError):

@@ -1,6 +1,6 @@
 """The market half of the demo: tokenize → trade → escrow → meter → anchor → settle → claim → lend.
 
-Kept apart from :mod:`drakewell.demo` so the dispatch half stays importable without the chain.
+Kept apart from the dispatch half (:mod:`drakewell.demo`) as the pipeline of named market steps.
 Every money figure here is an ``int`` of stablecoin base units, read back from the chain.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from drakewell.chain import AssetSpec, Chain, Market
-from drakewell.demo_capacity import capacity_summary, run_demo_challenges
+from drakewell.core.units import USD
+from drakewell.demo.capacity import capacity_summary, run_demo_challenges
 from drakewell.exchange.assets import ChainAssetDirectory, register_tied_asset
 from drakewell.exchange.book import OPEN
 from drakewell.exchange.engine import Engine, hash_api_key
@@ -35,7 +36,6 @@ from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
 from drakewell.proofs.rounds import RoundResult
 from drakewell.report.rundir import RunDir
 from drakewell.store import sqlite_url
-from drakewell.units import USD
 
 POOL_NAME = "West Texas H100 pool A"
 POOL_GPUS = 2_048

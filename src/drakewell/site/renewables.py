@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from drakewell.errors import SiteError
+from drakewell.core.errors import SiteError
 
 SurplusRule = Literal["export", "curtail"]
 

@@ -1,7 +1,7 @@
 """The demo's proofs of capacity: challenge the simulated fleet while its epochs are open, then
 report each epoch's capacity root and the verified-beside-declared KPIs.
 
-Called from the metering step of :func:`drakewell.demo_market.run_market` (before the epochs close,
+Called from the metering step of :func:`drakewell.demo.market.run_market` (before the epochs close,
 so the capacity leaves are in the roots) and again after settlement for the summary.
 """
 

@@ -1,0 +1,2 @@
+"""Foundations every stage shares: errors with hints, money and units, the data setting, the
+OpenZeppelin Merkle tree, table printing and the HTTP guard. Imports nothing else of drakewell."""
