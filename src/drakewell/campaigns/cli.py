@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from drakewell.campaigns.data import load_data
+from drakewell.campaigns.data import aware_utc, load_data
 from drakewell.campaigns.draw import DrawError, commit_draw, hold_draw, load_commitment
 from drakewell.campaigns.engine import run_campaign, select_posts, write_outputs
 from drakewell.campaigns.rules import load_rules
@@ -138,17 +138,17 @@ def commit(
 
     r = load_rules(rules)
     d = load_data(data)
-    if now is None:
-        now_utc = datetime.now(UTC)
-    else:
-        try:
-            now_utc = datetime.fromisoformat(now)
-        except ValueError:
-            raise DrawError(
-                f"--now {now!r} is not an ISO 8601 time", hint="e.g. 2026-01-27T09:00:00+08:00"
-            ) from None
-        if now_utc.tzinfo is None:
-            raise DrawError(f"--now {now!r} has no UTC offset", hint="add one, e.g. +00:00")
+    now_utc = (
+        datetime.now(UTC)
+        if now is None
+        else aware_utc(
+            now,
+            f"--now {now!r}",
+            DrawError,
+            hint="e.g. 2026-01-27T09:00:00+08:00",
+            zone_hint="add one, e.g. +00:00",
+        )
+    )
     target = out or data / COMMITMENT_FILE
     if target.exists():
         raise DrawError(
@@ -156,7 +156,7 @@ def commit(
             hint="a published commitment is never replaced; write elsewhere with --out to inspect",
         )
     counted, _ = select_posts(r, d)
-    committed = commit_draw(r, counted, now_utc.astimezone(UTC))
+    committed = commit_draw(r, counted, now_utc)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(committed.to_json(), encoding="utf-8")
     typer.echo(

@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from drakewell.core.errors import CampaignError
+from drakewell.core.errors import CampaignError, DrakewellError
 
 
 class DataError(CampaignError):
@@ -51,14 +51,17 @@ class CampaignData:
     interactions: dict[str, int]  # post id -> likes + comments + shares
 
 
-def _rows(folder: Path, stem: str, required: bool) -> tuple[list[tuple[str, dict[str, Any]]], str] | None:
+Row = tuple[str, Mapping[str, object]]
+"""Where a row stands (``posts.csv line 3``, ``posts.json item 0``) and its fields."""
+
+
+def _rows(folder: Path, stem: str, *, required: bool = True) -> list[Row]:
+    """The rows of ``stem.csv`` (preferred) or ``stem.json``; none when neither exists and the file
+    is optional."""
     csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     if csv_path.exists():
         with csv_path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            return [
-                (f"{csv_path.name} line {i + 2}", dict(row)) for i, row in enumerate(reader)
-            ], csv_path.name
+            return [(f"{csv_path.name} line {i + 2}", row) for i, row in enumerate(csv.DictReader(f))]
     if json_path.exists():
         try:
             items = json.loads(json_path.read_text(encoding="utf-8"))
@@ -66,29 +69,53 @@ def _rows(folder: Path, stem: str, required: bool) -> tuple[list[tuple[str, dict
             raise DataError(f"{json_path.name} is not valid JSON: {exc}", hint="fix the file") from None
         if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
             raise DataError(f"{json_path.name} must be a list of objects", hint="[{...}, {...}]")
-        return [(f"{json_path.name} item {i}", dict(x)) for i, x in enumerate(items)], json_path.name
+        return [(f"{json_path.name} item {i}", x) for i, x in enumerate(items)]
     if required:
         raise DataError(f"no {stem}.csv or {stem}.json in {folder}", hint=f"provide the {stem} export")
-    return None
+    return []
 
 
-def _field(row: dict[str, Any], name: str, where: str) -> str:
+def _field(row: Mapping[str, object], name: str, where: str) -> str:
     value = row.get(name)
     if value is None or str(value).strip() == "":
         raise DataError(f"{where}: missing {name}", hint=f"every row needs {name}")
     return str(value).strip()
 
 
-def parse_time(text: str, where: str) -> datetime:
+def _new_id(row: Mapping[str, object], name: str, seen: Container[str], where: str, hint: str) -> str:
+    """The row's ``name`` field, refused when an earlier row had the same value."""
+    value = _field(row, name, where)
+    if value in seen:
+        raise DataError(f"{where}: duplicate {name} {value!r}", hint=hint)
+    return value
+
+
+def aware_utc(
+    text: str, what: str, error: type[DrakewellError], *, hint: str, zone_hint: str | None = None
+) -> datetime:
+    """An ISO 8601 time with its UTC offset (``Z`` too) as aware UTC.
+
+    Otherwise ``error`` is raised, naming ``what`` (e.g. ``"posts.csv line 2: 'yesterday'"``):
+    ``"<what> is not an ISO 8601 time"`` with ``hint``, or ``"<what> has no UTC offset"`` with
+    ``zone_hint`` (default: ``hint``).
+    """
     try:
         ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise DataError(
-            f"{where}: {text!r} is not an ISO 8601 time", hint="e.g. 2026-01-10T12:00:00+08:00"
-        ) from None
+        raise error(f"{what} is not an ISO 8601 time", hint=hint) from None
     if ts.tzinfo is None:
-        raise DataError(f"{where}: {text!r} has no UTC offset", hint="append the zone, e.g. +08:00 or Z")
+        raise error(f"{what} has no UTC offset", hint=zone_hint or hint)
     return ts.astimezone(UTC)
+
+
+def parse_time(text: str, where: str) -> datetime:
+    return aware_utc(
+        text,
+        f"{where}: {text!r}",
+        DataError,
+        hint="e.g. 2026-01-10T12:00:00+08:00",
+        zone_hint="append the zone, e.g. +08:00 or Z",
+    )
 
 
 def _bool(text: str, where: str) -> bool:
@@ -104,13 +131,16 @@ def load_data(folder: str | Path) -> CampaignData:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist", hint="pass --data DIR with the exports")
+    registrations = _registrations(_rows(root, "registrations"))
+    posts = _posts(_rows(root, "posts"))
+    interactions = _interactions(_rows(root, "interactions", required=False), {p.post_id for p in posts})
+    return CampaignData(registrations, posts, interactions)
+
+
+def _registrations(rows: list[Row]) -> dict[str, Registration]:
     regs: dict[str, Registration] = {}
-    reg_rows = _rows(root, "registrations", True)
-    assert reg_rows is not None
-    for where, row in reg_rows[0]:
-        uid = _field(row, "user_id", where)
-        if uid in regs:
-            raise DataError(f"{where}: duplicate user_id {uid!r}", hint="one registration per user")
+    for where, row in rows:
+        uid = _new_id(row, "user_id", regs, where, "one registration per user")
         wallet = _field(row, "wallet", where)
         if not _ADDRESS.match(wallet):
             raise DataError(
@@ -122,14 +152,14 @@ def load_data(folder: str | Path) -> CampaignData:
             wallet,
             _bool(str(row.get("newcomer", "false")), where),
         )
+    return regs
+
+
+def _posts(rows: list[Row]) -> tuple[Post, ...]:
     posts: list[Post] = []
     seen: set[str] = set()
-    post_rows = _rows(root, "posts", True)
-    assert post_rows is not None
-    for where, row in post_rows[0]:
-        pid = _field(row, "post_id", where)
-        if pid in seen:
-            raise DataError(f"{where}: duplicate post_id {pid!r}", hint="post ids must be unique")
+    for where, row in rows:
+        pid = _new_id(row, "post_id", seen, where, "post ids must be unique")
         seen.add(pid)
         uid = _field(row, "user_id", where)
         posts.append(
@@ -141,16 +171,18 @@ def load_data(folder: str | Path) -> CampaignData:
                 str(row.get("text", "") or ""),
             )
         )
+    return tuple(posts)
+
+
+def _interactions(rows: list[Row], post_ids: Container[str]) -> dict[str, int]:
+    """Likes + comments + shares per post."""
     interactions: dict[str, int] = {}
-    inter_rows = _rows(root, "interactions", False)
-    for where, row in inter_rows[0] if inter_rows else []:
-        pid = _field(row, "post_id", where)
-        if pid not in seen:
+    for where, row in rows:
+        pid = _new_id(row, "post_id", interactions, where, "one interactions row per post")
+        if pid not in post_ids:
             raise DataError(
                 f"{where}: interactions for unknown post {pid!r}", hint="post ids must match posts"
             )
-        if pid in interactions:
-            raise DataError(f"{where}: duplicate post_id {pid!r}", hint="one interactions row per post")
         total = 0
         for k in ("likes", "comments", "shares"):
             raw = str(row.get(k, "0") or "0").strip()
@@ -158,4 +190,4 @@ def load_data(folder: str | Path) -> CampaignData:
                 raise DataError(f"{where}: {k} = {raw!r} is not a whole number", hint="counts are >= 0")
             total += int(raw)
         interactions[pid] = total
-    return CampaignData(regs, tuple(posts), interactions)
+    return interactions

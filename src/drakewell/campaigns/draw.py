@@ -40,10 +40,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from drakewell.campaigns.data import aware_utc
 from drakewell.campaigns.rules import Rules
 from drakewell.core.errors import CampaignError
 
@@ -178,7 +178,7 @@ def verify_header(header_hex: str, beacon: str, *, min_difficulty: int = 1) -> B
 # --- the commitment --------------------------------------------------------------------------------
 
 
-def _sha256_json(value: Any) -> str:
+def _sha256_json(value: object) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -253,16 +253,8 @@ class _CommitmentFile(BaseModel):
     entries: list[str]
 
 
-def _utc(text: str, key: str) -> datetime:
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise DrawError(
-            f"{key} = {text!r} is not an ISO 8601 time", hint="write the commitment again"
-        ) from None
-    if t.tzinfo is None:
-        raise DrawError(f"{key} = {text!r} has no UTC offset", hint="write the commitment again")
-    return t.astimezone(UTC)
+def _stated_utc(text: str, key: str) -> datetime:
+    return aware_utc(text, f"{key} = {text!r}", DrawError, hint="write the commitment again")
 
 
 def load_commitment(path: str | Path) -> Commitment:
@@ -286,8 +278,8 @@ def load_commitment(path: str | Path) -> Commitment:
         entries_sha256=raw.entries_sha256,
         winners=raw.winners,
         beacon_height=raw.beacon_height,
-        commit_by_utc=_utc(raw.commit_by_utc, "commit_by_utc"),
-        committed_at_utc=_utc(raw.committed_at_utc, "committed_at_utc"),
+        commit_by_utc=_stated_utc(raw.commit_by_utc, "commit_by_utc"),
+        committed_at_utc=_stated_utc(raw.committed_at_utc, "committed_at_utc"),
     )
     if (
         c.digest != raw.commitment

@@ -29,24 +29,53 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from drakewell.campaigns.data import CampaignData, Post
 from drakewell.campaigns.draw import Draw, entries_digest
 from drakewell.campaigns.payouts import largest_remainder
 from drakewell.campaigns.rules import Pool, Rules
 from drakewell.core.errors import CampaignError
+from drakewell.core.jsontypes import JsonObject
 from drakewell.core.merkle import MerkleTree, leaf_hash
 
 CLAIM_LEAF_TYPES = ("uint256", "address", "uint256")
 BASE_UNITS_PER_CENT = 10_000
 
 
+class Claim(TypedDict):
+    """One row of ``claims.json``: what ``MerkleDistributor.claim`` takes, and whose it is."""
+
+    index: int
+    user_id: str
+    account: str  # the user's wallet
+    amount: int  # stablecoin base units
+    proof: list[str]  # 0x-hex sibling hashes
+
+
+class Summary(TypedDict):
+    """``summary.json``."""
+
+    campaign: str
+    window_utc: list[str]
+    posts: int
+    counted_posts: int
+    participants: int
+    pools_cents: dict[str, int]
+    pools_budget_cents: dict[str, int]
+    items: dict[str, list[str]]
+    cash_total_cents: int
+    draw_winners: list[str]
+    draw: JsonObject | None  # no lucky_draw pool: None
+    merkle_root: str | None
+    assumptions: list[str]
+
+
 @dataclass
 class Outcome:
     rules: Rules
     counted: dict[str, list[Post]]  # user -> counted posts in time order
-    audit: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[JsonObject] = field(default_factory=list)
     cash: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(dict)
     )  # user -> pool -> cents
@@ -70,9 +99,9 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def select_posts(rules: Rules, data: CampaignData) -> tuple[dict[str, list[Post]], list[dict[str, Any]]]:
+def select_posts(rules: Rules, data: CampaignData) -> tuple[dict[str, list[Post]], list[JsonObject]]:
     """The counted posts per user and an audit entry for every post."""
-    audit: list[dict[str, Any]] = []
+    audit: list[JsonObject] = []
     counted: dict[str, list[Post]] = defaultdict(list)
     shingles: dict[str, list[set[str]]] = defaultdict(list)
     for post in sorted(data.posts, key=lambda p: (p.created_at_utc, p.post_id)):
@@ -227,28 +256,31 @@ def run_campaign(rules: Rules, data: CampaignData, *, draw: Draw | None = None) 
     return out
 
 
-def claims_tree(out: Outcome, data: CampaignData) -> tuple[MerkleTree | None, list[dict[str, Any]]]:
+def claims_tree(out: Outcome, data: CampaignData) -> tuple[MerkleTree | None, list[Claim]]:
     """(index, wallet, amount in base units) per paid user, sorted by user id, and their tree."""
-    rows = []
-    for i, user in enumerate(sorted(u for u in out.cash if out.total_cents(u) > 0)):
-        rows.append(
-            {
-                "index": i,
-                "user_id": user,
-                "account": data.registrations[user].wallet,
-                "amount": out.total_cents(user) * BASE_UNITS_PER_CENT,
-            }
-        )
-    if not rows:
+    paid = sorted(u for u in out.cash if out.total_cents(u) > 0)
+    if not paid:
         return None, []
-    values = [[r["index"], r["account"], r["amount"]] for r in rows]
+    leaves = [
+        (i, user, data.registrations[user].wallet, out.total_cents(user) * BASE_UNITS_PER_CENT)
+        for i, user in enumerate(paid)
+    ]
+    values = [[i, account, amount] for i, _, account, amount in leaves]
     tree = MerkleTree.of(CLAIM_LEAF_TYPES, values)
-    for r, v in zip(rows, values, strict=True):
-        r["proof"] = ["0x" + p.hex() for p in tree.proof(leaf_hash(CLAIM_LEAF_TYPES, v))]
-    return tree, rows
+    claims = [
+        Claim(
+            index=i,
+            user_id=user,
+            account=account,
+            amount=amount,
+            proof=["0x" + p.hex() for p in tree.proof(leaf_hash(CLAIM_LEAF_TYPES, v))],
+        )
+        for (i, user, account, amount), v in zip(leaves, values, strict=True)
+    ]
+    return tree, claims
 
 
-def _draw_summary(out: Outcome) -> dict[str, Any] | None:
+def _draw_summary(out: Outcome) -> JsonObject | None:
     if out.rules.pool("lucky_draw") is None:
         return None
     held = out.held
@@ -264,7 +296,7 @@ def _draw_summary(out: Outcome) -> dict[str, Any] | None:
     }
 
 
-def write_outputs(out: Outcome, data: CampaignData, folder: str | Path) -> dict[str, Any]:
+def write_outputs(out: Outcome, data: CampaignData, folder: str | Path) -> Summary:
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     pool_names = [p.name for p in out.rules.pools]
@@ -287,7 +319,7 @@ def write_outputs(out: Outcome, data: CampaignData, folder: str | Path) -> dict[
         for entry in out.audit:
             f.write(json.dumps(entry) + "\n")
     tree, claims = claims_tree(out, data)
-    summary = {
+    summary: Summary = {
         "campaign": out.rules.name,
         "window_utc": [out.rules.start_utc.isoformat(), out.rules.end_utc.isoformat()],
         "posts": len(data.posts),

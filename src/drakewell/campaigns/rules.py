@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from drakewell.core.errors import CampaignError
 
@@ -25,6 +26,7 @@ class RulesError(CampaignError):
 POOL_KINDS = ("pro_rata", "lucky_draw", "leaderboard", "newcomer_bonus", "newcomer_pool")
 _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$")
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{2}):?(\d{2})$")
+_N = TypeVar("_N", int, float)
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ def parse_offset(text: str, key: str = "campaign.timezone") -> timezone:
     return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
 
 
-def parse_local_time(text: str, tz: timezone, key: str) -> datetime:
-    """``YYYY-MM-DD HH:MM[:SS]`` in ``tz`` → aware UTC; ``24:00`` is the end of that day."""
+def parse_local_time(text: object, tz: timezone, key: str) -> datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` (text, or a TOML local date-time) in ``tz`` → aware UTC; ``24:00``
+    is the end of that day."""
     m = _TIME.match(str(text).strip())
     if not m:
         raise RulesError(
@@ -103,7 +106,7 @@ def parse_local_time(text: str, tz: timezone, key: str) -> datetime:
     return local.astimezone(UTC)
 
 
-def usd_to_cents(value: Any, key: str) -> int:
+def usd_to_cents(value: object, key: str) -> int:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -117,23 +120,56 @@ def usd_to_cents(value: Any, key: str) -> int:
     return int(amount * 100)
 
 
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+def _table(value: object, message: str, hint: str) -> Mapping[str, object]:
+    """``value`` when it is a TOML table, else :class:`RulesError` ``(message, hint)``."""
+    if not isinstance(value, dict):
+        raise RulesError(message, hint=hint)
+    return value
+
+
+def _array(value: object, key: str) -> list[object]:
+    """``value`` when it is a TOML array (absent: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RulesError(f"{key} must be an array", hint=f"write {key} = [...]")
+    return value
+
+
+def _number(value: object, key: str, kind: type[_N]) -> _N:
+    """``kind(value)`` for a number or numeric text (``int`` truncates, as Python's does)."""
+    if isinstance(value, int | float | str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    raise RulesError(f"{key} = {value!r} is not a number", hint=f"write {key.rsplit('.', 1)[-1]} = 1")
+
+
+def _whole(value: object, least: int) -> int | None:
+    """``value`` when it is an integer (not a boolean) of at least ``least``, else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= least else None
+
+
+def _check_keys(table: Mapping[str, object], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise RulesError(f"unknown key {where}.{unknown[0]}", hint=f"allowed: {', '.join(sorted(allowed))}")
 
 
-def _prize(obj: Any, key: str) -> Prize:
-    if not isinstance(obj, dict):
-        raise RulesError(f'{key} must be a table like {{ item = "cap" }}', hint="or { cash_usd = 10 }")
-    _check_keys(obj, {"item", "cash_usd"}, key)
-    return Prize(item=obj.get("item"), cash_cents=usd_to_cents(obj.get("cash_usd", 0), f"{key}.cash_usd"))
+def _prize(obj: object, key: str) -> Prize:
+    table = _table(obj, f'{key} must be a table like {{ item = "cap" }}', "or { cash_usd = 10 }")
+    _check_keys(table, {"item", "cash_usd"}, key)
+    item = table.get("item")
+    if item is not None and not isinstance(item, str):
+        raise RulesError(f"{key}.item = {item!r} is not text", hint='write e.g. item = "cap"')
+    return Prize(item=item, cash_cents=usd_to_cents(table.get("cash_usd", 0), f"{key}.cash_usd"))
 
 
-def _tiers(items: Any, key: str) -> tuple[Tier, ...]:
+def _tiers(items: object, key: str) -> tuple[Tier, ...]:
     out = []
     last = 0
-    for i, t in enumerate(items or []):
+    for i, t in enumerate(_array(items, key)):
         k = f"{key}[{i}]"
         if not isinstance(t, dict) or "ranks" not in t:
             raise RulesError(
@@ -153,12 +189,11 @@ def _tiers(items: Any, key: str) -> tuple[Tier, ...]:
     return tuple(out)
 
 
-def _pool(obj: Any, i: int) -> Pool:
+def _pool(obj: object, i: int) -> Pool:
     key = f"pools[{i}]"
-    if not isinstance(obj, dict):
-        raise RulesError(f"{key} must be a table", hint="write [[pools]] sections")
-    kind = obj.get("kind")
-    if kind not in POOL_KINDS:
+    table = _table(obj, f"{key} must be a table", "write [[pools]] sections")
+    kind = table.get("kind")
+    if not isinstance(kind, str) or kind not in POOL_KINDS:
         raise RulesError(f"{key}.kind = {kind!r} is unknown", hint=f"one of {', '.join(POOL_KINDS)}")
     allowed = {
         "kind",
@@ -172,30 +207,30 @@ def _pool(obj: Any, i: int) -> Pool:
         "order",
         "tie_break",
     }
-    _check_keys(obj, allowed, key)
-    winners = int(obj.get("winners", 0))
+    _check_keys(table, allowed, key)
+    winners = _number(table.get("winners", 0), f"{key}.winners", int)
     if kind == "lucky_draw" and winners <= 0:
         raise RulesError(f"{key}.winners must be a positive count", hint="e.g. winners = 10")
-    weight = Decimal(str(obj.get("interaction_weight", 0)))
+    weight = Decimal(str(table.get("interaction_weight", 0)))
     if weight < 0:
         raise RulesError(f"{key}.interaction_weight is negative", hint="use a weight >= 0")
+    prizes = _array(table.get("prizes"), f"{key}.prizes")
     return Pool(
         kind=kind,
-        name=str(obj.get("name", kind)),
-        amount_cents=usd_to_cents(obj.get("amount_usd", 0), f"{key}.amount_usd"),
-        budget_cents=usd_to_cents(obj.get("budget_usd", 0), f"{key}.budget_usd"),
+        name=str(table.get("name", kind)),
+        amount_cents=usd_to_cents(table.get("amount_usd", 0), f"{key}.amount_usd"),
+        budget_cents=usd_to_cents(table.get("budget_usd", 0), f"{key}.budget_usd"),
         winners=winners,
-        prizes=tuple(_prize(p, f"{key}.prizes[{j}]") for j, p in enumerate(obj.get("prizes", []))),
-        tiers=_tiers(obj.get("tiers"), f"{key}.tiers"),
+        prizes=tuple(_prize(p, f"{key}.prizes[{j}]") for j, p in enumerate(prizes)),
+        tiers=_tiers(table.get("tiers"), f"{key}.tiers"),
         interaction_weight=weight,
     )
 
 
-def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
+def parse_rules(data: Mapping[str, object], source: str = "rules") -> Rules:
+    """Validate a parsed rules file (``tomllib``'s tables) into :class:`Rules`."""
     _check_keys(data, {"campaign", "eligibility", "draw", "pools", "assumptions"}, "")
-    c = data.get("campaign")
-    if not isinstance(c, dict):
-        raise RulesError("missing [campaign] table", hint="add name, timezone, start and end")
+    c = _table(data.get("campaign"), "missing [campaign] table", "add name, timezone, start and end")
     _check_keys(c, {"name", "timezone", "start", "end", "total_prize_pool_usd"}, "campaign")
     for k in ("name", "timezone", "start", "end"):
         if k not in c:
@@ -205,7 +240,7 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
     end = parse_local_time(c["end"], tz, "campaign.end")
     if end <= start:
         raise RulesError("campaign.end is not after campaign.start", hint="check the dates")
-    e = data.get("eligibility", {})
+    e = _table(data.get("eligibility", {}), "[eligibility] must be a table", "write an [eligibility] section")
     _check_keys(
         e,
         {
@@ -217,18 +252,19 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
         },
         "eligibility",
     )
-    jac = float(e.get("near_duplicate_jaccard", 0.9))
+    jac = _number(e.get("near_duplicate_jaccard", 0.9), "eligibility.near_duplicate_jaccard", float)
     if not 0 < jac <= 1:
         raise RulesError("eligibility.near_duplicate_jaccard must be in (0, 1]", hint="0.9 is usual")
-    min_chars = int(e.get("min_characters", 0))
+    min_chars = _number(e.get("min_characters", 0), "eligibility.min_characters", int)
     if min_chars < 0:
         raise RulesError("eligibility.min_characters is negative", hint="use 0 or more")
-    draw = data.get("draw", {})
+    draw = _table(data.get("draw", {}), "[draw] must be a table", "write a [draw] section")
     _check_keys(draw, {"beacon", "beacon_source", "beacon_height", "commit_by", "min_difficulty"}, "draw")
     beacon_height, commit_by, min_difficulty = _draw_keys(draw, tz, end)
-    pools = tuple(_pool(p, i) for i, p in enumerate(data.get("pools", [])))
+    pools = tuple(_pool(p, i) for i, p in enumerate(_array(data.get("pools"), "pools")))
     if not pools:
         raise RulesError("no [[pools]]", hint="add at least one pool")
+    widgets = _array(e.get("allowed_widgets"), "eligibility.allowed_widgets")
     return Rules(
         name=str(c["name"]),
         tz=tz,
@@ -239,12 +275,12 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
             e.get("registration_deadline", c["end"]), tz, "eligibility.registration_deadline"
         ),
         min_characters=min_chars,
-        allowed_widgets=tuple(e.get("allowed_widgets", [])),
+        allowed_widgets=tuple(str(w) for w in widgets),
         near_duplicate_jaccard=jac,
         beacon_source=str(draw.get("beacon_source", "")),
         beacon=str(draw.get("beacon", "")),
         pools=pools,
-        assumptions=tuple(str(a) for a in data.get("assumptions", [])),
+        assumptions=tuple(str(a) for a in _array(data.get("assumptions"), "assumptions")),
         source=source,
         beacon_height=beacon_height,
         commit_by_utc=commit_by,
@@ -252,13 +288,16 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
     )
 
 
-def _draw_keys(draw: dict[str, Any], tz: timezone, end: datetime) -> tuple[int | None, datetime | None, int]:
+def _draw_keys(
+    draw: Mapping[str, object], tz: timezone, end: datetime
+) -> tuple[int | None, datetime | None, int]:
     """``draw.beacon_height`` (a block height), ``draw.commit_by`` (local time, after the campaign's
     end) and ``draw.min_difficulty`` (a whole number, at least 1)."""
-    height = draw.get("beacon_height")
-    if height is not None and (not isinstance(height, int) or isinstance(height, bool) or height < 0):
+    given_height = draw.get("beacon_height")
+    height = _whole(given_height, 0)
+    if given_height is not None and height is None:
         raise RulesError(
-            f"draw.beacon_height = {height!r} is not a block height", hint="e.g. beacon_height = 934000"
+            f"draw.beacon_height = {given_height!r} is not a block height", hint="e.g. beacon_height = 934000"
         )
     commit_by = None
     if "commit_by" in draw:
@@ -268,10 +307,11 @@ def _draw_keys(draw: dict[str, Any], tz: timezone, end: datetime) -> tuple[int |
                 "draw.commit_by is not after campaign.end",
                 hint="entries are final only when the window ends; commit after it",
             )
-    difficulty = draw.get("min_difficulty", 1)
-    if not isinstance(difficulty, int) or isinstance(difficulty, bool) or difficulty < 1:
+    given_difficulty = draw.get("min_difficulty", 1)
+    difficulty = _whole(given_difficulty, 1)
+    if difficulty is None:
         raise RulesError(
-            f"draw.min_difficulty = {difficulty!r} is not a whole number >= 1",
+            f"draw.min_difficulty = {given_difficulty!r} is not a whole number >= 1",
             hint="1 accepts any mainnet block",
         )
     return height, commit_by, difficulty
