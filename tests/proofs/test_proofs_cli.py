@@ -6,9 +6,8 @@ import asyncio
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from drakewell.cli import app
 from drakewell.core.errors import ConfigError, ProofError
@@ -22,7 +21,7 @@ NODE = "0x" + "ab" * 20
 SEED = "0x" + "07" * 32
 
 
-def _run(*args: str) -> Any:
+def _run(*args: str) -> Result:
     result = runner.invoke(app, ["proofs", *args])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return result

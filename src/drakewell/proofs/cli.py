@@ -7,15 +7,16 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 import typer
 
 from drakewell.core.errors import ConfigError, ProofError
+from drakewell.core.jsontypes import JsonObject
 from drakewell.metering.capacity import CapacityProof, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.metering.readings import asset_id
-from drakewell.proofs.gpu import answer_challenge, new_challenge, run_challenge
+from drakewell.proofs.gpu import Challenge, NodeWork, answer_challenge, new_challenge, run_challenge
 from drakewell.proofs.proxy import StratumProxy
 from drakewell.store import open_engine
 
@@ -29,7 +30,7 @@ def _url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{Path(db)}"
 
 
-def _emit(obj: Any, out: Path | None) -> None:
+def _emit(obj: object, out: Path | None) -> None:
     text = json.dumps(obj, indent=2)
     if out is None:
         typer.echo(text)
@@ -68,16 +69,16 @@ def challenge(
             raise ConfigError(f"seed {seed!r} is not hex", hint="pass 0x + 64 hex digits") from None
     ch = new_challenge(n, seed=raw)
     rng = np.random.default_rng(secrets.randbits(128))
-    box: dict[str, Any] = {}
+    answered: list[NodeWork] = []
 
-    def node_fn(c: Any) -> Any:
-        box["work"] = answer_challenge(c, backend)
-        return box["work"]
+    def node_fn(c: Challenge) -> NodeWork:
+        answered.append(answer_challenge(c, backend))
+        return answered[0]
 
     verdict = run_challenge(ch, node_fn, k=k, rng=rng)
-    result = {
+    result: JsonObject = {
         "challenge": ch.to_json(),
-        "commitment": box["work"].commitment.to_json(),
+        "commitment": answered[0].commitment.to_json(),
         "verdict": verdict.to_json(),
     }
     if db is not None:

@@ -20,8 +20,9 @@ import json
 import random
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
+from drakewell.core.jsontypes import JsonMapping
 from drakewell.proofs.stratum import (
     DEFAULT_VERSION_MASK,
     DIFF1_TARGET,
@@ -69,7 +70,7 @@ class EmulatedPool:
         self.accepted: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
 
-    def _make_job(self) -> list[Any]:
+    def _make_job(self) -> list[object]:
         self._job_seq += 1
         rnd = self._rng.randbytes
         height = (800_000 + self._job_seq).to_bytes(3, "little")
@@ -143,14 +144,12 @@ class EmulatedPool:
             self._writers = [(w, s) for w, s in self._writers if w is not writer]
             writer.close()
 
-    async def _handle(self, msg: dict[str, Any], session: Session, writer: asyncio.StreamWriter) -> None:
-        method, params, req_id = msg.get("method"), msg.get("params") or [], msg.get("id")
+    async def _handle(self, msg: JsonMapping, session: Session, writer: asyncio.StreamWriter) -> None:
+        method, params, req_id = msg.get("method"), msg.get("params"), msg.get("id")
+        if not isinstance(params, list):
+            params = []
         if method == "mining.subscribe":
-            result: Any = [
-                [["mining.notify", "emulated"]],
-                session.extranonce1.hex(),
-                session.extranonce2_size,
-            ]
+            result = [[["mining.notify", "emulated"]], session.extranonce1.hex(), session.extranonce2_size]
             await _send(writer, {"id": req_id, "result": result, "error": None})
         elif method == "mining.configure":
             session.version_mask = DEFAULT_VERSION_MASK
@@ -178,7 +177,7 @@ class EmulatedPool:
             await _send(writer, {"id": req_id, "result": None, "error": [20, "unsupported method", None]})
 
 
-async def _send(writer: asyncio.StreamWriter, msg: dict[str, Any]) -> None:
+async def _send(writer: asyncio.StreamWriter, msg: JsonMapping) -> None:
     writer.write(json.dumps(msg).encode() + b"\n")
     await writer.drain()
 

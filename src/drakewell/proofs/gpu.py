@@ -41,15 +41,15 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from drakewell.core.errors import ProofError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, leaf_hashes_static, verify_proof
 from drakewell.proofs.arrays import FEW_ROWS, multiply, resolve_backend
 
@@ -85,13 +85,13 @@ class Challenge:
         """Integer operations of the product: ``2n³`` (a multiply and an add per inner index)."""
         return 2 * self.n**3
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"seed": "0x" + self.seed.hex(), "n": self.n}
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Challenge:
+    def from_json(cls, obj: JsonMapping) -> Challenge:
         try:
-            return cls(seed=_hex(obj["seed"]), n=int(obj["n"]))
+            return cls(seed=_hex(obj["seed"]), n=int(_number(obj["n"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError(
                 f"bad challenge {obj!r}: {exc}", hint='a challenge is {"seed": "0x…", "n": 4096}'
@@ -217,7 +217,7 @@ class Commitment:
     backend: str = "numpy"
     device: str = "cpu"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "seed": "0x" + self.seed.hex(),
             "n": self.n,
@@ -228,13 +228,13 @@ class Commitment:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Commitment:
+    def from_json(cls, obj: JsonMapping) -> Commitment:
         try:
             return cls(
                 seed=_hex(obj["seed"]),
-                n=int(obj["n"]),
+                n=int(_number(obj["n"])),
                 root=_hex(obj["root"]),
-                node_seconds=float(obj["nodeSeconds"]),
+                node_seconds=float(_number(obj["nodeSeconds"])),
                 backend=str(obj.get("backend", "numpy")),
                 device=str(obj.get("device", "cpu")),
             )
@@ -298,7 +298,7 @@ class RowOpening:
         digest = hashlib.sha256(np.ascontiguousarray(self.row.astype("<i4")).data).digest()
         return leaf_hashes_static(ROW_LEAF_TYPES, [[self.index], [digest]])[0]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "index": self.index,
             "row": self.row.astype(np.int64).tolist(),
@@ -306,12 +306,15 @@ class RowOpening:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> RowOpening:
+    def from_json(cls, obj: JsonMapping) -> RowOpening:
         try:
-            row = np.asarray(obj["row"], dtype=np.int64)
+            values, proof = obj["row"], obj["proof"]
+            if not isinstance(values, list) or not isinstance(proof, list):
+                raise TypeError("row and proof are not lists")
+            row = np.asarray(values, dtype=np.int64)
             if row.ndim != 1 or (row.size and (row.min() < -(2**31) or row.max() >= 2**31)):
                 raise ValueError("row is not a list of int32 values")
-            return cls(int(obj["index"]), row.astype(np.int32), tuple(_hex(p) for p in obj["proof"]))
+            return cls(int(_number(obj["index"])), row.astype(np.int32), tuple(_hex(p) for p in proof))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError(
                 f"bad row opening: {exc}", hint="pass the openings 'proofs challenge' wrote"
@@ -336,7 +339,7 @@ class Verdict:
     elapsed_s: float  # challenge sent → root received, on the verifier's clock
     tops_lower_bound: float  # 2n³ / elapsed / 1e12 (0 when the challenge failed)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "passed": self.passed,
             "checkedRows": list(self.checked_rows),
@@ -412,7 +415,7 @@ def verify_openings(
 
 def run_challenge(
     challenge: Challenge,
-    node: Any,
+    node: Callable[[Challenge], NodeWork],
     *,
     k: int = DEFAULT_K,
     rng: np.random.Generator,
@@ -429,7 +432,14 @@ def run_challenge(
     return verify_openings(challenge, work.commitment, rows, work.open_rows(rows), elapsed_s=elapsed)
 
 
-def _hex(text: Any) -> bytes:
+def _hex(text: object) -> bytes:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise ValueError(f"{text!r} is not 0x hex")
     return bytes.fromhex(text[2:])
+
+
+def _number(value: object) -> int | float | str:
+    """A JSON number (or its text), for ``int()`` or ``float()``; anything else is a TypeError."""
+    if not isinstance(value, int | float | str):
+        raise TypeError(f"{value!r} is not a number")
+    return value

@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeAlias
 
 from drakewell.core.errors import ProofError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS
 from drakewell.proofs.stratum import (
     HashrateEstimate,
@@ -38,6 +39,9 @@ from drakewell.proofs.stratum import (
 )
 
 MAX_LINE = 64 * 1024  # a Stratum line is well under this; longer lines end the connection
+
+Pending: TypeAlias = dict[object, tuple[str, str]]
+"""A connection's requests awaiting the pool's answer: request id -> (method, worker or "")."""
 
 
 @dataclass
@@ -61,7 +65,7 @@ class WorkerTally:
     def rejected(self) -> int:
         return self.invalid + self.duplicate + self.stale + self.malformed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "worker": self.worker,
             "epoch": self.epoch,
@@ -100,7 +104,7 @@ class StratumProxy:
         self._tallies: dict[tuple[str, int], WorkerTally] = {}
         self._lock = threading.Lock()
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._started_s = 0.0
 
@@ -168,7 +172,7 @@ class StratumProxy:
         if task is not None:
             self._tasks.add(task)
         session = Session()
-        pending: dict[Any, tuple[str, Any]] = {}  # request id -> (method, detail)
+        pending: Pending = {}
         try:
             pool_r, pool_w = await asyncio.open_connection(*self.pool, limit=MAX_LINE)
         except OSError:
@@ -177,8 +181,12 @@ class StratumProxy:
                 self._tasks.discard(task)
             return
         self._writers.update((miner_w, pool_w))
-        up = asyncio.ensure_future(self._pump_up(miner_r, pool_w, session, pending))
-        down = asyncio.ensure_future(self._pump_down(pool_r, miner_w, session, pending))
+        up = asyncio.ensure_future(
+            _relay(miner_r, pool_w, lambda msg: self._from_miner(msg, session, pending))
+        )
+        down = asyncio.ensure_future(
+            _relay(pool_r, miner_w, lambda msg: self._from_pool(msg, session, pending))
+        )
         try:
             await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -193,37 +201,8 @@ class StratumProxy:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _pump_up(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        session: Session,
-        pending: dict[Any, Any],
-    ) -> None:
-        """Miner → pool: note subscribe/configure/authorize ids, verify submits, forward the line."""
-        while line := await reader.readline():
-            msg = _parse(line)
-            if msg is not None:
-                self._from_miner(msg, session, pending)
-            writer.write(line)
-            await writer.drain()
-
-    async def _pump_down(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        session: Session,
-        pending: dict[Any, Any],
-    ) -> None:
-        """Pool → miner: learn extranonce, mask, difficulty and jobs, record submit answers."""
-        while line := await reader.readline():
-            msg = _parse(line)
-            if msg is not None:
-                self._from_pool(msg, session, pending)
-            writer.write(line)
-            await writer.drain()
-
-    def _from_miner(self, msg: dict[str, Any], session: Session, pending: dict[Any, Any]) -> None:
+    def _from_miner(self, msg: JsonMapping, session: Session, pending: Pending) -> None:
+        """Miner → pool: note subscribe/configure/authorize ids, verify and count submits."""
         method, params, req_id = msg.get("method"), msg.get("params"), msg.get("id")
         if method == "mining.submit":
             now = self.clock()
@@ -245,11 +224,12 @@ class StratumProxy:
                     setattr(tally, result.status.value, getattr(tally, result.status.value) + 1)
             pending[req_id] = ("submit", sub.worker)
         elif method in ("mining.subscribe", "mining.configure"):
-            pending[req_id] = (method, None)
+            pending[req_id] = (method, "")
         elif method == "mining.authorize" and isinstance(params, list) and params:
             pending[req_id] = (method, str(params[0]))
 
-    def _from_pool(self, msg: dict[str, Any], session: Session, pending: dict[Any, Any]) -> None:
+    def _from_pool(self, msg: JsonMapping, session: Session, pending: Pending) -> None:
+        """Pool → miner: learn extranonce, mask, difficulty and jobs, record submit answers."""
         method, params = msg.get("method"), msg.get("params")
         if method is None:
             asked = pending.pop(msg.get("id"), None)
@@ -268,7 +248,7 @@ class StratumProxy:
         except (ProofError, ValueError, TypeError):
             pass  # forwarded anyway; shares on a job the proxy could not read count as stale
 
-    def _answer(self, asked: tuple[str, Any], result: Any, session: Session) -> None:
+    def _answer(self, asked: tuple[str, str], result: object, session: Session) -> None:
         kind, detail = asked
         if kind == "mining.subscribe" and isinstance(result, list) and len(result) >= 3:
             with contextlib.suppress(ValueError, TypeError):
@@ -287,7 +267,20 @@ class StratumProxy:
                     tally.pool_rejected += 1
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+async def _relay(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, note: Callable[[JsonMapping], None]
+) -> None:
+    """Forward every line from ``reader`` to ``writer`` unchanged, showing each JSON object to ``note``
+    first."""
+    while line := await reader.readline():
+        msg = _parse(line)
+        if msg is not None:
+            note(msg)
+        writer.write(line)
+        await writer.drain()
+
+
+def _parse(line: bytes) -> JsonMapping | None:
     try:
         msg = json.loads(line)
     except (ValueError, UnicodeDecodeError):

@@ -23,13 +23,13 @@ second, and the hashes its readings claim over the seconds they cover.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from drakewell.core.errors import ProofError
+from drakewell.core.jsontypes import JsonObject
 from drakewell.metering.capacity import capacity_root, record_capacity
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.kpis import covered_seconds
@@ -70,7 +70,7 @@ class RoundResult:
             f"{self.shares_accepted:,} miner shares over {self.asic_node_epochs:,} node-epochs, {flagged}"
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "challenges": self.challenges,
             "challengesPassed": self.passed,
@@ -87,7 +87,7 @@ def _honest_node(ch: Challenge) -> NodeWork:
     return answer_challenge(ch, "numpy")
 
 
-def _faking_node(fraction: float, rng: np.random.Generator) -> Any:
+def _faking_node(fraction: float, rng: np.random.Generator) -> Callable[[Challenge], NodeWork]:
     """A node that computes only ``1 − fraction`` of the rows and commits random values for the rest."""
 
     def node(ch: Challenge) -> NodeWork:
@@ -127,9 +127,7 @@ class _Round:
         for i in sorted(int(p) for p in picks):
             spec = members[i]
             honest = spec.address.lower() not in self.liars
-            node = (
-                (lambda c: answer_challenge(c, "numpy")) if honest else _faking_node(self.fake_fraction, rng)
-            )
+            node = _honest_node if honest else _faking_node(self.fake_fraction, rng)
             verdict = run_challenge(new_challenge(self.n, seed=rng.bytes(32)), node, k=self.k, rng=rng)
             result.challenges += 1
             result.passed += int(verdict.passed)

@@ -36,17 +36,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
-from typing import Any
+from typing import NamedTuple, TypeAlias
 
 from drakewell.core.errors import ProofError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 
 DIFF1_TARGET = 0xFFFF << 208
 MAX_TARGET = (1 << 256) - 1
 DEFAULT_VERSION_MASK = 0x1FFFE000  # BIP 310's usual mask
+
+Difficulty: TypeAlias = float | int | str | Fraction
+"""A share difficulty as a pool sends it (a JSON number, or its text) or as an exact fraction."""
 
 
 class ShareStatus(StrEnum):
@@ -61,7 +65,7 @@ def sha256d(data: bytes) -> bytes:
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
-def target_for_difficulty(difficulty: float | int | str | Fraction) -> int:
+def target_for_difficulty(difficulty: Difficulty) -> int:
     """Share target ``floor(0xFFFF·2**208 / d)`` on the exact value of ``d`` (capped at 2**256 − 1)."""
     try:
         d = Fraction(difficulty)
@@ -81,7 +85,7 @@ def hashes_per_share(target: int) -> float:
     return float(Fraction(1 << 256, target + 1))
 
 
-def _unhex(text: Any, size: int | None, what: str) -> bytes:
+def _unhex(text: object, size: int | None, what: str) -> bytes:
     if not isinstance(text, str):
         raise ProofError(f"{what} {text!r} is not a hex string", hint="Stratum fields are hex strings")
     try:
@@ -118,7 +122,7 @@ class Job:
         return hashes_per_share(self.target)
 
     @classmethod
-    def from_notify(cls, params: Sequence[Any], target: int) -> Job:
+    def from_notify(cls, params: Sequence[object], target: int) -> Job:
         if not isinstance(params, Sequence) or len(params) < 9:
             raise ProofError(f"mining.notify has {params!r}", hint="notify carries 9 parameters")
         job_id, prevhash, coinb1, coinb2, branch, version, nbits, ntime, clean = params[:9]
@@ -171,7 +175,7 @@ class Submission:
     version_bits: str | None = None
 
     @classmethod
-    def from_params(cls, params: Any) -> Submission:
+    def from_params(cls, params: object) -> Submission:
         if (
             not isinstance(params, list)
             or len(params) not in (5, 6)
@@ -195,6 +199,20 @@ class ShareResult:
     reason: str = ""
 
 
+class _JobState(NamedTuple):
+    """What every share of one job on one session reuses (:func:`verify_shares` unpacks it)."""
+
+    prefix: hashlib._Hash  # sha256 state after ``coinb1 ‖ extranonce1``, copied per share
+    coinb2: bytes
+    branch: tuple[bytes, ...]
+    head: bytes  # version ‖ prevhash: the header's start without version rolling
+    prevhash: bytes
+    nbits: bytes
+    target_be: bytes  # digest[::-1] <= this  ⇔  int(digest, little) <= target
+    accepted: ShareResult  # the one result every accepted share of the job shares
+    seen: set[bytes]  # accepted headers of the job
+
+
 @dataclass
 class Session:
     """What one miner connection negotiated: extranonce, version mask, jobs and difficulty."""
@@ -205,13 +223,13 @@ class Session:
     target: int = DIFF1_TARGET
     jobs: dict[str, Job] = field(default_factory=dict)
     workers: set[str] = field(default_factory=set)
-    prefixes: dict[str, Any] = field(default_factory=dict)  # job id -> what its shares reuse
+    prefixes: dict[str, _JobState] = field(default_factory=dict)  # job id -> what its shares reuse
     seen: dict[str, set[bytes]] = field(default_factory=dict)  # job id -> accepted headers
 
-    def set_difficulty(self, difficulty: Any) -> None:
+    def set_difficulty(self, difficulty: Difficulty) -> None:
         self.target = target_for_difficulty(difficulty)
 
-    def notify(self, params: Sequence[Any]) -> Job:
+    def notify(self, params: Sequence[object]) -> Job:
         job = Job.from_notify(params, self.target)
         if job.clean:
             self.jobs.clear()
@@ -226,18 +244,18 @@ class Session:
         self.prefixes.clear()
 
 
-def _job_state(session: Session, job: Job) -> tuple[Any, ...]:
+def _job_state(session: Session, job: Job) -> _JobState:
     """What every share of ``job`` on this session reuses (see :func:`verify_shares`)."""
     state = session.prefixes.get(job.job_id)
     if state is None:
-        state = session.prefixes[job.job_id] = (
-            hashlib.sha256(job.coinb1 + session.extranonce1),  # coinbase prefix, copied per share
+        state = session.prefixes[job.job_id] = _JobState(
+            hashlib.sha256(job.coinb1 + session.extranonce1),
             job.coinb2,
             job.branch,
-            job.version.to_bytes(4, "little") + job.prevhash,  # header head without version rolling
+            job.version.to_bytes(4, "little") + job.prevhash,
             job.prevhash,
             job.nbits,
-            job.target.to_bytes(32, "big"),  # digest[::-1] <= this  ⇔  int(digest, little) <= target
+            job.target.to_bytes(32, "big"),
             ShareResult(ShareStatus.ACCEPTED, job.work),
             session.seen.setdefault(job.job_id, set()),
         )
@@ -310,7 +328,7 @@ class HashrateEstimate:
     low_per_s: float
     high_per_s: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "shares": self.shares,
             "workHashes": self.work_hashes,
@@ -325,7 +343,9 @@ class HashrateEstimate:
 @functools.lru_cache(maxsize=4096)
 def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float]:
     """Exact (Garwood) interval for a Poisson mean from one observed ``count`` (memoized: pure)."""
-    from scipy.special import gammaincinv  # χ²(q; 2m)/2 = P⁻¹(m, q), the inverse regularized gamma
+    # χ²(q; 2m)/2 = P⁻¹(m, q), the inverse regularized gamma; scipy.special takes seconds to import,
+    # so it loads with the first interval (checking shares never needs it)
+    from scipy.special import gammaincinv
 
     if count < 0:
         raise ProofError(f"share count {count} is negative", hint="count accepted shares")
@@ -360,5 +380,5 @@ def estimate_hashrate(
     )
 
 
-def submissions_from_json(items: Sequence[Mapping[str, Any]]) -> list[Submission]:
+def submissions_from_json(items: Sequence[JsonMapping]) -> list[Submission]:
     return [Submission.from_params(item["params"]) for item in items]
