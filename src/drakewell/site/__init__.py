@@ -88,6 +88,7 @@ __all__ = [
     "load_site",
     "parse_duration",
     "parse_site",
+    "read_toml",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -908,21 +909,30 @@ def _site_error(source: str, exc: ValidationError) -> SiteError:
 def load_site(path: str | Path, *, catalog: Catalog | None = None) -> Site:
     """Load and validate a site TOML file."""
     file = Path(path)
-    if not file.is_file():
-        raise SiteError(
-            f"site file {file} not found", hint="pass the path of a site TOML, e.g. examples/sites/"
-        )
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SiteError(
-            f"{file}: not valid TOML: {exc}", hint="fix the TOML syntax at the reported line"
-        ) from None
+    data = read_toml(
+        file,
+        SiteError,
+        missing=f"site file {file}",
+        hint="pass the path of a site TOML, e.g. examples/sites/",
+    )
     return parse_site(data, base_dir=file.parent, source=str(file), catalog=catalog)
 
 
+def read_toml(file: Path, error: type[DrakewellError], *, missing: str, hint: str) -> dict[str, object]:
+    """The mapping a TOML file holds; else ``error``: ``"<missing> not found"`` with ``hint``, or the
+    line where the TOML syntax breaks."""
+    if not file.is_file():
+        raise error(f"{missing} not found", hint=hint)
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise error(
+            f"{file}: not valid TOML: {exc}", hint="fix the TOML syntax at the reported line"
+        ) from None
+
+
 def parse_site(
-    data: Mapping[str, Any],
+    data: Mapping[str, object],
     *,
     base_dir: str | Path = ".",
     source: str = "site",

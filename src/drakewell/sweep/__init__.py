@@ -22,7 +22,7 @@ Ray is the optional extra ``drakewell[sweep]``; nothing here imports it until a
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from drakewell.sweep.executors import Executor, Outcome, RayExecutor, SerialExecutor, require_ray
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # the CLI imports ``drakewell.sweep.cli`` on every ``drakewell`` start: keep pandas out of --help
     module = _LAZY.get(name)
     if module is None:

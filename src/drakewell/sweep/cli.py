@@ -7,17 +7,19 @@ A thin layer over :func:`drakewell.sweep.runner.run_sweep` with a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from types import TracebackType
+from typing import Annotated
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from drakewell.sweep.executors import RayExecutor, require_ray
-from drakewell.sweep.runner import run_sweep
+from drakewell.sweep.runner import ProgressHook, SweepOutcome, run_sweep
 from drakewell.sweep.spec import load_spec
 
 app = typer.Typer(help="Scenario sweeps.", no_args_is_help=True)
@@ -53,7 +55,7 @@ def sweep(
 class _ProgressBar:
     """A Rich bar with cells done, failed and the time left."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Console) -> None:
 
         self._bar = Progress(
             TextColumn("cells"),
@@ -64,24 +66,27 @@ class _ProgressBar:
             TimeRemainingColumn(),
             console=console,
         )
-        self._task: Any = None
+        self._task: TaskID | None = None
 
-    def __enter__(self) -> tuple[Any, Any]:
+    def __enter__(self) -> tuple[Callable[[int, int], None], ProgressHook]:
         self._bar.__enter__()
 
         def on_start(total: int, skipped: int) -> None:
             self._task = self._bar.add_task("sweep", total=total, completed=skipped, failed=0)
 
         def on_progress(done: int, failed: int, total: int) -> None:
+            assert self._task is not None, "on_start comes first"
             self._bar.update(self._task, completed=done, failed=failed)
 
         return on_start, on_progress
 
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bar.__exit__(kind, exc, tb)
 
 
-def render_outcome(outcome: Any) -> Any:
+def render_outcome(outcome: SweepOutcome) -> Table:
     """A small Rich table: what ran, what failed, where the files are, the worst mpc capture."""
 
     table = Table(title="sweep", show_header=False)

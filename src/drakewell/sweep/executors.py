@@ -16,18 +16,27 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+import pandas as pd
 
 from drakewell.core.errors import SweepError
-from drakewell.sweep.task import CellTask, run_cell
+from drakewell.sweep.task import CellResult, CellTask, PriceFrames, run_cell
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+    from ray.remote_function import RemoteFunction
 
 __all__ = [
     "INSTALL_HINT",
+    "CellRunner",
     "Executor",
     "Outcome",
     "RayExecutor",
     "SerialExecutor",
+    "SharedInput",
     "describe_error",
     "require_ray",
     "start_ray",
@@ -37,12 +46,17 @@ INSTALL_HINT = "install the sweep extra: pip install 'drakewell[sweep]'"
 DEFAULT_OBJECT_STORE_MB = 256
 START_ATTEMPTS = 3
 
+SharedInput: TypeAlias = PriceFrames | pd.Series
+"""A heavy input many cells read: a price source's frames, or a daily hashprice series."""
+CellRunner: TypeAlias = Callable[[CellTask, PriceFrames, "pd.Series | None"], CellResult]
+"""The task body: one cell, its price frames and its hashprice series (``None``: a constant)."""
+
 
 @dataclass(frozen=True)
 class Outcome:
     """A finished attempt: the task's value, or the error it ended with."""
 
-    value: dict[str, Any] | None
+    value: CellResult | None
     error: str | None
     worker: str
 
@@ -53,7 +67,7 @@ class Executor(Protocol):
     name: str
     slots: int  # how many tasks may be in flight
 
-    def share(self, key: str, value: Any) -> None: ...
+    def share(self, key: str, value: SharedInput) -> None: ...
 
     def submit(self, task: CellTask) -> int: ...
 
@@ -77,13 +91,13 @@ class SerialExecutor:
     name = "serial"
     slots = 1
 
-    def __init__(self, run: Callable[..., dict[str, Any]] = run_cell) -> None:
+    def __init__(self, run: CellRunner = run_cell) -> None:
         self._run = run
-        self._shared: dict[str, Any] = {}
+        self._shared: dict[str, SharedInput] = {}
         self._queue: list[tuple[int, CellTask]] = []
         self._next = 0
 
-    def share(self, key: str, value: Any) -> None:
+    def share(self, key: str, value: SharedInput) -> None:
         self._shared[key] = value
 
     def submit(self, task: CellTask) -> int:
@@ -93,9 +107,11 @@ class SerialExecutor:
 
     def wait_one(self) -> tuple[int, Outcome]:
         ticket, task = self._queue.pop(0)
+        prices = self._shared[task.prices_key]
         hp = self._shared[task.hashprice_key] if task.hashprice_key else None
+        assert isinstance(prices, PriceFrames) and not isinstance(hp, PriceFrames)
         try:
-            value = self._run(task, self._shared[task.prices_key], hp)
+            value = self._run(task, prices, hp)
         except Exception as exc:  # a failed cell is recorded, never raised
             return ticket, Outcome(None, describe_error(exc), "serial")
         return ticket, Outcome(value, None, "serial")
@@ -104,7 +120,7 @@ class SerialExecutor:
         self._queue.clear()
 
 
-def require_ray() -> Any:
+def require_ray() -> ModuleType:
     """The ``ray`` module, or a :class:`SweepError` that says how to install it."""
     try:
         import ray
@@ -122,7 +138,7 @@ def start_ray(*, address: str | None = None, workers: int | None = None, object_
     """
     ray = require_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    quiet: dict[str, object] = {"logging_level": logging.WARNING, "log_to_driver": False}
     for attempt in range(START_ATTEMPTS):
         try:
             if address:
@@ -148,12 +164,11 @@ def start_ray(*, address: str | None = None, workers: int | None = None, object_
             ) from None
 
 
-def _run_on_worker(task: CellTask, prices: Any, hashprice_series: Any) -> dict[str, Any]:
+def _run_on_worker(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | None) -> CellResult:
     import ray
 
     value = run_cell(task, prices, hashprice_series)
-    value["worker"] = ray.get_runtime_context().get_node_id()
-    return value
+    return replace(value, worker=ray.get_runtime_context().get_node_id())
 
 
 class RayExecutor:
@@ -184,12 +199,14 @@ class RayExecutor:
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.slots = workers or max(cpus, 1)
-        self._remote = ray.remote(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")(_run_on_worker)
-        self._refs: dict[str, Any] = {}
-        self._pending: dict[Any, int] = {}
+        self._remote: RemoteFunction = ray.remote(num_cpus=1, max_retries=0, scheduling_strategy="SPREAD")(
+            _run_on_worker
+        )
+        self._refs: dict[str, ObjectRef[SharedInput]] = {}
+        self._pending: dict[ObjectRef[CellResult], int] = {}
         self._next = 0
 
-    def share(self, key: str, value: Any) -> None:
+    def share(self, key: str, value: SharedInput) -> None:
         self._refs[key] = self._ray.put(value)
 
     def submit(self, task: CellTask) -> int:
@@ -208,7 +225,7 @@ class RayExecutor:
         except Exception as exc:  # task error, worker or node died: recorded, and retried by the runner
             logging.getLogger(__name__).debug("cell failed: %s", traceback.format_exc())
             return ticket, Outcome(None, describe_error(exc), "")
-        return ticket, Outcome(value, None, str(value.pop("worker", "")))
+        return ticket, Outcome(value, None, value.worker)
 
     def close(self) -> None:
         for ref in list(self._pending):

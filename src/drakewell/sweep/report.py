@@ -19,12 +19,15 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from drakewell.report import plotly_modules
-from drakewell.sweep.spec import PriceSource, SweepSpec
+from drakewell.sweep.spec import PriceSource, Scalar, SweepSpec
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
 
 __all__ = ["below_bar", "build_figures", "heatmap_axes", "write_sweep_report"]
 
@@ -43,14 +46,14 @@ def heatmap_axes(spec: SweepSpec) -> tuple[str, str] | None:
     return None
 
 
-def _levels(spec: SweepSpec, axis: str) -> list[Any]:
+def _levels(spec: SweepSpec, axis: str) -> list[Scalar]:
     for name, values in spec.axes:
         if name == axis:
             return [v.label if isinstance(v, PriceSource) else v for v in values]
     return []
 
 
-def _heatmap(frame: pd.DataFrame, spec: SweepSpec, column: str, title: str, scale: float, fmt: str) -> Any:
+def _heatmap(frame: pd.DataFrame, spec: SweepSpec, column: str, title: str, scale: float, fmt: str) -> Figure:
     go, make_subplots = plotly_modules()
 
     axes = heatmap_axes(spec)
@@ -102,7 +105,7 @@ def _heatmap(frame: pd.DataFrame, spec: SweepSpec, column: str, title: str, scal
     return fig
 
 
-def _revenue_mix(frame: pd.DataFrame, spec: SweepSpec) -> Any:
+def _revenue_mix(frame: pd.DataFrame, spec: SweepSpec) -> Figure:
     go, _ = plotly_modules()
 
     ok = frame[frame["status"] == "ok"]
@@ -146,9 +149,9 @@ def below_bar(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
     return out.sort_values("flex_capture").reset_index(drop=True)
 
 
-def build_figures(frame: pd.DataFrame, spec: SweepSpec) -> dict[str, Any]:
+def build_figures(frame: pd.DataFrame, spec: SweepSpec) -> dict[str, Figure]:
     """The report's figures by id (a chart without data is left out)."""
-    figures: dict[str, Any] = {}
+    figures: dict[str, Figure] = {}
     ok = frame[frame["status"] == "ok"] if not frame.empty else frame
     if heatmap_axes(spec) is not None and not ok.empty:
         if "flex_capture" in ok.columns:
@@ -171,7 +174,7 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: object) -> str:
     if isinstance(v, float):
         if pd.isna(v):
             return "—"

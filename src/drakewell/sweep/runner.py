@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -40,6 +40,7 @@ from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY
 from drakewell.site import parse_site
 from drakewell.sweep.executors import Executor
+from drakewell.sweep.report import write_sweep_report
 from drakewell.sweep.spec import Cell, SweepSpec, cell_key, cell_site_data, expand_cells, file_digest
 from drakewell.sweep.task import CellTask, PriceFrames
 
@@ -60,6 +61,8 @@ MAX_ATTEMPTS = 2  # a failed attempt is retried once
 
 # (done, failed, total) after each finished cell
 ProgressHook = Callable[[int, int, int], None]
+Row: TypeAlias = dict[str, object]
+"""One row of the results: column -> value."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def _load_inputs(
         for path in (source.rt_path, source.forecast_path):
             if path:
                 digests[path] = file_digest(path)
-        default_zone = str(spec.site_data.get("site", {}).get("zone", "LZ_WEST"))
+        site_table = spec.site_data.get("site")
+        default_zone = str(site_table.get("zone", "LZ_WEST")) if isinstance(site_table, dict) else "LZ_WEST"
         for zone in sorted(z or default_zone for z in zones_by_source.get(source.rt_path, set())):
             for frame, what in ((rt, "real-time"), (da, "day-ahead")):
                 if frame is not None and zone not in frame.columns:
@@ -136,7 +140,9 @@ def _hashprice_key(path: str | None) -> str:
     return f"hashprice:{path or 'derived'}"
 
 
-def _prepare(spec: SweepSpec, cell: Cell, digests: Mapping[str, str], derived: Any) -> _Prepared:
+def _prepare(
+    spec: SweepSpec, cell: Cell, digests: Mapping[str, str], derived: float | pd.Series | None
+) -> _Prepared:
 
     data = cell_site_data(spec, cell)
     key = cell_key(data, cell, digests)
@@ -162,8 +168,8 @@ def _prepare(spec: SweepSpec, cell: Cell, digests: Mapping[str, str], derived: A
     return _Prepared(cell, key, task, None)
 
 
-def _row(cell: Cell, key: str, summary: Mapping[str, Any] | None, **run: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict(cell.values)
+def _row(cell: Cell, key: str, summary: Mapping[str, object] | None, **run: object) -> Row:
+    row: Row = dict(cell.values)
     for name, value in (summary or {}).items():
         if name in row:
             if row[name] == value:
@@ -183,7 +189,7 @@ def result_columns(frame: pd.DataFrame, axes: Sequence[str]) -> list[str]:
     return head + [c for c in frame.columns if c not in head and c not in tail] + tail
 
 
-def _frame(rows: Sequence[Mapping[str, Any]], axes: Sequence[str]) -> pd.DataFrame:
+def _frame(rows: Sequence[Row], axes: Sequence[str]) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return pd.DataFrame(columns=[*axes, *RUN_COLUMNS])
@@ -216,11 +222,11 @@ def read_results(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _resume(results_path: Path, keys: set[str]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+def _resume(results_path: Path, keys: set[str]) -> tuple[dict[str, Row], list[Row]]:
     """From an earlier results file: this SPEC's cells that ran (by cell key), and other SPECs'
     rows (kept in the file, left out of this run)."""
-    rows: dict[str, dict[str, Any]] = {}
-    foreign: list[dict[str, Any]] = []
+    rows: dict[str, Row] = {}
+    foreign: list[Row] = []
     if not results_path.exists():
         return rows, foreign
     for record in read_results(results_path).to_dict("records"):
@@ -250,7 +256,7 @@ class _Tally:
 def _execute(
     executor: Executor,
     queue: list[tuple[_Prepared, int]],
-    rows: dict[str, dict[str, Any]],
+    rows: dict[str, Row],
     tally: _Tally,
     flush: Callable[[], None],
     flush_s: float,
@@ -270,11 +276,11 @@ def _execute(
             rows[p.key] = _row(
                 p.cell,
                 p.key,
-                outcome.value["summary"],
+                outcome.value.summary,
                 status="ok",
                 attempts=attempt,
                 worker=outcome.worker,
-                task_seconds=float(outcome.value["task_seconds"]),
+                task_seconds=float(outcome.value.task_seconds),
             )
         elif attempt < MAX_ATTEMPTS:
             queue.insert(0, (p, attempt + 1))
@@ -344,8 +350,6 @@ def run_sweep(
     frame = _frame([rows[p.key] for p in prepared], axes)
     report_path = None
     if report:
-        from drakewell.sweep.report import write_sweep_report
-
         report_path = write_sweep_report(frame, spec, folder / REPORT_FILE)
     return SweepOutcome(
         results=frame,

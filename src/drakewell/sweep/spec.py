@@ -51,14 +51,14 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drakewell.core.config import DATA_DIR_ENV, data_dir
 from drakewell.core.errors import DrakewellError, SweepError
 from drakewell.dispatch.policies import get_policy
-from drakewell.site import parse_site
+from drakewell.site import parse_site, read_toml
 
 __all__ = [
     "RESERVED_AXES",
@@ -93,6 +93,10 @@ class PriceSource:
     forecast_path: str | None
 
 
+AxisValue: TypeAlias = Scalar | PriceSource
+"""One value of an axis: a price source on the prices axis, a scalar on every other."""
+
+
 @dataclass(frozen=True)
 class SiteAxis:
     """An axis over one site key (``path`` as written, ``parts`` parsed)."""
@@ -125,12 +129,12 @@ class SweepSpec:
     name: str
     source: str
     site_path: str
-    site_data: Mapping[str, Any]  # the base site's TOML mapping
+    site_data: Mapping[str, object]  # the base site's TOML mapping
     prices: PriceSource | None  # fixed prices (None when prices is an axis)
     zone: str | None
     hashprice: float | str | None
     policy: str
-    axes: tuple[tuple[str, tuple[Any, ...]], ...]  # name -> values (prices as PriceSource)
+    axes: tuple[tuple[str, tuple[AxisValue, ...]], ...]  # name -> values (prices as PriceSource)
     heatmap: tuple[str, str] | None
     mpc_flex_capture_bar: float
 
@@ -146,7 +150,7 @@ class SweepSpec:
         """Every distinct price source the cells use (each is loaded once)."""
         for name, values in self.axes:
             if name == "prices":
-                return tuple(values)
+                return tuple(v for v in values if isinstance(v, PriceSource))
         assert self.prices is not None
         return (self.prices,)
 
@@ -186,7 +190,7 @@ class _ReportIn(_Model):
 
 class _SpecIn(_Model):
     sweep: _SweepIn
-    axes: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    axes: dict[str, Annotated[list[object], Field(min_length=1)]] = Field(default_factory=dict)
     report: _ReportIn = _ReportIn()
 
 
@@ -258,14 +262,14 @@ def _describe(parts: Sequence[KeyPart]) -> str:
     return _key_path(list(parts))
 
 
-def set_key_path(data: Mapping[str, Any], parts: Sequence[KeyPart], value: Any) -> dict[str, Any]:
+def set_key_path(data: Mapping[str, object], parts: Sequence[KeyPart], value: object) -> dict[str, object]:
     """A deep copy of ``data`` with the key at ``parts`` set to ``value``.
 
     Every table or array on the way must exist in ``data`` (a ``KeyError`` names the first one
     missing and what is there); the last key may be new (the site schema then judges it).
     """
     out = copy.deepcopy(dict(data))
-    node: Any = out
+    node: object = out
     for depth, part in enumerate(parts[:-1]):
         here = _describe(parts[: depth + 1])
         if isinstance(part, int):
@@ -298,16 +302,12 @@ def set_key_path(data: Mapping[str, Any], parts: Sequence[KeyPart], value: Any) 
 def load_spec(path: str | Path) -> SweepSpec:
     """Load and validate a sweep SPEC TOML."""
     file = Path(path)
-    if not file.is_file():
-        raise SweepError(
-            f"sweep SPEC {file} not found", hint="pass the path of a SPEC TOML, e.g. examples/sweeps/"
-        )
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(
-            f"{file}: not valid TOML: {exc}", hint="fix the TOML syntax at the reported line"
-        ) from None
+    data = read_toml(
+        file,
+        SweepError,
+        missing=f"sweep SPEC {file}",
+        hint="pass the path of a SPEC TOML, e.g. examples/sweeps/",
+    )
     return parse_spec(data, base_dir=file.parent, source=str(file), name=file.stem)
 
 
@@ -341,7 +341,7 @@ def _price_source(raw: str | _PricesIn, base_dir: Path, source: str, key: str) -
     return PriceSource(label=raw.label or raw.rt, rt_path=rt, forecast_path=fc)
 
 
-def _hashprice(raw: Any, base_dir: Path, source: str, key: str) -> float | str:
+def _hashprice(raw: object, base_dir: Path, source: str, key: str) -> float | str:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise SweepError(
             f"{source}: {key} = {raw!r} is neither a number nor a file path",
@@ -356,7 +356,7 @@ def _hashprice(raw: Any, base_dir: Path, source: str, key: str) -> float | str:
     return float(raw)
 
 
-def _scalar_kind(value: Any) -> str:
+def _scalar_kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
@@ -372,14 +372,14 @@ class _Reader:
     def __init__(self, source: str, base: Path, site_file: Path) -> None:
         self.source, self.base, self.site_file = source, base, site_file
         try:
-            self.site_data = tomllib.loads(site_file.read_text(encoding="utf-8"))
+            self.site_data: dict[str, object] = tomllib.loads(site_file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SweepError(
                 f"{source}: sweep.site {site_file}: not valid TOML: {exc}", hint="fix the site file"
             ) from None
         self.check_site(self.site_data, "sweep.site")
 
-    def check_site(self, mapping: Mapping[str, Any], key: str) -> None:
+    def check_site(self, mapping: Mapping[str, object], key: str) -> None:
         try:
             parse_site(mapping, base_dir=self.site_file.parent, source=str(self.site_file))
         except DrakewellError as exc:
@@ -416,7 +416,7 @@ class _Reader:
             fixed.label, fixed.rt_path, _existing(sw.forecast, self.base, source, "sweep.forecast")
         )
 
-    def axis(self, axis: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    def axis(self, axis: str, values: Sequence[object]) -> tuple[AxisValue, ...]:
         """An axis's values, each checked (a site axis: the base site with it must validate)."""
         source, key = self.source, "axes." + _key_path([axis])
         kinds = {_scalar_kind(v) for v in values if axis != "prices"}
@@ -425,7 +425,7 @@ class _Reader:
                 f"{source}: {key} mixes {' and '.join(sorted(kinds))}",
                 hint="give every value of an axis the same type",
             )
-        out: tuple[Any, ...]
+        out: tuple[AxisValue, ...]
         if axis == "policy":
             out = tuple(
                 self.policy(_text(v, f"{key}[{i}]", source), f"{key}[{i}]") for i, v in enumerate(values)
@@ -442,7 +442,7 @@ class _Reader:
             raise SweepError(f"{source}: {key} repeats a value", hint="list each value once")
         return out
 
-    def _prices_axis(self, key: str, values: Sequence[Any]) -> tuple[PriceSource, ...]:
+    def _prices_axis(self, key: str, values: Sequence[object]) -> tuple[PriceSource, ...]:
         sources = []
         for i, v in enumerate(values):
             try:
@@ -460,7 +460,7 @@ class _Reader:
             )
         return tuple(sources)
 
-    def _site_axis(self, axis: str, key: str, values: Sequence[Any]) -> tuple[Any, ...]:
+    def _site_axis(self, axis: str, key: str, values: Sequence[object]) -> tuple[Scalar, ...]:
         source = self.source
         try:
             parts = parse_key_path(axis)
@@ -469,8 +469,9 @@ class _Reader:
                 f"{source}: {key}: {exc}",
                 hint=f"axes are {', '.join(RESERVED_AXES)} or a site key path, quoted in TOML",
             ) from None
+        scalars: list[Scalar] = []
         for i, v in enumerate(values):
-            if isinstance(v, dict | list):
+            if not isinstance(v, str | int | float | bool):  # a table, an array or a TOML date
                 raise SweepError(
                     f"{source}: {key}[{i}] is a {type(v).__name__}", hint="a site axis takes scalar values"
                 )
@@ -482,7 +483,8 @@ class _Reader:
                     hint="name a key of the base site (see its TOML); tables and arrays must exist there",
                 ) from None
             self.check_site(changed, f"{key}[{i}] = {v!r}")
-        return tuple(values)
+            scalars.append(v)
+        return tuple(scalars)
 
     def heatmap(self, raw: _SpecIn) -> tuple[str, str] | None:
         if raw.report.heatmap is None:
@@ -502,7 +504,7 @@ class _Reader:
 
 
 def parse_spec(
-    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "sweep", name: str = "sweep"
+    data: Mapping[str, object], *, base_dir: str | Path = ".", source: str = "sweep", name: str = "sweep"
 ) -> SweepSpec:
     """Validate a SPEC mapping (parsed TOML): schema, axes, site key paths and every axis value."""
     base = Path(base_dir)
@@ -532,21 +534,18 @@ def parse_spec(
     )
 
 
-def _text(value: Any, key: str, source: str) -> str:
+def _text(value: object, key: str, source: str) -> str:
     if not isinstance(value, str) or not value:
         raise SweepError(f"{source}: {key} = {value!r} is not a name", hint="write it as a quoted string")
     return value
 
 
-def _hashable(value: Any) -> Any:
+def _hashable(value: AxisValue) -> str | tuple[str, Scalar]:
     return value.label if isinstance(value, PriceSource) else (type(value).__name__, value)
 
 
-def _label(name: str, value: Any) -> Scalar:
-    if isinstance(value, PriceSource):
-        return value.label
-    assert isinstance(value, str | int | float | bool)
-    return value
+def _label(value: AxisValue) -> Scalar:
+    return value.label if isinstance(value, PriceSource) else value
 
 
 def expand_cells(spec: SweepSpec) -> list[Cell]:
@@ -556,24 +555,31 @@ def expand_cells(spec: SweepSpec) -> list[Cell]:
     for combo in itertools.product(*(values for _, values in spec.axes)):
         chosen = dict(zip(names, combo, strict=True))
         prices = chosen.get("prices", spec.prices)
-        assert isinstance(prices, PriceSource)
-        overrides = tuple((parse_key_path(n), v) for n, v in chosen.items() if n not in RESERVED_AXES)
+        zone = chosen.get("zone", spec.zone)
+        hashprice = chosen.get("hashprice_usd_per_ph_day", spec.hashprice)
+        policy = chosen.get("policy", spec.policy)
+        # the reserved axes hold what _Reader.axis made of them: prices, names and hashprices
+        assert isinstance(prices, PriceSource) and isinstance(policy, str)
+        assert (zone is None or isinstance(zone, str)) and (
+            hashprice is None or isinstance(hashprice, float | str)
+        )
+        overrides = tuple((parse_key_path(n), _label(v)) for n, v in chosen.items() if n not in RESERVED_AXES)
         cells.append(
             Cell(
-                values=tuple((n, _label(n, v)) for n, v in chosen.items()),
+                values=tuple((n, _label(v)) for n, v in chosen.items()),
                 site_overrides=overrides,
                 prices=prices,
-                zone=chosen.get("zone", spec.zone),
-                hashprice=chosen.get("hashprice_usd_per_ph_day", spec.hashprice),
-                policy=chosen.get("policy", spec.policy),
+                zone=zone,
+                hashprice=hashprice,
+                policy=policy,
             )
         )
     return cells
 
 
-def cell_site_data(spec: SweepSpec, cell: Cell) -> dict[str, Any]:
+def cell_site_data(spec: SweepSpec, cell: Cell) -> dict[str, object]:
     """The base site's mapping with the cell's overrides applied."""
-    data: dict[str, Any] = copy.deepcopy(dict(spec.site_data))
+    data = copy.deepcopy(dict(spec.site_data))
     for parts, value in cell.site_overrides:
         data = set_key_path(data, parts, value)
     return data
@@ -584,12 +590,12 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def cell_key(site_data: Mapping[str, Any], cell: Cell, digests: Mapping[str, str]) -> str:
+def cell_key(site_data: Mapping[str, object], cell: Cell, digests: Mapping[str, str]) -> str:
     """The cell's identity: SHA-256 (first 16 hex digits) of its resolved definition.
 
     ``digests`` maps every file path the cell reads (price files, a hashprice CSV) to its SHA-256.
     """
-    hashprice: Any = cell.hashprice
+    hashprice: object = cell.hashprice
     if isinstance(hashprice, str):
         hashprice = {"file": digests[hashprice]}
     elif hashprice is None:

@@ -13,7 +13,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
@@ -21,7 +20,7 @@ from drakewell.dispatch.backtest import backtest_inputs
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.site import Site
 
-__all__ = ["CellTask", "PriceFrames", "flatten_summary", "run_cell"]
+__all__ = ["CellResult", "CellTask", "PriceFrames", "flatten_summary", "run_cell"]
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,18 @@ class CellTask:
     hashprice_key: str | None
 
 
-def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class CellResult:
+    """What a worker hands back for one cell: the flat summary, the wall time and where it ran."""
+
+    summary: dict[str, object]  # column -> value (see flatten_summary)
+    task_seconds: float
+    worker: str = ""  # the Ray node id; set by the executor that knows it
+
+
+def flatten_summary(summary: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     """Nested summary → flat columns joined by dots (``revenue_usd.ai``); lists become JSON text."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, value in summary.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
@@ -61,8 +69,8 @@ def flatten_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, A
     return out
 
 
-def run_cell(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | None) -> dict[str, Any]:
-    """Backtest one cell; returns ``{"summary": flat summary, "task_seconds": wall time}``."""
+def run_cell(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | None) -> CellResult:
+    """Backtest one cell: its flat summary and wall time."""
 
     t0 = time.perf_counter()
     hp: float | pd.Series
@@ -73,4 +81,4 @@ def run_cell(task: CellTask, prices: PriceFrames, hashprice_series: pd.Series | 
         hp = hashprice_series
     inputs = build_inputs(task.site, prices.rt, prices.da, hp, task.zone)
     result = backtest_inputs(inputs, [task.policy])[0]
-    return {"summary": flatten_summary(result.summary.to_json()), "task_seconds": time.perf_counter() - t0}
+    return CellResult(flatten_summary(result.summary.to_json()), time.perf_counter() - t0)
