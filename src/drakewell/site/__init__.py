@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -381,16 +381,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _parse_time(value: Any) -> datetime:
+def _parse_time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         ts = value
-    elif isinstance(value, str):
+    else:
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO-8601 time") from None
-    else:
-        raise ValueError(f"{value!r} is not a time")
     if ts.tzinfo is None:
         raise ValueError(f"{value!r} has no UTC offset; write e.g. 2023-07-03T05:00:00Z")
     return ts.astimezone(UTC)
@@ -576,7 +574,7 @@ class _TrainingIn(_Model):
 
     @field_validator("release", "deadline", "first_release")
     @classmethod
-    def _time(cls, value: Any) -> Any:
+    def _time(cls, value: str | datetime | None) -> datetime | None:
         return None if value is None else _parse_time(value)
 
     @field_validator("every", "deadline_after")
@@ -819,7 +817,7 @@ class _SiteIn(_Model):
     ai: _AiIn
     markets: _MarketsIn = _MarketsIn()
     renewables: _RenewablesIn | None = None
-    live: dict[str, Any] | None = None  # the live controller's settings, validated by drakewell.live
+    live: dict[str, object] | None = None  # the live controller's settings, validated by drakewell.live
 
     _halls: tuple[Hall, ...] = PrivateAttr(default=())
     _ai: AiDemand | None = PrivateAttr(default=None)
