@@ -125,7 +125,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     site = _site(tmp)
     journal = tmp / "uninterrupted.jsonl"
     mp = pytest.MonkeyPatch()
-    mp.setattr("drakewell.live.ven.Ven", FakeVen)
+    mp.setattr("drakewell.live.service.Ven", FakeVen)
     FakeVen.DELIVER[:] = [0.3]
     try:
         summary = _run(site, journal, START, 6 * 1.5 + 1.0)  # two horizons and a bit of the third
@@ -172,7 +172,7 @@ def test_a_restart_in_the_second_horizon_decides_as_the_uninterrupted_run(
     journal = tmp_path / "restarted.jsonl"
     journal.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records[:keep]))
     at = next(r["at"] for r in reversed(records[:keep]) if "at" in r)
-    monkeypatch.setattr("drakewell.live.ven.Ven", FakeVen)
+    monkeypatch.setattr("drakewell.live.service.Ven", FakeVen)
     FakeVen.DELIVER[:] = []  # the VTN sends nothing new
     summary = _run(uninterrupted["site"], journal, pd.Timestamp(at), 3 * 1.5 + 1.0)
 

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drakewell.core.errors import DrakewellError
+from drakewell.core.jsontypes import JsonMapping
 
 __all__ = ["LiveConfig", "LiveError", "MeterConfig", "MetricsConfig", "OpenAdrConfig", "load_live_config"]
 
@@ -100,7 +101,7 @@ class LiveConfig(_Model):
     metrics: MetricsConfig = MetricsConfig()
 
 
-def parse_live_config(data: dict[str, Any] | None, *, source: str = "site") -> LiveConfig:
+def parse_live_config(data: JsonMapping | None, *, source: str = "site") -> LiveConfig:
     """Validate a ``[live]`` table (``None``: every default)."""
     try:
         return LiveConfig.model_validate(data or {})

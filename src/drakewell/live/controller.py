@@ -43,16 +43,17 @@ import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
+from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonValue
 from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
 from drakewell.dispatch.types import DispatchInputs
 from drakewell.fleet.control import Setpoint
 from drakewell.live.config import LiveConfig, LiveError
-from drakewell.live.journal import Journal
+from drakewell.live.journal import Journal, as_float, as_int, as_object, as_optional_float, as_str
 from drakewell.live.signals import DrEvent, PriceTick, ReplayClock, WallClock, event_target_mw, event_value
 
 if TYPE_CHECKING:
@@ -65,13 +66,14 @@ __all__ = ["Controller", "EventRecord", "PriceSource", "step_from_json", "step_t
 
 
 _PRIORITY = {"event": 0, "check": 1, "price": 2, "end": 3}  # queue order: events first
+_Item = PriceTick | str | None  # what a queued signal carries: a price, an event id, nothing
 
 
 class PriceSource(Protocol):
     def ticks(self, after: pd.Timestamp | None = None) -> AsyncIterator[PriceTick]: ...
 
 
-def step_to_json(step: StepDecision) -> dict[str, Any]:
+def step_to_json(step: StepDecision) -> JsonObject:
     plan = step.reserve_plan
     return {
         "t": step.t,
@@ -85,17 +87,21 @@ def step_to_json(step: StepDecision) -> dict[str, Any]:
     }
 
 
-def step_from_json(obj: dict[str, Any]) -> StepDecision:
+def step_from_json(obj: JsonMapping) -> StepDecision:
     plan = obj.get("reserve_plan")
+    if plan is not None and not isinstance(plan, list):
+        raise TypeError(f"reserve_plan is not a list: {plan!r}")
     return StepDecision(
-        t=int(obj["t"]),
-        mining_mw=float(obj["mining_mw"]),
-        inference_mw=float(obj["inference_mw"]),
-        spot_mw=float(obj["spot_mw"]),
-        training_by_job_mw={int(k): float(v) for k, v in obj["training_by_job_mw"].items()},
-        reserve_mw=float(obj["reserve_mw"]),
+        t=as_int(obj["t"]),
+        mining_mw=as_float(obj["mining_mw"]),
+        inference_mw=as_float(obj["inference_mw"]),
+        spot_mw=as_float(obj["spot_mw"]),
+        training_by_job_mw={int(k): as_float(v) for k, v in as_object(obj["training_by_job_mw"]).items()},
+        reserve_mw=as_float(obj["reserve_mw"]),
         status=str(obj["status"]),
-        reserve_plan=None if plan is None else (int(plan[0]), int(plan[1]), np.asarray(plan[2], dtype=float)),
+        reserve_plan=None
+        if plan is None
+        else (as_int(plan[0]), as_int(plan[1]), np.asarray(plan[2], dtype=float)),
     )
 
 
@@ -116,7 +122,7 @@ class EventRecord:
     def time_to_target_s(self) -> float | None:
         return None if self.verified_s is None else self.verified_s - self.received_s
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JsonObject:
         return {
             "event_id": self.event.event_id,
             "opt": self.opt,
@@ -185,7 +191,7 @@ class Controller:
         self.state = _State()
         self.ven: Ven | None = None
         # events first, then watchdog checks, then prices (FIFO within a kind)
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str, Any]] = asyncio.PriorityQueue()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str, _Item]] = asyncio.PriorityQueue()
         self._seq = 0
         self._prices_waiting = 0
         self._last_arrived: pd.Timestamp | None = None
@@ -201,9 +207,9 @@ class Controller:
         head = {"first": self.index[0].isoformat(), "n": int(self.inputs.n), "hours": self.inputs.hours}
         starts = [i for i, r in enumerate(j.records) if r["kind"] == "start"]
         same = False
-        st.cmd_seq = max((int(r["seq"]) for r in j.of_kind("command")), default=0)
+        st.cmd_seq = max((as_int(r["seq"]) for r in j.of_kind("command")), default=0)
         for r in j.of_kind("safe_mode"):
-            (st.safe.add if r["on"] else st.safe.discard)(r["why"])
+            (st.safe.add if r["on"] else st.safe.discard)(as_str(r["why"]))
         if starts:
             last = j.records[starts[-1]]
             same = {k: last[k] for k in head} == head
@@ -213,7 +219,7 @@ class Controller:
                     f"journal {j.path} belongs to another horizon ({last['first']}, {last['n']} intervals)",
                     hint="pass the journal of this run, or a new path to start afresh",
                 )
-        carry: dict[str, Any] | None = None
+        carry: JsonValue = None
         if not starts or not same:  # a new journal, or the next horizon of a live run
             if self.continues and starts:  # the state the previous horizon ended in (journalled at its end)
                 carry = next((r.get("carry") for r in reversed(j.records) if r["kind"] == "end"), None)
@@ -223,24 +229,24 @@ class Controller:
             self._base = starts[-1]
             carry = j.records[self._base].get("carry")
         if carry is not None:
-            self._take_carry(carry)
+            self._take_carry(as_object(carry))
         self._restore_events()
         self._apply_caps()
-        decided: dict[int, dict[str, Any]] = {}
+        decided: dict[int, JsonObject] = {}
         for r in self._records("decision"):
-            decided[int(r["step"]["t"])] = r
+            decided[as_int(as_object(r["step"])["t"])] = r
         for t in sorted(decided):
             r = decided[t]
-            self.inputs.price_usd_per_mwh[t] = float(r["price"])
+            self.inputs.price_usd_per_mwh[t] = as_float(r["price"])
             if r.get("priced", True):
                 st.last_price_t = t
-            step = step_from_json(r["step"])
+            step = step_from_json(as_object(r["step"]))
             if st.current is not None:
                 self.planner.commit(st.current)
             st.current, st.c = step, t
         self.finished = any(True for _ in self._records("end"))
 
-    def _records(self, kind: str | None = None) -> list[dict[str, Any]]:
+    def _records(self, kind: str | None = None) -> list[JsonObject]:
         """This horizon's journal records (of one kind)."""
         records = self.journal.records[self._base :]
         return records if kind is None else [r for r in records if r["kind"] == kind]
@@ -254,33 +260,33 @@ class Controller:
         for r in self.journal.records:
             kind = r["kind"]
             if kind == "start":
-                first, step = pd.Timestamp(r["first"]), pd.Timedelta(hours=float(r["hours"]))
+                first, step = pd.Timestamp(as_str(r["first"])), pd.Timedelta(hours=as_float(r["hours"]))
             elif kind == "event":
-                ev = DrEvent.from_json(r["event"])
+                ev = DrEvent.from_json(as_object(r["event"]))
                 self.events[ev.event_id] = EventRecord(
                     ev,
-                    r["opt"],
-                    r["target_mw"],
+                    as_str(r["opt"]),
+                    as_optional_float(r["target_mw"]),
                     time.monotonic(),
-                    pd.Timestamp(r["start"]),
-                    pd.Timestamp(r["end"]),
+                    pd.Timestamp(as_str(r["start"])),
+                    pd.Timestamp(as_str(r["end"])),
                     acted=r["opt"] != "optIn" or r["target_mw"] is None,
                     closed=bool(r.get("closed", False)),
                 )
             elif kind == "decision" and str(r["reason"]).startswith("event:") and first is not None:
                 rec = self.events.get(str(r["reason"]).removeprefix("event:"))
-                lo = first + int(r["step"]["t"]) * step
+                lo = first + as_int(as_object(r["step"])["t"]) * step
                 if rec is not None and rec.start < lo + step and rec.end > lo:
                     rec.acted = True
             elif kind in ("event_verified", "event_result") and r["event_id"] in self.events:
-                rec = self.events[r["event_id"]]
+                rec = self.events[as_str(r["event_id"])]
                 seconds = r["seconds"] if kind == "event_verified" else r["time_to_target_s"]
                 if seconds is not None:
-                    rec.verified_s = rec.received_s + float(seconds)
+                    rec.verified_s = rec.received_s + as_float(seconds)
                 if kind == "event_result":
-                    rec.mwh_short, rec.closed = float(r["mwh_short"]), True
+                    rec.mwh_short, rec.closed = as_float(r["mwh_short"]), True
 
-    def carried(self) -> dict[str, Any]:
+    def carried(self) -> JsonObject:
         """What the next horizon of a live run starts from (journalled with ``end``): the last mining
         level, the mining held off (minimum off time) and the 4CP running peaks per month."""
         p = self.planner
@@ -290,10 +296,10 @@ class Controller:
             "best": {str(month): float(price) for month, price in p.best.items()},
         }
 
-    def _take_carry(self, carry: dict[str, Any]) -> None:
+    def _take_carry(self, carry: JsonMapping) -> None:
         q = self.planner
-        q.m_prev = float(carry["m_prev"])
-        q.best = {int(month): float(price) for month, price in carry["best"].items()}
+        q.m_prev = as_float(carry["m_prev"])
+        q.best = {int(month): as_float(price) for month, price in as_object(carry["best"]).items()}
         recent = np.asarray(carry["recent"], dtype=float)
         if len(recent) == len(q.recent):  # the same minimum off time
             q.recent = recent
@@ -314,7 +320,7 @@ class Controller:
         if any(r["seq"] == cmd["seq"] for r in self._records("result")):
             return
         snap = await self.fleet.refresh()
-        target_w = float(cmd["fleet_mw"]) * 1e6
+        target_w = as_float(cmd["fleet_mw"]) * 1e6
         if abs(snap.mining_power_w - target_w) <= 0.01 * target_w + 1000.0:
             j.append(
                 {
@@ -326,11 +332,12 @@ class Controller:
                 }
             )
             return
+        ai = cmd.get("ai_fleet_mw")
         await self._send(
-            int(cmd["t"]),
-            float(cmd["mining_mw"]),
-            resend_of=int(cmd["seq"]),
-            ai_fleet_mw=cmd.get("ai_fleet_mw"),
+            as_int(cmd["t"]),
+            as_float(cmd["mining_mw"]),
+            resend_of=as_int(cmd["seq"]),
+            ai_fleet_mw=None if ai is None else {role: as_float(mw) for role, mw in as_object(ai).items()},
         )
 
     # -- site power ---------------------------------------------------------------------------
@@ -458,10 +465,10 @@ class Controller:
                     _, _, kind, item = await asyncio.wait_for(self._queue.get(), timeout)
                 except TimeoutError:
                     break
-                if kind == "price":
+                if kind == "price" and isinstance(item, PriceTick):
                     self._prices_waiting -= 1
                     await self._on_price(item)
-                elif kind == "event":
+                elif kind == "event" and isinstance(item, str):
                     await self._on_event_act(item)
                 elif kind == "check":
                     await self._check()
@@ -473,7 +480,7 @@ class Controller:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _put(self, kind: str, item: Any) -> None:
+    def _put(self, kind: str, item: _Item) -> None:
         self._seq += 1
         self._queue.put_nowait((_PRIORITY[kind], self._seq, kind, item))
 
@@ -683,25 +690,12 @@ class Controller:
         resend_of: int | None = None,
         ai_fleet_mw: dict[str, float] | None = None,
     ) -> ApplyResult | None:
-
-        st = self.state
+        """Journal the command for interval ``t``, apply it to the fleet, journal the read-back and
+        verify the opted-in events it serves."""
         fleet_mw = max(mining_mw * self.scale, 0.0)
         roles = set(self.gpu_role.values())
         ai = {r: max(mw, 0.0) for r, mw in (ai_fleet_mw or {}).items() if r in roles}
-        st.cmd_seq += 1
-        seq = st.cmd_seq
-        record: dict[str, Any] = {
-            "kind": "command",
-            "seq": seq,
-            "t": t,
-            "mining_mw": mining_mw,
-            "fleet_mw": fleet_mw,
-        }
-        if ai:
-            record["ai_fleet_mw"] = ai
-        if resend_of is not None:
-            record["resend_of"] = resend_of
-        self.journal.append(record)
+        seq = self._journal_command(t, mining_mw, fleet_mw, ai, resend_of)
         if self.fleet is None:
             self.journal.append({"kind": "result", "seq": seq, "dry_run": True})
             return None
@@ -719,7 +713,33 @@ class Controller:
                 self.metrics.failures.inc()
             return None
         done = time.monotonic()
-        self._sample(result.mining_power_w, self.fleet.snapshot().hashrate_th_s)
+        self._journal_result(seq, result, self.fleet.snapshot().hashrate_th_s)
+        self._verify_events(t, event, result, done)
+        return result
+
+    def _journal_command(
+        self, t: int, mining_mw: float, fleet_mw: float, ai: dict[str, float], resend_of: int | None
+    ) -> int:
+        """Journal a command (before it is sent); returns its sequence number."""
+        st = self.state
+        st.cmd_seq += 1
+        record: JsonObject = {
+            "kind": "command",
+            "seq": st.cmd_seq,
+            "t": t,
+            "mining_mw": mining_mw,
+            "fleet_mw": fleet_mw,
+        }
+        if ai:
+            record["ai_fleet_mw"] = {role: mw for role, mw in ai.items()}
+        if resend_of is not None:
+            record["resend_of"] = resend_of
+        self.journal.append(record)
+        return st.cmd_seq
+
+    def _journal_result(self, seq: int, result: ApplyResult, hashrate_th_s: float) -> None:
+        """Sample, count and journal what the read-back after command ``seq`` showed."""
+        self._sample(result.mining_power_w, hashrate_th_s)
         if self.metrics is not None:
             for role, mw in self.measured_ai_mw().items():
                 self.metrics.measured.labels(role).set(mw)
@@ -736,6 +756,10 @@ class Controller:
         )
         if self.metrics is not None and failures:
             self.metrics.failures.inc(failures)
+
+    def _verify_events(self, t: int, event: EventRecord | None, result: ApplyResult, done: float) -> None:
+        """Mark verified (at ``done``) each opted-in event, ``event`` or one covering ``t``, that the
+        reached setpoint brought the facility down to."""
         for rec in self.events.values():
             if (
                 rec.opt == "optIn"
@@ -755,7 +779,6 @@ class Controller:
                 )
                 if self.metrics is not None:
                     self.metrics.dr_response.observe(done - rec.received_s)
-        return result
 
     async def _end(self) -> None:
         await self._close_interval()
@@ -768,21 +791,10 @@ class Controller:
 
     # -- results ------------------------------------------------------------------------------
 
-    def live_state(self, recent: int = 20) -> dict[str, Any]:
+    def live_state(self, recent: int = 20) -> JsonObject:
         """What the live page shows (read from the exporter's thread: records are only appended)."""
         records = self.journal.records[-400:]
-        decisions = [
-            {
-                "t": r["step"]["t"],
-                "reason": r["reason"],
-                "price": r["price"],
-                "cap_mw": r["cap_mw"],
-                **{k: r["step"][k] for k in ("mining_mw", "inference_mw", "spot_mw")},
-                "training_mw": sum(r["step"]["training_by_job_mw"].values()),
-            }
-            for r in records
-            if r["kind"] == "decision"
-        ][-recent:]
+        decisions: list[JsonValue] = [_decision_row(r) for r in records if r["kind"] == "decision"]
         devices = self.fleet.snapshot().devices if self.fleet is not None else ()
         return {
             "site_time": self.clock.now().isoformat(),
@@ -792,11 +804,11 @@ class Controller:
             "devices": len(devices),
             "devices_up": sum(1 for d in devices if d.reachable and d.reading is not None),
             "safe_mode": sorted(self.state.safe),
-            "decisions": decisions[::-1],
+            "decisions": decisions[-recent:][::-1],
             "events": [rec.summary() for rec in list(self.events.values())[-recent:]][::-1],
         }
 
-    def class_mw(self) -> list[dict[str, Any]]:
+    def class_mw(self) -> list[JsonValue]:
         """IT MW decided and read back per class of the open interval (site MW; ``measured_mw`` is
         ``None`` where nothing is read back: a dry run, or GPU roles the inventory lacks)."""
         step = self.state.current
@@ -814,5 +826,19 @@ class Controller:
         """The last journalled decision of every interval (what was, or will be, committed)."""
         out: dict[int, StepDecision] = {}
         for r in self._records("decision"):
-            out[int(r["step"]["t"])] = step_from_json(r["step"])
+            step = step_from_json(as_object(r["step"]))
+            out[step.t] = step
         return out
+
+
+def _decision_row(r: JsonObject) -> JsonObject:
+    """One journalled decision as a row of the live page."""
+    step = as_object(r["step"])
+    return {
+        "t": step["t"],
+        "reason": r["reason"],
+        "price": r["price"],
+        "cap_mw": r["cap_mw"],
+        **{k: step[k] for k in ("mining_mw", "inference_mw", "spot_mw")},
+        "training_mw": sum(as_float(mw) for mw in as_object(step["training_by_job_mw"]).values()),
+    }

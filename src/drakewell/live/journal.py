@@ -23,14 +23,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.live.config import LiveError
 
-__all__ = ["Journal", "read_journal"]
+__all__ = ["Journal", "as_float", "as_int", "as_object", "as_optional_float", "as_str", "read_journal"]
 
 
-def read_journal(path: str | Path) -> list[dict[str, Any]]:
+def read_journal(path: str | Path) -> list[JsonObject]:
     """Every complete record of a journal, oldest first (``[]`` when the file does not exist)."""
     file = Path(path)
     if not file.exists():
@@ -41,7 +41,7 @@ def read_journal(path: str | Path) -> list[dict[str, Any]]:
         lines.pop()
     elif lines:
         lines.pop()  # unterminated: the write was cut short before its newline reached the disk
-    out = []
+    out: list[JsonObject] = []
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
@@ -70,16 +70,52 @@ class Journal:
                 os.truncate(self.path, keep)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: JsonObject) -> None:
         line = json.dumps(record, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         os.write(self._fd, line)
         os.fsync(self._fd)
         self.records.append(record)
 
-    def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
+    def of_kind(self, kind: str) -> Iterator[JsonObject]:
         return (r for r in self.records if r["kind"] == kind)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+# -- reading a record's fields (a journal this tool wrote holds each field's JSON type) ----------
+
+
+def as_int(value: object) -> int:
+    """A journalled count or index (``int()`` of it, as a number or its text)."""
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"journal field is not a number: {value!r}")
+
+
+def as_float(value: object) -> float:
+    """A journalled quantity (``float()`` of it, as a number or its text)."""
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError(f"journal field is not a number: {value!r}")
+
+
+def as_optional_float(value: object) -> float | None:
+    """A journalled quantity that may be ``null``."""
+    return None if value is None else as_float(value)
+
+
+def as_str(value: object) -> str:
+    """A journalled name or ISO-8601 time."""
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"journal field is not text: {value!r}")
+
+
+def as_object(value: object) -> JsonObject:
+    """A journalled JSON object (a step, an event, a carried state)."""
+    if isinstance(value, dict):
+        return value
+    raise TypeError(f"journal field is not an object: {value!r}")

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
+import httpx
+
+from drakewell.core.jsontypes import JsonObject
 from drakewell.live.config import LiveError, MeterConfig
 from drakewell.metering.ingest import IngestResult, MeterStore, NodeSpec
 from drakewell.metering.readings import MeterDomain, Reading, SignedReading, asset_id, epoch_of
@@ -88,13 +90,11 @@ class IntervalMeter:
         )
         return self.key.sign(reading, self.domain)
 
-    def submit(self, signed: SignedReading) -> dict[str, Any]:
+    def submit(self, signed: SignedReading) -> JsonObject:
         """Send one reading to the configured sink; returns the ingest answer (accepted/rejected)."""
         if self.store is not None:
             result: IngestResult = self.store.ingest([signed])
             return result.to_json()
-        import httpx
-
         key = os.environ.get(self.config.key_env)
         if not key:
             raise LiveError(
@@ -112,7 +112,7 @@ class IntervalMeter:
                 f"the meter API answered {answer.status_code} to a reading",
                 hint="check the endpoint and that the key may submit this node's readings",
             )
-        body: dict[str, Any] = answer.json()
+        body: JsonObject = answer.json()
         return body
 
     def close(self) -> None:

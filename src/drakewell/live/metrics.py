@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.fleet.metrics import FleetCollector
 
 if TYPE_CHECKING:
@@ -67,11 +69,11 @@ class LiveMetrics:
     def text(self) -> str:
         return generate_latest(self.registry).decode()
 
-    def app(self, state: Callable[[], dict[str, Any]] | None = None) -> Callable[..., Iterable[bytes]]:
+    def app(self, state: Callable[[], JsonObject] | None = None) -> WSGIApplication:
         """The WSGI app: ``/metrics``, ``/state.json``, ``/``; GET and HEAD only."""
         prom = make_wsgi_app(self.registry)
 
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
             if method not in ("GET", "HEAD"):
                 start_response(
@@ -95,7 +97,7 @@ class LiveMetrics:
         return app
 
     def serve(
-        self, host: str, port: int, state: Callable[[], dict[str, Any]] | None = None
+        self, host: str, port: int, state: Callable[[], JsonObject] | None = None
     ) -> tuple[WSGIServer, threading.Thread]:
         """Serve :meth:`app` on ``host:port`` from a daemon thread; ``server.shutdown()`` stops it."""
         server = make_server(host, port, self.app(state), handler_class=_QuietHandler)
@@ -105,7 +107,7 @@ class LiveMetrics:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # scrapes every few seconds: no log lines
+    def log_message(self, format: str, *args: object) -> None:  # scrapes every few seconds: no log lines
         pass
 
 

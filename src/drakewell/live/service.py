@@ -16,20 +16,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.dispatch.backtest import load_backtest_inputs, resolve_site
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.types import DispatchInputs
+from drakewell.fleet import Fleet, load_inventory
 from drakewell.inputs.prices import align_da_to_rt, fetch_gridstatus_prices
 from drakewell.live.config import LiveConfig, LiveError, load_live_config
 from drakewell.live.controller import Controller, PriceSource
-from drakewell.live.journal import Journal
-from drakewell.live.signals import GridstatusPrices, ReplayClock, ReplayPrices, WallClock
+from drakewell.live.journal import Journal, as_float, as_str
+from drakewell.live.meter import IntervalMeter
+from drakewell.live.signals import DrEvent, GridstatusPrices, ReplayClock, ReplayPrices, WallClock
+from drakewell.live.ven import Ven
 from drakewell.site import Site
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from drakewell.live.metrics import LiveMetrics
 
 __all__ = ["live_inputs", "percentile_ms", "replay_inputs", "run_site"]
 
@@ -118,7 +127,7 @@ async def run_site(
     live_clock: ReplayClock | WallClock | None = None,
     fetch_rt: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
     fetch_da: FetchDa | None = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Run the controller until a replay's last interval or ``max_wall_s``; returns the last horizon's
     summary. Live (gridstatus) runs roll from one horizon of ``hours`` to the next, each starting
     where the previous ended and from the state it ended in (read back from the journal, so a restart
@@ -131,6 +140,71 @@ async def run_site(
     async with contextlib.AsyncExitStack() as stack:
         journal = Journal(journal_path)
         stack.callback(journal.close)
+        feed = await _Feed.open(site, cfg, options, journal, live_clock, fetch_rt, fetch_da)
+        devices = await _Devices.open(cfg, feed.inputs, inventory_path, stack)
+
+        def controller_for(horizon_inputs: DispatchInputs) -> Controller:
+            # a live horizon starts from the state the journal's previous horizon ended in
+            return Controller(
+                horizon_inputs,
+                cfg,
+                journal,
+                prices=feed.source,
+                clock=feed.clock,
+                fleet=devices.fleet,
+                fleet_rated_mining_w=devices.rated_w,
+                meter=devices.meter,
+                metrics=devices.metrics,
+                apply_deadline_s=options.apply_deadline_s,
+                continues=live,
+            )
+
+        current = controller_for(feed.inputs)
+        count = 1
+        if devices.metrics is not None and cfg.metrics.port:
+            server, _ = devices.metrics.serve(
+                cfg.metrics.host, cfg.metrics.port, lambda: current.live_state()
+            )
+            stack.callback(_shut_down, server)
+        ven = await _start_ven(cfg, lambda: current, stack)
+        deadline = None if options.max_wall_s is None else time.monotonic() + options.max_wall_s
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            await current.run(max_wall_s=left, ven=ven)
+            if (
+                feed.horizons is None
+                or not current.finished
+                or (deadline is not None and time.monotonic() >= deadline)
+            ):
+                break
+            # a live run rolls on: the next horizon starts where this one ended
+            current = controller_for(await feed.horizons.next())
+            count += 1
+    return {**summarize(current), "horizons": count}
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """Where a run's prices come from: the first horizon's inputs, the clock, the price source and,
+    for a live run, the horizons that follow."""
+
+    inputs: DispatchInputs
+    clock: ReplayClock | WallClock
+    source: PriceSource
+    horizons: _Horizons | None
+
+    @classmethod
+    async def open(
+        cls,
+        site: Site,
+        cfg: LiveConfig,
+        options: RunOptions,
+        journal: Journal,
+        live_clock: ReplayClock | WallClock | None,
+        fetch_rt: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None,
+        fetch_da: FetchDa | None,
+    ) -> _Feed:
+        """A replay of ``replay:RT.csv`` (at ``options.speed``) or live gridstatus prices."""
         if options.prices.startswith("replay:"):
             inputs, series = replay_inputs(
                 site,
@@ -140,73 +214,39 @@ async def run_site(
                 start=options.start,
                 intervals=options.intervals,
             )
-            clock: ReplayClock | WallClock = ReplayClock(inputs.interval_start_utc[0], options.speed)
-            source: PriceSource = ReplayPrices(series, clock)
-            horizons = None
-        elif live:
-            clock = live_clock or WallClock()
-            horizons = _Horizons(site, cfg, options, journal, clock, fetch_da)
+            clock = ReplayClock(inputs.interval_start_utc[0], options.speed)
+            return cls(inputs, clock, ReplayPrices(series, clock), None)
+        if options.prices == "gridstatus":
+            wall = live_clock or WallClock()
+            horizons = _Horizons(site, cfg, options, journal, wall, fetch_da)
             source = GridstatusPrices(
-                options.zone or site.zone, clock, fetch=fetch_rt, poll_s=cfg.price_poll_s
+                options.zone or site.zone, wall, fetch=fetch_rt, poll_s=cfg.price_poll_s
             )
-            inputs = await horizons.next()
-        else:
-            raise LiveError(
-                f"unknown price source {options.prices!r}",
-                hint="use replay:RT.csv (with --forecast DA.csv) or gridstatus",
-            )
-        devices = await _Devices.open(cfg, inputs, inventory_path, stack)
-
-        def controller_for(horizon_inputs: DispatchInputs) -> Controller:
-            # a live horizon starts from the state the journal's previous horizon ended in
-            return Controller(
-                horizon_inputs,
-                cfg,
-                journal,
-                prices=source,
-                clock=clock,
-                fleet=devices.fleet,
-                fleet_rated_mining_w=devices.rated_w,
-                meter=devices.meter,
-                metrics=devices.metrics,
-                apply_deadline_s=options.apply_deadline_s,
-                continues=live,
-            )
-
-        current = controller_for(inputs)
-        count = 1
-        if devices.metrics is not None and cfg.metrics.port:
-            server, _ = devices.metrics.serve(
-                cfg.metrics.host, cfg.metrics.port, lambda: current.live_state()
-            )
-            stack.callback(_shut_down, server)
-        ven = None
-        if cfg.openadr is not None:
-            from drakewell.live.ven import Ven  # openleadr: the "live" extra
-
-            async def on_event(event: Any) -> str:
-                return await current.on_event(event)
-
-            ven = Ven(cfg.openadr, on_event, lambda: current.measured_facility_mw() * 1e6)
-            await ven.start()
-            stack.push_async_callback(ven.stop)
-        deadline = None if options.max_wall_s is None else time.monotonic() + options.max_wall_s
-        while True:
-            left = None if deadline is None else deadline - time.monotonic()
-            await current.run(max_wall_s=left, ven=ven)
-            if (
-                horizons is None
-                or not current.finished
-                or (deadline is not None and time.monotonic() >= deadline)
-            ):
-                break
-            # a live run rolls on: the next horizon starts where this one ended
-            current = controller_for(await horizons.next())
-            count += 1
-    return {**summarize(current), "horizons": count}
+            return cls(await horizons.next(), wall, source, horizons)
+        raise LiveError(
+            f"unknown price source {options.prices!r}",
+            hint="use replay:RT.csv (with --forecast DA.csv) or gridstatus",
+        )
 
 
-def _shut_down(server: Any) -> None:
+async def _start_ven(
+    cfg: LiveConfig, current: Callable[[], Controller], stack: contextlib.AsyncExitStack
+) -> Ven | None:
+    """Start the VEN when the site has ``[live.openadr]``: it hands events to the ``current``
+    horizon's controller and reports its measured power; ``stack`` stops it when the run ends."""
+    if cfg.openadr is None:
+        return None
+
+    async def on_event(event: DrEvent) -> str:
+        return await current().on_event(event)
+
+    ven = Ven(cfg.openadr, on_event, lambda: current().measured_facility_mw() * 1e6)
+    await ven.start()
+    stack.push_async_callback(ven.stop)
+    return ven
+
+
+def _shut_down(server: WSGIServer) -> None:
     with contextlib.suppress(Exception):
         server.shutdown()
         server.server_close()
@@ -232,7 +272,7 @@ class _Horizons:
             )
         self.site, self.options, self.clock, self.fetch_da = site, options, clock, fetch_da
         self.hashprice = cfg.hashprice_usd_per_ph_day
-        self.open_start: dict[str, Any] | None = None
+        self.open_start: JsonObject | None = None
         for r in journal.records:
             self.open_start = r if r["kind"] == "start" else (None if r["kind"] == "end" else self.open_start)
 
@@ -240,8 +280,8 @@ class _Horizons:
         now, hours = self.clock.now(), self.options.hours
         if self.open_start is not None:
             now, hours = (
-                pd.Timestamp(self.open_start["first"]),
-                self.open_start["n"] * self.open_start["hours"],
+                pd.Timestamp(as_str(self.open_start["first"])),
+                as_float(self.open_start["n"]) * as_float(self.open_start["hours"]),
             )
             self.open_start = None
         return await asyncio.to_thread(
@@ -259,27 +299,27 @@ class _Horizons:
 class _Devices:
     """The fleet (with an inventory), the interval meter and the Prometheus metrics of a run."""
 
-    fleet: Any
+    fleet: Fleet | None
     rated_w: float | None
-    meter: Any
-    metrics: Any
+    meter: IntervalMeter | None
+    metrics: LiveMetrics | None
 
     @classmethod
     async def open(
-        cls, cfg: LiveConfig, inputs: DispatchInputs, inventory_path: str | Path | None, stack: Any
+        cls,
+        cfg: LiveConfig,
+        inputs: DispatchInputs,
+        inventory_path: str | Path | None,
+        stack: contextlib.AsyncExitStack,
     ) -> _Devices:
-        """Connect what the run uses; ``stack`` (an AsyncExitStack) closes each when the run ends."""
-        fleet = inventory = rated = meter = metrics = None
+        """Connect what the run uses; ``stack`` closes each when the run ends."""
+        fleet = inventory = rated = meter = None
         if inventory_path is not None:
-            from drakewell.fleet import Fleet, load_inventory  # pyasic and NVML: the "fleet" extra
-
-            inventory = load_inventory(inventory_path)
+            inventory = load_inventory(inventory_path)  # pyasic and NVML (the "fleet" extra) load on use
             fleet = await Fleet.connect(inventory)
             stack.push_async_callback(fleet.close)
             rated = inventory.rated_mining_w
         if cfg.meter is not None:
-            from drakewell.live.meter import IntervalMeter
-
             count = len(inventory.miners) if inventory is not None else 1
             total_w = rated if rated else inputs.site.mining_it_mw * 1e6
             total_th = (
@@ -291,16 +331,17 @@ class _Devices:
                 cfg.meter, miners=count, miner_w=total_w / count, miner_th_s=total_th / count
             )
             stack.callback(meter.close)
+        metrics: LiveMetrics | None
         try:
-            from drakewell.live.metrics import LiveMetrics
+            from drakewell.live.metrics import LiveMetrics  # prometheus-client: the "live" extra
 
             metrics = LiveMetrics(fleet)
-        except ImportError:  # prometheus-client is optional (extra "live")
+        except ImportError:
             metrics = None
         return cls(fleet, rated, meter, metrics)
 
 
-def summarize(controller: Controller) -> dict[str, Any]:
+def summarize(controller: Controller) -> JsonObject:
     j = controller.journal
     return {
         "intervals_decided": len(controller.decisions()),

@@ -30,15 +30,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.inputs.prices import fetch_gridstatus_prices, select_zone
 from drakewell.live.config import LiveError, OpenAdrConfig
+from drakewell.live.journal import as_float, as_int, as_str
 
 __all__ = [
     "DrEvent",
@@ -201,8 +203,9 @@ class DrEvent:
     status: str = "far"
 
     @classmethod
-    def from_openadr(cls, event: dict[str, Any]) -> DrEvent:
-        """The first signal's first interval of an openleadr event dict."""
+    def from_openadr(cls, event: Mapping[str, Any]) -> DrEvent:
+        """The first signal's first interval of an openleadr event dict (openleadr is untyped: its
+        dict holds nested dicts, lists, datetimes and timedeltas)."""
         desc = event["event_descriptor"]
         signal = event["event_signals"][0]
         first = signal["intervals"][0]
@@ -223,7 +226,7 @@ class DrEvent:
             status=str(desc.get("event_status", "far")),
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "event_id": self.event_id,
             "modification": self.modification,
@@ -236,16 +239,17 @@ class DrEvent:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> DrEvent:
+    def from_json(cls, obj: JsonMapping) -> DrEvent:
+        """The event as :meth:`to_json` journalled it."""
         return cls(
-            event_id=obj["event_id"],
-            modification=int(obj["modification"]),
-            signal_name=obj["signal_name"],
-            signal_type=obj["signal_type"],
-            value=float(obj["value"]),
-            start_wall=datetime.fromisoformat(obj["start_wall"]),
-            end_wall=datetime.fromisoformat(obj["end_wall"]),
-            status=obj.get("status", "far"),
+            event_id=as_str(obj["event_id"]),
+            modification=as_int(obj["modification"]),
+            signal_name=as_str(obj["signal_name"]),
+            signal_type=as_str(obj["signal_type"]),
+            value=as_float(obj["value"]),
+            start_wall=datetime.fromisoformat(as_str(obj["start_wall"])),
+            end_wall=datetime.fromisoformat(as_str(obj["end_wall"])),
+            status=as_str(obj.get("status", "far")),
         )
 
 

@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drakewell.live.config import OpenAdrConfig
 from drakewell.live.signals import DrEvent
+
+if TYPE_CHECKING:
+    from openleadr import OpenADRClient
 
 __all__ = ["Ven"]
 
@@ -32,7 +35,7 @@ class Ven:
         self.config = config
         self._on_event = on_event
         self._read_power_w = read_power_w
-        self.client: Any = None
+        self.client: OpenADRClient | None = None
         self.last_contact_s: float | None = None  # time.monotonic() of the last message from the VTN
         self.started_s = time.monotonic()
         self._task: asyncio.Task[None] | None = None
@@ -75,7 +78,7 @@ class Ven:
     async def _touch(self, _xml: str) -> None:
         self.last_contact_s = time.monotonic()
 
-    async def _event(self, event: dict[str, Any]) -> str:
+    async def _event(self, event: Mapping[str, Any]) -> str:  # openleadr's (untyped) event dict
         try:
             parsed = DrEvent.from_openadr(event)
         except Exception as exc:  # an event this site cannot read: say no rather than guess
