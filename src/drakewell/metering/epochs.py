@@ -14,12 +14,12 @@ builds, in OpenZeppelin's ``StandardMerkleTree`` convention (:mod:`drakewell.cor
 
 The roots and totals ``(n_readings, energy_wh, gpu_seconds)`` are what
 ``MeterRegistry.anchor(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh,
-gpu_seconds)`` takes. Once closed, an epoch accepts no more readings (ingest answers
-``epoch_closed``). An epoch may close only ``close_grace_s`` (the store's, 15 minutes by default)
-after it ends, so a late but honest reading still gets in; closing holds the store's write lock,
-so the root covers exactly the rows stored before it. Proofs rebuild the tree from the stored
-readings and check its root against the recorded one, so a changed database is detected instead of
-yielding a proof that fails on chain.
+gpu_seconds)`` takes (:class:`AnchorArgs`, from :meth:`EpochRecord.anchor_args`). Once closed, an
+epoch accepts no more readings (ingest answers ``epoch_closed``). An epoch may close only
+``close_grace_s`` (the store's, 15 minutes by default) after it ends, so a late but honest reading
+still gets in; closing holds the store's write lock, so the root covers exactly the rows stored
+before it. Proofs rebuild the tree from the stored readings and check its root against the
+recorded one, so a changed database is detected instead of yielding a proof that fails on chain.
 
 Closing also records the epoch's capacity root (:mod:`drakewell.metering.capacity`: what each
 node was shown to deliver by GPU challenges and verified mining shares; ``bytes32(0)`` when none
@@ -32,18 +32,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import select, update
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
 from drakewell.metering.capacity import capacity_root, close_capacity
+from drakewell.metering.fields import Fields, as_bytes, as_float, as_int, hex_bytes, json_object, path_json
 from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,
@@ -72,13 +75,13 @@ class Delivery:
     gpu_seconds: int
     energy_wh: int
 
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[int, bytes, int, int, int]:
         return (self.lease_id, self.asset, self.epoch, self.gpu_seconds, self.energy_wh)
 
     def leaf(self) -> bytes:
         return keccak256(keccak256(b"".join(_word(v) for v in self.values())))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "leaseId": self.lease_id,
             "asset": "0x" + self.asset.hex(),
@@ -88,14 +91,14 @@ class Delivery:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Delivery:
+    def from_json(cls, obj: JsonMapping) -> Delivery:
         try:
             return cls(
-                lease_id=int(obj["leaseId"]),
-                asset=bytes.fromhex(str(obj["asset"])[2:]),
-                epoch=int(obj["epoch"]),
-                gpu_seconds=int(obj["gpuSeconds"]),
-                energy_wh=int(obj["energyWh"]),
+                lease_id=as_int(obj["leaseId"]),
+                asset=hex_bytes(obj["asset"]),
+                epoch=as_int(obj["epoch"]),
+                gpu_seconds=as_int(obj["gpuSeconds"]),
+                energy_wh=as_int(obj["energyWh"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EpochError(
@@ -104,8 +107,20 @@ class Delivery:
             ) from None
 
 
-def _word(v: Any) -> bytes:
+def _word(v: bytes | int) -> bytes:
     return v if isinstance(v, bytes) else int(v).to_bytes(32, "big")
+
+
+class AnchorArgs(NamedTuple):
+    """What ``MeterRegistry.anchor`` takes, in its order (one closed epoch's roots and totals)."""
+
+    asset: bytes
+    epoch: int
+    readings_root: bytes
+    deliveries_root: bytes
+    n_readings: int
+    energy_wh: int
+    gpu_seconds: int
 
 
 @dataclass(frozen=True)
@@ -127,9 +142,9 @@ class EpochRecord:
     anchor_tx: str | None = None
     capacity_root: bytes = ZERO_ROOT  # drakewell.metering.capacity; MeterRegistry.anchor_capacity
 
-    def anchor_args(self) -> tuple[bytes, int, bytes, bytes, int, int, int]:
+    def anchor_args(self) -> AnchorArgs:
         """``(asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)``."""
-        return (
+        return AnchorArgs(
             self.asset,
             self.epoch,
             self.readings_root,
@@ -139,7 +154,7 @@ class EpochRecord:
             self.gpu_seconds,
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "asset": "0x" + self.asset.hex(),
             "epoch": self.epoch,
@@ -157,22 +172,32 @@ class EpochRecord:
             "capacityRoot": "0x" + self.capacity_root.hex(),
         }
 
+    def to_row(self) -> dict[str, object]:
+        """The ``meter_epochs`` row: every field but the capacity root (the capacity tables keep it)."""
+        row: dict[str, object] = {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name != "capacity_root"
+        }
+        row["asset"] = "0x" + self.asset.hex()
+        return row
+
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> EpochRecord:
+    def from_row(cls, row: Fields) -> EpochRecord:
+        """A ``meter_epochs`` row (its capacity root is kept in the capacity tables)."""
+        anchor_tx = row["anchor_tx"]
         return cls(
-            asset=bytes.fromhex(str(row["asset"])[2:]),
-            epoch=int(row["epoch"]),
-            epoch_seconds=int(row["epoch_seconds"]),
-            readings_root=bytes(row["readings_root"]),
-            deliveries_root=bytes(row["deliveries_root"]),
-            n_readings=int(row["n_readings"]),
-            n_leases=int(row["n_leases"]),
-            energy_wh=int(row["energy_wh"]),
-            gpu_seconds=int(row["gpu_seconds"]),
-            hashes_th=int(row["hashes_th"]),
-            tokens=int(row["tokens"]),
-            closed_at=float(row["closed_at"]),
-            anchor_tx=row["anchor_tx"],
+            asset=hex_bytes(row["asset"]),
+            epoch=as_int(row["epoch"]),
+            epoch_seconds=as_int(row["epoch_seconds"]),
+            readings_root=as_bytes(row["readings_root"]),
+            deliveries_root=as_bytes(row["deliveries_root"]),
+            n_readings=as_int(row["n_readings"]),
+            n_leases=as_int(row["n_leases"]),
+            energy_wh=as_int(row["energy_wh"]),
+            gpu_seconds=as_int(row["gpu_seconds"]),
+            hashes_th=as_int(row["hashes_th"]),
+            tokens=as_int(row["tokens"]),
+            closed_at=as_float(row["closed_at"]),
+            anchor_tx=None if anchor_tx is None else str(anchor_tx),
         )
 
 
@@ -194,7 +219,7 @@ class EpochTrees:
         return self.deliveries_tree.root if self.deliveries_tree is not None else ZERO_ROOT
 
 
-def reading_columns(frame: pd.DataFrame) -> list[Any]:
+def reading_columns(frame: pd.DataFrame) -> list[Sequence[str | bytes | int] | npt.NDArray[np.uint64]]:
     """The readings-tree leaf columns of a ``meter_readings`` frame, in struct order."""
     asset = [bytes.fromhex(a[2:]) for a in frame["asset"]]
     ints = [
@@ -320,26 +345,8 @@ def _close_locked(store: MeterStore, asset: bytes, epoch: int, now_s: float | No
         closed_at=time.time(),
         capacity_root=close_capacity(store.engine, asset, int(epoch)),
     )
-    row = record.to_json()
     with store.engine.begin() as conn:
-        conn.execute(
-            tables.epochs.insert(),
-            {
-                "asset": row["asset"],
-                "epoch": record.epoch,
-                "epoch_seconds": record.epoch_seconds,
-                "readings_root": record.readings_root,
-                "deliveries_root": record.deliveries_root,
-                "n_readings": record.n_readings,
-                "n_leases": record.n_leases,
-                "energy_wh": record.energy_wh,
-                "gpu_seconds": record.gpu_seconds,
-                "hashes_th": record.hashes_th,
-                "tokens": record.tokens,
-                "closed_at": record.closed_at,
-                "anchor_tx": None,
-            },
-        )
+        conn.execute(tables.epochs.insert(), record.to_row())
     _TREE_CACHE[(store_key(store), asset, int(epoch))] = trees
     return record
 
@@ -446,23 +453,21 @@ class ReadingProof:
     proof: tuple[bytes, ...]
     root: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "kind": "reading",
             "reading": self.reading.to_json(),
             "signature": "0x" + self.signature.hex(),
-            "leaf": "0x" + self.reading.leaf().hex(),
-            "proof": ["0x" + p.hex() for p in self.proof],
-            "root": "0x" + self.root.hex(),
+            **path_json(self.reading.leaf(), self.proof, self.root),
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> ReadingProof:
+    def from_json(cls, obj: JsonMapping) -> ReadingProof:
         try:
             return cls(
                 reading=Reading.from_json(obj["reading"]),
                 signature=_hex(obj["signature"]),
-                proof=tuple(_hex(p) for p in obj["proof"]),
+                proof=_hexes(obj["proof"]),
                 root=_hex(obj["root"]),
             )
         except (KeyError, TypeError, ValueError, MalformedReadingError) as exc:
@@ -479,21 +484,19 @@ class DeliveryProof:
     proof: tuple[bytes, ...]
     root: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "kind": "delivery",
             "delivery": self.delivery.to_json(),
-            "leaf": "0x" + self.delivery.leaf().hex(),
-            "proof": ["0x" + p.hex() for p in self.proof],
-            "root": "0x" + self.root.hex(),
+            **path_json(self.delivery.leaf(), self.proof, self.root),
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> DeliveryProof:
+    def from_json(cls, obj: JsonMapping) -> DeliveryProof:
         try:
             return cls(
-                delivery=Delivery.from_json(obj["delivery"]),
-                proof=tuple(_hex(p) for p in obj["proof"]),
+                delivery=Delivery.from_json(json_object(obj["delivery"])),
+                proof=_hexes(obj["proof"]),
                 root=_hex(obj["root"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -502,10 +505,16 @@ class DeliveryProof:
             ) from None
 
 
-def _hex(text: Any) -> bytes:
+def _hex(text: object) -> bytes:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise ValueError(f"{text!r} is not 0x hex")
     return bytes.fromhex(text[2:])
+
+
+def _hexes(texts: object) -> tuple[bytes, ...]:
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{type(texts).__name__!r} object is not iterable")
+    return tuple(_hex(t) for t in texts)
 
 
 def prove_reading(store: MeterStore, node: str, seq: int) -> ReadingProof:

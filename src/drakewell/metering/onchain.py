@@ -9,7 +9,8 @@ and, when the epoch has proofs of capacity, a second one::
 
     MeterRegistry.anchor_capacity(asset, epoch, capacity_root)
 
-:class:`MeterRegistryLike` is the first method; any client with it (the chain package's typed
+:class:`MeterRegistryLike` is the first method, taking an epoch's
+:class:`~drakewell.metering.epochs.AnchorArgs` in that order; any client with it (the chain package's typed
 client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor, and a
 client that also has ``anchor_capacity`` (:class:`CapacityRegistryLike`) anchors the capacity
 root too. :func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, then its
@@ -22,13 +23,14 @@ snekmate Merkle proof, EIP-712 signature recovered to a registered signer) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, Unpack
 
 from drakewell.core.errors import ChainError, DrakewellError
 from drakewell.metering.epochs import (
     ZERO_ROOT,
+    AnchorArgs,
     DeliveryProof,
     EpochRecord,
     ReadingProof,
@@ -37,23 +39,19 @@ from drakewell.metering.epochs import (
     record_anchor,
 )
 from drakewell.metering.ingest import MeterStore, NodeSpec
+from drakewell.metering.readings import AbiValue
 
 
 class MeterRegistryLike(Protocol):
-    def anchor(
-        self,
-        asset: bytes,
-        epoch: int,
-        readings_root: bytes,
-        deliveries_root: bytes,
-        n_readings: int,
-        energy_wh: int,
-        gpu_seconds: int,
-    ) -> Any: ...
+    @property
+    def anchor(self) -> Callable[[Unpack[AnchorArgs]], object]:
+        """``MeterRegistry.anchor`` called with an epoch's :class:`AnchorArgs` (what it returns may
+        carry the transaction hash)."""
+        ...
 
 
 class CapacityRegistryLike(MeterRegistryLike, Protocol):
-    def anchor_capacity(self, asset: bytes, epoch: int, capacity_root: bytes) -> Any: ...
+    def anchor_capacity(self, asset: bytes, epoch: int, capacity_root: bytes) -> object: ...
 
 
 @dataclass
@@ -64,20 +62,18 @@ class RecordingRegistry:
     anchored: dict[tuple[bytes, int], tuple[bytes, bytes, int, int, int]] = field(default_factory=dict)
     capacity: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
 
-    def anchor(
-        self,
-        asset: bytes,
-        epoch: int,
-        readings_root: bytes,
-        deliveries_root: bytes,
-        n_readings: int,
-        energy_wh: int,
-        gpu_seconds: int,
-    ) -> str:
-        key = (asset, epoch)
+    def anchor(self, *args: *AnchorArgs) -> str:
+        call = AnchorArgs(*args)
+        key = (call.asset, call.epoch)
         if key in self.anchored:
-            raise ChainError(f"epoch {epoch} is already anchored", hint="anchor each epoch once")
-        self.anchored[key] = (readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
+            raise ChainError(f"epoch {call.epoch} is already anchored", hint="anchor each epoch once")
+        self.anchored[key] = (
+            call.readings_root,
+            call.deliveries_root,
+            call.n_readings,
+            call.energy_wh,
+            call.gpu_seconds,
+        )
         return f"0x{len(self.anchored):064x}"  # a stand-in transaction hash
 
     def anchor_capacity(self, asset: bytes, epoch: int, capacity_root: bytes) -> None:
@@ -89,7 +85,7 @@ class RecordingRegistry:
         self.capacity[key] = capacity_root
 
 
-def _tx_hash(result: Any) -> str | None:
+def _tx_hash(result: object) -> str | None:
     """A transaction hash from what a client returned (hex text, bytes, or an object/dict carrying one)."""
     for candidate in (
         result,
@@ -138,7 +134,9 @@ def anchor_epoch(
 class MeterVerifierLike(Protocol):
     """``MeterRegistry``'s proof checks as the chain package's ``MeterClient`` exposes them."""
 
-    def verify_reading(self, reading: Sequence[Any], signature: bytes, proof: Sequence[bytes]) -> bool: ...
+    def verify_reading(
+        self, reading: Sequence[AbiValue], signature: bytes, proof: Sequence[bytes]
+    ) -> bool: ...
 
     def verify_delivery(
         self,
@@ -165,7 +163,7 @@ def verify_delivery_on_chain(meter: MeterVerifierLike, proof: DeliveryProof) -> 
 
 
 class SignerRegistryLike(Protocol):
-    def set_signer(self, asset: bytes, signer: str, status: bool = True) -> Any: ...
+    def set_signer(self, asset: bytes, signer: str, status: bool = True) -> object: ...
 
 
 def register_signers_on_chain(meter: SignerRegistryLike, nodes: Iterable[NodeSpec]) -> int:

@@ -27,10 +27,13 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from operator import attrgetter
+from typing import TypeAlias
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import keccak256
+from drakewell.metering.fields import as_int
 
 READING_TYPE = (
     "Reading(address node,bytes32 asset,uint64 epoch,uint64 seq,uint64 windowStart,uint64 windowEnd,"
@@ -60,6 +63,10 @@ READING_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("leaseId", "uint256", "lease_id"),
 )
 READING_LEAF_TYPES: tuple[str, ...] = tuple(t for _, t, _ in READING_FIELDS)
+_JSON_NAMES = tuple(name for name, _, _ in READING_FIELDS)
+_ATTRS = tuple(attr for _, _, attr in READING_FIELDS)
+_values = attrgetter(*_ATTRS)
+_uints = attrgetter(*_ATTRS[2:])  # epoch … leaseId: the integer fields
 # one leaf per lease per epoch: (leaseId, asset, epoch, gpuSeconds, energyWh)
 DELIVERY_LEAF_TYPES: tuple[str, ...] = ("uint256", "bytes32", "uint64", "uint256", "uint256")
 
@@ -69,6 +76,9 @@ UINT256_MAX = 2**256 - 1
 
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BYTES32_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+AbiValue: TypeAlias = str | bytes | int
+"""A static ABI value as held here: an address as ``0x`` text, a ``bytes32`` as bytes, an integer."""
 
 
 class MalformedReadingError(MeteringError):
@@ -93,7 +103,7 @@ def asset_id(name_or_hex: str | bytes) -> bytes:
     return keccak256(name_or_hex.encode())
 
 
-def normalize_address(value: Any) -> str:
+def normalize_address(value: object) -> str:
     """Lower-case ``0x`` hex of a 20-byte address given as hex text or bytes."""
     if isinstance(value, bytes | bytearray) and len(value) == 20:
         return "0x" + bytes(value).hex()
@@ -120,57 +130,21 @@ class Reading:
     tokens: int  # tokens served (inference)
     lease_id: int = 0  # 0: mining or unleased
 
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[AbiValue, ...]:
         """The field values in struct order (what ``abi.encode`` takes for the leaf)."""
-        return (
-            self.node,
-            self.asset,
-            self.epoch,
-            self.seq,
-            self.window_start,
-            self.window_end,
-            self.energy_wh,
-            self.gpu_seconds,
-            self.hashes_th,
-            self.tokens,
-            self.lease_id,
-        )
+        values: tuple[AbiValue, ...] = _values(self)
+        return values
 
     def encode(self) -> bytes:
         """``abi.encode`` of the fields: eleven 32-byte big-endian words (352 bytes)."""
         node = bytes.fromhex(self.node[2:])
+        uints: tuple[int, ...] = _uints(self)
         if len(node) == 20 and len(self.asset) == 32:
-            try:  # the common case: every integer below 2**64 packs in one call
-                return _WORDS.pack(
-                    node,
-                    self.asset,
-                    self.epoch,
-                    self.seq,
-                    self.window_start,
-                    self.window_end,
-                    self.energy_wh,
-                    self.gpu_seconds,
-                    self.hashes_th,
-                    self.tokens,
-                ) + self.lease_id.to_bytes(32, "big")
+            try:  # the common case: every integer below the lease id is below 2**64
+                return _WORDS.pack(node, self.asset, *uints[:-1]) + self.lease_id.to_bytes(32, "big")
             except struct.error:
                 pass
-        return b"".join(
-            (
-                bytes(12),
-                node,
-                self.asset,
-                self.epoch.to_bytes(32, "big"),
-                self.seq.to_bytes(32, "big"),
-                self.window_start.to_bytes(32, "big"),
-                self.window_end.to_bytes(32, "big"),
-                self.energy_wh.to_bytes(32, "big"),
-                self.gpu_seconds.to_bytes(32, "big"),
-                self.hashes_th.to_bytes(32, "big"),
-                self.tokens.to_bytes(32, "big"),
-                self.lease_id.to_bytes(32, "big"),
-            )
-        )
+        return b"".join((bytes(12), node, self.asset, *(v.to_bytes(32, "big") for v in uints)))
 
     def struct_hash(self) -> bytes:
         return keccak256(READING_TYPEHASH + self.encode())
@@ -199,25 +173,16 @@ class Reading:
             return f"windowEnd {self.window_end} is not after windowStart {self.window_start}"
         return None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         """JSON object with the EIP-712 field names; integers as JSON numbers, bytes as 0x hex."""
-        return {
-            "node": self.node,
-            "asset": "0x" + self.asset.hex(),
-            "epoch": self.epoch,
-            "seq": self.seq,
-            "windowStart": self.window_start,
-            "windowEnd": self.window_end,
-            "energyWh": self.energy_wh,
-            "gpuSeconds": self.gpu_seconds,
-            "hashesTh": self.hashes_th,
-            "tokens": self.tokens,
-            "leaseId": self.lease_id,
-        }
+        out: JsonObject = dict(zip(_JSON_NAMES, _values(self), strict=True))
+        out["asset"] = "0x" + self.asset.hex()
+        return out
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Reading:
-        """Parse :meth:`to_json`'s shape (integers may also be decimal or 0x strings)."""
+    def from_json(cls, obj: object) -> Reading:
+        """Parse :meth:`to_json`'s shape (integers may also be decimal or 0x strings); anything but
+        a JSON object is refused as malformed."""
         if not isinstance(obj, Mapping):
             raise MalformedReadingError(
                 f"a reading must be a JSON object, got {type(obj).__name__}",
@@ -241,7 +206,7 @@ class Reading:
         return reading
 
 
-def _parse_uint(name: str, value: Any) -> int:
+def _parse_uint(name: str, value: object) -> int:
     if isinstance(value, bool):
         raise MalformedReadingError(f"{name} is a boolean", hint="send an unsigned integer")
     if isinstance(value, int):
@@ -286,10 +251,9 @@ class MeterDomain:
         """The EIP-712 digest a node signs: ``keccak256(0x1901 ‖ separator ‖ struct_hash)``."""
         return keccak256(b"\x19\x01" + self.separator + keccak256(READING_TYPEHASH + reading.encode()))
 
-    def typed_data(self, reading: Reading) -> dict[str, Any]:
+    def typed_data(self, reading: Reading) -> dict[str, object]:
         """The full EIP-712 message (for ``eth_account.messages.encode_typed_data(full_message=...)``)."""
-        message = reading.to_json()
-        message["asset"] = reading.asset
+        message: dict[str, object] = {**reading.to_json(), "asset": reading.asset}
         return {
             "types": {
                 "EIP712Domain": [
@@ -301,16 +265,11 @@ class MeterDomain:
                 "Reading": [{"name": n, "type": t} for n, t, _ in READING_FIELDS],
             },
             "primaryType": "Reading",
-            "domain": {
-                "name": self.name,
-                "version": self.version,
-                "chainId": self.chain_id,
-                "verifyingContract": self.verifying_contract,
-            },
+            "domain": self.to_json(),
             "message": message,
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "name": self.name,
             "version": self.version,
@@ -319,11 +278,11 @@ class MeterDomain:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> MeterDomain:
+    def from_json(cls, obj: JsonMapping) -> MeterDomain:
         try:
             domain = cls(
-                chain_id=int(obj["chainId"]),
-                verifying_contract=obj["verifyingContract"],
+                chain_id=as_int(obj["chainId"]),
+                verifying_contract=normalize_address(obj["verifyingContract"]),
                 name=str(obj.get("name", DOMAIN_NAME)),
                 version=str(obj.get("version", DOMAIN_VERSION)),
             )
@@ -342,13 +301,13 @@ class SignedReading:
     reading: Reading
     signature: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         out = self.reading.to_json()
         out["signature"] = "0x" + self.signature.hex()
         return out
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> SignedReading:
+    def from_json(cls, obj: JsonMapping) -> SignedReading:
         reading = Reading.from_json(obj)
         sig = obj.get("signature")
         if not (isinstance(sig, str) and re.fullmatch(r"0x[0-9a-fA-F]{130}", sig)):
