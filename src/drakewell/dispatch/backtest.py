@@ -9,11 +9,10 @@ it needs); :func:`compare_policies` runs several and reuses the references.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -50,7 +49,7 @@ def backtest_inputs(
     policies: Sequence[str] | None = None,
     *,
     progress: Progress | None = None,
-    on_policy: Any = None,
+    on_policy: Callable[[str], None] | None = None,
 ) -> list[BacktestResult]:
     """Run ``policies`` (default: all registered) on ``inputs``; references run once and are reused.
 

@@ -7,22 +7,27 @@ calibrated synthetic July–September series, so the command works on a fresh ch
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from drakewell.core.errors import ConfigError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.tables import compact_table
 from drakewell.dispatch.backtest import (
+    BacktestResult,
     backtest_inputs,
     describe_fallbacks,
     load_backtest_inputs,
     write_ledger_csv,
 )
 from drakewell.dispatch.policies import get_policy, policy_names
+from drakewell.dispatch.types import DispatchInputs
 
 app = typer.Typer(help="Dispatch backtests.", no_args_is_help=True)
 
@@ -85,7 +90,7 @@ def backtest(
         if note is not None:
             console.print(f"[yellow]warning:[/] {note}", highlight=False)
     if json_out is not None:
-        payload: Any = summaries if policy == "all" else summaries[0]
+        payload: list[JsonObject] | JsonObject = summaries if policy == "all" else summaries[0]
         text = json.dumps(payload, indent=2)
         if str(json_out) == "-":
             print(text)
@@ -95,7 +100,7 @@ def backtest(
         write_ledger_csv(results[0].ledger, ledger)
 
 
-def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]:
+def _run_with_progress(console: Console, inputs: DispatchInputs, names: list[str]) -> list[BacktestResult]:
 
     with Progress(
         TextColumn("{task.description}"),
@@ -116,10 +121,27 @@ def _run_with_progress(console: Any, inputs: Any, names: list[str]) -> list[Any]
         return backtest_inputs(inputs, names, progress=progress, on_policy=on_policy)
 
 
+def _figure(summary: JsonMapping, *path: str) -> float | None:
+    """A number in a summary's JSON by its key path (``"revenue_usd", "ai"``); ``None`` stays None."""
+    value: object = summary
+    for key in path:
+        assert isinstance(value, Mapping), f"{'.'.join(path)}: not a JSON object on the way"
+        value = value[key]
+    assert value is None or isinstance(value, int | float), f"{'.'.join(path)} = {value!r} is not a number"
+    return value
+
+
+def _usd(summary: JsonMapping, *path: str) -> float:
+    value = _figure(summary, *path)
+    assert value is not None, f"{'.'.join(path)} is missing"
+    return value
+
+
 def render_table(
-    summaries: list[dict[str, Any]], *, title: str = "dispatch backtest", wide: bool = False
-) -> Any:
-    """A Rich table of backtest summaries (one row per policy), money in USD millions.
+    summaries: Sequence[JsonMapping], *, title: str = "dispatch backtest", wide: bool = False
+) -> Table:
+    """A Rich table of backtest summaries (the ``--json`` objects, one row per policy), money in USD
+    millions.
 
     The default fits 80 columns: reserves and curtailment credits share the ``grid`` column, money
     has two decimals. ``wide`` gives each revenue line its own column and three decimals.
@@ -141,23 +163,19 @@ def render_table(
         )
         columns = ["profit", "AI", "mining", "grid", "energy", "ratio", "flex", "solve s"]
         money = ".2f"
-    table.add_column("policy", min_width=max((len(s["policy"]) for s in summaries), default=6))
+    table.add_column("policy", min_width=max((len(str(s["policy"])) for s in summaries), default=6))
     for column in columns:
         table.add_column(column, justify="right")
     for s in summaries:
-        rev = s["revenue_usd"]
-        usd = [s["profit_usd"], rev["ai"], rev["mining"]]
-        usd += (
-            [rev["reserves"], rev["curtailment_credits"]]
-            if wide
-            else [rev["reserves"] + rev["curtailment_credits"]]
-        )
-        usd += [s["energy_cost_usd"]]
+        reserves, credits = _usd(s, "revenue_usd", "reserves"), _usd(s, "revenue_usd", "curtailment_credits")
+        money_usd = [_usd(s, "profit_usd"), _usd(s, "revenue_usd", "ai"), _usd(s, "revenue_usd", "mining")]
+        money_usd += [reserves, credits] if wide else [reserves + credits]
+        money_usd += [_usd(s, "energy_cost_usd")]
         table.add_row(
-            s["policy"],
-            *(f"{v / 1e6:,{money}}" for v in usd),
-            fmt(s["ratio_to_perfect"], ".4f" if wide else ".3f"),
-            fmt(s["flex_capture"], ".3f"),
-            f"{s['solve_seconds']:.1f}",
+            str(s["policy"]),
+            *(f"{v / 1e6:,{money}}" for v in money_usd),
+            fmt(_figure(s, "ratio_to_perfect"), ".4f" if wide else ".3f"),
+            fmt(_figure(s, "flex_capture"), ".3f"),
+            f"{_usd(s, 'solve_seconds'):.1f}",
         )
     return table

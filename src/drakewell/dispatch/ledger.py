@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, FloatArray
 
 LEDGER_COLUMNS = (
@@ -231,7 +232,7 @@ class BacktestSummary:
     solve_status: dict[str, int]  # decisions by how they were made
     renewables_mwh: RenewablesMwh
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -345,7 +345,7 @@ def fetch_gridstatus_prices(
             "gridstatus is not installed",
             hint="pip install 'drakewell[grid]' (or load the ERCOT CSVs with load_ercot_prices)",
         ) from None
-    gs_market: Any = "REAL_TIME_15_MIN" if market == "rt" else "DAY_AHEAD_HOURLY"
+    gs_market = "REAL_TIME_15_MIN" if market == "rt" else "DAY_AHEAD_HOURLY"
     with warnings.catch_warnings():
         # gridstatus 0.34 still calls DataFrame.rename(inplace=True), which pandas 3.1 deprecates;
         # the warning is about its code, not the caller's, and would be an error under -W error
