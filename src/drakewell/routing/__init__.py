@@ -20,7 +20,7 @@ Typical use::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from drakewell.routing.gateway import Backend, Gateway, GatewayConfig, create_gateway_app
@@ -100,7 +100,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # Resolved on first use, so `drakewell --help` does not import numpy, httpx or Starlette.
     module = _LAZY.get(name)
     if module is None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
 from drakewell.core.errors import ConfigError
@@ -20,6 +21,8 @@ from drakewell.routing.nodes import EdgeNode, emerging_market_nodes
 from drakewell.routing.simulator import compare_policies, default_scenario
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     from rich.table import Table
 
     from drakewell.routing.simulator import PolicyResult
@@ -103,7 +106,9 @@ def utilisation_table(results: Sequence[PolicyResult], nodes: Sequence[str]) -> 
     return table
 
 
-def latency_tables(regions: Sequence[str], rtt_ms: Any, width: int = TERMINAL_COLUMNS) -> list[Table]:
+def latency_tables(
+    regions: Sequence[str], rtt_ms: npt.NDArray[np.float64], width: int = TERMINAL_COLUMNS
+) -> list[Table]:
     """The RTT matrix (ms) as tables that fit ``width``: columns are numbered like the rows, and
     when the regions do not fit side by side the columns are split over several tables."""
 
@@ -221,8 +226,6 @@ def serve(
 
     A request that timed out after a backend got it is resent elsewhere only when the client sends
     an Idempotency-Key header."""
-    import uvicorn
-
     parsed = [_parse_backend(s, k) for k, s in enumerate(backend)]
     regions = [p[2] for p in parsed]
     if all(r is None for r in regions):
@@ -266,8 +269,6 @@ def fake_backend(
     token_delay_s: Annotated[float, typer.Option(help="Delay between streamed tokens.")] = 0.02,
 ) -> None:
     """Run a stand-in OpenAI-compatible backend on loopback (for trying the gateway)."""
-    import uvicorn
-
     app_ = fake_backend_app(name, mode=mode, ttft_s=ttft_s, tokens=tokens, token_delay_s=token_delay_s)
     uvicorn.run(app_, host="127.0.0.1", port=port, log_level="warning")
 

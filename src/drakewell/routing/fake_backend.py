@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -32,11 +31,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from drakewell.core.errors import RoutingError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 
 MODES = ("healthy", "hang", "error", "stall")
 
 
-def _completion(cid: str, model: str, tokens: int) -> dict[str, Any]:
+def _completion(cid: str, model: str, tokens: int) -> JsonObject:
     """A non-streamed OpenAI chat completion of ``tokens`` tokens."""
     return {
         "id": cid,
@@ -75,7 +75,7 @@ def fake_backend_app(
         return f"chatcmpl-{name}-{state['served']}"
 
     async def chat(request: Request) -> Response:
-        payload: dict[str, Any] = await request.json()
+        payload: JsonMapping = await request.json()  # an OpenAI chat request, as the gateway checked
         state["in_flight"] += 1
         depth = state["in_flight"] if queue_depth is None else queue_depth
         headers = {"x-queue-depth": str(depth), "x-backend": name}

@@ -51,7 +51,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict, Unpack
 
 import httpx
 from starlette.applications import Starlette
@@ -62,6 +62,7 @@ from starlette.types import Receive, Scope, Send
 
 from drakewell.core.errors import RoutingError
 from drakewell.core.httpguard import KeyRing, RateLimiter, presented_key
+from drakewell.core.jsontypes import JsonMapping
 from drakewell.routing.nodes import EdgeNode
 from drakewell.routing.policies import FleetView, RouteRequest, RoutingPolicy, make_policy
 
@@ -111,7 +112,7 @@ class GatewayConfig:
     down_for_s: float = 5.0
     typical_slot_s: float = 2.0
     seed: int = 0
-    policy_params: dict[str, Any] = field(default_factory=dict)
+    policy_params: dict[str, float] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)  # name -> key; empty: open gateway
     admin_key: str | None = None  # for GET /v1/gateway/backends; None: that route is off
     rate_per_s: float | None = None  # per caller; None: no rate limit
@@ -156,13 +157,44 @@ class GatewayConfig:
             )
 
 
+class GatewayLimits(TypedDict, total=False):
+    """The settings of a :class:`GatewayConfig` besides its backends, RTTs and policy."""
+
+    sla_ttft_ms: float
+    connect_timeout_s: float
+    first_byte_timeout_s: float
+    body_timeout_s: float
+    idle_timeout_s: float
+    down_for_s: float
+    typical_slot_s: float
+    seed: int
+    policy_params: dict[str, float]
+    api_keys: dict[str, str]
+    admin_key: str | None
+    rate_per_s: float | None
+    rate_burst: float
+    max_body_bytes: int
+
+
+class BackendHealth(TypedDict):
+    """One backend in ``GET /v1/gateway/backends``."""
+
+    name: str
+    url: str
+    up: bool
+    in_flight: int  # the gateway's own requests
+    external: int  # other clients' requests, from the backend's x-queue-depth
+    slot_s: float  # moving average of a request's time at the backend
+
+
 def _error(status: int, message: str, kind: str, **extra: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status, headers=extra)
 
 
-def _estimate_prompt_tokens(payload: dict[str, Any]) -> int:
+def _estimate_prompt_tokens(payload: JsonMapping) -> int:
     chars = 0
-    for message in payload.get("messages", ()):
+    messages = payload.get("messages")
+    for message in messages if isinstance(messages, list) else ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):
             chars += len(content)
@@ -260,7 +292,7 @@ class Gateway:
         healthy = [i for i in untried if self.down_until[i] <= now]
         return healthy or untried
 
-    def health(self) -> list[dict[str, Any]]:
+    def health(self) -> list[BackendHealth]:
         now = time.monotonic()
         return [
             {
@@ -365,7 +397,7 @@ class Gateway:
             )
         return None
 
-    async def _validated(self, request: Request) -> tuple[bytes, dict[str, Any], str] | Response:
+    async def _validated(self, request: Request) -> tuple[bytes, JsonMapping, str] | Response:
         """The request's body, its JSON and the user's region, or the error answer to send."""
         refused = self._admit(request)
         if refused is not None:
@@ -547,7 +579,7 @@ def create_gateway_app(config: GatewayConfig, policy: RoutingPolicy | None = Non
 
 
 def loopback_config(
-    urls: Sequence[str], *, policy: str = "least-load", concurrency: int = 8, **limits: Any
+    urls: Sequence[str], *, policy: str = "least-load", concurrency: int = 8, **limits: Unpack[GatewayLimits]
 ) -> GatewayConfig:
     """A gateway config for backends on one machine (all RTTs 1 ms, one user region ``local``)."""
     nodes = [

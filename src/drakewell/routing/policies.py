@@ -37,7 +37,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from drakewell.core.errors import RoutingError
 from drakewell.routing.nodes import EdgeNode, check_unique_names
@@ -164,7 +164,7 @@ def policy_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def make_policy(name: str, **params: Any) -> RoutingPolicy:
+def make_policy(name: str, **params: float) -> RoutingPolicy:
     """A fresh policy by name; ``params`` go to its constructor."""
     try:
         factory = _REGISTRY[name]

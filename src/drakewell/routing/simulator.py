@@ -123,13 +123,17 @@ class PolicyResult:
         return {k: v for k, v in self.__dict__.items() if k != "ttft_ms"}
 
 
-def simulate(scenario: Scenario, workload: Workload, policy: RoutingPolicy, *, seed: int = 0) -> PolicyResult:
-    """Run ``workload`` through ``scenario``'s fleet with ``policy`` (see module docstring)."""
+def _check_drawn_for(workload: Workload, scenario: Scenario) -> None:
     if workload.spec.users != scenario.spec.users:
         raise RoutingError(
             "the workload was drawn for other user regions than the scenario's",
             hint="generate the workload from scenario.spec",
         )
+
+
+def simulate(scenario: Scenario, workload: Workload, policy: RoutingPolicy, *, seed: int = 0) -> PolicyResult:
+    """Run ``workload`` through ``scenario``'s fleet with ``policy`` (see module docstring)."""
+    _check_drawn_for(workload, scenario)
     nodes = scenario.nodes
     view = scenario.fleet_view()
     rows = [view.rtt_row(u.region) for u in scenario.spec.users]
