@@ -3,6 +3,7 @@ an error naming the key (unknown key path, empty axis, wrong type, ...)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,10 @@ def test_an_empty_axis_is_named(make_spec, axis) -> None:  # type: ignore[no-unt
             r"axes\.hashprice_usd_per_ph_day\[0\] = -5 must be a non-negative",
         ),
         ({"contract.adder_usd_per_mwh": [[1.0]]}, r'axes\."contract\.adder_usd_per_mwh"\[0\] is a list'),
+        (
+            {"contract.adder_usd_per_mwh": [date(2023, 7, 1)]},
+            r'axes\."contract\.adder_usd_per_mwh"\[0\] is a date',
+        ),
     ],
     ids=[
         "int-key",
@@ -161,6 +166,7 @@ def test_an_empty_axis_is_named(make_spec, axis) -> None:  # type: ignore[no-unt
         "bool-hashprice",
         "negative",
         "table",
+        "toml-date",
     ],
 )
 def test_a_wrong_type_is_named(make_spec, axes, expected) -> None:  # type: ignore[no-untyped-def]
