@@ -10,12 +10,29 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 from typer.testing import CliRunner
 
 from drakewell.cli import app
+
+if TYPE_CHECKING:
+    from typer.testing import Result
+
+    from drakewell.campaigns.engine import Summary
+    from drakewell.campaigns.rules import Rules
+
+
+class HeaderFields(TypedDict):
+    """A block header's fields as block explorers display them."""
+
+    version: int
+    prev: str
+    merkle: str
+    time: int
+    bits: int
+    nonce: int
 
 
 def header_hex(version: int, prev: str, merkle: str, time: int, bits: int, nonce: int) -> str:
@@ -31,7 +48,7 @@ def header_hex(version: int, prev: str, merkle: str, time: int, bits: int, nonce
     return raw.hex()
 
 
-GENESIS: dict[str, Any] = dict(
+GENESIS = HeaderFields(
     version=1,
     prev="00" * 32,
     merkle="4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b",
@@ -40,7 +57,7 @@ GENESIS: dict[str, Any] = dict(
     nonce=2083236893,
 )
 GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
-BLOCK_100000: dict[str, Any] = dict(
+BLOCK_100000 = HeaderFields(
     version=1,
     prev="000000000002d01c1fccc21636b607dfd930d31d01c3a62104612a1719011250",
     merkle="f3e94742aca4b5ef85488dc37c06c3282295ffec960994b2c0d5ac2a25a95766",
@@ -49,7 +66,7 @@ BLOCK_100000: dict[str, Any] = dict(
     nonce=274148111,
 )
 BLOCK_100000_HASH = "000000000003ba27aa200b1cecaad478d2b00432346c3f1f3986da1afd33e506"
-BLOCK_125552: dict[str, Any] = dict(
+BLOCK_125552 = HeaderFields(
     version=1,
     prev="00000000000008a3a41b85b8b29ad444def299fee21793cd8b9e567eab02cd81",
     merkle="2b12fcf1b09288fcaff797d71e950e71ae42b91e8bdb2304758dfcffc2b620e3",
@@ -100,12 +117,12 @@ def _campaign(folder: Path, draw_keys: str = DRAW_KEYS, users: list[str] = USERS
     return rules, data
 
 
-def _cli(*args: str) -> Any:
+def _cli(*args: str) -> Result:
     return CliRunner().invoke(app, ["campaign", *args])
 
 
-def _summary(out: Path) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+def _summary(out: Path) -> Summary:
+    summary: Summary = json.loads((out / "summary.json").read_text())
     return summary
 
 
@@ -164,12 +181,13 @@ def test_exploit_operator_grinds_beacons_until_a_chosen_user_wins(tmp_path: Path
     assert shown["beacon"] == BLOCK_100000_HASH and shown["beacon_height"] == 100000
 
 
-def _mine_easy_header(fields: dict[str, Any]) -> str:
+def _mine_easy_header(fields: HeaderFields) -> str:
     from drakewell.campaigns.draw import parse_header, target_from_bits
 
     easy_bits = 0x207FFFFF  # regtest's proof-of-work limit: half of all hashes meet it
     for nonce in range(1000):
-        h = header_hex(**{**fields, "bits": easy_bits, "nonce": nonce})
+        easy: HeaderFields = {**fields, "bits": easy_bits, "nonce": nonce}
+        h = header_hex(**easy)
         if parse_header(h).pow_value <= target_from_bits(easy_bits):
             return h
     raise AssertionError("no easy header in 1000 nonces")
@@ -183,7 +201,7 @@ def _mine_easy_header(fields: dict[str, Any]) -> str:
     [(GENESIS, GENESIS_HASH), (BLOCK_100000, BLOCK_100000_HASH), (BLOCK_125552, BLOCK_125552_HASH)],
     ids=["genesis", "100000", "125552"],
 )
-def test_real_mainnet_headers_verify(fields: dict[str, Any], block_hash: str) -> None:
+def test_real_mainnet_headers_verify(fields: HeaderFields, block_hash: str) -> None:
     from drakewell.campaigns.draw import verify_header
 
     header = verify_header(header_hex(**fields), "0x" + block_hash)
@@ -194,7 +212,8 @@ def test_real_mainnet_headers_verify(fields: dict[str, Any], block_hash: str) ->
 def test_a_tampered_nonce_fails_the_target() -> None:
     from drakewell.campaigns.draw import DrawError, parse_header, verify_header
 
-    tampered = header_hex(**{**GENESIS, "nonce": GENESIS["nonce"] + 1})
+    fields: HeaderFields = {**GENESIS, "nonce": GENESIS["nonce"] + 1}
+    tampered = header_hex(**fields)
     forged = parse_header(tampered).hash  # the operator claims the tampered header's own hash
     with pytest.raises(DrawError, match="does not meet the target"):
         verify_header(tampered, forged)
@@ -229,7 +248,7 @@ def test_bits_decode_like_bitcoin_and_difficulty_floors_the_work() -> None:
 # --- the commitment ---------------------------------------------------------------------------------
 
 
-def _load(rules: Path, data: Path) -> tuple[Any, list[str]]:
+def _load(rules: Path, data: Path) -> tuple[Rules, list[str]]:
     from drakewell.campaigns.data import load_data
     from drakewell.campaigns.engine import select_posts
     from drakewell.campaigns.rules import load_rules
@@ -307,6 +326,7 @@ def test_cli_commit_run_verify_and_no_overwrite(tmp_path: Path) -> None:
     r = _cli("run", str(rules), "--data", str(data), "--out", str(out))
     assert r.exit_code == 0, r.output
     summary = _summary(out)
+    assert summary["draw"] is not None
     assert summary["draw"]["status"] == "held" and summary["draw"]["commitment"] == digest
     assert summary["pools_cents"]["draw"] == 3 * 10_00
     v = _cli("verify-draw", str(rules), "--data", str(data), "--expect", ",".join(summary["draw_winners"]))

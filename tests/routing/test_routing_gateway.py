@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Unpack
 
 import httpx
 import pytest
@@ -25,6 +25,9 @@ from drakewell.routing.gateway import (
     loopback_config,
 )
 from drakewell.routing.nodes import EdgeNode
+
+if TYPE_CHECKING:
+    from drakewell.routing.gateway import GatewayLimits
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
 FIRST_BYTE_S = 0.4
@@ -51,11 +54,10 @@ def failing() -> Iterator[LoopbackServer]:
         yield server
 
 
-def gateway(urls: list[str], policy: str = "nearest", **limits: Any) -> LoopbackServer:
+def gateway(urls: list[str], policy: str = "nearest", **limits: Unpack[GatewayLimits]) -> LoopbackServer:
     """A gateway whose ``nearest`` policy tries backends in the order given (RTT 1, 2, 3 … ms)."""
-    config = loopback_config(
-        urls, policy=policy, **{"first_byte_timeout_s": FIRST_BYTE_S, "admin_key": ADMIN_KEY, **limits}
-    )
+    settings: GatewayLimits = {"first_byte_timeout_s": FIRST_BYTE_S, "admin_key": ADMIN_KEY, **limits}
+    config = loopback_config(urls, policy=policy, **settings)
     config = GatewayConfig(
         **{**config.__dict__, "rtt_ms": {"local": tuple(float(k + 1) for k in range(len(urls)))}}
     )
