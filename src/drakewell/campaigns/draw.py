@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from drakewell.campaigns.data import aware_utc
 from drakewell.campaigns.rules import Rules
 from drakewell.core.errors import CampaignError
+from drakewell.core.jsontypes import JsonObject
 
 #: Mainnet's proof-of-work limit (difficulty 1, ``bits = 0x1d00ffff``).
 POW_LIMIT = 0xFFFF << 208
@@ -210,30 +211,28 @@ class Commitment:
     commit_by_utc: datetime
     committed_at_utc: datetime
 
-    @property
-    def digest(self) -> str:
-        return _sha256_json(
-            {
-                "campaign": self.campaign,
-                "rules_sha256": self.rules_sha256,
-                "entries_sha256": self.entries_sha256,
-                "winners": self.winners,
-                "beacon_height": self.beacon_height,
-                "commit_by_utc": self.commit_by_utc.isoformat(),
-                "committed_at_utc": self.committed_at_utc.isoformat(),
-            }
-        )
-
-    def to_json(self) -> str:
-        body = {
+    def _bound(self) -> JsonObject:
+        """The fields the digest binds (the entries through their hash)."""
+        return {
             "campaign": self.campaign,
-            "commitment": self.digest,
             "rules_sha256": self.rules_sha256,
             "entries_sha256": self.entries_sha256,
             "winners": self.winners,
             "beacon_height": self.beacon_height,
             "commit_by_utc": self.commit_by_utc.isoformat(),
             "committed_at_utc": self.committed_at_utc.isoformat(),
+        }
+
+    @property
+    def digest(self) -> str:
+        return _sha256_json(self._bound())
+
+    def to_json(self) -> str:
+        """The commitment file: the campaign, the digest, the bound fields, then the entries."""
+        body = {
+            "campaign": self.campaign,
+            "commitment": self.digest,
+            **self._bound(),
             "entries": list(self.entries),
         }
         return json.dumps(body, indent=1, ensure_ascii=False) + "\n"
