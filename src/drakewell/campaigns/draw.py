@@ -212,16 +212,9 @@ class Commitment:
     committed_at_utc: datetime
 
     def _bound(self) -> JsonObject:
-        """The fields the digest binds (the entries through their hash)."""
-        return {
-            "campaign": self.campaign,
-            "rules_sha256": self.rules_sha256,
-            "entries_sha256": self.entries_sha256,
-            "winners": self.winners,
-            "beacon_height": self.beacon_height,
-            "commit_by_utc": self.commit_by_utc.isoformat(),
-            "committed_at_utc": self.committed_at_utc.isoformat(),
-        }
+        """Every field but the entries (bound through ``entries_sha256``), in order; times in ISO 8601."""
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "entries")
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values}
 
     @property
     def digest(self) -> str:
