@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from drakewell.catalog import load_catalog
+from drakewell.core.jsontypes import JsonObject
 from drakewell.core.tables import compact_table
 from drakewell.fleet.control import Fleet, Setpoint
 from drakewell.fleet.devices import GpuReading, MinerReading, Outcome
@@ -23,6 +25,8 @@ from drakewell.fleet.miners import catalog_model_name, load_pyasic, scan_subnet
 from drakewell.fleet.runner import run as run_loop
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from drakewell.fleet.control import ApplyResult, Fleet
     from drakewell.fleet.inventory import Inventory
     from drakewell.fleet.plan import Order
@@ -33,7 +37,7 @@ emulate_app = typer.Typer(
 )
 
 
-def _write_json(path: Path | None, payload: Any) -> None:
+def _write_json(path: Path | None, payload: object) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -79,8 +83,7 @@ def scan(
         console.print(f"inventory written to {inventory_out}")
 
 
-async def _connect(inventory: Inventory, *, console: Any) -> Fleet:
-
+async def _connect(inventory: Inventory, *, console: Console) -> Fleet:
     if inventory.miners:
         with console.status("loading pyasic …"):
             load_pyasic()
@@ -89,25 +92,43 @@ async def _connect(inventory: Inventory, *, console: Any) -> Fleet:
         return await Fleet.connect(inventory, on_progress=lambda n: bar.advance(task, n))
 
 
-def _device_rows(fleet: Fleet) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class _DeviceRow:
+    """One device's reading as ``fleet status`` shows and writes it (``None``: not read, or not this
+    kind of device)."""
 
+    device: str
+    kind: str
+    model: str
+    reachable: bool
+    power_w: float
+    limit_w: float | None
+    hashrate_th_s: float | None
+    mining: bool | None
+    energy_mj: int | None
+
+    def to_json(self) -> JsonObject:
+        return asdict(self)
+
+
+def _device_rows(fleet: Fleet) -> list[_DeviceRow]:
     rows = []
     for d in fleet.snapshot().devices:
         r = d.reading
         rows.append(
-            {
-                "device": d.device,
-                "kind": d.kind,
-                "model": d.model,
-                "reachable": d.reachable,
-                "power_w": d.power_w,
-                "limit_w": r.power_limit_w
+            _DeviceRow(
+                device=d.device,
+                kind=d.kind,
+                model=d.model,
+                reachable=d.reachable,
+                power_w=d.power_w,
+                limit_w=r.power_limit_w
                 if isinstance(r, MinerReading)
                 else (r.power_cap_w if isinstance(r, GpuReading) else None),
-                "hashrate_th_s": r.hashrate_th_s if isinstance(r, MinerReading) else None,
-                "mining": r.mining if isinstance(r, MinerReading) else None,
-                "energy_mj": r.energy_mj if isinstance(r, GpuReading) else None,
-            }
+                hashrate_th_s=r.hashrate_th_s if isinstance(r, MinerReading) else None,
+                mining=r.mining if isinstance(r, MinerReading) else None,
+                energy_mj=r.energy_mj if isinstance(r, GpuReading) else None,
+            )
         )
     return rows
 
@@ -125,7 +146,7 @@ def status(
     inv = load_inventory(inventory)
     console = Console()
 
-    async def run() -> list[dict[str, Any]]:
+    async def run() -> list[_DeviceRow]:
         fleet = await _connect(inv, console=console)
         try:
             return _device_rows(fleet)
@@ -136,30 +157,29 @@ def status(
     table = compact_table("device", "kind", "model", "reachable", "W", "limit W", "TH/s", "mining")
     for row in rows[:limit]:
         table.add_row(
-            row["device"],
-            row["kind"],
-            row["model"],
-            "yes" if row["reachable"] else "[red]no[/]",
-            f"{row['power_w']:,.0f}",
-            "" if row["limit_w"] is None else f"{row['limit_w']:,.0f}",
-            "" if row["hashrate_th_s"] is None else f"{row['hashrate_th_s']:,.1f}",
-            "" if row["mining"] is None else ("yes" if row["mining"] else "asleep"),
+            row.device,
+            row.kind,
+            row.model,
+            "yes" if row.reachable else "[red]no[/]",
+            f"{row.power_w:,.0f}",
+            "" if row.limit_w is None else f"{row.limit_w:,.0f}",
+            "" if row.hashrate_th_s is None else f"{row.hashrate_th_s:,.1f}",
+            "" if row.mining is None else ("yes" if row.mining else "asleep"),
         )
     console.print(table)
     if len(rows) > limit:
         console.print(f"… and {len(rows) - limit} more (use --limit or --json)")
-    miners = [r for r in rows if r["kind"] == "miner"]
-    reachable = sum(1 for r in miners if r["reachable"])
+    miners = [r for r in rows if r.kind == "miner"]
+    reachable = sum(1 for r in miners if r.reachable)
     console.print(
         f"miners: {reachable}/{len(miners)} reachable · "
-        f"{sum(r['power_w'] for r in miners) / 1e6:,.3f} MW (unreachable counted at last known or rated) · "
-        f"{sum(r['hashrate_th_s'] or 0 for r in miners) / 1000:,.2f} PH/s"
+        f"{sum(r.power_w for r in miners) / 1e6:,.3f} MW (unreachable counted at last known or rated) · "
+        f"{sum(r.hashrate_th_s or 0 for r in miners) / 1000:,.2f} PH/s"
     )
-    _write_json(json_out, rows)
+    _write_json(json_out, [row.to_json() for row in rows])
 
 
-def _orders_table(orders: tuple[Order, ...]) -> Any:
-
+def _orders_table(orders: tuple[Order, ...]) -> Table:
     table = compact_table("device", "command", "value W", "expected W", title=f"{len(orders)} order(s)")
     for o in orders:
         table.add_row(
@@ -171,8 +191,7 @@ def _orders_table(orders: tuple[Order, ...]) -> Any:
     return table
 
 
-def _result_payload(result: ApplyResult) -> dict[str, Any]:
-
+def _result_payload(result: ApplyResult) -> JsonObject:
     return {
         "mining_target_w": result.mining_target_w,
         "mining_power_w": result.mining_power_w,

@@ -46,8 +46,9 @@ import asyncio
 import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 from typing import Literal, TypeVar, cast
 
 from drakewell.fleet.devices import (
@@ -235,6 +236,50 @@ class _Timeout:
 _TIMEOUT = _Timeout()
 
 
+_Kind = Literal["miner", "gpu", "job"]
+_CarryOut = Callable[
+    [_Kind, Order, float, Callable[[str, bool], None]], Coroutine[object, None, DeviceAccount]
+]
+
+
+class _Step:
+    """The orders of one ``apply`` step: at most one in flight per device (and at most
+    ``_ORDERS_PER_DEVICE`` in all), and the devices that failed, for the next re-plan."""
+
+    def __init__(self, carry_out: _CarryOut, deadline: float) -> None:
+        self._carry_out = carry_out
+        self.deadline = deadline
+        self.tasks: dict[str, list[asyncio.Task[DeviceAccount]]] = {}
+        self.inflight: dict[str, Order] = {}
+        self.trouble = asyncio.Event()
+        self.troubled: set[str] = set()
+        self.curtailing = False
+
+    def report_trouble(self, device: str, final: bool) -> None:
+        # curtailing: a device that fails once is replaced at once (over-curtailing is the safe side);
+        # raising: only a final failure is replaced (a late success would overshoot the target)
+        if final or self.curtailing:
+            self.troubled.add(device)
+            self.trouble.set()
+
+    def start(self, kind: _Kind, order: Order) -> None:
+        previous = self.tasks.setdefault(order.device, [])
+        if order.device in self.inflight or len(previous) >= _ORDERS_PER_DEVICE:
+            return
+        self.inflight[order.device] = order
+        task = asyncio.create_task(self._carry_out(kind, order, self.deadline, self.report_trouble))
+        task.add_done_callback(lambda _t: self.inflight.pop(order.device, None))
+        previous.append(task)
+
+    def busy(self) -> list[asyncio.Task[DeviceAccount]]:
+        return [t for ts in self.tasks.values() for t in ts if not t.done()]
+
+    def cancel(self) -> None:
+        for ts in self.tasks.values():
+            for task in ts:
+                task.cancel()
+
+
 class Fleet:
     """Miners, GPUs and training jobs of one inventory, behind one ``apply``."""
 
@@ -275,7 +320,7 @@ class Fleet:
         inventory: Inventory,
         *,
         settings: ControlSettings | None = None,
-        nvml: object | None = None,
+        nvml: ModuleType | None = None,
         clock: Callable[[], float] = time.time,
         on_progress: Callable[[int], None] | None = None,
     ) -> Fleet:
@@ -438,40 +483,16 @@ class Fleet:
         started = loop.time()
         deadline = started + (self.settings.deadline_s if deadline_s is None else deadline_s)
         now_s = self._clock()
-        tasks: dict[str, list[asyncio.Task[DeviceAccount]]] = {}
-        inflight: dict[str, Order] = {}
-        trouble = asyncio.Event()
-        troubled: set[str] = set()
-        curtailing = False
-
-        def report_trouble(device: str, final: bool) -> None:
-            # curtailing: a device that fails once is replaced at once (over-curtailing is the safe side);
-            # raising: only a final failure is replaced (a late success would overshoot the target)
-            if final or curtailing:
-                troubled.add(device)
-                trouble.set()
-
-        def start(kind: Literal["miner", "gpu", "job"], order: Order) -> None:
-            previous = tasks.setdefault(order.device, [])
-            if order.device in inflight or len(previous) >= _ORDERS_PER_DEVICE:
-                return
-            inflight[order.device] = order
-            task = asyncio.create_task(self._carry_out(kind, order, deadline, report_trouble))
-            task.add_done_callback(lambda _t: inflight.pop(order.device, None))
-            previous.append(task)
-
-        def busy() -> list[asyncio.Task[DeviceAccount]]:
-            return [t for ts in tasks.values() for t in ts if not t.done()]
-
+        step = _Step(self._carry_out, deadline)
         mining_target: float | None = None
         if setpoint.mining_mw is not None:
             mining_target = self._ramp(setpoint.mining_mw * 1e6, now_s)
-            curtailing = mining_target < sum(_counted_w(s) for s in self._miners.values())
+            step.curtailing = mining_target < sum(_counted_w(s) for s in self._miners.values())
         gpu_targets = setpoint.gpu_targets_w()
         if gpu_targets:
             gpu_views = [self._gpu_view(s) for s in self._gpus.values()]
             for o in plan_gpus(gpu_views, self._job_views(), gpu_targets):
-                start("gpu" if o.command is Command.CAP else "job", o)
+                step.start("gpu" if o.command is Command.CAP else "job", o)
         first = True
         try:
             while True:
@@ -479,47 +500,46 @@ class Fleet:
                 # orders are done (in-flight orders count at their expected draw): a verified miner a
                 # few watts off its expected draw is not worth another command, nor is a re-plan of
                 # every miner each time one of a thousand orders completes
-                if mining_target is not None and (first or trouble.is_set() or not busy()):
-                    views = [
-                        self._planning_view(s, inflight.get(ip), ip in troubled)
-                        for ip, s in self._miners.items()
-                    ]
-                    planned = sum(v.power_w for v in views)
-                    if (
-                        first
-                        or trouble.is_set()
-                        or abs(planned - mining_target) > _slack_w(mining_target) / 2
-                    ):
-                        min_off_s = self.inventory.limits.min_off_s
-                        for o in plan_mining(views, mining_target, now_s=now_s, min_off_s=min_off_s):
-                            if o.device not in troubled:
-                                start("miner", o)
+                if mining_target is not None and (first or step.trouble.is_set() or not step.busy()):
+                    self._plan_mining_step(step, mining_target, now_s, first)
                 first = False
-                trouble.clear()
-                pending = busy()
+                step.trouble.clear()
+                pending = step.busy()
                 if not pending or loop.time() >= deadline:
                     break
-                waiter = asyncio.create_task(trouble.wait())
+                waiter = asyncio.create_task(step.trouble.wait())
                 await asyncio.wait(
                     [*pending, waiter], timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
                 )
                 waiter.cancel()
-            finals = [ts[-1] for ts in tasks.values() if ts]
+            finals = [ts[-1] for ts in step.tasks.values() if ts]
             accounts = await asyncio.gather(*finals)
         finally:
-            for ts in tasks.values():
-                for task in ts:
-                    task.cancel()
+            step.cancel()
         self._snapshot = self._build_snapshot()
         return ApplyResult(
             setpoint,
             mining_target,
-            curtailing,
+            step.curtailing,
             self._snapshot.mining_power_w,
             self._snapshot.gpu_power_w,
             tuple(accounts),
             loop.time() - started,
         )
+
+    def _plan_mining_step(self, step: _Step, mining_target: float, now_s: float, first: bool) -> None:
+        """(Re-)plan the miners towards ``mining_target``, each seen as planned so far; order what the
+        plan changes (on the first plan, after a failure, or when the plan is off by half the slack)."""
+        views = [
+            self._planning_view(s, step.inflight.get(ip), ip in step.troubled)
+            for ip, s in self._miners.items()
+        ]
+        planned = sum(v.power_w for v in views)
+        if first or step.trouble.is_set() or abs(planned - mining_target) > _slack_w(mining_target) / 2:
+            min_off_s = self.inventory.limits.min_off_s
+            for o in plan_mining(views, mining_target, now_s=now_s, min_off_s=min_off_s):
+                if o.device not in step.troubled:
+                    step.start("miner", o)
 
     def _planning_view(self, slot: _Slot, order: Order | None, troubled: bool) -> MinerView:
         """A miner as the planner should see it during a step: failed → fixed, ordered → as ordered."""

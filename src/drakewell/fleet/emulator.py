@@ -54,13 +54,13 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from passlib.hash import md5_crypt
 
+from drakewell.core.jsontypes import JsonObject, JsonValue
 from drakewell.fleet.errors import FleetError
 
 __all__ = [
@@ -166,20 +166,26 @@ def _md5crypt_hash(word: str, salt: str) -> str:
     return str(md5_crypt.using(salt=salt).hash(word)).split("$")[3]
 
 
-def _cipher(passwd_md5: str) -> Cipher[Any]:
+def _cipher(passwd_md5: str) -> Cipher[modes.ECB]:
     return Cipher(algorithms.AES(hashlib.sha256(passwd_md5.encode()).digest()), modes.ECB())
 
 
-def _status(msg: Any, code: int | None = None, *, ok: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"STATUS": "S" if ok else "E", "When": int(time.time()), "Msg": msg}
+def _status(msg: JsonValue, code: int | None = None, *, ok: bool = True) -> JsonObject:
+    out: JsonObject = {"STATUS": "S" if ok else "E", "When": int(time.time()), "Msg": msg}
     if code is not None:
         out["Code"] = code
     out["Description"] = ""
     return out
 
 
-def _cgminer(name: str, body: list[dict[str, Any]]) -> dict[str, Any]:
-    head = {"STATUS": "S", "When": int(time.time()), "Code": 11, "Msg": name, "Description": "btminer"}
+def _cgminer(name: str, body: list[JsonValue]) -> JsonObject:
+    head: JsonObject = {
+        "STATUS": "S",
+        "When": int(time.time()),
+        "Code": 11,
+        "Msg": name,
+        "Description": "btminer",
+    }
     return {"STATUS": [head], name.upper(): body, "id": 1}
 
 
@@ -199,7 +205,7 @@ class EmulatedMiner:
     _since_s: float = 0.0
     _started_s: float = 0.0
     _fault_active: bool = False
-    _frozen: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _frozen: dict[str, JsonObject] = field(default_factory=dict)
     _tokens: OrderedDict[str, float] = field(default_factory=OrderedDict)
     _passwd_md5: str = ""
 
@@ -257,7 +263,7 @@ class EmulatedMiner:
         return self._fault_active and self.fault is fault
 
     # -- replies ----------------------------------------------------------------------------
-    def _read(self, name: str) -> dict[str, Any]:
+    def _read(self, name: str) -> JsonObject:
         now = self.clock()
         c = self.config
         mhs = self.hashrate_th_s(now) * 1e6
@@ -306,7 +312,7 @@ class EmulatedMiner:
                 ],
             )
         if name == "pools":
-            pool = {
+            pool: JsonObject = {
                 "POOL": 0,
                 "URL": "stratum+tcp://pool.invalid:3333",
                 "Status": "Alive",
@@ -322,7 +328,7 @@ class EmulatedMiner:
             return _status({"mineroff": "false" if self.mining else "true", "FirmwareVersion": _FIRMWARE})
         raise KeyError(name)
 
-    def answer(self, name: str) -> dict[str, Any]:
+    def answer(self, name: str) -> JsonObject:
         """The reply to one plain (unencrypted) command."""
         self.commands.append(name)
         if name in ("summary", "devs", "pools", "status"):
@@ -345,7 +351,12 @@ class EmulatedMiner:
                 ],
             )
         if name == "get_version":
-            msg = {"api_ver": "whatsminer v2.0.5", "fw_ver": _FIRMWARE, "platform": "H6OS", "chip": "K210"}
+            msg: JsonObject = {
+                "api_ver": "whatsminer v2.0.5",
+                "fw_ver": _FIRMWARE,
+                "platform": "H6OS",
+                "chip": "K210",
+            }
             return _status(msg, 131)
         if name == "get_miner_info":
             msg = {
@@ -367,7 +378,7 @@ class EmulatedMiner:
             return self._issue_token()
         return _status("invalid cmd", 14, ok=False)
 
-    def _issue_token(self) -> dict[str, Any]:
+    def _issue_token(self) -> JsonObject:
         newsalt = "".join(random.choices(string.ascii_letters + string.digits, k=8))
         stamp = str(int(time.time()) % 10000)
         sign = _md5crypt_hash(self._passwd_md5 + stamp, newsalt)
@@ -376,7 +387,7 @@ class EmulatedMiner:
             self._tokens.popitem(last=False)
         return _status({"time": stamp, "salt": self.salt, "newsalt": newsalt}, 134)
 
-    def privileged(self, envelope: str) -> dict[str, Any]:
+    def privileged(self, envelope: str) -> JsonObject:
         """Decrypt, authenticate and run one privileged command; the reply (encrypted if accepted)."""
         cipher = _cipher(self._passwd_md5)
         try:
@@ -497,7 +508,7 @@ class EmulatedFleet:
 
     def _on_connection(
         self, miner: EmulatedMiner
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             if task is not None:

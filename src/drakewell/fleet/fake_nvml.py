@@ -51,29 +51,30 @@ NVML_ERROR_LIBRARY_NOT_FOUND = 12
 
 
 class NVMLError(Exception):
-    def __init__(self, value: int, message: str) -> None:
-        super().__init__(message)
-        self.value = value
+    """An NVML return code; each subclass below is raised with its own code and message."""
+
+    code = 0
+    message = "Unknown Error"
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
+        self.value = self.code
 
 
 class NVMLError_Uninitialized(NVMLError):
-    def __init__(self) -> None:
-        super().__init__(NVML_ERROR_UNINITIALIZED, "Uninitialized")
+    code, message = NVML_ERROR_UNINITIALIZED, "Uninitialized"
 
 
 class NVMLError_InvalidArgument(NVMLError):
-    def __init__(self) -> None:
-        super().__init__(NVML_ERROR_INVALID_ARGUMENT, "Invalid Argument")
+    code, message = NVML_ERROR_INVALID_ARGUMENT, "Invalid Argument"
 
 
 class NVMLError_NoPermission(NVMLError):
-    def __init__(self) -> None:
-        super().__init__(NVML_ERROR_NO_PERMISSION, "Insufficient Permissions")
+    code, message = NVML_ERROR_NO_PERMISSION, "Insufficient Permissions"
 
 
 class NVMLError_LibraryNotFound(NVMLError):
-    def __init__(self) -> None:
-        super().__init__(NVML_ERROR_LIBRARY_NOT_FOUND, "NVML Shared Library Not Found")
+    code, message = NVML_ERROR_LIBRARY_NOT_FOUND, "NVML Shared Library Not Found"
 
 
 @dataclass

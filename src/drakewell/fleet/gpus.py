@@ -18,31 +18,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
 
 from drakewell.fleet.devices import GpuReading
-from drakewell.fleet.errors import FleetError, GpuLibraryError
+from drakewell.fleet.errors import FleetError, GpuLibraryError, import_extra
 from drakewell.fleet.inventory import GpuEntry
 
 __all__ = ["NvmlGpuDriver", "open_gpus"]
 
 
-def _load_nvml(nvml: Any | None) -> Any:
-    if nvml is not None:
-        return nvml
-    try:
-        import pynvml
-    except ModuleNotFoundError:  # pragma: no cover - the fleet extra installs it
-        raise GpuLibraryError(
-            "nvidia-ml-py is not installed", hint="install the fleet extra: pip install 'drakewell[fleet]'"
-        ) from None
-    return pynvml
+def _load_nvml(nvml: ModuleType | None) -> ModuleType:
+    return nvml if nvml is not None else import_extra("pynvml", "nvidia-ml-py", GpuLibraryError)
 
 
 class NvmlGpuDriver:
-    """One GPU through NVML; ``close()`` releases this driver's ``nvmlInit``."""
+    """One GPU through NVML (``pynvml`` or :mod:`drakewell.fleet.fake_nvml`; ``handle`` is what its
+    ``nvmlDeviceGetHandleByIndex`` returned); ``close()`` releases this driver's ``nvmlInit``."""
 
-    def __init__(self, nvml: Any, handle: Any, index: int) -> None:
+    def __init__(self, nvml: ModuleType, handle: object, index: int) -> None:
         self.nvml = nvml
         self.handle = handle
         self.index = index
@@ -91,7 +84,9 @@ class NvmlGpuDriver:
             self.nvml.nvmlShutdown()
 
 
-def open_gpus(entries: Sequence[GpuEntry], *, nvml: Any | None = None) -> list[tuple[str, NvmlGpuDriver]]:
+def open_gpus(
+    entries: Sequence[GpuEntry], *, nvml: ModuleType | None = None
+) -> list[tuple[str, NvmlGpuDriver]]:
     """Initialise NVML and return one driver per inventory GPU (by NVML index)."""
     n = _load_nvml(nvml)
     try:

@@ -24,15 +24,16 @@ from __future__ import annotations
 import ipaddress
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drakewell.catalog import AsicModel, CatalogError, GpuModel, load_catalog
 from drakewell.core.errors import SiteError
+from drakewell.core.jsontypes import JsonMapping
 from drakewell.fleet.errors import InventoryError
 from drakewell.site import load_site
 
@@ -127,29 +128,22 @@ def _check_ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 address (write it like 10.0.1.17)") from None
 
 
+_Ip = Annotated[str, AfterValidator(_check_ip)]
+
+
 class _MinerIn(_Model):
-    ip: str
+    ip: _Ip
     model: str
     hall: str = "default"
     firmware: str = ""
 
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, value: str) -> str:
-        return _check_ip(value)
-
 
 class _MinerRangeIn(_Model):
-    first_ip: str
+    first_ip: _Ip
     count: Annotated[int, Field(ge=1, le=65536)]
     model: str
     hall: str = "default"
     firmware: str = ""
-
-    @field_validator("first_ip")
-    @classmethod
-    def _ip(cls, value: str) -> str:
-        return _check_ip(value)
 
 
 class _GpuIn(_Model):
@@ -210,9 +204,7 @@ def load_inventory(path: str | Path) -> Inventory:
     return parse_inventory(data, base_dir=file.parent, source=str(file))
 
 
-def parse_inventory(
-    data: Mapping[str, Any], *, base_dir: str | Path = ".", source: str = "inventory"
-) -> Inventory:
+def parse_inventory(data: JsonMapping, *, base_dir: str | Path = ".", source: str = "inventory") -> Inventory:
     """Validate a parsed inventory mapping and build its frozen record."""
     try:
         raw = _InventoryIn.model_validate(data)

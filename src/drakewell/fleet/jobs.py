@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 import httpx
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.fleet.devices import JobHook
 from drakewell.fleet.errors import FleetError
 from drakewell.fleet.inventory import JobEntry
@@ -35,7 +35,7 @@ class WebhookJobHook:
         self._transport = transport
 
     async def _post(self, job: str, action: str, power_mw: float) -> bool:
-        body: dict[str, Any] = {"job": job, "action": action, "mw": round(power_mw, 6)}
+        body: JsonObject = {"job": job, "action": action, "mw": round(power_mw, 6)}
         async with httpx.AsyncClient(transport=self._transport, timeout=None) as client:
             try:
                 reply = await client.post(self.url, json=body, headers=self._headers)

@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 __all__ = ["FleetCollector", "fleet_registry", "metrics_text", "serve_metrics"]
 
 _LABELS = ["device", "kind", "model"]
+_DEVICE_GAUGES = (  # power, up, limit, hashrate, mining
+    ("drakewell_device_power_watts", "Counted IT power draw of a device"),
+    ("drakewell_device_up", "1 if the device answered its last read"),
+    ("drakewell_device_power_limit_watts", "Miner power limit or GPU power cap"),
+    ("drakewell_miner_hashrate_terahashes_per_second", "Miner hashrate"),
+    ("drakewell_miner_mining", "1 if the miner is mining, 0 asleep"),
+)
 
 
 class FleetCollector(Collector):
@@ -44,20 +51,8 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.fleet.snapshot()
-        power = GaugeMetricFamily(
-            "drakewell_device_power_watts", "Counted IT power draw of a device", labels=_LABELS
-        )
-        up = GaugeMetricFamily(
-            "drakewell_device_up", "1 if the device answered its last read", labels=_LABELS
-        )
-        limit = GaugeMetricFamily(
-            "drakewell_device_power_limit_watts", "Miner power limit or GPU power cap", labels=_LABELS
-        )
-        hashrate = GaugeMetricFamily(
-            "drakewell_miner_hashrate_terahashes_per_second", "Miner hashrate", labels=_LABELS
-        )
-        mining = GaugeMetricFamily(
-            "drakewell_miner_mining", "1 if the miner is mining, 0 asleep", labels=_LABELS
+        power, up, limit, hashrate, mining = (
+            GaugeMetricFamily(name, documentation, labels=_LABELS) for name, documentation in _DEVICE_GAUGES
         )
         energy = CounterMetricFamily(
             "drakewell_gpu_energy_joules", "GPU energy since the NVIDIA driver loaded", labels=_LABELS

@@ -27,11 +27,16 @@ import ipaddress
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, SupportsFloat, TypeAlias
 
 from drakewell.catalog import load_catalog
 from drakewell.fleet.devices import MinerReading
-from drakewell.fleet.errors import FleetError
+from drakewell.fleet.errors import FleetError, import_extra
+
+if TYPE_CHECKING:
+    from pyasic.miners.base import BaseMiner
+    from pyasic.miners.data import DataOptions
 
 __all__ = [
     "MemoryMinerDriver",
@@ -51,24 +56,22 @@ for _action, _message, _category in _PYASIC_WARNINGS:
     warnings.filterwarnings(_action, message=_message, category=_category)  # type: ignore[arg-type]
 
 
-def _read_fields() -> tuple[Any, ...]:
+_Values: TypeAlias = tuple[SupportsFloat | None, SupportsFloat | None, SupportsFloat | None, object]
+"""What a read parses: watts, power limit (W), hashrate (TH/s, pyasic's hashrate object) and mining."""
+
+
+def _read_fields() -> tuple[DataOptions, ...]:
     from pyasic.miners.data import DataOptions
 
     return (DataOptions.WATTAGE, DataOptions.WATTAGE_LIMIT, DataOptions.HASHRATE, DataOptions.IS_MINING)
 
 
-def load_pyasic() -> Any:
+def load_pyasic() -> ModuleType:
     """Import pyasic (slow: seconds) with a clear error when it is missing."""
-    try:
-        import pyasic
-    except ModuleNotFoundError:  # pragma: no cover - the fleet extra installs it
-        raise FleetError(
-            "pyasic is not installed", hint="install the fleet extra: pip install 'drakewell[fleet]'"
-        ) from None
-    return pyasic
+    return import_extra("pyasic", "pyasic")
 
 
-def _rpc_read_plan(miner: Any) -> tuple[list[str], list[tuple[str, list[tuple[str, str]]]]] | None:
+def _rpc_read_plan(miner: BaseMiner) -> tuple[list[str], list[tuple[str, list[tuple[str, str]]]]] | None:
     """The RPC commands and parsers pyasic's data table names for the fields a read needs.
 
     ``None`` when a field needs the miner's web API (then ``get_data`` does the read).
@@ -114,7 +117,7 @@ class _Address(ipaddress.IPv4Address):
 class PyasicMinerDriver:
     """One miner through pyasic (any firmware pyasic detects)."""
 
-    def __init__(self, miner: Any) -> None:
+    def __init__(self, miner: BaseMiner) -> None:
         from pyasic.miners.base import BaseMiner
 
         self.miner = miner
@@ -150,13 +153,13 @@ class PyasicMinerDriver:
             mining=bool(mining),
         )
 
-    async def _read_get_data(self) -> tuple[Any, Any, Any, Any]:
+    async def _read_get_data(self) -> _Values:
         from pyasic.miners.data import DataOptions
 
         data = await self.miner.get_data(include=[*_read_fields(), DataOptions.HASHBOARDS])
         return data.wattage, data.wattage_limit, data.hashrate, data.is_mining
 
-    async def _read_rpc(self) -> tuple[Any, Any, Any, Any]:
+    async def _read_rpc(self) -> _Values:
         """pyasic's own data table, minus ``get_data``'s per-call command-list introspection."""
         assert self._rpc_plan is not None
         commands, fields = self._rpc_plan

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 __all__ = ["run"]
 
 T = TypeVar("T")
 
 
-def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True) -> T:
+def run(main: Coroutine[object, None, T], *, use_uvloop: bool = True) -> T:
     """``asyncio.run(main)``, on uvloop unless it is missing or ``use_uvloop`` is False."""
     if use_uvloop:
         try:
