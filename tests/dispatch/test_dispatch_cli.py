@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from drakewell.cli import app
 from drakewell.core.errors import ConfigError, DispatchError, InputDataError
 from drakewell.dispatch.ledger import LEDGER_COLUMNS
+from drakewell.dispatch.policies import policy_names
 from drakewell.inputs.prices import write_ercot_prices
 from drakewell.inputs.synthetic import synthetic_inputs
 
@@ -189,3 +190,11 @@ def test_no_fallback_note_when_every_solve_is_optimal(price_files: tuple[Path, P
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["solve_status"] == {"optimal": 3 * 96}
     assert "fell back" not in result.output
+
+
+def test_help_lists_every_registered_policy() -> None:
+    result = CliRunner().invoke(app, ["backtest", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in [*policy_names(), "all"]:
+        assert name in result.output, name
+    assert "stochastic" in policy_names()

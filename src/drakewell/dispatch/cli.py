@@ -52,7 +52,7 @@ def backtest(
             help="USD per PH/s per day, or a daily CSV (default: synthetic; with --prices, from BTC prices)"
         ),
     ] = None,
-    policy: Annotated[str, typer.Option(help="perfect | mpc | threshold | always | all")] = "all",
+    policy: Annotated[str, typer.Option(help=" | ".join([*policy_names(), "all"]))] = "all",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write the summary JSON here ('-': stdout)")
     ] = None,
