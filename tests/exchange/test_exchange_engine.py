@@ -114,16 +114,34 @@ def test_amend_down_keeps_priority_and_up_or_reprice_loses_it() -> None:
     assert first.qty == 3 and first.cancelled == 2
     e.place("alice", INST, "buy", price=P, qty=1)
     assert e.trades[-1].sell_oid == first.oid  # kept its place
-    grown = e.amend("bob", first.oid, qty=6)
+    grown = e.amend("bob", first.oid, qty=6).order
     e.place("alice", INST, "buy", price=P, qty=1)
     assert e.trades[-1].sell_oid == second.oid  # lost its place
     assert grown.submitted == grown.filled + grown.qty + grown.cancelled
-    moved = e.amend("dave", second.oid, price=P - 1)
+    moved = e.amend("dave", second.oid, price=P - 1).order
     assert e.book(INST).best_ask() == P - 1 and moved.qty == 4
     # a buy amended through the ask trades at once
     bid = e.place("carol", INST, "buy", price=P - 10, qty=2).order
     crossed = e.amend("carol", bid.oid, price=P - 1)
-    assert crossed.status == "filled" and e.trades[-1].price == P - 1
+    assert crossed.order.status == "filled" and e.trades[-1].price == P - 1
+    assert crossed.fills == tuple(e.trades[-len(crossed.fills) :]) and sum(t.qty for t in crossed.fills) == 2
+
+
+def test_amend_returns_the_order_and_the_trades_a_reprice_makes() -> None:
+    e = funded_engine()
+    ask = e.place("bob", INST, "sell", price=P, qty=3).order
+    bid = e.place("alice", INST, "buy", price=P - 10, qty=5).order
+    shrunk = e.amend("alice", bid.oid, qty=4)
+    assert shrunk.order is bid and shrunk.fills == ()  # a size decrease keeps the order and trades nothing
+    crossed = e.amend("alice", bid.oid, price=P)
+    assert [(t.sell_oid, t.buy_oid, t.price, t.qty, t.taker_side.label) for t in crossed.fills] == [
+        (ask.oid, bid.oid, P, 3, "buy")
+    ]
+    assert crossed.fills == tuple(e.trades) and len(e.leases) == 1
+    assert crossed.order is e.orders[bid.oid] and crossed.order.oid == bid.oid
+    assert crossed.order.filled == 3 and crossed.order.qty == 1 and crossed.order.status == "open"
+    resting = e.amend("alice", bid.oid, price=P - 5)  # reprices below the (now empty) ask side
+    assert resting.fills == () and resting.order.price == P - 5
 
 
 def test_same_gpu_hour_is_never_sold_twice_across_overlapping_contracts() -> None:

@@ -107,7 +107,7 @@ def test_client_order_ids_are_unique_among_open_orders_and_echoed() -> None:
     assert (
         e.place("carol", INST, "buy", price=P - 10, qty=1, client_order_id="hedge-1").order.status == "open"
     )
-    amended = e.amend("alice", first.oid, price=P - 20)
+    amended = e.amend("alice", first.oid, price=P - 20).order
     assert amended.client_order_id == "hedge-1"
     with pytest.raises(OrderRejected):
         e.place("alice", INST, "buy", price=P - 10, qty=1, client_order_id="hedge-1")

@@ -597,7 +597,7 @@ async def get_order(service: Service, account: AccountId, oid: int) -> OrderOut:
 async def patch_order(service: Service, account: AccountId, oid: int, body: AmendIn) -> OrderOut:
     """Amend price and/or open quantity (a price change or increase loses priority)."""
     try:
-        order = service.engine.amend(account, oid, body.price, body.qty)
+        order = service.engine.amend(account, oid, body.price, body.qty).order
     except ExchangeError as exc:
         raise _refusal(exc) from None
     await service.acknowledge()

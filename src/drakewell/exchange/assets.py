@@ -62,6 +62,16 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def _check_share(escrow: str, paid: str, share: str) -> None:
+    """Refuse unless ``paid``, the share the escrow pays, is the named ``share``."""
+    if not _same(paid, share):
+        raise AssetRefused(
+            RejectCode.SHARE_MISMATCH,
+            f"escrow {escrow} pays share {paid}, not {share}",
+            hint="name the share token of the same tokenized asset",
+        )
+
+
 class ChainAssetDirectory:
     """The markets deployed on ``chain``, read back from the chain.
 
@@ -103,12 +113,7 @@ class ChainAssetDirectory:
                 f"{exc.message}",
                 hint="name the addresses of the tokenized asset's deployed contracts",
             ) from None
-        if not _same(escrow_share, share):
-            raise AssetRefused(
-                RejectCode.SHARE_MISMATCH,
-                f"escrow {escrow} pays share {escrow_share}, not {share}",
-                hint="name the share token of the same tokenized asset",
-            )
+        _check_share(escrow, escrow_share, share)
         if escrow_asset != share_asset:
             raise AssetRefused(
                 RejectCode.ASSET_ID_MISMATCH,
@@ -149,12 +154,7 @@ class InMemoryAssetDirectory:
                 f"no tokenized asset has escrow {escrow}",
                 hint="declare the asset first",
             )
-        if not _same(asset.share, share):
-            raise AssetRefused(
-                RejectCode.SHARE_MISMATCH,
-                f"escrow {escrow} pays share {asset.share}, not {share}",
-                hint="name the share token of the same tokenized asset",
-            )
+        _check_share(escrow, asset.share, share)
         return asset
 
 

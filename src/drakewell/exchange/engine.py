@@ -26,7 +26,8 @@ Orders: limit (GTC, IOC, FOK, post-only) and market orders with a protection pri
 is an IOC limited at its protection price). :meth:`Engine.place` returns :class:`Placed`: the order
 and the trades it made. An order may carry a ``client_order_id``, unique among its account's open
 orders. Amend: a price change or a size increase loses priority
-(the order re-enters at the back of its new level and may trade), a size decrease keeps it.
+(the order re-enters at the back of its new level and may trade), a size decrease keeps it;
+:meth:`Engine.amend` returns :class:`Placed` too (no fills unless the amended order traded).
 Each fill is one trade and one lease (renter = buyer, provider's asset = the sell order's asset).
 """
 
@@ -36,9 +37,12 @@ import gc
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import NamedTuple, TypeAlias
 
 from drakewell.core.errors import ExchangeError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.units import USD
 from drakewell.exchange.book import BUY, CANCELLED, FILLED, OPEN, Book, BookView, Order, Side
 from drakewell.exchange.instruments import GPU_MODELS, REGIONS, InstrumentError, parse_instrument
@@ -94,35 +98,23 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+@dataclass(slots=True, eq=False)
 class Trade:
     """One fill: ``qty`` GPUs at ``price`` base units per GPU-hour; ``taker_side`` is a :class:`Side`."""
 
-    __slots__ = ("buy_oid", "buyer", "instrument", "price", "qty", "sell_oid", "seller", "taker_side", "tid")
+    tid: int
+    instrument: str
+    price: int
+    qty: int
+    buy_oid: int
+    sell_oid: int
+    buyer: str
+    seller: str
+    taker_side: Side
 
-    def __init__(
-        self,
-        tid: int,
-        instrument: str,
-        price: int,
-        qty: int,
-        buy_oid: int,
-        sell_oid: int,
-        buyer: str,
-        seller: str,
-        taker_side: Side,
-    ) -> None:
-        self.tid = tid
-        self.instrument = instrument
-        self.price = price
-        self.qty = qty
-        self.buy_oid = buy_oid
-        self.sell_oid = sell_oid
-        self.buyer = buyer
-        self.seller = seller
-        self.taker_side = taker_side
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in Trade.__slots__)
+    def as_tuple(self) -> tuple[object, ...]:
+        """The fields in name order (how :meth:`Engine.snapshot` lists a trade)."""
+        return _TRADE_ROW(self)
 
 
 class Placed(NamedTuple):
@@ -135,51 +127,36 @@ class Placed(NamedTuple):
 _new_placed = tuple.__new__
 
 
+@dataclass(slots=True, eq=False)
 class Lease:
     """A lease from a trade: ``gpus`` of ``asset`` for ``[start_s, end_s)`` at ``price`` per GPU-hour.
 
     ``amount`` (= price × gpus × hours, base units) left the renter's balance into escrow.
     """
 
-    __slots__ = (
-        "amount",
-        "asset",
-        "end_s",
-        "gpus",
-        "instrument",
-        "lease_id",
-        "price",
-        "provider",
-        "renter",
-        "start_s",
-    )
+    lease_id: int
+    renter: str
+    provider: str
+    asset: str
+    instrument: str
+    gpus: int
+    start_s: int
+    end_s: int
+    price: int
+    amount: int
 
-    def __init__(
-        self,
-        lease_id: int,
-        renter: str,
-        provider: str,
-        asset: str,
-        instrument: str,
-        gpus: int,
-        start_s: int,
-        end_s: int,
-        price: int,
-        amount: int,
-    ) -> None:
-        self.lease_id = lease_id
-        self.renter = renter
-        self.provider = provider
-        self.asset = asset
-        self.instrument = instrument
-        self.gpus = gpus
-        self.start_s = start_s
-        self.end_s = end_s
-        self.price = price
-        self.amount = amount
+    def as_tuple(self) -> tuple[object, ...]:
+        """The fields in name order (how :meth:`Engine.snapshot` lists a lease)."""
+        return _LEASE_ROW(self)
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in Lease.__slots__)
+
+def _fields_by_name(cls: type[Trade] | type[Lease]) -> Callable[[Trade | Lease], tuple[object, ...]]:
+    """A getter of a record's fields in name order (the order snapshots and their digests use)."""
+    return attrgetter(*sorted(f.name for f in fields(cls)))
+
+
+_TRADE_ROW = _fields_by_name(Trade)
+_LEASE_ROW = _fields_by_name(Lease)
 
 
 class _Inst:
@@ -197,14 +174,15 @@ class _Inst:
         self.region = inst.region
 
 
-Record = tuple[int, str, dict[str, Any]]
+Record: TypeAlias = tuple[int, str, JsonObject]
+"""A journal record: the command's sequence number, its kind (the method) and its arguments."""
 
 
 def _bad(code: RejectCode, message: str, hint: str) -> OrderRejected:
     return OrderRejected(code, message, hint=hint)
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int, code: RejectCode) -> int:
+def _check_int(name: str, value: object, lo: int, hi: int, code: RejectCode) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise _bad(
             code, f"{name} {value!r} is not a whole number in {lo}..{hi}", f"give {name} as an integer"
@@ -244,7 +222,7 @@ class Engine:
         self.journal_write = write
         self.committed_seq = self.seq
 
-    def _accept(self, kind: str, args: dict[str, Any]) -> None:
+    def _accept(self, kind: str, args: JsonObject) -> None:
         self.seq += 1
         if self.pending is not None:
             self.pending.append((self.seq, kind, args))
@@ -278,8 +256,8 @@ class Engine:
             self.committed_seq = batch[-1][0]
         return self.committed_seq
 
-    def apply(self, kind: str, args: dict[str, Any]) -> Any:
-        """Apply one journaled command (replay)."""
+    def apply(self, kind: str, args: JsonMapping) -> object:
+        """Apply one journaled command (replay); returns what the command returns."""
         method = _COMMANDS.get(kind)
         if method is None:
             raise ExchangeError(
@@ -402,13 +380,20 @@ class Engine:
         """
         self._check_live()
         self._account(account_id)
-        self._check_asset(asset_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price)
+        asset = Asset(
+            asset_id,
+            account_id,
+            gpu_model,
+            region,
+            gpus,
+            available_from_s,
+            available_to_s,
+            floor_price,
+            escrow,
+        )
+        self._check_asset(asset)
         if escrow is not None:
             self._check_escrow(escrow)
-        asset = Asset(
-            asset_id, account_id, gpu_model, region, gpus, available_from_s, available_to_s, floor_price
-        )
-        asset.escrow = escrow
         self.assets[asset_id] = asset
         self.assets_by_owner[account_id].append(asset)
         self._accept(
@@ -427,16 +412,9 @@ class Engine:
         )
         return asset
 
-    def _check_asset(
-        self,
-        asset_id: str,
-        gpu_model: str,
-        region: str,
-        gpus: int,
-        available_from_s: int,
-        available_to_s: int,
-        floor_price: int,
-    ) -> None:
+    def _check_asset(self, asset: Asset) -> None:
+        """Refuse an asset to be registered (not yet in the engine) unless its terms are valid and new."""
+        asset_id, gpu_model, region = asset.asset_id, asset.gpu_model, asset.region
         if not _short_printable(asset_id, 80):
             raise AccountError(
                 RejectCode.BAD_ASSET,
@@ -459,11 +437,11 @@ class Engine:
             raise AccountError(
                 RejectCode.BAD_ASSET, f"unknown region {region!r}", hint=f"use one of {', '.join(REGIONS)}"
             )
-        _check_int("gpus", gpus, 1, MAX_QTY, RejectCode.BAD_ASSET)
-        _check_int("available_from_s", available_from_s, 0, 2**40, RejectCode.BAD_ASSET)
-        _check_int("available_to_s", available_to_s, 0, 2**40, RejectCode.BAD_ASSET)
-        _check_int("floor_price", floor_price, 0, MAX_PRICE, RejectCode.BAD_ASSET)
-        if available_to_s <= available_from_s:
+        _check_int("gpus", asset.gpus, 1, MAX_QTY, RejectCode.BAD_ASSET)
+        _check_int("available_from_s", asset.available_from_s, 0, 2**40, RejectCode.BAD_ASSET)
+        _check_int("available_to_s", asset.available_to_s, 0, 2**40, RejectCode.BAD_ASSET)
+        _check_int("floor_price", asset.floor_price, 0, MAX_PRICE, RejectCode.BAD_ASSET)
+        if asset.available_to_s <= asset.available_from_s:
             raise AccountError(
                 RejectCode.BAD_ASSET,
                 "the availability window is empty",
@@ -595,7 +573,7 @@ class Engine:
             self._journal_place(order, order_type, asset, allow_below_floor)
         else:
             self.seq += 1
-        # Placed(order, fills), without NamedTuple's slower keyword-aware constructor
+        # Placed(order, fills), without NamedTuple's slower keyword-aware constructor (amend too)
         return _new_placed(Placed, (order, self._execute(order, inst)))
 
     def _validate_order(
@@ -744,7 +722,7 @@ class Engine:
         self, order: Order, order_type: str, asset: str | None, allow_below_floor: bool
     ) -> None:
         """Queue the accepted order's command, with only the arguments that differ from the defaults."""
-        args: dict[str, Any] = {
+        args: JsonObject = {
             "account": order.account,
             "instrument": order.instrument,
             "side": _LABELS[order.side],
@@ -887,8 +865,13 @@ class Engine:
             self.seq += 1
         return order
 
-    def amend(self, account: str, oid: int, price: int | None = None, qty: int | None = None) -> Order:
-        """Change an own resting order's price and/or open quantity (see the module docstring)."""
+    def amend(self, account: str, oid: int, price: int | None = None, qty: int | None = None) -> Placed:
+        """Change an own resting order's price and/or open quantity (see the module docstring).
+
+        Returns :class:`Placed`: the order as amended and the trades it made. A size decrease keeps
+        the order and its priority and trades nothing; a change that loses priority re-enters as a
+        fresh order under the same id, which trades at once when its new price crosses the book.
+        """
         self._check_live()
         order = self._own_open(account, oid)
         if price is None and qty is None:
@@ -915,7 +898,7 @@ class Engine:
             order.qty = new_qty
             order.cancelled += diff
             self._accept("amend", {"account": account, "oid": oid, "price": price, "qty": qty})
-            return order
+            return _new_placed(Placed, (order, ()))
         # loses priority: check the new state's risk first
         asset = self._check_amend_risk(order, inst, new_price, new_qty)
         side.remove(order)
@@ -947,8 +930,7 @@ class Engine:
         order.reason = "replaced"
         self.orders[oid] = fresh
         self._accept("amend", {"account": account, "oid": oid, "price": price, "qty": qty})
-        self._execute(fresh, inst)
-        return fresh
+        return _new_placed(Placed, (fresh, self._execute(fresh, inst)))
 
     def _check_amend_risk(self, order: Order, inst: _Inst, new_price: int, new_qty: int) -> Asset | None:
         """Refuse an amend that loses priority unless the new order passes risk; returns a sell's asset."""
@@ -1000,7 +982,7 @@ class Engine:
 
         return BookView(instrument, resolve)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, object]:
         """Everything the journal must reproduce, as plain comparable data."""
         books = {}
         for iid, inst in self.instruments.items():
@@ -1048,7 +1030,7 @@ class Engine:
         }
 
 
-_COMMANDS: dict[str, Callable[..., Any]] = {
+_COMMANDS: dict[str, Callable[..., object]] = {
     "open_account": Engine.open_account,
     "deposit": Engine.deposit,
     "withdraw": Engine.withdraw,
@@ -1060,21 +1042,18 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
 }
 
 __all__ = [
-    "CANCELLED",
-    "FILLED",
-    "OPEN",
+    "MAX_PRICE",
+    "MAX_QTY",
     "AccountError",
     "Engine",
     "EngineHalted",
     "Lease",
-    "OrderRejected",
     "Placed",
-    "RejectCode",
-    "RiskError",
-    "Side",
+    "Record",
     "Trade",
     "UnknownOrder",
     "hash_api_key",
+    "tune_gc",
 ]
 
 

@@ -21,7 +21,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Column, Integer, String, Table, Text, func, select
 from sqlalchemy.exc import IntegrityError
@@ -86,7 +85,7 @@ class Journal:
             ) from exc
         self.last_seq = batch[-1][0]
 
-    def records(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    def records(self) -> Iterator[Record]:
         """Every record in sequence order."""
         with self.db.connect() as conn:
             result = conn.execute(select(journal_table).order_by(journal_table.c.seq))

@@ -10,7 +10,7 @@ exchange.
 **Failures never block later leases.** A lease the sink can never open (a
 :class:`LeaseSinkError`: its asset has no escrow, its renter no chain address) goes at once to the
 dead-letter table ``exchange_dead_letters`` (through :mod:`drakewell.store`, in the journal's
-database) with the reason, and forwarding goes on with the next lease. Any other failure (a revert
+database) with the reason, and forwarding goes on with the next lease. Every other failure (a revert
 such as a missing allowance, an unreachable node) stops the forwarding at that lease, which is
 retried on the next :meth:`LeaseForwarder.forward` (``last_error`` says why), in order; after
 ``max_attempts`` failed tries it too is dead-lettered. :meth:`LeaseForwarder.retry` sends a
@@ -129,6 +129,13 @@ class DeadLetter:
     reason: str
     attempts: int
 
+    @classmethod
+    def of(cls, lease: Lease, exc: Exception, attempts: int) -> DeadLetter:
+        """The dead letter of ``lease`` after ``attempts`` tries, the last failing with ``exc``."""
+        return cls(
+            lease.lease_id, lease.asset, lease.renter, lease.amount, type(exc).__name__, str(exc), attempts
+        )
+
 
 class DeadLetterLog:
     """The dead-letter table at a database URL or SQLite path (in memory only when none is given).
@@ -226,17 +233,7 @@ class LeaseForwarder:
         return sent
 
     def _dead_letter(self, lease: Lease, exc: Exception) -> None:
-        self.dead_letters.add(
-            DeadLetter(
-                lease.lease_id,
-                lease.asset,
-                lease.renter,
-                lease.amount,
-                type(exc).__name__,
-                str(exc),
-                self.attempts,
-            )
-        )
+        self.dead_letters.add(DeadLetter.of(lease, exc, self.attempts))
         self.attempts = 0
         self.cursor += 1
 
@@ -253,17 +250,7 @@ class LeaseForwarder:
         try:
             backend_id = self.sink.open_lease(lease)
         except Exception as exc:
-            self.dead_letters.add(
-                DeadLetter(
-                    lease.lease_id,
-                    lease.asset,
-                    lease.renter,
-                    lease.amount,
-                    type(exc).__name__,
-                    str(exc),
-                    letter.attempts + 1,
-                )
-            )
+            self.dead_letters.add(DeadLetter.of(lease, exc, letter.attempts + 1))
             raise
         self.backend_ids[lease_id] = backend_id
         self.dead_letters.remove(lease_id)

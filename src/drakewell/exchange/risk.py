@@ -21,6 +21,8 @@ function's maximum sits at one of its rising edges).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from drakewell.exchange.refusals import FixedCodeRejection, RejectCode
 
 
@@ -68,46 +70,21 @@ class Account:
         return self.balance - self.reserved
 
 
+@dataclass(slots=True, eq=False)
 class Asset:
     """Registered capacity of a tokenized GPU pool, with its committed windows."""
 
-    __slots__ = (
-        "asset_id",
-        "available_from_s",
-        "available_to_s",
-        "escrow",
-        "floor_price",
-        "gpu_model",
-        "gpus",
-        "owner",
-        "region",
-        "total",
-        "windows",
-    )
-
-    def __init__(
-        self,
-        asset_id: str,
-        owner: str,
-        gpu_model: str,
-        region: str,
-        gpus: int,
-        available_from_s: int,
-        available_to_s: int,
-        floor_price: int,
-        escrow: str | None = None,
-    ) -> None:
-        self.asset_id = asset_id
-        self.owner = owner
-        self.gpu_model = gpu_model
-        self.region = region
-        self.gpus = gpus
-        self.available_from_s = available_from_s
-        self.available_to_s = available_to_s
-        self.floor_price = floor_price  # base units per GPU-hour
-        self.escrow = escrow  # the pool's LeaseEscrow address (None: no lease on it can be escrowed)
-        self.total = 0  # Σ of all commitments, any window
-        self.windows: dict[tuple[int, int], int] = {}  # (start_s, end_s) -> GPUs committed
+    asset_id: str
+    owner: str
+    gpu_model: str
+    region: str
+    gpus: int
+    available_from_s: int
+    available_to_s: int
+    floor_price: int  # base units per GPU-hour
+    escrow: str | None = None  # the pool's LeaseEscrow address (None: no lease on it can be escrowed)
+    total: int = field(default=0, init=False)  # Σ of all commitments, any window
+    windows: dict[tuple[int, int], int] = field(default_factory=dict, init=False)  # (start_s, end_s) -> GPUs
 
     def covers(self, start_s: int, end_s: int) -> bool:
         return self.available_from_s <= start_s and end_s <= self.available_to_s
