@@ -114,21 +114,13 @@ class _DeviceRow:
 def _device_rows(fleet: Fleet) -> list[_DeviceRow]:
     rows = []
     for d in fleet.snapshot().devices:
-        r = d.reading
+        miner = d.reading if isinstance(d.reading, MinerReading) else None
+        gpu = d.reading if isinstance(d.reading, GpuReading) else None
+        limit_w = miner.power_limit_w if miner is not None else (gpu.power_cap_w if gpu is not None else None)
+        hashrate, mining = (None, None) if miner is None else (miner.hashrate_th_s, miner.mining)
+        energy = None if gpu is None else gpu.energy_mj
         rows.append(
-            _DeviceRow(
-                device=d.device,
-                kind=d.kind,
-                model=d.model,
-                reachable=d.reachable,
-                power_w=d.power_w,
-                limit_w=r.power_limit_w
-                if isinstance(r, MinerReading)
-                else (r.power_cap_w if isinstance(r, GpuReading) else None),
-                hashrate_th_s=r.hashrate_th_s if isinstance(r, MinerReading) else None,
-                mining=r.mining if isinstance(r, MinerReading) else None,
-                energy_mj=r.energy_mj if isinstance(r, GpuReading) else None,
-            )
+            _DeviceRow(d.device, d.kind, d.model, d.reachable, d.power_w, limit_w, hashrate, mining, energy)
         )
     return rows
 
