@@ -37,16 +37,30 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Float, Integer, LargeBinary, String, Table, case, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    LargeBinary,
+    RowMapping,
+    String,
+    Table,
+    case,
+    select,
+)
 from sqlalchemy.engine import Engine
 
 from drakewell.core.errors import ProofError
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
+from drakewell.metering.fields import Fields, as_int, hex_bytes, hex_list, json_object, path_json
 from drakewell.metering.readings import asset_id, normalize_address
 from drakewell.store import metadata
 
@@ -57,12 +71,17 @@ ASIC_FAILED_SHARE_ALLOWANCE = 0.01
 MAX_PER_SECOND = 2**63 - 1
 
 Kind = Literal["gpu", "asic"]
+_KINDS: dict[str, Kind] = {"gpu": "gpu", "asic": "asic"}
 
-capacity_leaves = Table(
+
+def _per_epoch(name: str, *columns: Column[object]) -> Table:
+    """A table keyed by ``(asset, epoch)`` (then by ``columns`` marked ``primary_key``)."""
+    asset = Column("asset", String(66), primary_key=True)
+    return Table(name, metadata, asset, Column("epoch", BigInteger, primary_key=True), *columns)
+
+
+capacity_leaves = _per_epoch(
     "proof_capacity",
-    metadata,
-    Column("asset", String(66), primary_key=True),
-    Column("epoch", BigInteger, primary_key=True),
     Column("node", String(42), primary_key=True),
     Column("kind", String(8), nullable=False),
     Column("verified_per_s", BigInteger, nullable=False),
@@ -72,11 +91,8 @@ capacity_leaves = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-capacity_roots = Table(
+capacity_roots = _per_epoch(
     "proof_capacity_roots",
-    metadata,
-    Column("asset", String(66), primary_key=True),
-    Column("epoch", BigInteger, primary_key=True),
     Column("capacity_root", LargeBinary(32), nullable=False),
     Column("n_nodes", Integer, nullable=False),
     Column("closed_at", Float, nullable=False),
@@ -113,7 +129,7 @@ class CapacityLeaf:
         checked = self.passed + self.failed
         return checked > 0 and self.failed > ASIC_FAILED_SHARE_ALLOWANCE * checked
 
-    def values(self) -> tuple[Any, ...]:
+    def values(self) -> tuple[str, bytes, int, int, int, int, int, int]:
         return (
             self.node,
             self.asset,
@@ -128,7 +144,7 @@ class CapacityLeaf:
     def leaf(self) -> bytes:
         return leaf_hashes_static(CAPACITY_LEAF_TYPES, [[v] for v in self.values()])[0]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "node": self.node,
             "asset": "0x" + self.asset.hex(),
@@ -142,20 +158,18 @@ class CapacityLeaf:
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> CapacityLeaf:
+    def from_json(cls, value: object) -> CapacityLeaf:
         try:
-            kind = str(obj["kind"])
-            if kind not in KIND_CODES:
-                raise ValueError(f"kind {kind!r} is not gpu or asic")
+            obj = json_object(value)
             return cls(
                 normalize_address(obj["node"]),
                 asset_id(str(obj["asset"])),
-                int(obj["epoch"]),
-                kind,  # type: ignore[arg-type]
-                int(obj["verifiedPerSecond"]),
-                int(obj["declaredPerSecond"]),
-                int(obj["passed"]),
-                int(obj["failed"]),
+                as_int(obj["epoch"]),
+                _kind(obj["kind"]),
+                as_int(obj["verifiedPerSecond"]),
+                as_int(obj["declaredPerSecond"]),
+                as_int(obj["passed"]),
+                as_int(obj["failed"]),
             )
         except (KeyError, TypeError, ValueError, ProofError) as exc:
             raise ProofError(
@@ -163,17 +177,24 @@ class CapacityLeaf:
             ) from None
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> CapacityLeaf:
+    def from_row(cls, row: Fields) -> CapacityLeaf:
         return cls(
             str(row["node"]),
-            bytes.fromhex(str(row["asset"])[2:]),
-            int(row["epoch"]),
-            row["kind"],
-            int(row["verified_per_s"]),
-            int(row["declared_per_s"]),
-            int(row["passed"]),
-            int(row["failed"]),
+            hex_bytes(row["asset"]),
+            as_int(row["epoch"]),
+            _kind(row["kind"]),
+            as_int(row["verified_per_s"]),
+            as_int(row["declared_per_s"]),
+            as_int(row["passed"]),
+            as_int(row["failed"]),
         )
+
+
+def _kind(value: object) -> Kind:
+    kind = _KINDS.get(str(value))
+    if kind is None:
+        raise ValueError(f"kind {str(value)!r} is not gpu or asic")
+    return kind
 
 
 def _check_value(name: str, value: int) -> int:
@@ -256,7 +277,7 @@ def record_capacity(
     return CapacityLeaf.from_row(out)
 
 
-def _root_row(conn: Any, a_hex: str, epoch: int) -> Mapping[Any, Any] | None:
+def _root_row(conn: Connection, a_hex: str, epoch: int) -> RowMapping | None:
     r = capacity_roots.c
     q = select(capacity_roots).where(r.asset == a_hex, r.epoch == epoch)
     return conn.execute(q).mappings().first()
@@ -318,23 +339,21 @@ class CapacityProof:
     proof: tuple[bytes, ...]
     root: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "kind": "capacity",
             "capacity": self.leaf.to_json(),
-            "leaf": "0x" + self.leaf.leaf().hex(),
-            "proof": ["0x" + p.hex() for p in self.proof],
-            "root": "0x" + self.root.hex(),
+            **path_json(self.leaf.leaf(), self.proof, self.root),
             "disputeReason": "0x" + keccak256(self.leaf.leaf()).hex(),
         }
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> CapacityProof:
+    def from_json(cls, obj: JsonMapping) -> CapacityProof:
         try:
             return cls(
                 CapacityLeaf.from_json(obj["capacity"]),
-                tuple(bytes.fromhex(str(p)[2:]) for p in obj["proof"]),
-                bytes.fromhex(str(obj["root"])[2:]),
+                hex_list(obj["proof"]),
+                hex_bytes(obj["root"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError(
@@ -387,20 +406,7 @@ def capacity_frame(engine: Engine, asset: bytes | None = None) -> pd.DataFrame:
         q = q.where(c.asset == "0x" + asset.hex())
     with engine.connect() as conn:
         leaves = [CapacityLeaf.from_row(r) for r in conn.execute(q).mappings().all()]
-    rows = [
-        {
-            "node": x.node,
-            "asset": "0x" + x.asset.hex(),
-            "epoch": x.epoch,
-            "kind": x.kind,
-            "verified_per_s": x.verified_per_s,
-            "declared_per_s": x.declared_per_s,
-            "passed": x.passed,
-            "failed": x.failed,
-            "flagged": x.flagged,
-        }
-        for x in leaves
-    ]
+    rows = [{**{c: getattr(x, c) for c in CAPACITY_COLUMNS}, "asset": "0x" + x.asset.hex()} for x in leaves]
     return pd.DataFrame(rows, columns=CAPACITY_COLUMNS)
 
 

@@ -9,7 +9,7 @@ same ``TypeError`` for a value of the wrong kind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, SupportsFloat, SupportsIndex, SupportsInt
 
 from drakewell.core.jsontypes import JsonMapping, JsonObject
@@ -49,6 +49,13 @@ def as_bytes(value: object) -> bytes:
 def hex_bytes(value: object) -> bytes:
     """The bytes of ``0x`` hex text (as stored for assets and as JSON carries bytes)."""
     return bytes.fromhex(str(value)[2:])
+
+
+def hex_list(values: object) -> tuple[bytes, ...]:
+    """:func:`hex_bytes` of each item of a list (``TypeError`` for what cannot be iterated)."""
+    if not isinstance(values, Iterable):
+        raise TypeError(f"{type(values).__name__!r} object is not iterable")
+    return tuple(hex_bytes(v) for v in values)
 
 
 def json_object(value: object) -> JsonMapping:

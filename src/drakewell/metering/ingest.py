@@ -50,15 +50,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Column, Connection, Engine, Row, Table, and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonScalar
 from drakewell.metering import tables
+from drakewell.metering.fields import Fields, as_bytes, as_int, hex_bytes
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,
     MalformedReadingError,
@@ -73,6 +75,11 @@ from drakewell.store import open_engine
 CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
 INT63_MAX = 2**63 - 1
 DEFAULT_CLOSE_GRACE_S = 900  # an epoch closes at the earliest this long after it ends (late readings)
+
+_ReadingRow: TypeAlias = tuple[str, int, str, int, int, int, int, int, int, int, str, bytes, bytes]
+"""A ``meter_readings`` row in :data:`READING_COLUMNS` order (the ingest hot path's rows)."""
+_StoredWindow: TypeAlias = "Row[str, int, int, str, int, int, int]"
+"""A stored reading's node, window start and end, lease id, energy, GPU-seconds and hashes."""
 
 
 class RejectReason(StrEnum):
@@ -126,7 +133,7 @@ class NodeSpec:
     def max_th_s(self) -> float:
         return self.asic_units * self.asic_th_s
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self) -> JsonObject:
         return {
             "address": self.address,
             "asset": "0x" + self.asset.hex(),
@@ -141,15 +148,17 @@ class NodeSpec:
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> NodeSpec:
+        """A ``meter_nodes`` row or :meth:`to_json`'s object, its values passed to the constructor
+        as they are (which checks them; a limit left out takes its default)."""
         data = dict(row)
         data["asset"] = bytes.fromhex(str(data["asset"])[2:])
         return cls(**data)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return self.to_row()
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> NodeSpec:
+    def from_json(cls, obj: JsonMapping) -> NodeSpec:
         try:
             return cls.from_row(obj)
         except (KeyError, TypeError, ValueError) as exc:
@@ -188,7 +197,7 @@ class LeaseTerms:
         """``gpus · |[start_s, end_s) ∩ lease window|``: the most GPU-seconds it can take there."""
         return self.gpus * max(0, min(end_s, self.end_s) - max(start_s, self.start_s))
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self) -> JsonObject:
         return {
             "lease_id": str(self.lease_id),
             "asset": "0x" + self.asset.hex(),
@@ -198,20 +207,20 @@ class LeaseTerms:
         }
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> LeaseTerms:
+    def from_row(cls, row: Fields) -> LeaseTerms:
         return cls(
-            int(row["lease_id"]),
-            bytes.fromhex(str(row["asset"])[2:]),
-            int(row["gpus"]),
-            int(row["start_s"]),
-            int(row["end_s"]),
+            as_int(row["lease_id"]),
+            hex_bytes(row["asset"]),
+            as_int(row["gpus"]),
+            as_int(row["start_s"]),
+            as_int(row["end_s"]),
         )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {**self.to_row(), "lease_id": self.lease_id}
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> LeaseTerms:
+    def from_json(cls, obj: JsonMapping) -> LeaseTerms:
         try:
             if not str(obj["asset"]).startswith("0x"):
                 raise ValueError("asset is not 0x hex")
@@ -249,12 +258,12 @@ class _NodeLimits:
 @dataclass(frozen=True)
 class Rejection:
     index: int  # position in the batch
-    node: str | None
-    seq: int | None
+    node: JsonScalar  # the reading's node and seq (as sent, when the reading is malformed)
+    seq: JsonScalar
     reason: RejectReason
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "index": self.index,
             "node": self.node,
@@ -274,7 +283,7 @@ class IngestResult:
     def acknowledged(self) -> int:
         return self.accepted + self.duplicates
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
@@ -282,7 +291,7 @@ class IngestResult:
         }
 
 
-def _books(stored_windows: Sequence[Any]) -> dict[str, _WindowBook]:
+def _books(stored_windows: Sequence[_StoredWindow]) -> dict[str, _WindowBook]:
     """Per node, a window book holding its stored windows."""
     books: dict[str, _WindowBook] = {}
     for node, ws, we, lease, energy, gpu_s, hashes in stored_windows:
@@ -339,17 +348,21 @@ class MeterStore:
         self._nodes = {r["address"]: NodeSpec.from_row(r) for r in rows}
         self._limits = {address: _NodeLimits.of(spec) for address, spec in self._nodes.items()}
 
+    def _replace(self, key: Column[Any], rows: list[JsonObject]) -> int:
+        """Write ``rows`` over those of ``key``'s table with the same keys; returns how many."""
+        if rows:
+            table = key.table
+            with self.engine.begin() as conn:
+                conn.execute(table.delete().where(key.in_([r[key.name] for r in rows])))
+                conn.execute(table.insert(), rows)
+        return len(rows)
+
     def register_nodes(self, specs: Iterable[NodeSpec]) -> int:
         """Register (or update the limits of) nodes; returns how many were written."""
-        rows = [s.to_row() for s in specs]
-        if not rows:
-            return 0
-        with self.engine.begin() as conn:
-            addresses = [r["address"] for r in rows]
-            conn.execute(tables.nodes.delete().where(tables.nodes.c.address.in_(addresses)))
-            conn.execute(tables.nodes.insert(), rows)
-        self._load_nodes()
-        return len(rows)
+        written = self._replace(tables.nodes.c.address, [s.to_row() for s in specs])
+        if written:
+            self._load_nodes()
+        return written
 
     @property
     def nodes(self) -> dict[str, NodeSpec]:
@@ -368,15 +381,10 @@ class MeterStore:
         Readings naming an unregistered lease are refused (``unknown_lease``), and each lease's
         delivery in an epoch is capped at ``gpus · overlap(epoch, lease window)`` when it closes.
         """
-        rows = [t.to_row() for t in terms]
-        if not rows:
-            return 0
-        with self.engine.begin() as conn:
-            ids = [r["lease_id"] for r in rows]
-            conn.execute(tables.leases.delete().where(tables.leases.c.lease_id.in_(ids)))
-            conn.execute(tables.leases.insert(), rows)
-        self._load_leases()
-        return len(rows)
+        written = self._replace(tables.leases.c.lease_id, [t.to_row() for t in terms])
+        if written:
+            self._load_leases()
+        return written
 
     @property
     def leases(self) -> dict[int, LeaseTerms]:
@@ -390,7 +398,7 @@ class MeterStore:
 
     # -- ingest ----------------------------------------------------------------------------------
 
-    def ingest(self, batch: Sequence[SignedReading | Mapping[str, Any]]) -> IngestResult:
+    def ingest(self, batch: Sequence[SignedReading | JsonMapping]) -> IngestResult:
         """Verify and store one batch (see the module docstring); returns after it is durable."""
         rejected: list[Rejection] = []
         if not all(type(item) is SignedReading for item in batch):
@@ -461,7 +469,7 @@ class MeterStore:
 
     def _verify(
         self, parsed: Sequence[SignedReading | None], rejected: list[Rejection]
-    ) -> tuple[list[tuple[Any, ...]], list[int]]:
+    ) -> tuple[list[_ReadingRow], list[int]]:
         """Checks 1–6 of the module docstring; returns the passing readings as table rows (in
         :data:`READING_COLUMNS` order) and their batch positions.
 
@@ -478,7 +486,7 @@ class MeterStore:
         proven = verifier.known_keys
         leases = self._leases
         leases_reloaded = False
-        rows: list[tuple[Any, ...]] = []
+        rows: list[_ReadingRow] = []
         where: list[int] = []
         for (i, r, sig, limit), raw, digest in zip(todo, keys, digests, strict=True):
             node, seq = r.node, r.seq
@@ -532,11 +540,11 @@ class MeterStore:
 
     def _deduplicate(
         self,
-        rows: list[tuple[Any, ...]],
+        rows: list[_ReadingRow],
         where: list[int],
         parsed: Sequence[SignedReading | None],
         rejected: list[Rejection],
-    ) -> tuple[list[tuple[Any, ...]], int, list[dict[str, Any]]]:
+    ) -> tuple[list[_ReadingRow], int, list[dict[str, object]]]:
         """Split verified rows into new rows, duplicates and equivocations (against batch and store),
         and refuse rows of closed epochs and rows whose window overlaps the node's others (steps
         7–9); the caller holds the write lock."""
@@ -551,8 +559,8 @@ class MeterStore:
             books = _books(stored_windows)  # rebuild: admit reading by reading to say which overlap
         headroom = 1.0 + CAPACITY_HEADROOM
         limits = self._limits
-        accepted: list[tuple[Any, ...]] = []
-        evidence: list[dict[str, Any]] = []
+        accepted: list[_ReadingRow] = []
+        evidence: list[dict[str, object]] = []
         duplicates = 0
         now = time.time()
         for i, row in zip(where, rows, strict=True):
@@ -592,7 +600,9 @@ class MeterStore:
             accepted.append(row)
         return accepted, duplicates, evidence
 
-    def _stored(self, rows: list[tuple[Any, ...]]) -> tuple[dict[tuple[str, int], bytes], list[Any]]:
+    def _stored(
+        self, rows: list[_ReadingRow]
+    ) -> tuple[dict[tuple[str, int], bytes], Sequence[_StoredWindow]]:
         """What the store holds for the batch's nodes: digests by ``(node, seq)`` in the batch's
         sequence range, and the stored windows that may meet the batch's."""
         by_node: dict[str, list[int]] = {}
@@ -610,7 +620,7 @@ class MeterStore:
         qw = qw.where(and_(c.node.in_(list(by_node)), c.window_end > w_lo, c.window_start < w_hi))
         with self.engine.connect() as conn:
             existing = {(node, seq): bytes(digest) for node, seq, digest in conn.execute(q)}
-            stored_windows = list(conn.execute(qw).all())
+            stored_windows = conn.execute(qw).all()
         return existing, stored_windows
 
     def _closed_epochs(self, asset_hexes: set[str]) -> set[tuple[str, int]]:
@@ -647,7 +657,7 @@ class MeterStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(tables.readings)).scalar_one())
 
-    def equivocations(self) -> list[dict[str, Any]]:
+    def equivocations(self) -> list[JsonObject]:
         with self.engine.connect() as conn:
             rows = (
                 conn.execute(select(tables.equivocations).order_by(tables.equivocations.c.id))
@@ -677,26 +687,28 @@ class MeterStore:
         return out
 
 
-def signed_from_row(row: Mapping[Any, Any]) -> SignedReading:
-    """Rebuild a signed reading from a ``meter_readings`` row."""
+def signed_from_row(row: Fields) -> SignedReading:
+    """Rebuild a signed reading from a ``meter_readings`` row (a row mapping or a frame record)."""
     reading = Reading(
         node=str(row["node"]),
-        asset=bytes.fromhex(str(row["asset"])[2:]),
-        epoch=int(row["epoch"]),
-        seq=int(row["seq"]),
-        window_start=int(row["window_start"]),
-        window_end=int(row["window_end"]),
-        energy_wh=int(row["energy_wh"]),
-        gpu_seconds=int(row["gpu_seconds"]),
-        hashes_th=int(row["hashes_th"]),
-        tokens=int(row["tokens"]),
-        lease_id=int(row["lease_id"]),
+        asset=hex_bytes(row["asset"]),
+        epoch=as_int(row["epoch"]),
+        seq=as_int(row["seq"]),
+        window_start=as_int(row["window_start"]),
+        window_end=as_int(row["window_end"]),
+        energy_wh=as_int(row["energy_wh"]),
+        gpu_seconds=as_int(row["gpu_seconds"]),
+        hashes_th=as_int(row["hashes_th"]),
+        tokens=as_int(row["tokens"]),
+        lease_id=as_int(row["lease_id"]),
     )
-    return SignedReading(reading, bytes(row["signature"]))
+    return SignedReading(reading, as_bytes(row["signature"]))
 
 
-def _get(item: Any, key: str) -> Any:
-    return item.get(key) if isinstance(item, Mapping) else None
+def _get(item: object, key: str) -> JsonScalar:
+    """What a malformed reading sent for ``key``, when it is a JSON scalar (else ``None``)."""
+    value = item.get(key) if isinstance(item, Mapping) else None
+    return value if isinstance(value, str | int | float | bool) else None
 
 
 _INT_TYPES = {int}
@@ -757,6 +769,18 @@ def _lease_problem(r: Reading, terms: LeaseTerms | None) -> tuple[RejectReason, 
     return None
 
 
+class _Cell:
+    """One window of a node: the leases reported for it and the sums of its readings."""
+
+    __slots__ = ("energy_wh", "gpu_s", "hashes_th", "leases")
+
+    def __init__(self, lease: str, energy_wh: int, gpu_s: int, hashes_th: int) -> None:
+        self.leases = {lease}
+        self.energy_wh = energy_wh
+        self.gpu_s = gpu_s
+        self.hashes_th = hashes_th
+
+
 class _WindowBook:
     """One node's windows: disjoint ``[start, end)`` sorted by start, each with the leases reported
     for it and the sums of energy, GPU-seconds and hashes (step 9 of the module docstring)."""
@@ -766,7 +790,7 @@ class _WindowBook:
     def __init__(self) -> None:
         self.starts: list[int] = []
         self.ends: list[int] = []
-        self.cells: dict[tuple[int, int], list[Any]] = {}  # (start, end) -> [leases, Wh, GPU-s, TH]
+        self.cells: dict[tuple[int, int], _Cell] = {}
 
     def admit(
         self,
@@ -793,38 +817,38 @@ class _WindowBook:
                     )
                 cell = self.cells[held]
                 if limit is not None:
-                    if lease in cell[0]:
+                    if lease in cell.leases:
                         return RejectReason.OVERLAPPING_WINDOW, (
                             f"the node already reported lease {lease} for window [{start}, {end})"
                         )
                     dt = end - start
+                    wh, gs, th = cell.energy_wh + energy_wh, cell.gpu_s + gpu_s, cell.hashes_th + hashes_th
                     if (
-                        (cell[1] + energy_wh) * 3600 > limit.power_w * dt * headroom
-                        or cell[2] + gpu_s > limit.gpus * dt
-                        or cell[3] + hashes_th > limit.th_s * dt * headroom
+                        wh * 3600 > limit.power_w * dt * headroom
+                        or gs > limit.gpus * dt
+                        or th > limit.th_s * dt * headroom
                     ):
                         return RejectReason.BEYOND_CAPACITY, (
                             f"with the node's other readings of window [{start}, {end}) it would report "
-                            f"{cell[1] + energy_wh} Wh, {cell[2] + gpu_s} GPU-s and "
-                            f"{cell[3] + hashes_th} TH, "
+                            f"{wh} Wh, {gs} GPU-s and {th} TH, "
                             f"beyond its {limit.power_w:.0f} W, {limit.gpus} GPUs and {limit.th_s:.0f} TH/s"
                         )
-                cell[0].add(lease)
-                cell[1] += energy_wh
-                cell[2] += gpu_s
-                cell[3] += hashes_th
+                cell.leases.add(lease)
+                cell.energy_wh += energy_wh
+                cell.gpu_s += gpu_s
+                cell.hashes_th += hashes_th
                 return None
             starts.insert(i, start)
             ends.insert(i, end)
         else:
             starts.append(start)
             ends.append(end)
-        self.cells[(start, end)] = [{lease}, energy_wh, gpu_s, hashes_th]
+        self.cells[(start, end)] = _Cell(lease, energy_wh, gpu_s, hashes_th)
         return None
 
 
 def _windows_admitted(
-    rows: Sequence[tuple[Any, ...]], books: dict[str, _WindowBook], limits: Mapping[str, _NodeLimits]
+    rows: Sequence[_ReadingRow], books: dict[str, _WindowBook], limits: Mapping[str, _NodeLimits]
 ) -> bool:
     """Whether every row's window is free (step 9), for the fast path; fills ``books``."""
     headroom = 1.0 + CAPACITY_HEADROOM
@@ -837,7 +861,7 @@ def _windows_admitted(
         if not ends or ends[-1] <= start:  # after the node's latest window: inlined admit
             book.starts.append(start)
             ends.append(row[5])
-            book.cells[(start, row[5])] = [{row[10]}, row[6], row[7], row[8]]
+            book.cells[(start, row[5])] = _Cell(row[10], row[6], row[7], row[8])
         elif book.admit(start, row[5], row[10], row[6], row[7], row[8], limits[node], headroom) is not None:
             return False
     return True
@@ -860,7 +884,7 @@ READING_COLUMNS = (
 )
 
 
-def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows_fast(conn: Connection, table: Table, rows: list[_ReadingRow]) -> None:
     """``executemany`` straight on the driver: the ingest hot path skips per-row SQLAlchemy processing.
 
     Rows are tuples in :data:`READING_COLUMNS` order; the placeholder style follows the driver.
@@ -872,7 +896,7 @@ def _insert_rows_fast(conn: Any, table: Any, rows: list[tuple[Any, ...]]) -> Non
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({cols}) VALUES ({marks})", rows)
 
 
-def _insert_ignoring_duplicates(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+def _insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
     """Insert rows, skipping those that hit a unique constraint (SQLite and PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)

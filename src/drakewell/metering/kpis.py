@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.metering.fleet import Lease
 from drakewell.metering.ingest import NodeSpec
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS
@@ -170,7 +170,7 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num / den) if den > 0 and math.isfinite(num / den) else None
 
 
-def capacity_totals(frame: pd.DataFrame) -> dict[str, Any]:
+def capacity_totals(frame: pd.DataFrame) -> JsonObject:
     """Verified beside declared for a set of :func:`capacity_kpis` rows (an asset's epoch, or more).
 
     - ``loadRate``: ``declared`` is the mean load rate of the GPU node-epochs; ``verified`` the mean

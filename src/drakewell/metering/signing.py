@@ -27,7 +27,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 import coincurve
 from coincurve._libsecp256k1 import ffi, lib
@@ -41,6 +41,9 @@ from drakewell.metering.readings import (
     SignedReading,
     normalize_address,
 )
+
+if TYPE_CHECKING:  # eth-account takes seconds to import: only its reference paths load it
+    from eth_account.datastructures import SignedMessage
 
 # secp256k1 group order and half of it (EIP-2: s must be at most n/2)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -237,7 +240,7 @@ def sign_with_eth_account(private_key: bytes, reading: Reading, domain: MeterDom
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    signed: Any = Account.sign_message(
+    signed: SignedMessage = Account.sign_message(
         encode_typed_data(full_message=domain.typed_data(reading)), private_key=private_key
     )
     return SignedReading(reading, bytes(signed.signature))

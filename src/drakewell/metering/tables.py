@@ -29,6 +29,15 @@ from sqlalchemy import (
 
 from drakewell.store import metadata
 
+
+def _totals() -> list[Column[int]]:
+    """What a reading reports and a closed epoch sums: energy, GPU-seconds, hashes, tokens."""
+    return [
+        Column(name, BigInteger, nullable=False)
+        for name in ("energy_wh", "gpu_seconds", "hashes_th", "tokens")
+    ]
+
+
 nodes = Table(
     "meter_nodes",
     metadata,
@@ -52,10 +61,7 @@ readings = Table(
     Column("epoch", BigInteger, nullable=False),
     Column("window_start", BigInteger, nullable=False),
     Column("window_end", BigInteger, nullable=False),
-    Column("energy_wh", BigInteger, nullable=False),
-    Column("gpu_seconds", BigInteger, nullable=False),
-    Column("hashes_th", BigInteger, nullable=False),
-    Column("tokens", BigInteger, nullable=False),
+    *_totals(),
     Column("lease_id", String(78), nullable=False),
     Column("digest", LargeBinary(32), nullable=False),
     Column("signature", LargeBinary(65), nullable=False),
@@ -96,10 +102,7 @@ epochs = Table(
     Column("deliveries_root", LargeBinary(32), nullable=False),
     Column("n_readings", Integer, nullable=False),
     Column("n_leases", Integer, nullable=False),
-    Column("energy_wh", BigInteger, nullable=False),
-    Column("gpu_seconds", BigInteger, nullable=False),
-    Column("hashes_th", BigInteger, nullable=False),
-    Column("tokens", BigInteger, nullable=False),
+    *_totals(),
     Column("closed_at", Float, nullable=False),
     Column("anchor_tx", String(66), nullable=True),
 )
