@@ -21,8 +21,9 @@ Ray is the optional extra ``drakewell[sweep]``; nothing here imports it until a
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drakewell.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drakewell.sweep.executors import Executor, Outcome, RayExecutor, SerialExecutor, require_ray
@@ -73,9 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # the CLI imports ``drakewell.sweep.cli`` on every ``drakewell`` start: keep pandas out of --help
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'drakewell.sweep' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
