@@ -13,6 +13,7 @@ from drakewell.fleet import (
     Fleet,
     FleetError,
     GpuLibraryError,
+    Inventory,
     Outcome,
     Setpoint,
     fake_nvml,
@@ -123,7 +124,7 @@ def two_gpus() -> list[fake_nvml.FakeGpu]:
     return gpus
 
 
-def gpu_inventory(jobs: bool = False) -> Any:
+def gpu_inventory(jobs: bool = False) -> Inventory:
     data: dict[str, Any] = {
         "gpus": [
             {"id": "g0", "index": 0, "model": "H100 SXM", "role": "training", "job": "ft" if jobs else None},

@@ -7,12 +7,14 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
+from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.fleet import FleetError, InventoryError, load_inventory, parse_inventory
 from drakewell.fleet.jobs import SlurmJobHook, WebhookJobHook, hook_for
 
@@ -57,7 +59,7 @@ def test_ramp_limit_and_minimum_off_time_come_from_the_site(tmp_path: Path) -> N
         ({"fleet": {"nmae": "typo"}}, "fleet.nmae"),
     ],
 )
-def test_bad_inventories_name_the_key_and_the_fix(data: dict[str, Any], match: str) -> None:
+def test_bad_inventories_name_the_key_and_the_fix(data: JsonMapping, match: str) -> None:
     with pytest.raises(InventoryError, match=match) as err:
         parse_inventory(data)
     assert err.value.hint
@@ -76,7 +78,7 @@ class _Scheduler(BaseHTTPRequestHandler):
 
     token = "t0ken"
     lock = threading.Lock()  # handlers run on server threads; the call log is shared
-    calls: ClassVar[list[dict[str, Any]]] = []
+    calls: ClassVar[list[JsonObject]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -92,7 +94,7 @@ class _Scheduler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def scheduler() -> Any:
+def scheduler() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scheduler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 from live_helpers import SITE_FILE
 
+from drakewell.core.jsontypes import JsonObject
+from drakewell.live.config import OpenAdrConfig
 from drakewell.live.journal import read_journal
 from drakewell.live.service import RunOptions, run_site
 from drakewell.live.signals import DrEvent, ReplayClock
@@ -60,7 +62,9 @@ class FakeVen:
 
     DELIVER: ClassVar[list[float]] = []  # target MW of the events to send, one run each
 
-    def __init__(self, config: Any, on_event: Callable[[DrEvent], Awaitable[str]], power: Any) -> None:
+    def __init__(
+        self, config: OpenAdrConfig, on_event: Callable[[DrEvent], Awaitable[str]], power: Callable[[], float]
+    ) -> None:
         self.on_event = on_event
         self.task: asyncio.Task[None] | None = None
         self.answers: list[str] = []
@@ -92,7 +96,7 @@ class FakeVen:
             self.task.cancel()
 
 
-def _run(site: Path, journal: Path, start: pd.Timestamp, wall_s: float) -> dict[str, Any]:
+def _run(site: Path, journal: Path, start: pd.Timestamp, wall_s: float) -> JsonObject:
     options = RunOptions(prices="gridstatus", hours=0.75, max_wall_s=wall_s)  # three intervals a horizon
     clock = ReplayClock(start, speed=SPEED)
     return asyncio.run(
@@ -100,8 +104,8 @@ def _run(site: Path, journal: Path, start: pd.Timestamp, wall_s: float) -> dict[
     )
 
 
-def _horizons(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    out: list[list[dict[str, Any]]] = []
+def _horizons(records: list[JsonObject]) -> list[list[JsonObject]]:
+    out: list[list[JsonObject]] = []
     for r in records:
         if r["kind"] == "start":
             out.append([])
@@ -110,12 +114,12 @@ def _horizons(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return out
 
 
-def _decisions(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+def _decisions(records: list[JsonObject]) -> dict[int, JsonObject]:
     """The committed decision of every interval (the last one journalled for it)."""
     return {r["step"]["t"]: {**r["step"], "price": r["price"]} for r in records if r["kind"] == "decision"}
 
 
-def _commands(records: list[dict[str, Any]]) -> list[tuple[int, float]]:
+def _commands(records: list[JsonObject]) -> list[tuple[int, float]]:
     return [(r["t"], r["mining_mw"]) for r in records if r["kind"] == "command"]
 
 
@@ -162,7 +166,7 @@ def test_the_uninterrupted_run_carries_its_first_horizon_into_the_second(
 def test_a_restart_in_the_second_horizon_decides_as_the_uninterrupted_run(
     uninterrupted: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
 ) -> None:
-    records: list[dict[str, Any]] = uninterrupted["records"]
+    records: list[JsonObject] = uninterrupted["records"]
     second = [i for i, r in enumerate(records) if r["kind"] == "start"][1]
     if cut == "between horizons":  # killed after the first horizon's end, before the next started
         keep = second

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 from live_helpers import hand_inputs
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.fleet import ControlSettings, Fleet, parse_inventory
 from drakewell.fleet.emulator import EmulatedFleet, EmulatorConfig
 from drakewell.live.config import LiveConfig, LiveError, MeterConfig
@@ -73,15 +73,15 @@ def test_each_interval_is_signed_from_the_read_back_power_and_ingested(
 
 def test_readings_post_to_the_meter_api_with_a_bearer_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRAKEWELL_NODE_KEY", KEY.hex)
-    sent: dict[str, Any] = {}
+    sent: dict[str, object] = {}
 
     class Answer:
         status_code = 200
 
-        def json(self) -> dict[str, Any]:
+        def json(self) -> JsonObject:
             return {"accepted": 1, "rejected": []}
 
-    def fake_post(url: str, *, json: Any, headers: dict[str, str], timeout: float) -> Answer:
+    def fake_post(url: str, *, json: object, headers: dict[str, str], timeout: float) -> Answer:
         sent.update(url=url, json=json, headers=headers)
         return Answer()
 
