@@ -25,9 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, TypeVar, overload
 
-from drakewell.chain.backends import Backend, ContractReverted, EmbeddedBackend, Receipt, RpcBackend
+from drakewell.chain.backends import (
+    AbiArg,
+    Backend,
+    ContractHandle,
+    ContractReverted,
+    EmbeddedBackend,
+    Receipt,
+    RpcBackend,
+)
+from drakewell.core.anchor import EpochAnchor
 from drakewell.core.errors import ChainError
 from drakewell.core.merkle import keccak256
 
@@ -38,7 +47,9 @@ __all__ = [
     "Contract",
     "ContractReverted",
     "DistributorClient",
+    "EpochAnchor",
     "EscrowClient",
+    "LeaseState",
     "Market",
     "MeterClient",
     "Receipt",
@@ -57,15 +68,17 @@ def role_id(name: str) -> bytes:
 class Contract:
     """A deployed contract: ``call`` reads, ``send`` transacts as ``sender``."""
 
-    def __init__(self, chain: Chain, name: str, handle: Any) -> None:
+    def __init__(self, chain: Chain, name: str, handle: ContractHandle) -> None:
         self.chain, self.name, self.handle = chain, name, handle
-        self.address = chain.backend.address_of(handle)
+        self.address = handle.address
 
-    def call(self, fn: str, *args: Any) -> Any:
-        return self.chain.backend.call(self.handle, self.name, fn, args)
+    def call(self, fn: str, *args: AbiArg) -> Any:
+        """``fn(*args)``'s decoded answer (an :data:`~drakewell.chain.backends.AbiValue`: the
+        Python type of the function's ABI type); the typed clients convert it."""
+        return self.handle.call(fn, args)
 
-    def send(self, fn: str, *args: Any, sender: str | None = None) -> Receipt:
-        return self.chain.backend.send(self.handle, self.name, fn, args, sender or self.chain.deployer)
+    def send(self, fn: str, *args: AbiArg, sender: str | None = None) -> Receipt:
+        return self.handle.send(fn, args, sender or self.chain.deployer)
 
     def grant_role(self, role: str, account: str, *, sender: str | None = None) -> Receipt:
         return self.send("grantRole", role_id(role), account, sender=sender)
@@ -145,6 +158,9 @@ class MeterClient(_Pausable):
     ) -> Receipt:
         return self.send("set_signer", asset, signer, status, sender=sender)
 
+    @overload
+    def anchor(self, anchor: EpochAnchor, /, *, sender: str | None = None) -> Receipt: ...
+    @overload
     def anchor(
         self,
         asset: bytes,
@@ -156,18 +172,34 @@ class MeterClient(_Pausable):
         gpu_seconds: int,
         *,
         sender: str | None = None,
+    ) -> Receipt: ...
+    def anchor(
+        self,
+        asset: EpochAnchor | bytes,
+        epoch: int | None = None,
+        readings_root: bytes | None = None,
+        deliveries_root: bytes | None = None,
+        n_readings: int | None = None,
+        energy_wh: int | None = None,
+        gpu_seconds: int | None = None,
+        *,
+        sender: str | None = None,
     ) -> Receipt:
-        return self.send(
-            "anchor",
-            asset,
-            epoch,
-            readings_root,
-            deliveries_root,
-            n_readings,
-            energy_wh,
-            gpu_seconds,
-            sender=sender,
-        )
+        """Anchor an epoch's roots and totals (operator role): an :class:`EpochAnchor`, or its
+        seven values in order (the older form)."""
+        if isinstance(asset, EpochAnchor):
+            return self.send("anchor", *asset.args(), sender=sender)
+        if (
+            epoch is None
+            or readings_root is None
+            or deliveries_root is None
+            or n_readings is None
+            or energy_wh is None
+            or gpu_seconds is None
+        ):
+            raise TypeError("anchor() takes an EpochAnchor or all seven of its values")
+        values = (asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
+        return self.send("anchor", *values, sender=sender)
 
     def anchor_capacity(
         self, asset: bytes, epoch: int, capacity_root: bytes, *, sender: str | None = None
@@ -179,7 +211,7 @@ class MeterClient(_Pausable):
         """The epoch's anchored capacity root (32 zero bytes when none is anchored)."""
         return bytes(self.call("capacity_roots", asset, epoch))
 
-    def verify_capacity(self, leaf: Sequence[Any], proof: Sequence[bytes]) -> bool:
+    def verify_capacity(self, leaf: Sequence[AbiArg], proof: Sequence[bytes]) -> bool:
         """A capacity leaf's values (node, asset, epoch, kind, verified/s, declared/s, passed,
         failed) are in the epoch's anchored capacity root."""
         return bool(self.call("verify_capacity", *leaf, list(proof)))
@@ -193,7 +225,7 @@ class MeterClient(_Pausable):
     def is_final(self, asset: bytes, epoch: int) -> bool:
         return bool(self.call("is_final", asset, epoch))
 
-    def verify_reading(self, reading: Sequence[Any], signature: bytes, proof: Sequence[bytes]) -> bool:
+    def verify_reading(self, reading: Sequence[AbiArg], signature: bytes, proof: Sequence[bytes]) -> bool:
         return bool(self.call("verify_reading", tuple(reading), signature, list(proof)))
 
     def verify_delivery(
@@ -206,6 +238,22 @@ class MeterClient(_Pausable):
         proof: Sequence[bytes],
     ) -> bool:
         return bool(self.call("verify_delivery", lease_id, asset, epoch, gpu_seconds, energy_wh, list(proof)))
+
+
+class LeaseState(TypedDict):
+    """A lease as ``LeaseEscrow.leases(id)`` keeps it (base units, Unix seconds, GPU-seconds)."""
+
+    renter: str
+    gpus: int
+    start: int
+    end: int
+    price: int  # per GPU-hour
+    deposit: int
+    paid: int
+    held: int
+    delivered_gpu_seconds: int
+    settled_epochs: int
+    closed: bool
 
 
 class EscrowClient(_Pausable):
@@ -245,21 +293,23 @@ class EscrowClient(_Pausable):
         """The most GPU-seconds ``settle`` pays the lease for in ``epoch`` (gpus x overlap)."""
         return int(self.call("deliverable_gpu_seconds", lease_id, epoch))
 
-    def lease(self, lease_id: int) -> dict[str, Any]:
-        keys = (
-            "renter",
-            "gpus",
-            "start",
-            "end",
-            "price",
-            "deposit",
-            "paid",
-            "held",
-            "delivered_gpu_seconds",
-            "settled_epochs",
-            "closed",
+    def lease(self, lease_id: int) -> LeaseState:
+        renter, gpus, start, end, price, deposit, paid, held, delivered, settled, closed = self.call(
+            "leases", lease_id
         )
-        return dict(zip(keys, self.call("leases", lease_id), strict=True))
+        return LeaseState(
+            renter=renter,
+            gpus=gpus,
+            start=start,
+            end=end,
+            price=price,
+            deposit=deposit,
+            paid=paid,
+            held=held,
+            delivered_gpu_seconds=delivered,
+            settled_epochs=settled,
+            closed=closed,
+        )
 
     def totals(self) -> dict[str, int]:
         return {
@@ -377,6 +427,9 @@ class Market:
         return self.spec.asset_id
 
 
+ClientT = TypeVar("ClientT", bound=Contract)
+
+
 class Chain:
     """One chain, embedded or over JSON-RPC, with the deployer as the default sender."""
 
@@ -409,7 +462,12 @@ class Chain:
         """Move the chain's clock forward (embedded, or a dev node such as anvil)."""
         self.backend.warp(timestamp)
 
-    def deploy(self, contract: str, *args: Any, client: type[Contract] = Contract) -> Any:
+    @overload
+    def deploy(self, contract: str, *args: AbiArg) -> Contract: ...
+    @overload
+    def deploy(self, contract: str, *args: AbiArg, client: type[ClientT]) -> ClientT: ...
+    def deploy(self, contract: str, *args: AbiArg, client: type[Contract] = Contract) -> Contract:
+        """Deploy ``contract`` with constructor ``args`` as the deployer; a ``client`` of it."""
         return client(self, contract, self.backend.deploy(contract, args, self.deployer))
 
     def deploy_market(
@@ -465,13 +523,16 @@ class Chain:
         return Market(spec, usd_client, share, meter, escrow, vault, treasury)
 
     def deploy_distributor(self, token: str, root: bytes) -> DistributorClient:
-        client: DistributorClient = self.deploy("MerkleDistributor", token, root, client=DistributorClient)
-        return client
+        return self.deploy("MerkleDistributor", token, root, client=DistributorClient)
 
-    def _at(self, contract: str, address: str) -> Any:
+    def _at(self, contract: str, address: str) -> ContractHandle:
         return self.backend.attach(contract, address)
 
-    def attach(self, contract: str, address: str, client: type[Contract] = Contract) -> Any:
+    @overload
+    def attach(self, contract: str, address: str) -> Contract: ...
+    @overload
+    def attach(self, contract: str, address: str, client: type[ClientT]) -> ClientT: ...
+    def attach(self, contract: str, address: str, client: type[Contract] = Contract) -> Contract:
         """A client of the ``contract`` (a name from ``contracts/``, e.g. ``"MeterRegistry"``)
         already deployed at ``address`` on this chain, e.g.
         ``chain.attach("MeterRegistry", addr, client=MeterClient)``.

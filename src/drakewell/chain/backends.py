@@ -1,22 +1,43 @@
-"""Chain backends behind one narrow seam: deploy, call, send, accounts and time.
+"""Chain backends behind one narrow seam: deploy, attach, accounts and time; calls go to the handle.
 
 - ``embedded``: titanoboa's in-process EVM (py-evm). Contracts compile once per process.
 - ``rpc``: any EVM node over JSON-RPC (web3.py), transactions signed locally with eth-account.
 
-A revert becomes :class:`ContractReverted` naming the contract, the function and the reason.
+A backend's ``deploy`` and ``attach`` hand out a :class:`ContractHandle` (a :class:`BoundContract`
+of boa's ``VyperContract`` or web3's ``Contract``) that reads with ``call`` and transacts with
+``send``. A revert becomes :class:`ContractReverted` naming the contract,
+the function and the reason. boa, web3 and eth-account take seconds to import: they are imported
+when a backend is made.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
+
+from eth_abi import decode
+from eth_utils import is_address, to_checksum_address
 
 from drakewell.core.errors import ChainError
 
+if TYPE_CHECKING:
+    from boa.contracts.vyper.vyper_contract import VyperContract, VyperDeployer
+    from eth_account.signers.local import LocalAccount
+    from eth_typing import ABI, ChecksumAddress
+    from web3.contract import Contract as Web3Contract
+    from web3.types import TxParams, TxReceipt
+
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
+
+AbiArg: TypeAlias = int | str | bytes | Sequence["AbiArg"]
+"""A contract function's argument: an int (``uintN``, ``bool``), a str (``address``), bytes
+(``bytesN``), or a sequence of them (a struct or an array)."""
+AbiValue: TypeAlias = int | str | bytes | tuple["AbiValue", ...] | list["AbiValue"] | None
+"""A contract function's decoded answer, of the Python type of its ABI type (``None``: no answer)."""
 
 
 class ContractReverted(ChainError):
@@ -37,24 +58,62 @@ class Receipt:
     value: Any = None  # the function's return value (embedded only; rpc returns None)
 
 
+class ContractHandle(Protocol):
+    """What both backends' contract handles offer: a name, an address, reads and transactions."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    def call(self, fn: str, args: tuple[AbiArg, ...]) -> AbiValue: ...
+    def send(self, fn: str, args: tuple[AbiArg, ...], sender: str) -> Receipt: ...
+
+
+_C = TypeVar("_C")
+_C_contra = TypeVar("_C_contra", contravariant=True)
+
+
+class _Transacts(Protocol[_C_contra]):
+    """A backend's reads and transactions on its own contract objects."""
+
+    def call(self, handle: _C_contra, contract: str, fn: str, args: tuple[AbiArg, ...]) -> AbiValue: ...
+    def send(
+        self, handle: _C_contra, contract: str, fn: str, args: tuple[AbiArg, ...], sender: str
+    ) -> Receipt: ...
+
+
+@dataclass(frozen=True)
+class BoundContract(Generic[_C]):
+    """A contract as a backend hands it out: the backend's own contract object (boa's
+    ``VyperContract``, web3's ``Contract``) under its name, read and sent through that backend."""
+
+    backend: _Transacts[_C]
+    name: str
+    contract: _C
+    address: str
+
+    def call(self, fn: str, args: tuple[AbiArg, ...]) -> AbiValue:
+        return self.backend.call(self.contract, self.name, fn, args)
+
+    def send(self, fn: str, args: tuple[AbiArg, ...], sender: str) -> Receipt:
+        return self.backend.send(self.contract, self.name, fn, args, sender)
+
+
 class Backend(Protocol):
     """The seam every chain backend implements."""
 
     name: str
     chain_id: int
 
-    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any: ...
-    def attach(self, contract: str, address: str) -> Any: ...
-    def address_of(self, handle: Any) -> str: ...
-    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any: ...
-    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt: ...
+    def deploy(self, contract: str, args: tuple[AbiArg, ...], sender: str) -> ContractHandle: ...
+    def attach(self, contract: str, address: str) -> ContractHandle: ...
     def new_account(self) -> str: ...
     def timestamp(self) -> int: ...
     def warp(self, timestamp: int) -> None: ...
 
 
 @cache
-def compiled(contract: str) -> Any:
+def compiled(contract: str) -> VyperDeployer:
     """The titanoboa deployer (compiled contract) of ``contracts/<contract>.vy``."""
     import boa
 
@@ -67,8 +126,9 @@ def compiled(contract: str) -> Any:
 
 
 @cache
-def abi_and_bytecode(contract: str) -> tuple[list[dict[str, Any]], bytes]:
-    from vyper.compiler.output import build_abi_output
+def abi_and_bytecode(contract: str) -> tuple[ABI, bytes]:
+    """The ABI (JSON-ready) and the creation bytecode of ``contracts/<contract>.vy``."""
+    from vyper.compiler.output import build_abi_output  # about a second, on top of compiling
 
     data = compiled(contract).compiler_data
     return build_abi_output(data), data.bytecode
@@ -77,11 +137,9 @@ def abi_and_bytecode(contract: str) -> tuple[list[dict[str, Any]], bytes]:
 _REASON = re.compile(r"<([^<>]+)>\s*$", re.MULTILINE)
 
 
-def _decode_error(data: Any) -> str | None:
+def _decode_error(data: object) -> str | None:
     """The message of an ``Error(string)`` revert payload, if it is one."""
     if isinstance(data, bytes | bytearray) and data[:4] == bytes.fromhex("08c379a0"):
-        from eth_abi import decode
-
         try:
             return str(decode(["string"], bytes(data[4:]))[0])
         except Exception:
@@ -108,24 +166,21 @@ def _boa_reason(exc: Exception) -> str:
     return m.group(1) if m else text.strip().splitlines()[0] if text.strip() else "reverted"
 
 
-def _checksum(address: str) -> str:
+def _checksum(address: str) -> ChecksumAddress:
     """``address`` as an EIP-55 checksum address, or a ChainError saying what is wrong."""
-    from eth_utils import is_address, to_checksum_address
-
     if not isinstance(address, str) or not is_address(address):
         raise ChainError(
             f"not an address: {address!r}",
             hint="a 20-byte hex address such as 0x5FbDB2315678afecb367f032d93F642f64180aa3",
         )
-    return str(to_checksum_address(address))
+    return to_checksum_address(address)
 
 
-def _function(handle: Any, contract: str, fn: str) -> Any:
-    method = getattr(handle, fn, None)
+def _function(contract: VyperContract, name: str, fn: str) -> Callable[..., AbiValue]:
+    """boa's function ``fn`` of ``contract``, refusing private names and missing ones."""
+    method = getattr(contract, fn, None)
     if method is None or fn.startswith("_"):
-        raise ChainError(
-            f"{contract} has no function {fn!r}", hint="check the ABI: drakewell chain abi " + contract
-        )
+        raise ChainError(f"{name} has no function {fn!r}", hint="check the ABI: drakewell chain abi " + name)
     return method
 
 
@@ -143,16 +198,17 @@ class EmbeddedBackend:
         if timestamp is not None:
             self.env.evm.patch.timestamp = int(timestamp)
 
-    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any:
+    def deploy(self, contract: str, args: tuple[AbiArg, ...], sender: str) -> BoundContract[VyperContract]:
         try:
-            return compiled(contract).deploy(*args, env=self.env, sender=sender)
+            deployed = compiled(contract).deploy(*args, env=self.env, sender=sender)
         except self.boa.BoaError as exc:
             raise ContractReverted(contract, "__init__", _boa_reason(exc)) from None
+        return BoundContract(self, contract, deployed, str(deployed.address))
 
-    def attach(self, contract: str, address: str) -> Any:
+    def attach(self, contract: str, address: str) -> BoundContract[VyperContract]:
         deployer = compiled(contract)
         checked = _checksum(address)
-        from boa.util.abi import Address
+        from boa.util.abi import Address  # loaded with boa (seconds) by compiled() above
 
         if not self.env.evm.get_code(Address(checked)):
             raise ChainError(
@@ -160,24 +216,22 @@ class EmbeddedBackend:
                 hint="pass the address a deploy on this same chain printed",
             )
         with self.boa.swap_env(self.env):
-            return deployer.at(checked)
+            return BoundContract(self, contract, deployer.at(checked), str(checked))
 
-    def address_of(self, handle: Any) -> str:
-        return str(handle.address)
-
-    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any:
+    def call(self, handle: VyperContract, contract: str, fn: str, args: tuple[AbiArg, ...]) -> AbiValue:
         try:
             return _function(handle, contract, fn)(*args)
         except self.boa.BoaError as exc:
             raise ContractReverted(contract, fn, _boa_reason(exc)) from None
 
-    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt:
+    def send(
+        self, handle: VyperContract, contract: str, fn: str, args: tuple[AbiArg, ...], sender: str
+    ) -> Receipt:
         try:
             value = _function(handle, contract, fn)(*args, sender=sender)
         except self.boa.BoaError as exc:
             raise ContractReverted(contract, fn, _boa_reason(exc)) from None
-        comp = handle._computation
-        return Receipt(int(comp.get_gas_used()), "", value)
+        return Receipt(int(handle._computation.get_gas_used()), "", value)
 
     def new_account(self) -> str:
         return str(self.env.generate_address())
@@ -208,21 +262,23 @@ class RpcBackend:
             raise ChainError(
                 f"cannot reach an EVM node at {url}: {exc}", hint="start the node or fix the URL"
             ) from exc
-        self.deployer = Account.from_key(private_key)
-        self.keys: dict[str, Any] = {self.deployer.address: self.deployer}
-        self.fund_wei = fund_wei
+        self.deployer: LocalAccount = Account.from_key(private_key)
+        self.keys: dict[str, LocalAccount] = {self.deployer.address: self.deployer}
+        self.fund_wei = self.w3.to_wei(fund_wei, "wei")
 
-    def attach(self, contract: str, address: str) -> Any:
+    def attach(self, contract: str, address: str) -> BoundContract[Web3Contract]:
         abi, _ = abi_and_bytecode(contract)
         checked = _checksum(address)
-        if not bytes(self.w3.eth.get_code(checked)):  # type: ignore[arg-type,unused-ignore]
+        if not bytes(self.w3.eth.get_code(checked)):
             raise ChainError(
                 f"no contract code at {checked} on the node (chain id {self.chain_id})",
                 hint="pass the address a deploy to this node printed",
             )
-        return self.w3.eth.contract(address=checked, abi=abi)  # type: ignore[call-overload]
+        return BoundContract(self, contract, self.w3.eth.contract(address=checked, abi=abi), str(checked))
 
-    def _sign_and_send(self, tx: dict[str, Any], sender: str, label: tuple[str, str]) -> Any:
+    def transact(self, tx: TxParams, sender: str, label: tuple[str, str]) -> TxReceipt:
+        """Sign ``tx`` with ``sender``'s key, send it and wait for its receipt; ``label`` is the
+        (contract, function) a revert names."""
         acct = self.keys.get(self.w3.to_checksum_address(sender))
         if acct is None:
             raise ChainError(
@@ -232,55 +288,54 @@ class RpcBackend:
         tx.setdefault("chainId", self.chain_id)
         tx.setdefault("nonce", self.w3.eth.get_transaction_count(acct.address, "pending"))
         try:
-            tx.setdefault("gas", int(self.w3.eth.estimate_gas(cast(Any, tx)) * 1.2) + 10_000)
+            tx.setdefault("gas", int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000)
         except Exception as exc:  # a revert shows up when estimating
             raise ContractReverted(label[0], label[1], _rpc_reason(exc)) from None
         gas_price = self.w3.eth.gas_price
-        tx.setdefault("maxFeePerGas", gas_price * 2)
-        tx.setdefault("maxPriorityFeePerGas", 0)
-        signed = acct.sign_transaction(tx)
+        tx.setdefault("maxFeePerGas", self.w3.to_wei(gas_price * 2, "wei"))
+        tx.setdefault("maxPriorityFeePerGas", self.w3.to_wei(0, "wei"))
+        signed = acct.sign_transaction(tx)  # type: ignore[arg-type]  # eth-account's dict type is narrower than web3's TxParams
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         if receipt["status"] != 1:
             raise ContractReverted(label[0], label[1], "transaction failed")
         return receipt
 
-    def deploy(self, contract: str, args: tuple[Any, ...], sender: str) -> Any:
+    def deploy(self, contract: str, args: tuple[AbiArg, ...], sender: str) -> BoundContract[Web3Contract]:
         abi, bytecode = abi_and_bytecode(contract)
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
         tx = factory.constructor(*args).build_transaction({"from": sender, "gas": 8_000_000})
-        receipt = self._sign_and_send(dict(tx), sender, (contract, "__init__"))
-        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+        receipt = self.transact(tx, sender, (contract, "__init__"))
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deploying {contract} created no contract", hint="check the node's logs")
+        return BoundContract(self, contract, self.w3.eth.contract(address=address, abi=abi), str(address))
 
-    def address_of(self, handle: Any) -> str:
-        return str(handle.address)
-
-    def call(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...]) -> Any:
+    def call(self, handle: Web3Contract, contract: str, fn: str, args: tuple[AbiArg, ...]) -> AbiValue:
         try:
             return getattr(handle.functions, fn)(*args).call()
         except Exception as exc:
             raise ContractReverted(contract, fn, _rpc_reason(exc)) from None
 
-    def send(self, handle: Any, contract: str, fn: str, args: tuple[Any, ...], sender: str) -> Receipt:
+    def send(
+        self, handle: Web3Contract, contract: str, fn: str, args: tuple[AbiArg, ...], sender: str
+    ) -> Receipt:
         try:
             tx = getattr(handle.functions, fn)(*args).build_transaction({"from": sender, "gas": 1})
         except Exception as exc:
             raise ContractReverted(contract, fn, _rpc_reason(exc)) from None
-        tx = {
-            k: v
-            for k, v in tx.items()
-            if k not in ("gas", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
-        }
-        receipt = self._sign_and_send(dict(tx), sender, (contract, fn))
+        for fee in ("gas", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            tx.pop(fee, None)  # estimated again when the transaction is signed
+        receipt = self.transact(tx, sender, (contract, fn))
         return Receipt(int(receipt["gasUsed"]), receipt["transactionHash"].hex())
 
     def new_account(self) -> str:
-        from eth_account import Account
+        from eth_account import Account  # loaded with the backend
 
         acct = Account.create()
         self.keys[acct.address] = acct
-        tx = {"to": acct.address, "value": self.fund_wei, "gas": 21_000}
-        self._sign_and_send(tx, self.deployer.address, ("eth", "transfer"))
+        tx: TxParams = {"to": acct.address, "value": self.fund_wei, "gas": 21_000}
+        self.transact(tx, self.deployer.address, ("eth", "transfer"))
         return str(acct.address)
 
     def timestamp(self) -> int:

@@ -9,12 +9,13 @@ already on the network instead of deploying TestUSD.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from drakewell.chain import AssetSpec, Chain, ChainError
 from drakewell.chain.backends import CONTRACTS_DIR, abi_and_bytecode
+from drakewell.core.jsontypes import JsonObject
 
 app = typer.Typer(help="Tokenized compute contracts: deploy a market, export ABIs.", no_args_is_help=True)
 
@@ -60,7 +61,7 @@ def deploy(
         chain = Chain.rpc(rpc, key)
     spec = AssetSpec(asset, symbol=symbol, gpus=gpus, challenge_window_s=challenge_window_s)
     m = chain.deploy_market(spec, usd=usd, treasury=treasury)
-    out: dict[str, Any] = {
+    out: JsonObject = {
         "backend": chain.backend.name,
         "chain_id": chain.chain_id,
         "deployer": chain.deployer,

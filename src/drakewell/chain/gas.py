@@ -14,29 +14,33 @@ integration tests check it against anvil's receipts for the same calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_canonical_address
 
-from drakewell.chain.backends import EmbeddedBackend, abi_and_bytecode
+from drakewell.chain import Contract
+from drakewell.chain.backends import AbiArg, BoundContract, EmbeddedBackend, abi_and_bytecode
 from drakewell.core.errors import ChainError
+
+if TYPE_CHECKING:
+    from eth_typing import ABIComponent
 
 TX_BASE_GAS = 21_000
 
 
-def _abi_type(entry: dict[str, Any]) -> str:
+def _abi_type(entry: ABIComponent) -> str:
     t = str(entry["type"])
     if t.startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in entry["components"]) + ")" + t[len("tuple") :]
     return t
 
 
-def calldata(contract: str, fn: str, args: tuple[Any, ...]) -> bytes:
+def calldata(contract: str, fn: str, args: tuple[AbiArg, ...]) -> bytes:
     """The ABI-encoded call data of ``contract.fn(*args)``."""
 
     abi, _ = abi_and_bytecode(contract)
-    entry = next((e for e in abi if e.get("type") == "function" and e["name"] == fn), None)
+    entry = next((e for e in abi if e["type"] == "function" and e["name"] == fn), None)
     if entry is None:
         raise ChainError(f"{contract} has no function {fn!r}", hint="check the ABI: drakewell chain abi NAME")
     types = [_abi_type(i) for i in entry["inputs"]]
@@ -63,18 +67,18 @@ def _begin_transaction(backend: EmbeddedBackend, sender: str, to: str) -> None:
         state.mark_address_warm(precompile)
 
 
-def transaction_gas(client: Any, fn: str, *args: Any, sender: str) -> int:
+def transaction_gas(client: Contract, fn: str, *args: AbiArg, sender: str) -> int:
     """Send ``client.fn(*args)`` as ``sender`` on an embedded chain; return its transaction gas.
 
     View functions are measured as if sent in a transaction. It commits the chain's pending state
     (as a mined block would), so it refuses to run inside ``env.anchor()``.
     """
-    backend = client.chain.backend
-    if not isinstance(backend, EmbeddedBackend):
+    backend, handle = client.chain.backend, client.handle
+    if not isinstance(backend, EmbeddedBackend) or not isinstance(handle, BoundContract):
         raise ChainError("transaction_gas measures embedded chains", hint="on a node, read Receipt.gas_used")
     data = calldata(client.name, fn, args)
     _begin_transaction(backend, sender, client.address)
     client.send(fn, *args, sender=sender)
-    comp = client.handle._computation
+    comp = handle.contract._computation
     total = TX_BASE_GAS + calldata_gas(data) + int(comp.get_gas_used())
     return total - min(int(comp.get_gas_refund()), total // 5)
