@@ -28,16 +28,6 @@ from typing import Literal
 
 from drakewell.core.errors import SiteError
 
-__all__ = [
-    "DEFAULT_CATALOG_PATH",
-    "AsicModel",
-    "Catalog",
-    "CatalogError",
-    "GpuModel",
-    "HardwareModel",
-    "load_catalog",
-]
-
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("hardware.csv")
 HEADER = ("model", "kind", "attribute", "value", "unit", "source")
 _CONSISTENCY_TOLERANCE = 0.01

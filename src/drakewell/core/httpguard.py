@@ -23,8 +23,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -139,7 +138,7 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def presented_key(headers: Any) -> str | None:
+def presented_key(headers: Mapping[str, str]) -> str | None:
     """The key a request presents: ``Authorization: Bearer KEY``, else ``X-API-Key``; never a cookie."""
     auth = headers.get("authorization")
     if auth:

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import SupportsInt, TypeAlias
 
 import numpy as np
 from eth_abi import encode as abi_encode
@@ -38,11 +38,15 @@ class MerkleError(DrakewellError):
     """A tree could not be built or a proof was asked for a value that is not in it."""
 
 
+Column: TypeAlias = Sequence[object] | np.ndarray
+"""One ABI type's values, one per row: a sequence, or a NumPy array (integers, for ``uintN``)."""
+
+
 def keccak256(data: bytes) -> bytes:
     return _keccak_256(data).digest()
 
 
-def leaf_hash(types: Sequence[str], values: Sequence[Any]) -> bytes:
+def leaf_hash(types: Sequence[str], values: Sequence[object]) -> bytes:
     """OpenZeppelin's standard leaf: keccak256(keccak256(abi.encode(values)))."""
     return keccak256(keccak256(abi_encode(list(types), list(values))))
 
@@ -54,7 +58,7 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
 _UINT_BITS = {f"uint{8 * k}": 8 * k for k in range(1, 33)}
 
 
-def _word_column(abi_type: str, column: Sequence[Any] | np.ndarray, n: int) -> np.ndarray:
+def _word_column(abi_type: str, column: Column, n: int) -> np.ndarray:
     """One ABI type's column as an ``(n, 32)`` uint8 array of big-endian words."""
     out = np.zeros((n, 32), dtype=np.uint8)
     if abi_type in _UINT_BITS:
@@ -65,7 +69,7 @@ def _word_column(abi_type: str, column: Sequence[Any] | np.ndarray, n: int) -> n
         limit = 1 << _UINT_BITS[abi_type]
         words = []
         for v in column:
-            iv = int(v)
+            iv = _int(v)
             if not 0 <= iv < limit:
                 raise MerkleError(f"{v!r} is out of range for {abi_type}", hint="pass values the type holds")
             words.append(iv.to_bytes(32, "big"))
@@ -86,21 +90,39 @@ def _word_column(abi_type: str, column: Sequence[Any] | np.ndarray, n: int) -> n
     )
 
 
-def _address_bytes(v: Any) -> bytes:
-    raw = bytes.fromhex(v[2:] if v[:2] in ("0x", "0X") else v) if isinstance(v, str) else bytes(v)
+def _int(v: object) -> int:
+    """``int(v)`` of a value ``int`` takes (an int, a NumPy integer, a decimal string)."""
+    if isinstance(v, int):  # the common case first: a protocol check is slow
+        return int(v)
+    if isinstance(v, str | bytes | SupportsInt):
+        return int(v)
+    raise MerkleError(f"{v!r} is not an integer", hint="pass integers for uintN columns")
+
+
+def _raw_bytes(v: object) -> bytes:
+    """``v``'s bytes: hex text (``0x`` optional) or a bytes-like value."""
+    if isinstance(v, str):
+        return bytes.fromhex(v[2:] if v[:2] in ("0x", "0X") else v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    raise MerkleError(f"{v!r} is neither hex text nor bytes", hint="pass 0x-prefixed hex or bytes")
+
+
+def _address_bytes(v: object) -> bytes:
+    raw = _raw_bytes(v)
     if len(raw) != 20:
         raise MerkleError(f"address {v!r} is not 20 bytes", hint="pass 0x-prefixed 40-hex-digit addresses")
     return raw
 
 
-def _bytes32(v: Any) -> bytes:
-    raw = bytes.fromhex(v[2:] if v[:2] in ("0x", "0X") else v) if isinstance(v, str) else bytes(v)
+def _bytes32(v: object) -> bytes:
+    raw = _raw_bytes(v)
     if len(raw) != 32:
         raise MerkleError(f"bytes32 value {v!r} is not 32 bytes", hint="pass exactly 32 bytes")
     return raw
 
 
-def _check_columns(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> int:
+def _check_columns(types: Sequence[str], columns: Sequence[Column]) -> int:
     if len(types) != len(columns):
         raise MerkleError(f"{len(columns)} columns for {len(types)} types", hint="pass one column per type")
     n = len(columns[0]) if columns else 0
@@ -109,7 +131,7 @@ def _check_columns(types: Sequence[str], columns: Sequence[Sequence[Any] | np.nd
     return n
 
 
-def encode_static_columns(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> bytes:
+def encode_static_columns(types: Sequence[str], columns: Sequence[Column]) -> bytes:
     """``abi.encode`` of every row, concatenated: row ``i`` is ``32 * len(types)`` bytes."""
     n = _check_columns(types, columns)
     words = np.empty((n, len(types), 32), dtype=np.uint8)
@@ -124,7 +146,7 @@ _CHUNK_ROWS = 32768  # rows encoded at a time: keeps the packed words in cache a
 PARALLEL_MIN_LEAVES = 250_000  # below this, forking costs more than it saves
 
 
-def leaf_hashes_static(types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray]) -> list[bytes]:
+def leaf_hashes_static(types: Sequence[str], columns: Sequence[Column]) -> list[bytes]:
     """Standard leaves of rows given column by column; every type must be static (see module doc).
 
     From :data:`PARALLEL_MIN_LEAVES` rows on, in a single-threaded process on a POSIX system with
@@ -147,7 +169,7 @@ def leaf_hashes_static(types: Sequence[str], columns: Sequence[Sequence[Any] | n
     return [blob[i : i + 32] for i in range(0, len(blob), 32)]
 
 
-_FORK_INPUT: tuple[Sequence[str], Sequence[Sequence[Any] | np.ndarray]] | None = None
+_FORK_INPUT: tuple[Sequence[str], Sequence[Column]] | None = None
 
 
 def _parallel_workers(n: int) -> int:
@@ -165,7 +187,7 @@ def _hash_rows_in_child(bounds: tuple[int, int]) -> bytes:
 
 
 def _leaf_hashes_serial(
-    types: Sequence[str], columns: Sequence[Sequence[Any] | np.ndarray], start: int, stop: int
+    types: Sequence[str], columns: Sequence[Column], start: int, stop: int
 ) -> list[bytes]:
     width = 32 * len(types)
     k = _keccak_256
@@ -226,7 +248,7 @@ class MerkleTree:
         return cls(tuple(tree), tuple(hashes))
 
     @classmethod
-    def of(cls, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> MerkleTree:
+    def of(cls, types: Sequence[str], rows: Sequence[Sequence[object]]) -> MerkleTree:
         return cls.from_leaf_hashes([leaf_hash(types, row) for row in rows])
 
     @property

@@ -24,9 +24,12 @@ rounded down so a lender never over-values collateral.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from drakewell.core.errors import DrakewellError
+
+if TYPE_CHECKING:
+    from drakewell.chain import ShareClient
 
 
 class ValuationError(DrakewellError):
@@ -83,7 +86,7 @@ def nav_per_share(
 
 
 def nav_of_share(
-    share: Any,
+    share: ShareClient,
     trailing_days: float,
     *,
     utilisation_measured: float = 0.80,
@@ -91,7 +94,7 @@ def nav_of_share(
 ) -> NavResult:
     """The NAV recipe on chain: :func:`nav_per_share` of the share's verified revenue and supply.
 
-    ``share`` is a :class:`drakewell.chain.ShareClient`. The trailing cash flow over
+    ``share`` is the pool's ComputeShare client. The trailing cash flow over
     ``trailing_days`` is ``total_escrow_revenue()``: only revenue the lease escrow paid for proven
     delivery. ``total_distributed()`` is not used: anyone may deposit revenue, so a holder paying
     itself (and getting its pro-rata part back) would raise the NAV it borrows against.
