@@ -12,6 +12,9 @@ Records (``kind``):
   it, so an event opted into is never forgotten);
 - ``safe_mode``: entering (``on``) or leaving safe mode and why.
 
+Records are JSON objects; :func:`as_int`, :func:`as_float`, :func:`as_optional_float`, :func:`as_str`
+and :func:`as_object` read a field back as the type it was written with.
+
 A line cut short by a crash (``kill -9`` between ``write`` and ``fsync``) is the only damage the
 journal can suffer; :func:`read_journal` drops an unterminated last line and refuses any other
 malformed line.
