@@ -36,7 +36,6 @@ from drakewell.chain.backends import (
     Receipt,
     RpcBackend,
 )
-from drakewell.core.anchor import EpochAnchor
 from drakewell.core.errors import ChainError
 from drakewell.core.merkle import keccak256
 
@@ -47,7 +46,6 @@ __all__ = [
     "Contract",
     "ContractReverted",
     "DistributorClient",
-    "EpochAnchor",
     "EscrowClient",
     "LeaseState",
     "Market",
@@ -158,9 +156,6 @@ class MeterClient(_Pausable):
     ) -> Receipt:
         return self.send("set_signer", asset, signer, status, sender=sender)
 
-    @overload
-    def anchor(self, anchor: EpochAnchor, /, *, sender: str | None = None) -> Receipt: ...
-    @overload
     def anchor(
         self,
         asset: bytes,
@@ -172,32 +167,8 @@ class MeterClient(_Pausable):
         gpu_seconds: int,
         *,
         sender: str | None = None,
-    ) -> Receipt: ...
-    def anchor(
-        self,
-        asset: EpochAnchor | bytes,
-        epoch: int | None = None,
-        readings_root: bytes | None = None,
-        deliveries_root: bytes | None = None,
-        n_readings: int | None = None,
-        energy_wh: int | None = None,
-        gpu_seconds: int | None = None,
-        *,
-        sender: str | None = None,
     ) -> Receipt:
-        """Anchor an epoch's roots and totals (operator role): an :class:`EpochAnchor`, or its
-        seven values in order (the older form)."""
-        if isinstance(asset, EpochAnchor):
-            return self.send("anchor", *asset.args(), sender=sender)
-        if (
-            epoch is None
-            or readings_root is None
-            or deliveries_root is None
-            or n_readings is None
-            or energy_wh is None
-            or gpu_seconds is None
-        ):
-            raise TypeError("anchor() takes an EpochAnchor or all seven of its values")
+        """Anchor an epoch's roots and totals (operator role), in ``MeterRegistry.anchor``'s order."""
         values = (asset, epoch, readings_root, deliveries_root, n_readings, energy_wh, gpu_seconds)
         return self.send("anchor", *values, sender=sender)
 
