@@ -19,8 +19,9 @@ Typical use::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drakewell.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drakewell.routing.gateway import Backend, Gateway, GatewayConfig, create_gateway_app
@@ -100,9 +101,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # Resolved on first use, so `drakewell --help` does not import numpy, httpx or Starlette.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'drakewell.routing' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+# Resolved on first use, so `drakewell --help` does not import numpy, httpx or Starlette.
+__getattr__ = lazy_exports(__name__, _LAZY)
