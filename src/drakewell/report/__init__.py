@@ -1,8 +1,9 @@
 """The HTML report of a run: one self-contained file of plotly charts and tables.
 
-``write_report(path, ...)`` takes plain records (the dispatch ledger frame, the run summary and
-lists of dicts for leases and investors) and writes one HTML file with plotly.js inlined, so it
-opens offline. Charts, each answering one question at a glance:
+``write_report(path, ...)`` takes plain records (the dispatch ledger frame, the dispatch summary's
+JSON and lists of rows for leases and investors) and writes one HTML file with plotly.js inlined,
+so it opens offline; :func:`chart_sections` and :func:`write_page` are its page parts, shared with
+the sweep's report. Charts, each answering one question at a glance:
 
 1. *Where did the power go?* Stacked area of MW to inference, training, spot AI, mining and
    curtailed capacity, with the real-time price on a second axis.
@@ -16,16 +17,24 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-__all__ = ["build_figures", "plotly_modules", "write_report"]
+from drakewell.core.jsontypes import JsonMapping
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
+
+__all__ = ["build_figures", "chart_sections", "plotly_modules", "write_page", "write_report"]
+
+Rows = Sequence[JsonMapping]
 
 
-def plotly_modules() -> tuple[Any, Any]:
+def plotly_modules() -> tuple[ModuleType, Callable[..., Figure]]:
     """plotly's ``graph_objects`` and ``make_subplots``, imported on first use: plotly takes about
     2 s to import, and this package (its ``RunDir``) is also read by servers that draw nothing."""
     import plotly.graph_objects as go
@@ -43,7 +52,7 @@ _POWER_SERIES = (
 )
 
 
-def _power_figure(ledger: pd.DataFrame) -> Any:
+def _power_figure(ledger: pd.DataFrame) -> Figure:
     go, make_subplots = plotly_modules()
 
     hourly = ledger.set_index("interval_start_utc")
@@ -81,17 +90,23 @@ def _power_figure(ledger: pd.DataFrame) -> Any:
     return fig
 
 
-def _revenue_figure(summary: Mapping[str, Any], ledger: pd.DataFrame) -> Any:
+def _number(obj: object, key: str) -> float:
+    """``obj[key]`` as a float: 0.0 where ``obj`` is no JSON object or holds no number there."""
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _revenue_figure(summary: JsonMapping, ledger: pd.DataFrame) -> Figure:
     go, _ = plotly_modules()
 
-    revenue = summary.get("revenue_usd", {})
+    revenue = summary.get("revenue_usd")
     labels = ["AI", "Mining", "Reserves", "Curtailment credits", "Energy cost", "4CP charge", "Penalties"]
     values = [
-        float(revenue.get("ai", 0.0)),
-        float(revenue.get("mining", 0.0)),
-        float(revenue.get("reserves", 0.0)),
-        float(revenue.get("curtailment_credits", 0.0)),
-        -float(summary.get("energy_cost_usd", 0.0)),
+        _number(revenue, "ai"),
+        _number(revenue, "mining"),
+        _number(revenue, "reserves"),
+        _number(revenue, "curtailment_credits"),
+        -_number(summary, "energy_cost_usd"),
         -float(ledger["four_cp_cost_usd"].sum()) if "four_cp_cost_usd" in ledger else 0.0,
         -float(ledger["penalty_usd"].sum()) if "penalty_usd" in ledger else 0.0,
     ]
@@ -106,13 +121,13 @@ def _revenue_figure(summary: Mapping[str, Any], ledger: pd.DataFrame) -> Any:
         )
     )
     fig.update_layout(
-        title=f"Revenue by source and costs (USD); profit ${summary.get('profit_usd', 0) / 1e6:,.2f}M",
+        title=f"Revenue by source and costs (USD); profit ${_number(summary, 'profit_usd') / 1e6:,.2f}M",
         yaxis_title="USD",
     )
     return fig
 
 
-def _credits_figure(ledger: pd.DataFrame) -> Any:
+def _credits_figure(ledger: pd.DataFrame) -> Figure:
     go, _ = plotly_modules()
 
     daily = ledger.set_index("interval_start_utc")["curtailment_credits_usd"].resample("1D").sum()
@@ -123,7 +138,7 @@ def _credits_figure(ledger: pd.DataFrame) -> Any:
     return fig
 
 
-def _leases_figure(leases: Sequence[Mapping[str, Any]]) -> Any:
+def _leases_figure(leases: Rows) -> Figure:
     go, _ = plotly_modules()
 
     names = [str(row["lease"]) for row in leases]
@@ -152,7 +167,7 @@ def _leases_figure(leases: Sequence[Mapping[str, Any]]) -> Any:
     return fig
 
 
-def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
+def _investors_figure(investors: Rows) -> Figure:
     go, make_subplots = plotly_modules()
 
     names = [str(row["investor"]) for row in investors]
@@ -170,7 +185,7 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
             y=[row["yield"] for row in investors],
             marker_color="#65a30d",
             name="yield",
-            text=[f"{row['yield']:.1%}" for row in investors],
+            text=[f"{_number(row, 'yield'):.1%}" for row in investors],
             textposition="outside",
         ),
         row=1,
@@ -181,7 +196,7 @@ def _investors_figure(investors: Sequence[Mapping[str, Any]]) -> Any:
     return fig
 
 
-def _renewables_figure(ledger: pd.DataFrame) -> Any:
+def _renewables_figure(ledger: pd.DataFrame) -> Figure:
     """Daily on-site renewable energy: used by the load, exported, curtailed (MWh)."""
     go, _ = plotly_modules()
 
@@ -209,10 +224,10 @@ def _renewables_figure(ledger: pd.DataFrame) -> Any:
 def build_figures(
     *,
     ledger: pd.DataFrame,
-    summary: Mapping[str, Any],
-    leases: Sequence[Mapping[str, Any]] = (),
-    investors: Sequence[Mapping[str, Any]] = (),
-) -> dict[str, Any]:
+    summary: JsonMapping,
+    leases: Rows = (),
+    investors: Rows = (),
+) -> dict[str, Figure]:
     """The report's plotly figures by id (empty inputs leave their chart out)."""
     figures = {
         "power": _power_figure(ledger),
@@ -228,7 +243,7 @@ def build_figures(
     return figures
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
+def _table(rows: Rows) -> str:
     if not rows:
         return ""
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
@@ -238,7 +253,7 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.2f}"
     if isinstance(v, int) and not isinstance(v, bool):
@@ -246,45 +261,61 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_report(
-    path: str | Path,
-    *,
-    ledger: pd.DataFrame,
-    summary: Mapping[str, Any],
-    leases: Sequence[Mapping[str, Any]] = (),
-    investors: Sequence[Mapping[str, Any]] = (),
-    facts: Mapping[str, Any] | None = None,
-    title: str = "Drakewell run report",
-) -> Path:
-    """Write the self-contained HTML report and return its path."""
-    figures = build_figures(ledger=ledger, summary=summary, leases=leases, investors=investors)
+def chart_sections(figures: Mapping[str, Figure], **layout: object) -> str:
+    """The figures as ``<section class="chart">`` blocks (``layout`` applied to each), plotly.js
+    inlined once, in the first."""
     parts = []
     for i, (fid, fig) in enumerate(figures.items()):
-        fig.update_layout(template="plotly_white", height=420, margin={"t": 60, "l": 60, "r": 60, "b": 60})
+        fig.update_layout(template="plotly_white", **layout)
         parts.append(
             f'<section class="chart" id="chart-{fid}">'
             + fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{fid}")
             + "</section>"
         )
-    facts_rows = [{"fact": k, "value": v} for k, v in (facts or {}).items()]
+    return "".join(parts)
+
+
+def write_page(path: str | Path, *, title: str, css: str, body: str) -> Path:
+    """Write one self-contained HTML page, ``title`` its title and heading, and return its path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        f"<p class='lede'>{html.escape(str(summary.get('policy', '')))} dispatch over "
+        f"<title>{html.escape(title)}</title><style>{css}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>" + body + "</body></html>",
+        encoding="utf-8",
+    )
+    return out
+
+
+def write_report(
+    path: str | Path,
+    *,
+    ledger: pd.DataFrame,
+    summary: JsonMapping,
+    leases: Rows = (),
+    investors: Rows = (),
+    facts: JsonMapping | None = None,
+    title: str = "Drakewell run report",
+) -> Path:
+    """Write the self-contained HTML report and return its path."""
+    figures = build_figures(ledger=ledger, summary=summary, leases=leases, investors=investors)
+    charts = chart_sections(figures, height=420, margin={"t": 60, "l": 60, "r": 60, "b": 60})
+    facts_rows = [{"fact": k, "value": v} for k, v in (facts or {}).items()]
+    return write_page(
+        path,
+        title=title,
+        css=_CSS,
+        body=f"<p class='lede'>{html.escape(str(summary.get('policy', '')))} dispatch over "
         f"{summary.get('intervals', len(ledger))} intervals. Hover any chart for values.</p>"
         + _table(facts_rows)
-        + "".join(parts)
+        + charts
         + ("<h2>Leases</h2>" + _table(leases) if leases else "")
         + ("<h2>Investors</h2>" + _table(investors) if investors else "")
         + "<script>window.DRAKEWELL_SUMMARY = "
         + json.dumps(summary, default=str)
-        + ";</script></body></html>",
-        encoding="utf-8",
+        + ";</script>",
     )
-    return out
 
 
 _CSS = """

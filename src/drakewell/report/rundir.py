@@ -14,13 +14,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from drakewell.core.errors import DrakewellError
+from drakewell.core.jsontypes import JsonObject
 
 __all__ = ["RunDir"]
+
+
+class _File:
+    """A file of the run folder, by name: ``run.summary`` is ``run.root / "summary.json"``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: RunDir, owner: type[RunDir] | None = None) -> Path:
+        return run.root / self.name
 
 
 @dataclass(frozen=True)
@@ -29,25 +39,11 @@ class RunDir:
 
     root: Path
 
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def ledger(self) -> Path:
-        return self.root / "ledger.csv"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report.html"
-
-    @property
-    def meter_db(self) -> Path:
-        return self.root / "meter.sqlite"
-
-    @property
-    def exchange_db(self) -> Path:
-        return self.root / "exchange.sqlite"
+    summary = _File("summary.json")
+    ledger = _File("ledger.csv")
+    report = _File("report.html")
+    meter_db = _File("meter.sqlite")
+    exchange_db = _File("exchange.sqlite")
 
     def exists(self) -> bool:
         """True when the folder holds a run (its summary)."""
@@ -64,17 +60,17 @@ class RunDir:
         }
         return {role: str(path) for role, path in named.items() if path.exists() or role == "summary"}
 
-    def write_summary(self, summary: dict[str, Any]) -> Path:
+    def write_summary(self, summary: JsonObject) -> Path:
         self.summary.write_text(json.dumps(summary, indent=2, default=str))
         return self.summary
 
-    def read_summary(self) -> dict[str, Any]:
+    def read_summary(self) -> JsonObject:
         if not self.exists():
             raise DrakewellError(
                 f"no summary.json in {self.root}", hint="run `drakewell demo --out DIR` first"
             )
         try:
-            summary: dict[str, Any] = json.loads(self.summary.read_text())
+            summary: JsonObject = json.loads(self.summary.read_text())
         except json.JSONDecodeError as exc:
             raise DrakewellError(f"{self.summary} is not valid JSON: {exc}", hint="re-run the demo") from exc
         return summary
