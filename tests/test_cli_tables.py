@@ -111,28 +111,70 @@ def test_the_routing_tables_fit_80_columns() -> None:
 
 
 def test_the_demo_summary_fits_80_columns() -> None:
-    from drakewell.demo import print_summary
+    from drakewell.demo import DemoSummary, print_summary
 
-    summary = {
-        "site": "West Texas hybrid",
-        "days": 31,
-        "dispatch": _summary("mpc", 72.6, 61.7) | {"flex_capture": 0.939},
-        "metering": {"readings": 1_234_567, "epochs": 31},
-        "settlement": {
-            "leases": 5,
-            "payments_base": 9_876_543_210_000,
-            "distributed_base": 9_000_000_000_000,
-            "claimed_base": 8_000_000_000_000,
-        },
-        "valuation": {"nav_per_share_base": 1_234_567, "annual_yield": 0.142},
-        "credit": {"borrowed_base": 1_000_000_000_000, "liquidation_repaid_base": 500_000_000_000},
-        "files": {"summary": "out/summary.json", "report": "out/report.html"},
-    }
+    dispatch = _summary("mpc", 72.6, 61.7)
+    summary = DemoSummary.model_validate(
+        {
+            "site": "West Texas hybrid",
+            "days": 31,
+            "dispatch": dispatch
+            | {
+                "revenue_usd": dispatch["revenue_usd"] | {"export": 12.345e6},
+                "flex_capture": 0.939,
+                "energy_mwh": {"ai": 987_654.0, "mining": 876_543.0, "curtailed": 12_345.0},
+                "intervals": 31 * 96,
+                "solve_status": {"optimal": 31 * 96},
+                "renewables_mwh": {
+                    "generation": 123_456.0,
+                    "self_consumed": 98_765.0,
+                    "export": 12_345.0,
+                    "curtailed": 12_346.0,
+                },
+            },
+            "metering": {"readings": 1_234_567, "rejected": 0, "epochs": 31},
+            "settlement": {
+                "leases": 5,
+                "settlements": 155,
+                "payments_base": 9_876_543_210_000,
+                "deposited_base": 18_000_000_000_000,
+                "released_base": 9_876_543_210_000,
+                "fees_base": 876_543_210_000,
+                "refunded_base": 8_123_456_790_000,
+                "distributed_base": 9_000_000_000_000,
+                "claimed_base": 8_000_000_000_000,
+                "unclaimed_base": 1_000_000_000_000,
+                "fee_bps": 250,
+            },
+            "valuation": {
+                "nav_base": 51_200_000_000_000,
+                "nav_per_share_base": 1_234_567,
+                "monthly_cash_base": 600_000_000_000,
+                "annual_yield": 0.142,
+                "total_shares": 51_200_000.0,
+                "utilisation_measured": 0.8,
+                "assumptions": {"life_months": 48},
+            },
+            "credit": {
+                "shocked_nav_base": 864_197,
+                "pledged_shares": 1_792_000 * 10**18,
+                "borrowed_base": 1_000_000_000_000,
+                "health_factor_before_shock": 1.33,
+                "health_factor_after_shock": 0.93,
+                "liquidation_repaid_base": 500_000_000_000,
+                "shares_seized": 600_000 * 10**18,
+                "debt_after_base": 500_000_000_000,
+                "health_factor_after_liquidation": 1.1,
+            },
+            "files": {"summary": "out/summary.json", "report": "out/report.html"},
+        }
+    )
     console = Console(width=TERMINAL_COLUMNS, record=True, file=None, color_system=None)
     with console.capture() as captured:
         print_summary(console, summary)
     text = captured.get()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= TERMINAL_COLUMNS
+    assert "renewable generation" in text and "NAV per share" in text
 
 
 def _run(args: list[str]) -> str:

@@ -7,20 +7,35 @@ import pytest
 from api_helpers import API_KEY, OPERATOR_KEY
 from api_live_server import serve
 
-from drakewell.api.app import AppState, create_app
+from drakewell.api.app import AppState, ShownSummary, create_app
 from drakewell.exchange.api import demo_service
 from drakewell.metering import MeterDomain, MeterStore, close_epoch, simulate_fleet
 from drakewell.metering.access import MeterAccess
 from drakewell.metering.fleet import FleetParams, synthetic_ledger
+from drakewell.report.summary import AssetRow, InvestorRow
+
+
+def _holder(name: str) -> InvestorRow:
+    return InvestorRow(
+        investor=name,
+        shares=1_000.0,
+        shares_bought=1_000.0,
+        value_usd=1_234.5,
+        claimed_usd=10.0,
+        stablecoin_usd=10.0,
+        yield_=0.142,
+        cash_yield_annualised=0.12,
+    )
+
 
 ASSETS = [
-    {
-        "name": "West Texas H100 pool A",
-        "gpus": 2048,
-        "nav_per_share_usd": 1.2345,
-        "annual_yield": 0.142,
-        "holders": [{"investor": "alice"}, {"investor": "bob"}],
-    },
+    AssetRow(
+        name="West Texas H100 pool A",
+        gpus=2048,
+        nav_per_share_usd=1.2345,
+        annual_yield=0.142,
+        holders=[_holder("alice"), _holder("bob")],
+    ),
 ]
 
 
@@ -37,7 +52,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     run = next(r for r in result if r.policy == "threshold")
     state = AppState(
         ledger=run.ledger,
-        summary={"dispatch": run.summary.to_json()},
+        summary=ShownSummary(dispatch=run.summary),
         assets=list(ASSETS),
         site_name=site.name,
     )

@@ -10,13 +10,46 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from drakewell.demo import run_demo
+from drakewell.demo import DemoSummary, run_demo
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def typed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoSummary, Path]:
     out = tmp_path_factory.mktemp("demo")
     return run_demo(out, days=4, seed=11, echo=lambda _s: None), out
+
+
+@pytest.fixture(scope="module")
+def run(typed_run: tuple[DemoSummary, Path]) -> tuple[dict[str, Any], Path]:
+    """The run's summary as JSON, and its folder."""
+    summary, out = typed_run
+    return summary.to_json(), out
+
+
+def test_the_written_summary_is_the_records_json(typed_run: tuple[DemoSummary, Path]) -> None:
+    summary, out = typed_run
+    written = (out / "summary.json").read_text()
+    assert written == json.dumps(summary.to_json(), indent=2, default=str)
+    assert list(json.loads(written)) == [
+        "site",
+        "days",
+        "inputs",
+        "dispatch",
+        "chain",
+        "exchange",
+        "metering",
+        "settlement",
+        "valuation",
+        "credit",
+        "stablecoin",
+        "leases",
+        "investors",
+        "assets",
+        "capacity",
+        "steps",
+        "files",
+    ]
+    assert DemoSummary.model_validate(json.loads(written)) == summary
 
 
 def test_outputs_are_written(run: tuple[dict[str, Any], Path]) -> None:
@@ -121,7 +154,7 @@ def test_serve_opens_the_runs_own_exchange_and_meter_store(
     assert len(service.engine.trades) == summary["exchange"]["trades"] > 0
     assert set(keys) == {"demo-buyer", "demo-provider"}
     assert len(epoch_records(store)) == summary["metering"]["epochs"]
-    assert str(out / "exchange.sqlite") in where and state.summary["site"] == summary["site"]
+    assert str(out / "exchange.sqlite") in where and state.summary.site == summary["site"]
     store.close()
     # a second start replays the demo accounts too and prints no new keys
     service, keys, store, _, _ = open_services(None, tmp_path / "serve", out)
@@ -132,11 +165,13 @@ def test_serve_opens_the_runs_own_exchange_and_meter_store(
     url = f"sqlite:///{tmp_path / 'own.sqlite'}"
     service, keys, store, state, where = open_services(url, tmp_path / "serve", out)
     assert service.engine.trades == [] and epoch_records(store) == []
-    assert where == f"database {url}" and state.summary["site"] == summary["site"]
+    assert where == f"database {url}" and state.summary.site == summary["site"]
     store.close()
 
 
-def test_capacity_checks_reach_the_epochs_and_the_summary(run: tuple[dict[str, Any], Path]) -> None:
+def test_capacity_checks_reach_the_epochs_and_the_summary(
+    run: tuple[dict[str, Any], Path], typed_run: tuple[DemoSummary, Path]
+) -> None:
     from drakewell.demo.capacity import summary_rows
     from drakewell.metering import MeterStore
     from drakewell.metering.epochs import epoch_record
@@ -160,7 +195,7 @@ def test_capacity_checks_reach_the_epochs_and_the_summary(run: tuple[dict[str, A
         record = epoch_record(store, asset, row["epoch"])
         assert record is not None and row["capacityRoot"] == "0x" + record.capacity_root.hex()
     assert g["lastCapacityRoot"] == c["roots"][-1]["capacityRoot"]
-    printed = dict(summary_rows(summary))
+    printed = dict(summary_rows(typed_run[0].capacity))
     assert printed["capacity root (last epoch)"] == g["lastCapacityRoot"]
     assert printed["GPU challenges passed / failed"] == f"{r['challengesPassed']} / 1"
 

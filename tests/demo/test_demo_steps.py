@@ -18,6 +18,7 @@ from drakewell.demo.market import (
     trade,
 )
 from drakewell.dispatch.backtest import resolve_site
+from drakewell.report.summary import Loan
 
 
 def _ledger(start: str, days: int) -> pd.DataFrame:
@@ -52,8 +53,18 @@ def test_trade_turns_the_trades_into_escrowed_leases(tmp_path: Path) -> None:
     assert (tmp_path / "exchange.sqlite").exists()
 
 
-def test_credit_reports_its_summary_keys_without_the_nav() -> None:
-    names = [f.name for f in dataclasses.fields(Credit)]
-    assert names[:2] == ["nav", "paid_utilisation"]
-    credit = Credit(None, 0.5, 1, 2, 3, 1.5, 0.9, 4, 5, 6, 1.2)  # type: ignore[arg-type]
-    assert list(credit.to_json()) == names[2:]
+def test_credit_reports_its_loan_as_the_summary_entry() -> None:
+    assert [f.name for f in dataclasses.fields(Credit)] == ["nav", "paid_utilisation", "loan"]
+    loan = Loan(
+        shocked_nav_base=1,
+        pledged_shares=2,
+        borrowed_base=3,
+        health_factor_before_shock=1.5,
+        health_factor_after_shock=0.9,
+        liquidation_repaid_base=4,
+        shares_seized=5,
+        debt_after_base=6,
+        health_factor_after_liquidation=1.2,
+    )
+    assert list(loan.to_json()) == list(Loan.model_fields)
+    assert list(loan.to_json().values()) == [1, 2, 3, 1.5, 0.9, 4, 5, 6, 1.2]

@@ -26,7 +26,10 @@ fixed message and is logged, so no database error reaches a client
 
 State is explicit: :class:`AppState` holds the run being shown (a dispatch ledger and summary,
 the asset list) plus the exchange service and the meter store. :func:`load_run_dir` reads what
-``drakewell demo`` wrote (``summary.json`` and ``ledger.csv``).
+``drakewell demo`` wrote (``summary.json`` and ``ledger.csv``). The JSON answers are records
+(:mod:`drakewell.report.summary`, the dispatch's :class:`~drakewell.dispatch.ledger.BacktestSummary`
+and :class:`SiteView` here), named as each route's ``response_model`` so ``/openapi.json`` documents
+them.
 """
 
 from __future__ import annotations
@@ -38,18 +41,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue, ValidationError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from drakewell import __version__
-from drakewell.core.errors import ConfigError
+from drakewell.core.errors import ConfigError, DrakewellError
 from drakewell.core.httpguard import (
     DEFAULT_MAX_BODY_BYTES,
     LOOPBACK_HOSTS,
@@ -60,14 +63,23 @@ from drakewell.core.httpguard import (
 )
 from drakewell.dispatch import backtest_inputs, build_inputs
 from drakewell.dispatch.backtest import resolve_site
-from drakewell.exchange.api import demo_service
+from drakewell.dispatch.ledger import BacktestSummary
+from drakewell.exchange.api import ExchangeService, demo_service
 from drakewell.exchange.api import install as install_exchange
 from drakewell.inputs.synthetic import synthetic_inputs
+from drakewell.metering.access import MeterAccess
 from drakewell.metering.api import router as meter_router
+from drakewell.metering.ingest import MeterStore
 from drakewell.report.rundir import RunDir
+from drakewell.report.summary import AssetRow, Record, RunSummary
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("drakewell.api")
+
+ShownSummary = RunSummary[BacktestSummary]
+"""The summary of the run shown: a demo's ``summary.json``, or only a posted backtest's dispatch."""
+SiteSeries = dict[str, list[str] | list[float | None]]
+"""Hourly series by column: ``t`` (ISO-8601 UTC hours), then each power and price column."""
 
 
 @dataclass
@@ -77,17 +89,17 @@ class AppState:
     ``lock`` (:meth:`show_run`) and are read together (:meth:`shown`)."""
 
     ledger: pd.DataFrame | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-    assets: list[dict[str, Any]] = field(default_factory=list)
+    summary: ShownSummary = field(default_factory=ShownSummary)
+    assets: list[AssetRow] = field(default_factory=list)
     site_name: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def show_run(self, ledger: pd.DataFrame, site_name: str, dispatch: dict[str, Any]) -> None:
+    def show_run(self, ledger: pd.DataFrame, site_name: str, dispatch: BacktestSummary) -> None:
         with self.lock:
             self.ledger, self.site_name = ledger, site_name
-            self.summary = {**self.summary, "dispatch": dispatch}
+            self.summary = self.summary.model_copy(update={"dispatch": dispatch})
 
-    def shown(self) -> tuple[pd.DataFrame | None, str, dict[str, Any]]:
+    def shown(self) -> tuple[pd.DataFrame | None, str, ShownSummary]:
         """The ledger, site name and summary of the run shown now, as one consistent view."""
         with self.lock:
             return self.ledger, self.site_name, self.summary
@@ -99,20 +111,42 @@ class BacktestIn(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
 
 
+class SiteInfo(Record):
+    """A site the API knows: its price zone, grid connection, GPUs and mining capacity."""
+
+    name: str
+    zone: str
+    grid_connection_mw: float
+    gpus: int
+    mining_capacity_mw: float
+
+
+class SiteView(Record):
+    """The shown run: its site, hourly power split and price, and its dispatch summary (``{}`` when
+    the run has none)."""
+
+    site: str
+    series: SiteSeries
+    summary: BacktestSummary | dict[str, JsonValue]
+
+
 def load_run_dir(run_dir: str | Path) -> AppState:
     """Read a demo's output folder (``summary.json``, ``ledger.csv``) into an :class:`AppState`."""
     run = RunDir(Path(run_dir))
-    summary = run.read_summary()
+    try:
+        summary = ShownSummary.model_validate(run.read_summary())
+    except ValidationError as exc:
+        raise DrakewellError(f"{run.summary} is not a run summary: {exc}", hint="re-run the demo") from None
     ledger = run.read_ledger()
     return AppState(
         ledger=ledger,
         summary=summary,
-        assets=list(summary.get("assets", [])),
-        site_name=str(summary.get("site", "")),
+        assets=list(summary.assets or []),
+        site_name=summary.site or "",
     )
 
 
-def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> dict[str, Any]:
+def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> SiteSeries:
     """Hourly power split and price from a dispatch ledger, as JSON-ready lists."""
     frame = ledger.set_index(pd.DatetimeIndex(pd.to_datetime(ledger["interval_start_utc"], utc=True)))
     cols = [
@@ -124,7 +158,7 @@ def site_series(ledger: pd.DataFrame, *, resample: str = "1h") -> dict[str, Any]
         "price_usd_per_mwh",
     ]
     agg = frame[[c for c in cols if c in frame.columns]].resample(resample).mean().round(3)
-    out: dict[str, Any] = {"t": [ts.isoformat() for ts in agg.index]}
+    out: SiteSeries = {"t": [ts.isoformat() for ts in agg.index]}
     for col in agg.columns:
         out[col] = [None if pd.isna(v) else float(v) for v in agg[col]]
     return out
@@ -167,7 +201,7 @@ def check_live_url(url: str, allowed_hosts: Sequence[str] = ()) -> str:
     return f"{parts.scheme}://{netloc}" + (f":{port}" if port is not None else "")
 
 
-def fetch_live_state(base_url: str | None, *, timeout_s: float = LIVE_TIMEOUT_S) -> dict[str, Any]:
+def fetch_live_state(base_url: str | None, *, timeout_s: float = LIVE_TIMEOUT_S) -> dict[str, JsonValue]:
     """GET ``base_url``/state.json (no redirects, ``timeout_s``); an HTTPException (503, 502) when
     no controller is configured, it does not answer, or its answer is not a state object."""
 
@@ -257,61 +291,63 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/api/summary", tags=["sites"])
-def summary(st: StateDep) -> dict[str, Any]:
-    return dict(st.shown()[2])
+@router.get("/api/summary", tags=["sites"], response_model_exclude_unset=True)
+def summary(st: StateDep) -> ShownSummary:
+    """The shown run's summary: only the entries it has."""
+    return st.shown()[2]
 
 
 @router.get("/api/sites", tags=["sites"])
-def sites() -> list[dict[str, Any]]:
+def sites() -> list[SiteInfo]:
     site = resolve_site(None)
     return [
-        {
-            "name": site.name,
-            "zone": site.zone,
-            "grid_connection_mw": site.grid_connection_mw,
-            "gpus": site.gpu_count,
-            "mining_capacity_mw": site.mining_capacity_mw,
-        }
+        SiteInfo(
+            name=site.name,
+            zone=site.zone,
+            grid_connection_mw=site.grid_connection_mw,
+            gpus=site.gpu_count,
+            mining_capacity_mw=site.mining_capacity_mw,
+        )
     ]
 
 
 @router.get("/api/site", tags=["sites"])
-def site(st: StateDep) -> dict[str, Any]:
+def site(st: StateDep) -> SiteView:
     ledger, name, shown = st.shown()
     if ledger is None:
         raise HTTPException(404, "no dispatch run loaded: POST /api/backtests or serve --run-dir DIR")
-    return {"site": name, "series": site_series(ledger), "summary": shown.get("dispatch", {})}
+    dispatch = shown.dispatch
+    return SiteView(site=name, series=site_series(ledger), summary=dispatch if dispatch is not None else {})
 
 
 @router.post("/api/backtests", tags=["sites"], dependencies=[Depends(api_key_holder)])
-def backtest(body: BacktestIn, st: StateDep) -> dict[str, Any]:
+def backtest(body: BacktestIn, st: StateDep) -> BacktestSummary:
     """Backtest the example site on ``days`` of seeded synthetic prices and show it (API key)."""
     site_obj = resolve_site(None)
     syn = synthetic_inputs("2026-07-01", body.days, seed=body.seed)
     inputs = build_inputs(site_obj, syn.rt, syn.da, syn.hashprice)
     result = next(r for r in backtest_inputs(inputs, [body.policy]) if r.policy == body.policy)
-    st.show_run(result.ledger, site_obj.name, result.summary.to_json())
-    return result.summary.to_json()
+    st.show_run(result.ledger, site_obj.name, result.summary)
+    return result.summary
 
 
 @router.get("/api/live", tags=["sites"])
-def live(request: Request) -> dict[str, Any]:
+def live(request: Request) -> dict[str, JsonValue]:
     """The live controller's state, read-only (``serve --live-url``; 503 when none answers)."""
     return fetch_live_state(request.app.state.live_base)
 
 
 @router.get("/api/assets", tags=["assets"])
-def assets(st: StateDep) -> list[dict[str, Any]]:
+def assets(st: StateDep) -> list[AssetRow]:
     return list(st.assets)
 
 
 def create_app(
     state: AppState | None = None,
     *,
-    exchange: Any | None = None,
-    meter_store: Any | None = None,
-    meter_access: Any | None = None,
+    exchange: ExchangeService | None = None,
+    meter_store: MeterStore | None = None,
+    meter_access: MeterAccess | None = None,
     api_keys: Mapping[str, str] | None = None,
     allowed_hosts: Sequence[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,

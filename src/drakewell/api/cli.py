@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ from rich.console import Console
 from drakewell.api.app import AppState, check_live_url, create_app, load_run_dir
 from drakewell.core.errors import ConfigError
 from drakewell.core.httpguard import parse_named_keys
-from drakewell.exchange.api import demo_service
+from drakewell.exchange.api import ExchangeService, demo_service
 from drakewell.exchange.journal import recover
 from drakewell.metering import MeterDomain, MeterStore
 from drakewell.metering.access import MeterAccess
@@ -33,41 +33,60 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 app = typer.Typer()
 
+# the options of `serve` whose help runs over a line
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB for the exchange and meter store "
+        "(default: the run's own, else DATA_DIR/drakewell.sqlite)"
+    ),
+]
+RunDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="show a demo run (summary.json, ledger.csv, and its exchange and meter databases); "
+        "default: out if present"
+    ),
+]
+OperatorKey = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DRAKEWELL_OPERATOR_KEY",
+        help="meter operator key (close epochs, ingest); default: a fresh one, printed",
+    ),
+]
+LiveUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="the live controller's state server (`drakewell site run`'s [live.metrics] address, "
+        "e.g. http://127.0.0.1:9109; loopback or an --allowed-host): the dashboard's Live section"
+    ),
+]
+DevDomain = Annotated[
+    bool,
+    typer.Option(
+        "--dev-domain",
+        help="accept readings on the dev chain id 31337 with the zero registry (bound to no contract)",
+    ),
+]
+
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB for the exchange and meter store "
-            "(default: the run's own, else DATA_DIR/drakewell.sqlite)"
-        ),
-    ] = None,
+    database_url: DatabaseUrl = None,
     data_dir: Annotated[Path, typer.Option(help="folder for the default SQLite database")] = Path(
         "out/serve"
     ),
-    run_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="show a demo run (summary.json, ledger.csv, and its exchange and meter databases); "
-            "default: out if present"
-        ),
-    ] = None,
+    run_dir: RunDirOption = None,
     chain_id: Annotated[
         int, typer.Option(help="EIP-712 chain id of the readings this server accepts")
     ] = 31337,
     meter_registry: Annotated[
         str, typer.Option(help="MeterRegistry address the readings are bound to")
     ] = ZERO_ADDRESS,
-    operator_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DRAKEWELL_OPERATOR_KEY",
-            help="meter operator key (close epochs, ingest); default: a fresh one, printed",
-        ),
-    ] = None,
+    operator_key: OperatorKey = None,
     gateway_key: Annotated[
         list[str] | None,
         typer.Option(help="NAME=KEY of a gateway that may ingest readings of any node (repeat)"),
@@ -78,55 +97,61 @@ def serve(
     allowed_host: Annotated[
         list[str] | None, typer.Option(help="host name the server answers to (repeat); default: loopback")
     ] = None,
-    live_url: Annotated[
-        str | None,
-        typer.Option(
-            help="the live controller's state server (`drakewell site run`'s [live.metrics] address, "
-            "e.g. http://127.0.0.1:9109; loopback or an --allowed-host): the dashboard's Live section"
-        ),
-    ] = None,
-    dev_domain: Annotated[
-        bool,
-        typer.Option(
-            "--dev-domain",
-            help="accept readings on the dev chain id 31337 with the zero registry (bound to no contract)",
-        ),
-    ] = False,
+    live_url: LiveUrl = None,
+    dev_domain: DevDomain = False,
 ) -> None:
     """Serve the API (sites and backtests, exchange, assets, metering) and the dashboard."""
     import uvicorn
 
-    console = Console()
     if live_url is not None:
         check_live_url(live_url, allowed_host or [])  # a bad address fails before anything opens
     service, keys, meter_store, state, where = open_services(
         database_url, data_dir, run_dir, chain_id, meter_registry
     )
     check_meter_domain(meter_store.domain, allow_dev=dev_domain)
-    fresh_operator = operator_key is None
-    operator_key = operator_key or secrets.token_urlsafe(32)
+    operator = operator_key or secrets.token_urlsafe(32)
     gateways = {name: (key, None) for name, key in parse_named_keys(gateway_key or []).items()}
     api_keys = parse_named_keys(api_key or []) or {"api": secrets.token_urlsafe(32)}
     api = create_app(
         state,
         exchange=service,
         meter_store=meter_store,
-        meter_access=MeterAccess.of(operator_key, gateways),
+        meter_access=MeterAccess.of(operator, gateways),
         api_keys=api_keys,
         allowed_hosts=allowed_host or None,
         live_url=live_url,
     )
-    console.print(f"[bold]Drakewell[/] on http://{host}:{port}/  (API docs at /docs), {where}")
-    for name, key in keys.items():
-        console.print(f"  demo account [cyan]{name}[/] API key: {key}")
-    if fresh_operator:
-        console.print(f"  meter operator key (Authorization: Bearer): {operator_key}")
-    if not api_key:
-        console.print(f"  API key for POST /api/backtests (Authorization: Bearer): {api_keys['api']}")
+    announce(
+        Console(),
+        f"http://{host}:{port}/",
+        where,
+        demo_keys=keys,
+        operator_key=operator if operator_key is None else None,
+        api_key=None if api_key else api_keys["api"],
+    )
     uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
-def check_meter_domain(domain: Any, *, allow_dev: bool) -> None:
+def announce(
+    console: Console,
+    url: str,
+    where: str,
+    *,
+    demo_keys: dict[str, str],
+    operator_key: str | None,
+    api_key: str | None,
+) -> None:
+    """Print where the server answers and the keys made for this start (``None``: given, not printed)."""
+    console.print(f"[bold]Drakewell[/] on {url}  (API docs at /docs), {where}")
+    for name, key in demo_keys.items():
+        console.print(f"  demo account [cyan]{name}[/] API key: {key}")
+    if operator_key is not None:
+        console.print(f"  meter operator key (Authorization: Bearer): {operator_key}")
+    if api_key is not None:
+        console.print(f"  API key for POST /api/backtests (Authorization: Bearer): {api_key}")
+
+
+def check_meter_domain(domain: MeterDomain, *, allow_dev: bool) -> None:
     """Refuse the dev meter domain (chain id 31337 and the zero registry) unless ``allow_dev``.
 
     Readings signed for it are bound to no deployed contract: any other dev server, test or
@@ -151,7 +176,7 @@ def open_services(
     run_dir: Path | None,
     chain_id: int = 31337,
     meter_registry: str = "0x" + "00" * 20,
-) -> tuple[Any, dict[str, str], Any, Any, str]:
+) -> tuple[ExchangeService, dict[str, str], MeterStore, AppState, str]:
     """The exchange service, fresh demo API keys, the meter store, the app state, and where they live.
 
     A run folder (``run_dir``, or ``out`` when it holds a demo run) gives the dashboard its dispatch
@@ -164,8 +189,8 @@ def open_services(
     state = AppState()
     if run_dir is not None or run.exists():
         state = load_run_dir(run.root)
-    chain = state.summary.get("chain", {})
-    own = database_url is None and bool(state.summary)
+    chain = state.summary.chain
+    own = database_url is None and bool(state.summary.model_fields_set)
     if database_url is None:
         data_dir.mkdir(parents=True, exist_ok=True)
         database_url = sqlite_url(data_dir / "drakewell.sqlite")
@@ -173,9 +198,9 @@ def open_services(
     domain = MeterDomain(chain_id, meter_registry)
     if own and run.exchange_db.exists():
         exchange_url = sqlite_url(run.exchange_db)
-    if own and run.meter_db.exists() and "meter_registry" in chain:
+    if own and run.meter_db.exists() and chain is not None:
         meter_url = sqlite_url(run.meter_db)
-        domain = MeterDomain(int(chain["chain_id"]), str(chain["meter_registry"]))
+        domain = MeterDomain(chain.chain_id, chain.meter_registry)
     engine, journal = recover(exchange_url)
     service, keys = demo_service(journal, engine)  # demo accounts only where there are none yet
     meter_store = MeterStore(meter_url, domain)

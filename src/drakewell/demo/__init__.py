@@ -22,11 +22,9 @@ It prints a Rich summary and writes ``summary.json``, ``ledger.csv`` and ``repor
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import pandas as pd
 import typer
@@ -36,13 +34,26 @@ from rich.table import Table
 from drakewell.core.errors import DrakewellError
 from drakewell.core.units import USD
 from drakewell.demo.capacity import summary_rows
-from drakewell.demo.market import run_market
+from drakewell.demo.market import DemoSummary, run_market
+from drakewell.demo.steps import DemoLog, Step
 from drakewell.dispatch import backtest_inputs, build_inputs
 from drakewell.dispatch.backtest import resolve_site
+from drakewell.dispatch.ledger import BacktestSummary
 from drakewell.inputs.prices import load_ercot_prices
 from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_inputs
 from drakewell.report import write_report
 from drakewell.report.rundir import RunDir
+from drakewell.report.summary import (
+    InvestorRow,
+    LeaseRow,
+    Loan,
+    MeteringCounts,
+    SettlementTotals,
+    StepTime,
+    ValuationSummary,
+)
+
+__all__ = ["DemoError", "DemoLog", "DemoSummary", "Step", "app", "month_inputs", "print_summary", "run_demo"]
 
 app = typer.Typer()
 
@@ -51,29 +62,6 @@ DEMO_START = "2026-07-01"
 
 class DemoError(DrakewellError):
     """The demo could not run (bad option or input file)."""
-
-
-@dataclass
-class Step:
-    name: str
-    seconds: float
-    detail: str
-
-
-@dataclass
-class DemoLog:
-    """Timings of the demo's steps (for the summary and the console)."""
-
-    steps: list[Step] = field(default_factory=list)
-    echo: Callable[[str], None] = print
-
-    def run(self, name: str, fn: Callable[[], Any], detail: Callable[[Any], str] | None = None) -> Any:
-        t0 = time.perf_counter()
-        out = fn()
-        step = Step(name, time.perf_counter() - t0, detail(out) if detail else "")
-        self.steps.append(step)
-        self.echo(f"[{step.seconds:6.1f} s] {name}{': ' + step.detail if step.detail else ''}")
-        return out
 
 
 def month_inputs(
@@ -137,61 +125,79 @@ def demo(
     print_summary(console, result)
 
 
-def print_summary(console: Any, summary: dict[str, Any]) -> None:
+Rows = list[tuple[str, str]]
+T = TypeVar("T")
 
-    table = Table(title=f"Drakewell demo: {summary['site']} — {summary['days']} days", show_lines=False)
+
+def print_summary(console: Console, summary: DemoSummary) -> None:
+    """The demo's summary as a two-column table, then where its files are."""
+    table = Table(title=f"Drakewell demo: {summary.site} — {summary.days} days", show_lines=False)
     table.add_column("what")
     table.add_column("value", justify="right")
-    d = summary["dispatch"]
     rows = [
-        ("dispatch policy", d["policy"]),
-        ("site profit", f"${d['profit_usd']:,.0f}"),
-        ("AI revenue", f"${d['revenue_usd']['ai']:,.0f}"),
-        ("mining revenue", f"${d['revenue_usd']['mining']:,.0f}"),
-        ("reserves revenue", f"${d['revenue_usd']['reserves']:,.0f}"),
-        ("curtailment credits", f"${d['revenue_usd']['curtailment_credits']:,.0f}"),
-        ("flexibility capture", f"{d['flex_capture']:.3f}" if d.get("flex_capture") is not None else "n/a"),
+        *_rows_of(summary.dispatch, _dispatch_rows),
+        *_rows_of(summary.metering, _metering_rows),
+        *summary_rows(summary.capacity),
+        *_rows_of(summary.settlement, _settlement_rows),
+        *_rows_of(summary.valuation, _valuation_rows),
+        *_rows_of(summary.credit, _credit_rows),
     ]
-    ren = d.get("renewables_mwh", {})
-    if ren.get("generation", 0.0) > 0:
-        rows += [
-            ("renewable generation", f"{ren['generation']:,.0f} MWh"),
-            ("  used on site", f"{ren['self_consumed']:,.0f} MWh"),
-            ("  exported", f"{ren['export']:,.0f} MWh (${d['revenue_usd'].get('export', 0.0):,.0f})"),
-            ("  curtailed", f"{ren['curtailed']:,.0f} MWh"),
-        ]
-    m = summary.get("metering", {})
-    if m:
-        rows += [
-            ("signed readings accepted", f"{m['readings']:,}"),
-            ("epochs anchored", f"{m['epochs']}"),
-        ]
-
-    rows += summary_rows(summary)
-    s = summary.get("settlement", {})
-    if s:
-        rows += [
-            ("leases", f"{s['leases']}"),
-            ("lease payments", f"${s['payments_base'] / USD:,.2f}"),
-            ("distributed to holders", f"${s['distributed_base'] / USD:,.2f}"),
-            ("claimed by investors", f"${s['claimed_base'] / USD:,.2f}"),
-        ]
-    v = summary.get("valuation", {})
-    if v:
-        rows += [
-            ("NAV per share", f"${v['nav_per_share_base'] / USD:,.6f}"),
-            ("annual yield", f"{v['annual_yield']:.1%}"),
-        ]
-    c = summary.get("credit", {})
-    if c:
-        rows += [
-            ("loan", f"${c['borrowed_base'] / USD:,.2f}"),
-            ("liquidated (repaid)", f"${c['liquidation_repaid_base'] / USD:,.2f}"),
-        ]
     for k, val in rows:
-        table.add_row(k, str(val))
+        table.add_row(k, val)
     console.print(table)
-    console.print(f"wrote {summary['files']['summary']}, {summary['files']['report']}")
+    files = summary.files or {}
+    console.print(f"wrote {files.get('summary')}, {files.get('report')}")
+
+
+def _rows_of(part: T | None, rows: Callable[[T], Rows]) -> Rows:
+    return [] if part is None else rows(part)
+
+
+def _usd(base: int, places: int = 2) -> str:
+    """Stablecoin base units as dollars."""
+    return f"${base / USD:,.{places}f}"
+
+
+def _dispatch_rows(d: BacktestSummary) -> Rows:
+    revenue, ren = d.revenue_usd, d.renewables_mwh
+    rows = [
+        ("dispatch policy", d.policy),
+        ("site profit", f"${d.profit_usd:,.0f}"),
+        ("AI revenue", f"${revenue.ai:,.0f}"),
+        ("mining revenue", f"${revenue.mining:,.0f}"),
+        ("reserves revenue", f"${revenue.reserves:,.0f}"),
+        ("curtailment credits", f"${revenue.curtailment_credits:,.0f}"),
+        ("flexibility capture", f"{d.flex_capture:.3f}" if d.flex_capture is not None else "n/a"),
+    ]
+    if ren.generation > 0:
+        rows += [
+            ("renewable generation", f"{ren.generation:,.0f} MWh"),
+            ("  used on site", f"{ren.self_consumed:,.0f} MWh"),
+            ("  exported", f"{ren.export:,.0f} MWh (${revenue.export:,.0f})"),
+            ("  curtailed", f"{ren.curtailed:,.0f} MWh"),
+        ]
+    return rows
+
+
+def _metering_rows(m: MeteringCounts) -> Rows:
+    return [("signed readings accepted", f"{m.readings:,}"), ("epochs anchored", f"{m.epochs}")]
+
+
+def _settlement_rows(s: SettlementTotals) -> Rows:
+    return [
+        ("leases", f"{s.leases}"),
+        ("lease payments", _usd(s.payments_base)),
+        ("distributed to holders", _usd(s.distributed_base)),
+        ("claimed by investors", _usd(s.claimed_base)),
+    ]
+
+
+def _valuation_rows(v: ValuationSummary) -> Rows:
+    return [("NAV per share", _usd(v.nav_per_share_base, 6)), ("annual yield", f"{v.annual_yield:.1%}")]
+
+
+def _credit_rows(c: Loan) -> Rows:
+    return [("loan", _usd(c.borrowed_base)), ("liquidated (repaid)", _usd(c.liquidation_repaid_base))]
 
 
 def run_demo(
@@ -204,7 +210,7 @@ def run_demo(
     seed: int = 7,
     site: Path | None = None,
     echo: Callable[[str], None] = print,
-) -> dict[str, Any]:
+) -> DemoSummary:
     """Run the whole demo and return its summary (also written to ``out/summary.json``)."""
 
     log = DemoLog(echo=echo)
@@ -232,14 +238,15 @@ def run_demo(
     hp = float(hashprice.mean()) if isinstance(hashprice, pd.Series) else float(hashprice)
     market = run_market(site_obj, ledger, out=out, seed=seed, log=log, hashprice_usd_per_ph_day=hp)
 
-    summary: dict[str, Any] = {
-        "site": site_obj.name,
-        "days": days,
-        "inputs": "synthetic" if prices is None else str(prices),
-        "dispatch": run.summary.to_json(),
-        **market,
-        "steps": [{"name": s.name, "seconds": round(s.seconds, 3)} for s in log.steps],
-    }
+    summary = market.model_copy(
+        update={
+            "site": site_obj.name,
+            "days": days,
+            "inputs": "synthetic" if prices is None else str(prices),
+            "dispatch": run.summary,
+            "steps": [StepTime(name=s.name, seconds=round(s.seconds, 3)) for s in log.steps],
+        }
+    )
     run_dir = RunDir(out)
     ledger.to_csv(run_dir.ledger, index=False)
 
@@ -249,49 +256,47 @@ def run_demo(
             run_dir.report,
             ledger=ledger,
             summary=run.summary.to_json(),
-            leases=[_lease_view(row) for row in market.get("leases", [])],
-            investors=[_investor_view(row) for row in market.get("investors", [])],
+            leases=[_lease_view(row) for row in market.leases or []],
+            investors=[_investor_view(row) for row in market.investors or []],
             facts=_facts(summary),
             title=f"Drakewell: {site_obj.name}, {days} days",
         ),
     )
-    summary["files"] = run_dir.files()
-    run_dir.write_summary(summary)
+    summary = summary.model_copy(update={"files": run_dir.files()})
+    run_dir.write_summary(summary.to_json())
     return summary
 
 
-def _lease_view(row: dict[str, Any]) -> dict[str, Any]:
+def _lease_view(row: LeaseRow) -> dict[str, object]:
     """A lease row for people: dollars, not base units."""
     return {
-        "lease": row["lease"],
-        "renter": row["renter"],
-        "gpus": row["gpus"],
-        "price $/GPU-h": row["price_usd_per_gpu_hour"],
-        "contracted_gpu_hours": row["contracted_gpu_hours"],
-        "delivered_gpu_hours": row["delivered_gpu_hours"],
-        "deposit $": row["deposit_base"] / USD,
-        "paid $": row["paid_base"] / USD,
+        "lease": row.lease,
+        "renter": row.renter,
+        "gpus": row.gpus,
+        "price $/GPU-h": row.price_usd_per_gpu_hour,
+        "contracted_gpu_hours": row.contracted_gpu_hours,
+        "delivered_gpu_hours": row.delivered_gpu_hours,
+        "deposit $": row.deposit_base / USD,
+        "paid $": row.paid_base / USD,
     }
 
 
-def _investor_view(row: dict[str, Any]) -> dict[str, Any]:
+def _investor_view(row: InvestorRow) -> dict[str, object]:
     """An investor row for people: the chart shows each holder's realised cash yield."""
     return {
-        "investor": row["investor"],
-        "shares": row["shares"],
-        "value_usd": row["value_usd"],
-        "claimed $": row["claimed_usd"],
-        "yield": row["cash_yield_annualised"],
+        "investor": row.investor,
+        "shares": row.shares,
+        "value_usd": row.value_usd,
+        "claimed $": row.claimed_usd,
+        "yield": row.cash_yield_annualised,
     }
 
 
-def _facts(summary: dict[str, Any]) -> dict[str, Any]:
-    facts: dict[str, Any] = {"site": summary["site"], "days": summary["days"], "inputs": summary["inputs"]}
-    s = summary.get("settlement", {})
-    if s:
-        facts["lease payments (USD)"] = s["payments_base"] / USD
-        facts["distributed to holders (USD)"] = s["distributed_base"] / USD
-    v = summary.get("valuation", {})
-    if v:
-        facts["NAV per share (USD)"] = v["nav_per_share_base"] / USD
+def _facts(summary: DemoSummary) -> dict[str, object]:
+    facts: dict[str, object] = {"site": summary.site, "days": summary.days, "inputs": summary.inputs}
+    if (s := summary.settlement) is not None:
+        facts["lease payments (USD)"] = s.payments_base / USD
+        facts["distributed to holders (USD)"] = s.distributed_base / USD
+    if (v := summary.valuation) is not None:
+        facts["NAV per share (USD)"] = v.nav_per_share_base / USD
     return facts

@@ -8,7 +8,7 @@ so the capacity leaves are in the roots) and again after settlement for the summ
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,6 +16,10 @@ from drakewell.metering.capacity import capacity_epochs, capacity_frame
 from drakewell.metering.ingest import MeterStore, NodeSpec
 from drakewell.metering.kpis import capacity_kpis, capacity_totals, node_kpis
 from drakewell.proofs.rounds import RoundResult, run_capacity_round
+from drakewell.report.summary import CapacityRoot, CapacitySummary, ChallengeSize
+
+if TYPE_CHECKING:
+    from drakewell.core.jsontypes import JsonObject, JsonValue
 
 GPU_CHALLENGES_PER_EPOCH = 8  # GPU nodes challenged per epoch, drawn at random
 CHALLENGE_N = 64  # small: the simulated nodes' products run on this machine's CPU
@@ -54,7 +58,7 @@ def run_demo_challenges(
     return result
 
 
-def _asset_kpis(store: MeterStore, asset: bytes, leaves: pd.DataFrame) -> dict[str, Any]:
+def _asset_kpis(store: MeterStore, asset: bytes, leaves: pd.DataFrame) -> JsonObject:
     """capacity_totals over the node-epochs that have a capacity leaf (what was checked)."""
     mine = leaves[leaves["asset"] == "0x" + asset.hex()]
     frames = []
@@ -68,62 +72,80 @@ def _asset_kpis(store: MeterStore, asset: bytes, leaves: pd.DataFrame) -> dict[s
 
 def capacity_summary(
     store: MeterStore, result: RoundResult, *, gpu_asset: bytes, asic_asset: bytes, epochs: Sequence[int]
-) -> dict[str, Any]:
+) -> CapacitySummary:
     """For the demo's summary: the round, each epoch's capacity root (GPU pool), and per asset the
     KPIs of the checked node-epochs, declared beside verified, with the share of node-epochs
     challenged (``coverage``)."""
     leaves = capacity_frame(store.engine)
     per_epoch = {e["epoch"]: e for e in capacity_epochs(store.engine, gpu_asset)}
-    roots = [{"epoch": int(e), "capacityRoot": per_epoch.get(int(e), {}).get("capacityRoot")} for e in epochs]
+    roots = [
+        CapacityRoot(epoch=int(e), capacityRoot=per_epoch.get(int(e), {}).get("capacityRoot")) for e in epochs
+    ]
     gpu_nodes = sum(1 for n in store.nodes.values() if n.kind == "gpu" and n.asset == gpu_asset)
     gpu = _asset_kpis(store, gpu_asset, leaves)
-    gpu["loadRate"]["coverage"] = (
-        gpu["nodeEpochs"] / (gpu_nodes * len(epochs)) if gpu_nodes and epochs else None
+    load_rate = gpu["loadRate"]
+    if isinstance(load_rate, dict):
+        node_epochs = gpu["nodeEpochs"]
+        load_rate["coverage"] = (
+            node_epochs / (gpu_nodes * len(epochs))
+            if gpu_nodes and epochs and isinstance(node_epochs, int | float)
+            else None
+        )
+    closed = [r.capacityRoot for r in roots if r.capacityRoot is not None]
+    return CapacitySummary(
+        round=result.to_json(),
+        gpu_pool={"asset": "0x" + gpu_asset.hex(), **gpu, "lastCapacityRoot": closed[-1] if closed else None},
+        miners={"asset": "0x" + asic_asset.hex(), **_asset_kpis(store, asic_asset, leaves)},
+        roots=roots,
+        challenge=ChallengeSize(n=CHALLENGE_N, k=CHALLENGE_K, per_epoch=GPU_CHALLENGES_PER_EPOCH),
     )
-    closed = [r["capacityRoot"] for r in roots if r["capacityRoot"] is not None]
-    return {
-        "round": result.to_json(),
-        "gpu_pool": {
-            "asset": "0x" + gpu_asset.hex(),
-            **gpu,
-            "lastCapacityRoot": closed[-1] if closed else None,
-        },
-        "miners": {"asset": "0x" + asic_asset.hex(), **_asset_kpis(store, asic_asset, leaves)},
-        "roots": roots,
-        "challenge": {"n": CHALLENGE_N, "k": CHALLENGE_K, "per_epoch": GPU_CHALLENGES_PER_EPOCH},
-    }
 
 
-def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
-    """Rows of the demo's printed summary table for ``summary["capacity"]`` (none if absent)."""
-    c = summary.get("capacity")
-    if not c:
+def _at(obj: JsonValue, *path: str) -> JsonValue:
+    """The value at ``path`` in nested JSON objects (None where one is missing)."""
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def _pct(v: JsonValue) -> str:
+    return f"{v:.1%}" if isinstance(v, int | float) else "n/a"
+
+
+def _num(v: JsonValue, fmt: str) -> str:
+    return format(v, fmt) if isinstance(v, int | float) else "n/a"
+
+
+def summary_rows(c: CapacitySummary | None) -> list[tuple[str, str]]:
+    """Rows of the demo's printed summary table for its ``capacity`` entry (none if absent)."""
+    if c is None:
         return []
-    r, g, m = c["round"], c["gpu_pool"], c["miners"]
-
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.1%}"
-
-    def num(v: float | None, fmt: str) -> str:
-        return "n/a" if v is None else format(v, fmt)
-
-    flagged = ", ".join(f"{f['node'][:10]}… (epoch {f['epoch']})" for f in r["flagged"]) or "none"
+    r, g, m = c.round, c.gpu_pool, c.miners
+    flagged_rows = r.get("flagged")
+    flagged = (
+        ", ".join(
+            f"{_at(f, 'node')!s:.10}… (epoch {_at(f, 'epoch')})"
+            for f in (flagged_rows if isinstance(flagged_rows, list) else [])
+        )
+        or "none"
+    )
     return [
         ("GPU challenges passed / failed", f"{r['challengesPassed']:,} / {r['challengesFailed']:,}"),
         ("miner shares accepted / rejected", f"{r['sharesAccepted']:,} / {r['sharesRejected']:,}"),
         ("flagged nodes", flagged),
         (
             "load rate declared / verified",
-            f"{pct(g['loadRate']['declared'])} / {pct(g['loadRate']['verified'])} "
-            f"({pct(g['loadRate']['coverage'])} of node-epochs challenged)",
+            f"{_pct(_at(g, 'loadRate', 'declared'))} / {_pct(_at(g, 'loadRate', 'verified'))} "
+            f"({_pct(_at(g, 'loadRate', 'coverage'))} of node-epochs challenged)",
         ),
         (
             "tokens/J declared / verified",
-            f"{num(g['tokensPerJoule']['declared'], '.3f')} / {num(g['tokensPerJoule']['verified'], '.3f')}",
+            f"{_num(_at(g, 'tokensPerJoule', 'declared'), '.3f')} / "
+            f"{_num(_at(g, 'tokensPerJoule', 'verified'), '.3f')}",
         ),
         (
             "J/TH declared / verified",
-            f"{num(m['jPerTh']['declared'], '.2f')} / {num(m['jPerTh']['verified'], '.2f')}",
+            f"{_num(_at(m, 'jPerTh', 'declared'), '.2f')} / {_num(_at(m, 'jPerTh', 'verified'), '.2f')}",
         ),
         ("capacity root (last epoch)", str(g["lastCapacityRoot"])),
     ]

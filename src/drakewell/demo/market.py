@@ -9,16 +9,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from drakewell.chain import AssetSpec, Chain, Market
 from drakewell.core.units import USD
 from drakewell.demo.capacity import capacity_summary, run_demo_challenges
+from drakewell.demo.steps import DemoLog
+from drakewell.dispatch.ledger import BacktestSummary
 from drakewell.exchange.assets import ChainAssetDirectory, register_tied_asset
 from drakewell.exchange.book import OPEN
 from drakewell.exchange.engine import Engine, hash_api_key
@@ -35,7 +36,24 @@ from drakewell.metering.fleet import FleetParams, Lease, SimulatedFleet
 from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
 from drakewell.proofs.rounds import RoundResult
 from drakewell.report.rundir import RunDir
+from drakewell.report.summary import (
+    AssetRow,
+    ChainInfo,
+    ExchangeCounts,
+    InvestorRow,
+    LeaseRow,
+    Loan,
+    MeteringCounts,
+    RunSummary,
+    SettlementTotals,
+    StablecoinBalances,
+    ValuationSummary,
+)
+from drakewell.site import Site
 from drakewell.store import sqlite_url
+
+DemoSummary = RunSummary[BacktestSummary]
+"""The demo's ``summary.json``: the dispatch summary, the market's parts, the steps and the files."""
 
 POOL_NAME = "West Texas H100 pool A"
 POOL_GPUS = 2_048
@@ -66,13 +84,13 @@ BUYER_DEPOSIT_BASE = 3_000_000 * USD
 
 
 def trade_gpu_time(
-    site: Any,
+    site: Site,
     month_start: datetime,
     hashprice_usd_per_ph_day: float,
     days: int,
-    market: Any,
+    market: Market,
     journal_path: Path | None = None,
-) -> Any:
+) -> Engine:
     """The month's trading on the exchange engine (the operator sells pool A's GPU time).
 
     Pool A is registered as the exchange operator does it: against its LeaseEscrow and share in
@@ -208,25 +226,12 @@ class Settled:
 
 @dataclass(frozen=True)
 class Credit:
-    """The NAV posted to the oracle, and a loan taken, shocked and liquidated against shares."""
+    """The NAV posted to the oracle, the utilisation it was valued at, and a loan taken, shocked and
+    liquidated against shares (the summary's ``credit`` entry; the NAV has its own, ``valuation``)."""
 
     nav: Valuation
     paid_utilisation: float
-    shocked_nav_base: int
-    pledged_shares: int
-    borrowed_base: int
-    health_factor_before_shock: float
-    health_factor_after_shock: float
-    liquidation_repaid_base: int
-    shares_seized: int
-    debt_after_base: int
-    health_factor_after_liquidation: float
-
-    def to_json(self) -> dict[str, Any]:
-        """The summary's ``credit`` entry (the NAV has its own, ``valuation``)."""
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("nav", "paid_utilisation")
-        }
+    loan: Loan
 
 
 def tokenize(window: Window) -> Tokenized:
@@ -250,7 +255,7 @@ def tokenize(window: Window) -> Tokenized:
 
 
 def trade(
-    site: Any, window: Window, tok: Tokenized, hashprice_usd_per_ph_day: float, journal: Path
+    site: Site, window: Window, tok: Tokenized, hashprice_usd_per_ph_day: float, journal: Path
 ) -> Traded:
     """Buyers trade GPU-time contracts; every trade becomes a lease escrowed on chain."""
     engine = trade_gpu_time(site, window.start, hashprice_usd_per_ph_day, window.days, tok.market, journal)
@@ -265,7 +270,7 @@ def trade(
     return Traded(engine, {sink.open_lease(lease): lease for lease in engine.leases})
 
 
-def fleet_for(site: Any, market: Market) -> FleetParams:
+def fleet_for(site: Site, market: Market) -> FleetParams:
     """The pool's GPU servers and the site's ASIC containers, as the simulated fleet meters them."""
     gpu, asic = site.gpu_fleets[0], site.asic_fleets[0]
     n_asics = sum(f.count for f in site.asic_fleets)
@@ -283,7 +288,7 @@ def fleet_for(site: Any, market: Market) -> FleetParams:
 
 
 def meter(
-    site: Any,
+    site: Site,
     ledger: pd.DataFrame,
     window: Window,
     tok: Tokenized,
@@ -291,7 +296,7 @@ def meter(
     *,
     db: Path,
     seed: int,
-    log: Any,
+    log: DemoLog,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Metered:
     """The fleet signs hourly readings for the pool's part of the ledger; they are verified and
@@ -406,30 +411,33 @@ def value_and_lend(window: Window, tok: Tokenized, settled: Settled) -> Credit:
     return Credit(
         nav=nav,
         paid_utilisation=paid_utilisation,
-        shocked_nav_base=shocked,
-        pledged_shares=pledge,
-        borrowed_base=loan,
-        health_factor_before_shock=hf_before,
-        health_factor_after_shock=hf_after,
-        liquidation_repaid_base=repay,
-        shares_seized=seized,
-        debt_after_base=market.vault.debt_of(borrower),
-        health_factor_after_liquidation=market.vault.health_factor(borrower),
+        loan=Loan(
+            shocked_nav_base=shocked,
+            pledged_shares=pledge,
+            borrowed_base=loan,
+            health_factor_before_shock=hf_before,
+            health_factor_after_shock=hf_after,
+            liquidation_repaid_base=repay,
+            shares_seized=seized,
+            debt_after_base=market.vault.debt_of(borrower),
+            health_factor_after_liquidation=market.vault.health_factor(borrower),
+        ),
     )
 
 
 def run_market(
-    site: Any,
+    site: Site,
     ledger: pd.DataFrame,
     *,
     out: Path,
     seed: int,
-    log: Any,
+    log: DemoLog,
     hashprice_usd_per_ph_day: float = 45.0,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> DemoSummary:
     """Tokenize, trade, meter, settle, value and lend for the month of ``ledger``: the pipeline of
-    steps above, each timed by ``log``; returns the summary's market parts."""
+    steps above, each timed by ``log``; returns the summary with its market parts (``chain`` to
+    ``capacity``) given."""
     window, run_dir = Window.of(ledger), RunDir(out)
     tok = log.run(
         "tokenize: deploy the market, allowlist and sell shares",
@@ -462,43 +470,35 @@ def run_market(
         "value and lend: NAV to the oracle, a loan, a 30% shock, a liquidation",
         lambda: value_and_lend(window, tok, settled),
         lambda r: (
-            f"NAV ${r.nav.nav_per_share_base / USD:.4f}/share, loan ${r.borrowed_base / USD:,.0f}, "
-            f"HF {r.health_factor_before_shock:.2f} -> {r.health_factor_after_shock:.2f}, "
-            f"liquidator repaid ${r.liquidation_repaid_base / USD:,.0f}"
+            f"NAV ${r.nav.nav_per_share_base / USD:.4f}/share, loan ${r.loan.borrowed_base / USD:,.0f}, "
+            f"HF {r.loan.health_factor_before_shock:.2f} -> {r.loan.health_factor_after_shock:.2f}, "
+            f"liquidator repaid ${r.loan.liquidation_repaid_base / USD:,.0f}"
         ),
     )
-    summary = _summarize(window, tok, traded, metered, settled, credit)
-    summary["capacity"] = capacity_summary(
-        metered.store,
-        metered.capacity,
-        gpu_asset=tok.market.asset_id,
-        asic_asset=metered.asic_asset,
-        epochs=window.epochs,
-    )
-    return summary
+    return _summarize(window, tok, traded, metered, settled, credit)
 
 
-def _lease_rows(market: Market, traded: Traded) -> list[dict[str, Any]]:
+def _lease_rows(market: Market, traded: Traded) -> list[LeaseRow]:
     rows = []
     for lid, lease in traded.chain_leases.items():
         on_chain = market.escrow.lease(lid)
         contracted_s = on_chain["gpus"] * (on_chain["end"] - on_chain["start"])
         rows.append(
-            {
-                "lease": lid,
-                "renter": lease.renter,
-                "gpus": lease.gpus,
-                "price_usd_per_gpu_hour": lease.price / USD,
-                "contracted_gpu_hours": contracted_s / 3_600,
-                "delivered_gpu_hours": on_chain["delivered_gpu_seconds"] / 3_600,
-                "deposit_base": on_chain["deposit"],
-                "paid_base": on_chain["paid"],
-            }
+            LeaseRow(
+                lease=lid,
+                renter=lease.renter,
+                gpus=lease.gpus,
+                price_usd_per_gpu_hour=lease.price / USD,
+                contracted_gpu_hours=contracted_s / 3_600,
+                delivered_gpu_hours=on_chain["delivered_gpu_seconds"] / 3_600,
+                deposit_base=on_chain["deposit"],
+                paid_base=on_chain["paid"],
+            )
         )
     return rows
 
 
-def _investor_rows(tok: Tokenized, settled: Settled, nav: Valuation, days: int) -> list[dict[str, Any]]:
+def _investor_rows(tok: Tokenized, settled: Settled, nav: Valuation, days: int) -> list[InvestorRow]:
     market, rows = tok.market, []
     supply = market.share.total_supply()
     for name, fraction in INVESTORS:
@@ -508,23 +508,23 @@ def _investor_rows(tok: Tokenized, settled: Settled, nav: Valuation, days: int) 
         cost_base = bought * SHARE_PRICE_BASE // SHARE
         claimed = settled.claimed_by[name]
         rows.append(
-            {
-                "investor": name,
-                "shares": shares / SHARE,
-                "shares_bought": bought / SHARE,
-                "value_usd": shares * nav.nav_per_share_base // SHARE / USD,
-                "claimed_usd": claimed / USD,
-                "stablecoin_usd": market.usd.balance_of(addr) / USD,  # claims, plus any loan proceeds
-                "yield": nav.annual_yield,
-                "cash_yield_annualised": claimed / max(cost_base, 1) * 365 / max(days, 1),
-            }
+            InvestorRow(
+                investor=name,
+                shares=shares / SHARE,
+                shares_bought=bought / SHARE,
+                value_usd=shares * nav.nav_per_share_base // SHARE / USD,
+                claimed_usd=claimed / USD,
+                stablecoin_usd=market.usd.balance_of(addr) / USD,
+                yield_=nav.annual_yield,
+                cash_yield_annualised=claimed / max(cost_base, 1) * 365 / max(days, 1),
+            )
         )
     return rows
 
 
 def _summarize(
     window: Window, tok: Tokenized, traded: Traded, metered: Metered, settled: Settled, credit: Credit
-) -> dict[str, Any]:
+) -> DemoSummary:
     chain, market, accounts, nav = tok.chain, tok.market, tok.accounts, credit.nav
     escrow_totals = market.escrow.totals()
     epochs = window.epochs
@@ -537,55 +537,60 @@ def _summarize(
         "share contract (unclaimed revenue)": market.share.address,
         "vault": market.vault.address,
     }
-    return {
-        "chain": {
-            "backend": chain.backend.name,
-            "chain_id": chain.chain_id,
-            "meter_registry": market.meter.address,
-            "share": market.share.address,
-            "escrow": market.escrow.address,
-            "vault": market.vault.address,
-        },
-        "exchange": {"trades": len(traded.engine.trades), "leases": len(traded.chain_leases)},
-        "metering": {"readings": metered.accepted, "rejected": metered.rejected, "epochs": len(epochs)},
-        "settlement": {
-            "leases": len(traded.chain_leases),
-            "settlements": settled.settlements,
-            "payments_base": settled.payments,
-            "deposited_base": escrow_totals["total_deposited"],
-            "released_base": escrow_totals["total_released"],
-            "fees_base": escrow_totals["total_fees"],
-            "refunded_base": escrow_totals["total_refunded"],
-            "distributed_base": market.share.total_distributed(),
-            "claimed_base": settled.claimed,
-            "unclaimed_base": sum(
-                market.share.claimable(a) for a in (*accounts.values(), market.vault.address)
-            ),
-            "fee_bps": market.spec.fee_bps,
-        },
-        "valuation": {
-            "nav_base": nav.nav_base,
-            "nav_per_share_base": nav.nav_per_share_base,
-            "monthly_cash_base": nav.monthly_cash_base,
-            "annual_yield": nav.annual_yield,
-            "total_shares": market.share.total_supply() / SHARE,
-            "utilisation_measured": credit.paid_utilisation,
-            "assumptions": dataclasses.asdict(DcfAssumptions()),
-        },
-        "credit": credit.to_json(),
-        "stablecoin": {
-            "total_supply_base": market.usd.total_supply(),
-            "balances_base": {name: market.usd.balance_of(addr) for name, addr in holders.items()},
-        },
-        "leases": _lease_rows(market, traded),
-        "investors": investor_rows,
-        "assets": [
-            {
-                "name": POOL_NAME,
-                "gpus": POOL_GPUS,
-                "nav_per_share_usd": nav.nav_per_share_base / USD,
-                "annual_yield": nav.annual_yield,
-                "holders": investor_rows,
-            }
+    return DemoSummary(
+        chain=ChainInfo(
+            backend=chain.backend.name,
+            chain_id=chain.chain_id,
+            meter_registry=market.meter.address,
+            share=market.share.address,
+            escrow=market.escrow.address,
+            vault=market.vault.address,
+        ),
+        exchange=ExchangeCounts(trades=len(traded.engine.trades), leases=len(traded.chain_leases)),
+        metering=MeteringCounts(readings=metered.accepted, rejected=metered.rejected, epochs=len(epochs)),
+        settlement=SettlementTotals(
+            leases=len(traded.chain_leases),
+            settlements=settled.settlements,
+            payments_base=settled.payments,
+            deposited_base=escrow_totals["total_deposited"],
+            released_base=escrow_totals["total_released"],
+            fees_base=escrow_totals["total_fees"],
+            refunded_base=escrow_totals["total_refunded"],
+            distributed_base=market.share.total_distributed(),
+            claimed_base=settled.claimed,
+            unclaimed_base=sum(market.share.claimable(a) for a in (*accounts.values(), market.vault.address)),
+            fee_bps=market.spec.fee_bps,
+        ),
+        valuation=ValuationSummary(
+            nav_base=nav.nav_base,
+            nav_per_share_base=nav.nav_per_share_base,
+            monthly_cash_base=nav.monthly_cash_base,
+            annual_yield=nav.annual_yield,
+            total_shares=market.share.total_supply() / SHARE,
+            utilisation_measured=credit.paid_utilisation,
+            assumptions=dataclasses.asdict(DcfAssumptions()),
+        ),
+        credit=credit.loan,
+        stablecoin=StablecoinBalances(
+            total_supply_base=market.usd.total_supply(),
+            balances_base={name: market.usd.balance_of(addr) for name, addr in holders.items()},
+        ),
+        leases=_lease_rows(market, traded),
+        investors=investor_rows,
+        assets=[
+            AssetRow(
+                name=POOL_NAME,
+                gpus=POOL_GPUS,
+                nav_per_share_usd=nav.nav_per_share_base / USD,
+                annual_yield=nav.annual_yield,
+                holders=investor_rows,
+            )
         ],
-    }
+        capacity=capacity_summary(
+            metered.store,
+            metered.capacity,
+            gpu_asset=market.asset_id,
+            asic_asset=metered.asic_asset,
+            epochs=epochs,
+        ),
+    )
