@@ -24,22 +24,18 @@ given): it closes contracts at their start and lists the next whole days' contra
 registered asset (``GET /instruments``, field ``listed``), so nothing depends on a date written in
 the code.
 
-Use :func:`create_app` for a standalone server or include :data:`router` in another app and set
-``app.state.exchange`` to an :class:`ExchangeService`.
+Use :func:`create_app` for a standalone server, or :func:`install` the routes (these and the
+operator's) on another app with an :class:`~drakewell.exchange.service.ExchangeService`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import logging
-import secrets
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -52,172 +48,24 @@ from starlette.routing import Match
 
 from drakewell.core.errors import ExchangeError
 from drakewell.core.httpguard import BodyLimit
-from drakewell.core.units import USD
-from drakewell.exchange.assets import (
-    AssetDirectory,
-    DeclaredAsset,
-    InMemoryAssetDirectory,
-    register_tied_asset,
-)
 from drakewell.exchange.book import Order
-from drakewell.exchange.engine import (
-    MAX_PRICE,
-    MAX_QTY,
-    Engine,
-    EngineHalted,
-    OrderRejected,
-    UnknownOrder,
-    hash_api_key,
+from drakewell.exchange.engine import MAX_PRICE, MAX_QTY
+from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS
+from drakewell.exchange.operator_api import router as operator_router
+from drakewell.exchange.pricing import forward_curve, gpu_hour_index, marks
+from drakewell.exchange.service import (
+    LISTED_DAYS,
+    AssetOut,
+    ErrorOut,
+    ExchangeService,
+    HttpRefusal,
+    demo_service,
+    error_responses,
+    refusal,
+    service_of,
 )
-from drakewell.exchange.instruments import (
-    GPU_MODELS,
-    INSTRUMENT_PATTERN,
-    REGIONS,
-    day_contracts,
-    next_day_starts,
-)
-from drakewell.exchange.journal import GroupCommitter, Journal
-from drakewell.exchange.leases import DeadLetterLog, InMemoryLeaseSink, LeaseForwarder, LeaseSink
-from drakewell.exchange.pricing import floor_price_for, forward_curve, gpu_hour_index, marks
-
-# --- the service ----------------------------------------------------------------------------------
-
-
-#: How many whole UTC days ahead ``GET /instruments`` lists each asset's 24-hour contracts.
-LISTED_DAYS = 7
-#: A clock: Unix seconds (UTC) now.
-Clock = Callable[[], float]
-
-
-class ExchangeService:
-    """An engine, its journal (optional), the group committer, the lease forwarder and a clock.
-
-    ``clock`` (Unix seconds, default the wall clock) is the one place the service reads the time:
-    the closer and the listing use it, so a test or a replay can run the service at any date.
-    ``operator_key`` opens the operator routes (none: they answer 403); ``assets`` is where the
-    operator's asset registrations are checked against the chain. Dead-lettered leases are kept
-    in the journal's database (in memory without a journal).
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        journal: Journal | None = None,
-        sink: LeaseSink | None = None,
-        clock: Clock = time.time,
-        *,
-        operator_key: str | None = None,
-        assets: AssetDirectory | None = None,
-    ) -> None:
-        self.engine = engine
-        self.journal = journal
-        self.committer = GroupCommitter(engine)
-        dead_letters = DeadLetterLog(journal.url if journal is not None else None)
-        self.forwarder = LeaseForwarder(engine, sink or InMemoryLeaseSink(), dead_letters=dead_letters)
-        self.clock = clock
-        self.operator_key_hash = hash_api_key(operator_key) if operator_key else None
-        self.assets = assets
-
-    def close(self) -> None:
-        """Release the dead-letter table's connections (the journal is the caller's to close)."""
-        self.forwarder.dead_letters.close()
-
-    def is_operator(self, key: str) -> bool:
-        """Whether ``key`` is the operator key (compared in constant time)."""
-        return self.operator_key_hash is not None and hmac.compare_digest(
-            hash_api_key(key), self.operator_key_hash
-        )
-
-    def now_s(self) -> int:
-        """The service clock's time in whole Unix seconds."""
-        return int(self.clock())
-
-    def listed(self, days: int = LISTED_DAYS) -> list[str]:
-        """The 24-hour contracts on the ``days`` whole UTC days after now that a registered asset can
-        deliver (inside its availability window), soonest first."""
-        now_s = self.now_s()
-        out: set[str] = set()
-        for asset in self.engine.assets.values():
-            for inst in day_contracts(asset.gpu_model, asset.region, now_s, days):
-                if asset.available_from_s <= inst.start_s and inst.end_s <= asset.available_to_s:
-                    out.add(inst.id)
-        return sorted(out, key=lambda iid: (iid.rsplit(".", 2)[1], iid))
-
-    def account_for_key(self, api_key: str) -> str | None:
-        # a dict lookup on the key's SHA-256: timing reveals nothing about the key itself
-        return self.engine.key_index.get(hash_api_key(api_key))
-
-    async def acknowledge(self) -> None:
-        """Wait until every command applied so far is durable, then forward new leases.
-
-        A failed commit halts the engine and answers 503: the command is not acknowledged.
-        """
-        try:
-            await self.committer.durable(self.engine.seq)
-        except Exception as exc:
-            # the cause (SQL, paths) goes to the server log, never into the answer
-            logging.getLogger("drakewell.exchange").error("journal commit failed", exc_info=exc)
-            raise _HttpRefusal(
-                503,
-                "engine_halted",
-                "the journal commit failed (the server log has the cause); the command was not acknowledged",
-                "restart the exchange; the journal replay restores every acknowledged command",
-            ) from exc
-        self.forwarder.forward()
-
-
-def demo_service(
-    journal: Journal | None = None, engine: Engine | None = None, clock: Clock = time.time
-) -> tuple[ExchangeService, dict[str, str]]:
-    """A service with two funded accounts (a buyer, and a provider with 512 H100-SXM GPUs in us-tx
-    from the first whole UTC day after ``clock()`` for 90 days, floored at their mining value) and
-    their fresh API keys (none when ``engine`` already holds the demo accounts).
-
-    Without a chain, the demo pool is declared in an :class:`InMemoryAssetDirectory` (the double of
-    the on-chain asset) and its leases go to an in-memory sink."""
-
-    engine = engine or Engine()
-    directory = InMemoryAssetDirectory()
-    pool = directory.declare(DeclaredAsset(DEMO_ESCROW, DEMO_SHARE, "0x" + "00" * 31 + "01", 512))
-    keys = {}
-    if "demo-buyer" not in engine.accounts:
-        keys = {"demo-buyer": secrets.token_urlsafe(24), "demo-provider": secrets.token_urlsafe(24)}
-        for name, key in keys.items():
-            engine.open_account(name, hash_api_key(key))
-        engine.deposit("demo-buyer", 1_000_000 * USD)
-        start = int(next_day_starts(int(clock()), 1)[0].timestamp())
-        # floor: what the GPUs' power would earn in S21 miners (17.5 J/TH) at 50 USD/PH/day, PUE 1.2
-        floor = floor_price_for("H100-SXM", 50.0, 17.5, pue=1.2)
-        register_tied_asset(
-            engine,
-            directory,
-            owner="demo-provider",
-            asset_id="demo-pool-h100",
-            gpu_model="H100-SXM",
-            region="us-tx",
-            gpus=pool.gpus,
-            available_from_s=start,
-            available_to_s=start + 90 * 86400,
-            floor_price=floor,
-            escrow=pool.escrow,
-            share=pool.share,
-        )
-        engine.commit()
-    return ExchangeService(engine, journal, clock=clock, assets=directory), keys
-
-
-#: The demo pool's escrow and share in the in-memory asset directory (no chain behind them).
-DEMO_ESCROW = "0x" + "de" * 19 + "01"
-DEMO_SHARE = "0x" + "de" * 19 + "02"
-
 
 # --- schemas (I/O edge only) -----------------------------------------------------------------------
-
-
-class ErrorOut(BaseModel):
-    code: str
-    message: str
-    hint: str | None = None
 
 
 class OrderIn(BaseModel):
@@ -325,17 +173,6 @@ class ForwardOut(BaseModel):
     instruments: int
 
 
-class AssetOut(BaseModel):
-    asset_id: str
-    gpu_model: str
-    region: str
-    gpus: int
-    available_from_s: int
-    available_to_s: int
-    floor_price: int
-    committed_gpus_total: int
-
-
 class AccountOut(BaseModel):
     account_id: str
     balance: int
@@ -359,46 +196,20 @@ class InstrumentsOut(BaseModel):
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the account's API key")
 
 
-class _HttpRefusal(Exception):
-    def __init__(self, status: int, code: str, message: str, hint: str | None) -> None:
-        self.status, self.code, self.message, self.hint = status, code, message, hint
-
-
-def _service(request: Request) -> ExchangeService:
-    service: ExchangeService = request.app.state.exchange
-    return service
-
-
 def _account(request: Request, api_key: Annotated[str | None, Depends(_api_key)]) -> str:
     if not api_key:
-        raise _HttpRefusal(401, "missing_api_key", "no X-API-Key header", "send your account's API key")
-    account = _service(request).account_for_key(api_key)
+        raise HttpRefusal(401, "missing_api_key", "no X-API-Key header", "send your account's API key")
+    account = service_of(request).account_for_key(api_key)
     if account is None:
-        raise _HttpRefusal(401, "bad_api_key", "unknown API key", "check the key, or ask for a new one")
+        raise HttpRefusal(401, "bad_api_key", "unknown API key", "check the key, or ask for a new one")
     return account
 
 
-Service = Annotated[ExchangeService, Depends(_service)]
+Service = Annotated[ExchangeService, Depends(service_of)]
 AccountId = Annotated[str, Depends(_account)]
 
-_ERR = {"model": ErrorOut}
-_PRIVATE: dict[int | str, dict[str, Any]] = {401: _ERR}
-_COMMAND: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 404: _ERR, 409: _ERR, 503: _ERR}
-
-
-def _refusal(exc: ExchangeError) -> _HttpRefusal:
-    """The answer to a refusal: its :class:`RejectCode` and the status its kind maps to."""
-    if not isinstance(exc, OrderRejected):
-        return _HttpRefusal(409, "refused", exc.message, exc.hint)
-    if isinstance(exc, EngineHalted):
-        status = 503
-    elif isinstance(exc, UnknownOrder):
-        status = 404
-    elif exc.code.is_bad_input:
-        status = 400
-    else:
-        status = 409
-    return _HttpRefusal(status, exc.code.value, exc.message, exc.hint)
+_PRIVATE = error_responses(401)
+_COMMAND = error_responses(400, 401, 404, 409, 503)
 
 
 def _order_out(o: Order) -> OrderOut:
@@ -434,7 +245,9 @@ async def get_instruments(service: Service) -> InstrumentsOut:
     )
 
 
-@router.get("/book/{instrument}", response_model=BookOut, responses={400: _ERR}, tags=["market data"])
+@router.get(
+    "/book/{instrument}", response_model=BookOut, responses=error_responses(400), tags=["market data"]
+)
 async def get_book(
     service: Service,
     instrument: Annotated[str, Path(min_length=1, max_length=64, pattern=INSTRUMENT_PATTERN)],
@@ -444,7 +257,7 @@ async def get_book(
     try:
         book = service.engine.book(instrument)
     except ExchangeError as exc:
-        raise _refusal(exc) from None
+        raise refusal(exc) from None
     return BookOut(
         instrument=instrument,
         bids=[LevelOut(price=p, qty=q, orders=n) for p, q, n in book.bids.depth()[:depth]],
@@ -521,27 +334,15 @@ async def get_account(service: Service, account: AccountId) -> AccountOut:
         balance=acct.balance,
         reserved=acct.reserved,
         free=acct.free,
-        assets=[
-            AssetOut(
-                asset_id=a.asset_id,
-                gpu_model=a.gpu_model,
-                region=a.region,
-                gpus=a.gpus,
-                available_from_s=a.available_from_s,
-                available_to_s=a.available_to_s,
-                floor_price=a.floor_price,
-                committed_gpus_total=a.total,
-            )
-            for a in service.engine.assets_by_owner[account]
-        ],
+        assets=[AssetOut.of(a) for a in service.engine.assets_by_owner[account]],
     )
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201, responses=_COMMAND, tags=["orders"])
 async def post_order(service: Service, account: AccountId, body: OrderIn) -> OrderOut:
     """Place a limit or market order; answered after it is journaled (and matched)."""
-    try:
-        order = service.engine.place(
+    placed = await service.command(
+        lambda: service.engine.place(
             account,
             body.instrument,
             body.side,
@@ -553,11 +354,9 @@ async def post_order(service: Service, account: AccountId, body: OrderIn) -> Ord
             asset=body.asset,
             allow_below_floor=body.allow_below_floor,
             client_order_id=body.client_order_id,
-        ).order
-    except ExchangeError as exc:
-        raise _refusal(exc) from None
-    await service.acknowledge()
-    return _order_out(order)
+        )
+    )
+    return _order_out(placed.order)
 
 
 @router.get("/orders", response_model=list[OrderOut], responses=_PRIVATE, tags=["orders"])
@@ -579,12 +378,12 @@ async def get_orders(
     return out
 
 
-@router.get("/orders/{oid}", response_model=OrderOut, responses={401: _ERR, 404: _ERR}, tags=["orders"])
+@router.get("/orders/{oid}", response_model=OrderOut, responses=error_responses(401, 404), tags=["orders"])
 async def get_order(service: Service, account: AccountId, oid: int) -> OrderOut:
     """One of your orders."""
     o = service.engine.orders.get(oid)
     if o is None or o.account != account:
-        raise _HttpRefusal(
+        raise HttpRefusal(
             404,
             "unknown_order",
             f"no order {oid} of account {account!r}",
@@ -596,23 +395,14 @@ async def get_order(service: Service, account: AccountId, oid: int) -> OrderOut:
 @router.patch("/orders/{oid}", response_model=OrderOut, responses=_COMMAND, tags=["orders"])
 async def patch_order(service: Service, account: AccountId, oid: int, body: AmendIn) -> OrderOut:
     """Amend price and/or open quantity (a price change or increase loses priority)."""
-    try:
-        order = service.engine.amend(account, oid, body.price, body.qty).order
-    except ExchangeError as exc:
-        raise _refusal(exc) from None
-    await service.acknowledge()
-    return _order_out(order)
+    placed = await service.command(lambda: service.engine.amend(account, oid, body.price, body.qty))
+    return _order_out(placed.order)
 
 
 @router.delete("/orders/{oid}", response_model=OrderOut, responses=_COMMAND, tags=["orders"])
 async def delete_order(service: Service, account: AccountId, oid: int) -> OrderOut:
     """Cancel the open remainder of one of your orders."""
-    try:
-        order = service.engine.cancel(account, oid)
-    except ExchangeError as exc:
-        raise _refusal(exc) from None
-    await service.acknowledge()
-    return _order_out(order)
+    return _order_out(await service.command(lambda: service.engine.cancel(account, oid)))
 
 
 @router.get("/leases", response_model=list[LeaseOut], responses=_PRIVATE, tags=["account"])
@@ -646,7 +436,7 @@ async def get_leases(
 
 
 async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, _HttpRefusal)
+    assert isinstance(exc, HttpRefusal)
     return JSONResponse(
         status_code=exc.status,
         content=ErrorOut(code=exc.code, message=exc.message, hint=exc.hint).model_dump(),
@@ -677,11 +467,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI, service: ExchangeService, prefix: str = "") -> None:
     """Mount the exchange routes on ``app`` under ``prefix``."""
     app.state.exchange = service
-    app.add_exception_handler(_HttpRefusal, _refusal_handler)
+    app.add_exception_handler(HttpRefusal, _refusal_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(router, prefix=prefix)
-    from drakewell.exchange.operator_api import router as operator_router
-
     app.include_router(operator_router, prefix=prefix)
 
 
@@ -725,4 +513,12 @@ def create_app(service: ExchangeService | None = None, *, close_every_s: float |
     return app
 
 
-__all__ = ["ExchangeService", "create_app", "demo_service", "install", "router"]
+__all__ = [
+    "LISTED_DAYS",
+    "ExchangeService",
+    "close_started_loop",
+    "create_app",
+    "demo_service",
+    "install",
+    "router",
+]

@@ -15,24 +15,23 @@ account, against its LeaseEscrow and ComputeShare on chain (:mod:`drakewell.exch
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
 from drakewell.core.errors import ExchangeError
-from drakewell.exchange.api import (
-    MAX_PRICE,
-    MAX_QTY,
-    AssetOut,
-    ErrorOut,
-    ExchangeService,
-    _HttpRefusal,
-    _refusal,
-    _service,
-)
 from drakewell.exchange.assets import register_tied_asset
+from drakewell.exchange.engine import MAX_PRICE, MAX_QTY
+from drakewell.exchange.service import (
+    AssetOut,
+    ExchangeService,
+    HttpRefusal,
+    error_responses,
+    refusal,
+    service_of,
+)
 
 _operator_key = APIKeyHeader(
     name="X-Operator-Key",
@@ -43,13 +42,13 @@ _operator_key = APIKeyHeader(
 
 
 def _operator(request: Request, key: Annotated[str | None, Depends(_operator_key)]) -> ExchangeService:
-    service = _service(request)
+    service = service_of(request)
     if not key:
-        raise _HttpRefusal(
+        raise HttpRefusal(
             401, "missing_operator_key", "no X-Operator-Key header", "operator routes need the operator key"
         )
     if not service.is_operator(key):
-        raise _HttpRefusal(
+        raise HttpRefusal(
             403,
             "not_operator",
             "this key is not the operator key",
@@ -59,8 +58,7 @@ def _operator(request: Request, key: Annotated[str | None, Depends(_operator_key
 
 
 Operator = Annotated[ExchangeService, Depends(_operator)]
-_ERR = {"model": ErrorOut}
-_OPERATOR: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 409: _ERR, 503: _ERR}
+_OPERATOR = error_responses(400, 401, 403, 409, 503)
 
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 
@@ -107,16 +105,17 @@ router = APIRouter(prefix="/operator", tags=["operator"])
 async def post_operator_asset(service: Operator, body: OperatorAssetIn) -> OperatorAssetOut:
     """Register capacity of a tokenized asset for its owner (operator only; checked on chain)."""
     if service.assets is None:
-        raise _HttpRefusal(
+        raise HttpRefusal(
             409,
             "no_asset_directory",
             "this exchange has no asset directory to check registrations against",
             "start the exchange with its chain's markets",
         )
-    try:
-        a = register_tied_asset(
+    directory = service.assets
+    a = await service.command(
+        lambda: register_tied_asset(
             service.engine,
-            service.assets,
+            directory,
             owner=body.owner,
             asset_id=body.asset_id,
             gpu_model=body.gpu_model,
@@ -128,21 +127,8 @@ async def post_operator_asset(service: Operator, body: OperatorAssetIn) -> Opera
             escrow=body.escrow,
             share=body.share,
         )
-    except ExchangeError as exc:
-        raise _refusal(exc) from None
-    await service.acknowledge()
-    return OperatorAssetOut(
-        asset_id=a.asset_id,
-        owner=a.owner,
-        escrow=a.escrow or "",
-        gpu_model=a.gpu_model,
-        region=a.region,
-        gpus=a.gpus,
-        available_from_s=a.available_from_s,
-        available_to_s=a.available_to_s,
-        floor_price=a.floor_price,
-        committed_gpus_total=a.total,
     )
+    return OperatorAssetOut.of(a, owner=a.owner, escrow=a.escrow or "")
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterOut], responses=_OPERATOR)
@@ -157,9 +143,9 @@ async def retry_dead_letter(service: Operator, lease_id: int) -> RetryOut:
     try:
         sink_id = service.forwarder.retry(lease_id)
     except ExchangeError as exc:
-        raise _refusal(exc) from None
+        raise refusal(exc) from None
     except Exception as exc:  # the sink's own failure (a revert, an unreachable node)
-        raise _HttpRefusal(
+        raise HttpRefusal(
             409, "retry_failed", f"lease {lease_id} failed again: {exc}", "fix the cause and retry"
         ) from None
     return RetryOut(lease_id=lease_id, sink_lease_id=sink_id)
