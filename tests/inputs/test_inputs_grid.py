@@ -63,7 +63,7 @@ def test_4cp_file_round_trip_and_errors(tmp_path: Path) -> None:
             r"cp\.csv:3: a second 4CP .* line 2"
         ),
         "interval_start_utc\n2023-08-10T21:45:00\n": r"cp\.csv:2: .*no UTC offset",
-        "interval_start_utc\nlast tuesday\n": r"cp\.csv:2: .*not an ISO-8601",
+        "interval_start_utc\nlast tuesday\n": r"cp\.csv:2: .*not an ISO 8601",
         "when\n2023-08-10T21:45:00Z\n": r"cp\.csv:1: no 'interval_start_utc' column",
         "# only a comment\n": "no header line",
     }

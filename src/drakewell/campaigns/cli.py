@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from drakewell.campaigns.data import aware_utc, load_data
+from drakewell.campaigns.data import load_data
 from drakewell.campaigns.draw import DrawError, commit_draw, hold_draw, load_commitment
 from drakewell.campaigns.engine import run_campaign, select_posts, write_outputs
 from drakewell.campaigns.rules import load_rules
+from drakewell.core.times import aware_utc
 
 if TYPE_CHECKING:
     from drakewell.campaigns.data import CampaignData

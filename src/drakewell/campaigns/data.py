@@ -14,10 +14,11 @@ import json
 import re
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
-from drakewell.core.errors import CampaignError, DrakewellError
+from drakewell.core.errors import CampaignError
+from drakewell.core.times import aware_utc
 
 
 class DataError(CampaignError):
@@ -88,24 +89,6 @@ def _new_id(row: Mapping[str, object], name: str, seen: Container[str], where: s
     if value in seen:
         raise DataError(f"{where}: duplicate {name} {value!r}", hint=hint)
     return value
-
-
-def aware_utc(
-    text: str, what: str, error: type[DrakewellError], *, hint: str, zone_hint: str | None = None
-) -> datetime:
-    """An ISO 8601 time with its UTC offset (``Z`` too) as aware UTC.
-
-    Otherwise ``error`` is raised, naming ``what`` (e.g. ``"posts.csv line 2: 'yesterday'"``):
-    ``"<what> is not an ISO 8601 time"`` with ``hint``, or ``"<what> has no UTC offset"`` with
-    ``zone_hint`` (default: ``hint``).
-    """
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise error(f"{what} is not an ISO 8601 time", hint=hint) from None
-    if ts.tzinfo is None:
-        raise error(f"{what} has no UTC offset", hint=zone_hint or hint)
-    return ts.astimezone(UTC)
 
 
 def parse_time(text: str, where: str) -> datetime:

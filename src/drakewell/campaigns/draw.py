@@ -43,10 +43,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from drakewell.campaigns.data import aware_utc
 from drakewell.campaigns.rules import Rules
 from drakewell.core.errors import CampaignError
 from drakewell.core.jsontypes import JsonObject
+from drakewell.core.times import aware_utc
 
 #: Mainnet's proof-of-work limit (difficulty 1, ``bits = 0x1d00ffff``).
 POW_LIMIT = 0xFFFF << 208

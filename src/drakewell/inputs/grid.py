@@ -28,13 +28,14 @@ import csv
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from drakewell.core.errors import InputDataError
+from drakewell.core.times import aware_utc
 from drakewell.inputs.prices import CENTRAL, select_zone
 
 __all__ = [
@@ -124,17 +125,13 @@ def _data_rows(file: Path) -> list[tuple[int, list[str]]]:
 
 def _aware(raw: str, where: str) -> datetime:
     text = raw.strip()
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputDataError(
-            f"{where}: {text!r} is not an ISO-8601 time", hint="e.g. 2023-08-10T21:45:00Z"
-        ) from None
-    if ts.tzinfo is None:
-        raise InputDataError(
-            f"{where}: {text!r} has no UTC offset", hint="append Z or an offset such as -05:00"
-        )
-    return ts.astimezone(UTC)
+    return aware_utc(
+        text,
+        f"{where}: {text!r}",
+        InputDataError,
+        hint="e.g. 2023-08-10T21:45:00Z",
+        zone_hint="append Z or an offset such as -05:00",
+    )
 
 
 def load_4cp_intervals(path: str | Path) -> tuple[datetime, ...]:
