@@ -17,6 +17,12 @@ def test_attach_reads_and_writes_the_deployed_contract(w: World) -> None:
     assert w.market.share.is_frozen(w.bob)  # same contract, not a copy
 
 
+def test_escrow_and_share_name_their_asset(w: World) -> None:
+    m = w.market
+    assert m.escrow.share() == m.share.address
+    assert m.escrow.asset() == m.share.asset_id() == m.asset_id
+
+
 def test_attach_accepts_a_lower_case_address(w: World) -> None:
     meter = w.chain.attach("MeterRegistry", w.market.meter.address.lower(), client=MeterClient)
     assert meter.address == w.market.meter.address

@@ -149,6 +149,10 @@ class ShareClient(TokenClient, _Pausable):
     def is_frozen(self, account: str) -> bool:
         return bool(self.call("frozen", account))
 
+    def asset_id(self) -> bytes:
+        """The bytes32 id of the asset the share tokenizes (``AssetSpec.asset_id``)."""
+        return bytes(self.call("asset_id"))
+
 
 class MeterClient(_Pausable):
     def set_signer(
@@ -281,6 +285,14 @@ class EscrowClient(_Pausable):
             settled_epochs=settled,
             closed=closed,
         )
+
+    def share(self) -> str:
+        """The address of the ComputeShare the escrow pays revenue into."""
+        return str(self.call("share"))
+
+    def asset(self) -> bytes:
+        """The bytes32 id of the asset whose leases the escrow holds."""
+        return bytes(self.call("asset"))
 
     def totals(self) -> dict[str, int]:
         return {
