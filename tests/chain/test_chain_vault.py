@@ -1,7 +1,7 @@
 import pytest
 from chain_helpers import SHARE, USD, World
 
-from drakewell.chain import ContractReverted
+from drakewell.chain import ChainError, ContractReverted
 
 NAV = 2 * USD  # per whole share
 
@@ -106,6 +106,9 @@ def test_collateral_keeps_earning_revenue_and_it_cannot_be_borrowed(w: World) ->
     assert m.vault.claim_revenue(sender=w.bob).value == 500 * USD
     assert m.usd.balance_of(w.bob) == 500 * USD and m.vault.revenue_claimable(w.bob) == 0
     assert m.vault.send("claim_revenue", sender=w.bob).value == 0  # nothing twice
+    assert m.vault.send("claim_revenue", sender=w.bob).amount == 0
+    with pytest.raises(ChainError, match="no integer answer"):
+        _ = m.share.set_allowlisted(w.bob).amount  # a function without an answer
     assert m.vault.call("revenue_reserved") == 0
 
 

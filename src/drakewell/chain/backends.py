@@ -1,13 +1,13 @@
-"""Chain backends behind one narrow seam: deploy, attach, accounts and time; calls go to the handle.
+"""Chain backends behind one narrow seam: deploy, attach, call, send, accounts and time.
 
 - ``embedded``: titanoboa's in-process EVM (py-evm). Contracts compile once per process.
 - ``rpc``: any EVM node over JSON-RPC (web3.py), transactions signed locally with eth-account.
 
-A backend's ``deploy`` and ``attach`` hand out a :class:`ContractHandle` (a :class:`BoundContract`
-of boa's ``VyperContract`` or web3's ``Contract``) that reads with ``call`` and transacts with
-``send``. A revert becomes :class:`ContractReverted` naming the contract,
-the function and the reason. boa, web3 and eth-account take seconds to import: they are imported
-when a backend is made.
+A backend's ``deploy`` and ``attach`` hand out a :class:`ContractHandle`: a :class:`BoundContract`
+holding the backend's own contract object (boa's ``VyperContract`` or web3's ``Contract``), whose
+``call`` reads and ``send`` transacts through that backend. A revert becomes
+:class:`ContractReverted` naming the contract, the function and the reason. boa, web3 and
+eth-account take seconds to import: they are imported when a backend is made.
 """
 
 from __future__ import annotations
@@ -56,6 +56,17 @@ class Receipt:
     gas_used: int  # execution gas of the call (embedded) or the transaction's gasUsed (rpc)
     tx_hash: str
     value: Any = None  # the function's return value (embedded only; rpc returns None)
+
+    @property
+    def amount(self) -> int:
+        """``value`` as the integer the function answered (a ``uint256``, or a ``bool`` as 0/1);
+        a ChainError where there is none (an rpc receipt, or a function without an answer)."""
+        if isinstance(self.value, int):
+            return int(self.value)
+        raise ChainError(
+            f"this receipt carries no integer answer ({self.value!r})",
+            hint="on a node, read the result from the contract's state",
+        )
 
 
 class ContractHandle(Protocol):
