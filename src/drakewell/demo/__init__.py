@@ -22,7 +22,7 @@ It prints a Rich summary and writes ``summary.json``, ``ledger.csv`` and ``repor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -44,10 +44,9 @@ from drakewell.inputs.synthetic import HASHPRICE_MEAN_USD_PER_PH_DAY, synthetic_
 from drakewell.report import write_report
 from drakewell.report.rundir import RunDir
 from drakewell.report.summary import (
-    InvestorRow,
-    LeaseRow,
     Loan,
     MeteringCounts,
+    Record,
     SettlementTotals,
     StepTime,
     ValuationSummary,
@@ -126,6 +125,7 @@ def demo(
 
 
 Rows = list[tuple[str, str]]
+Columns = tuple[tuple[str, str, int | None], ...]
 T = TypeVar("T")
 
 
@@ -256,8 +256,8 @@ def run_demo(
             run_dir.report,
             ledger=ledger,
             summary=run.summary.to_json(),
-            leases=[_lease_view(row) for row in market.leases or []],
-            investors=[_investor_view(row) for row in market.investors or []],
+            leases=_table_rows(market.leases, LEASE_COLUMNS),
+            investors=_table_rows(market.investors, INVESTOR_COLUMNS),
             facts=_facts(summary),
             title=f"Drakewell: {site_obj.name}, {days} days",
         ),
@@ -267,29 +267,35 @@ def run_demo(
     return summary
 
 
-def _lease_view(row: LeaseRow) -> dict[str, object]:
-    """A lease row for people: dollars, not base units."""
-    return {
-        "lease": row.lease,
-        "renter": row.renter,
-        "gpus": row.gpus,
-        "price $/GPU-h": row.price_usd_per_gpu_hour,
-        "contracted_gpu_hours": row.contracted_gpu_hours,
-        "delivered_gpu_hours": row.delivered_gpu_hours,
-        "deposit $": row.deposit_base / USD,
-        "paid $": row.paid_base / USD,
-    }
+# the report's lease and investor tables: (heading, the row's field, divided by), so dollars, not
+# base units; the investors' chart shows each holder's realised cash yield
+LEASE_COLUMNS: Columns = (
+    ("lease", "lease", None),
+    ("renter", "renter", None),
+    ("gpus", "gpus", None),
+    ("price $/GPU-h", "price_usd_per_gpu_hour", None),
+    ("contracted_gpu_hours", "contracted_gpu_hours", None),
+    ("delivered_gpu_hours", "delivered_gpu_hours", None),
+    ("deposit $", "deposit_base", USD),
+    ("paid $", "paid_base", USD),
+)
+INVESTOR_COLUMNS: Columns = (
+    ("investor", "investor", None),
+    ("shares", "shares", None),
+    ("value_usd", "value_usd", None),
+    ("claimed $", "claimed_usd", None),
+    ("yield", "cash_yield_annualised", None),
+)
 
 
-def _investor_view(row: InvestorRow) -> dict[str, object]:
-    """An investor row for people: the chart shows each holder's realised cash yield."""
-    return {
-        "investor": row.investor,
-        "shares": row.shares,
-        "value_usd": row.value_usd,
-        "claimed $": row.claimed_usd,
-        "yield": row.cash_yield_annualised,
-    }
+def _table_rows(rows: Sequence[Record] | None, columns: Columns) -> list[dict[str, object]]:
+    """``rows`` as the report's table shows them: ``columns`` picked, renamed and scaled."""
+    return [{heading: _cell(row, name, unit) for heading, name, unit in columns} for row in rows or []]
+
+
+def _cell(row: Record, name: str, unit: int | None) -> object:
+    value = getattr(row, name)
+    return value if unit is None else value / unit
 
 
 def _facts(summary: DemoSummary) -> dict[str, object]:
