@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from itertools import islice
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -64,6 +66,8 @@ from drakewell.exchange.service import (
     refusal,
     service_of,
 )
+
+T = TypeVar("T")
 
 # --- schemas (I/O edge only) -----------------------------------------------------------------------
 
@@ -272,38 +276,23 @@ async def get_trades(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[TradeOut]:
     """The latest public trades (no account names), newest first."""
-    out: list[TradeOut] = []
-    for t in reversed(service.engine.trades):
-        if instrument is None or t.instrument == instrument:
-            out.append(
-                TradeOut(
-                    tid=t.tid,
-                    instrument=t.instrument,
-                    price=t.price,
-                    qty=t.qty,
-                    taker_side=t.taker_side.label,  # type: ignore[arg-type]
-                )
-            )
-            if len(out) >= limit:
-                break
-    return out
+    latest = reversed(service.engine.trades)
+    return [
+        TradeOut(
+            tid=t.tid,
+            instrument=t.instrument,
+            price=t.price,
+            qty=t.qty,
+            taker_side=t.taker_side.label,  # type: ignore[arg-type]
+        )
+        for t in _first(latest, lambda t: instrument is None or t.instrument == instrument, limit)
+    ]
 
 
 @router.get("/marks", response_model=list[MarkOut], tags=["market data"])
 async def get_marks(service: Service) -> list[MarkOut]:
     """The mark price of every active instrument (EWMA of trades clamped to the quotes, else mid)."""
-    return [
-        MarkOut(
-            instrument=m.instrument,
-            mark=m.mark,
-            last=m.last,
-            best_bid=m.best_bid,
-            best_ask=m.best_ask,
-            traded_gpus=m.traded_gpus,
-            traded_gpu_hours=m.traded_gpu_hours,
-        )
-        for m in marks(service.engine).values()
-    ]
+    return [MarkOut(**asdict(m)) for m in marks(service.engine).values()]
 
 
 @router.get("/index", response_model=dict[str, int | None], tags=["market data"])
@@ -368,14 +357,8 @@ async def get_orders(
 ) -> list[OrderOut]:
     """Your orders, newest first."""
     engine = service.engine
-    out: list[OrderOut] = []
-    for oid in reversed(engine.orders_by_account[account]):
-        o = engine.orders[oid]
-        if status is None or o.status == status:
-            out.append(_order_out(o))
-            if len(out) >= limit:
-                break
-    return out
+    latest = (engine.orders[oid] for oid in reversed(engine.orders_by_account[account]))
+    return [_order_out(o) for o in _first(latest, lambda o: status is None or o.status == status, limit)]
 
 
 @router.get("/orders/{oid}", response_model=OrderOut, responses=error_responses(401, 404), tags=["orders"])
@@ -411,28 +394,20 @@ async def get_leases(
 ) -> list[LeaseOut]:
     """Leases you rent or provide, newest first."""
     forwarded = service.forwarder.backend_ids
-    out: list[LeaseOut] = []
-    for lease in reversed(service.engine.leases):
-        if account in (lease.renter, lease.provider):
-            out.append(
-                LeaseOut(
-                    lease_id=lease.lease_id,
-                    renter=lease.renter,
-                    provider=lease.provider,
-                    asset=lease.asset,
-                    instrument=lease.instrument,
-                    gpus=lease.gpus,
-                    start_s=lease.start_s,
-                    end_s=lease.end_s,
-                    price=lease.price,
-                    amount=lease.amount,
-                    forwarded=lease.lease_id in forwarded,
-                    sink_lease_id=forwarded.get(lease.lease_id),
-                )
-            )
-            if len(out) >= limit:
-                break
-    return out
+    latest = reversed(service.engine.leases)
+    return [
+        LeaseOut(
+            **asdict(lease),
+            forwarded=lease.lease_id in forwarded,
+            sink_lease_id=forwarded.get(lease.lease_id),
+        )
+        for lease in _first(latest, lambda lease: account in (lease.renter, lease.provider), limit)
+    ]
+
+
+def _first(rows: Iterable[T], keep: Callable[[T], bool], limit: int) -> list[T]:
+    """The first ``limit`` of ``rows`` that ``keep`` accepts, in order."""
+    return list(islice(filter(keep, rows), limit))
 
 
 async def _refusal_handler(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,6 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,14 +19,10 @@ from drakewell.chain import AssetSpec, Chain
 from drakewell.core.errors import ExchangeError
 from drakewell.core.units import usd_to_base
 from drakewell.exchange.api import ExchangeService, create_app, demo_service
-from drakewell.exchange.engine import hash_api_key, tune_gc
+from drakewell.exchange.engine import Engine, hash_api_key, tune_gc
 from drakewell.exchange.journal import Journal, recover
 from drakewell.exchange.journal import replay as replay_journal
 from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder
-
-if TYPE_CHECKING:
-    from drakewell.exchange.engine import Engine
-    from drakewell.exchange.leases import ChainLeaseSink
 
 app = typer.Typer(help="The GPU-time exchange: order books, leases, marks.", no_args_is_help=True)
 
