@@ -219,9 +219,7 @@ class EmbeddedBackend:
     def attach(self, contract: str, address: str) -> BoundContract[VyperContract]:
         deployer = compiled(contract)
         checked = _checksum(address)
-        from boa.util.abi import Address  # loaded with boa (seconds) by compiled() above
-
-        if not self.env.evm.get_code(Address(checked)):
+        if not self.env.get_code(checked):
             raise ChainError(
                 f"no contract code at {checked} on this chain",
                 hint="pass the address a deploy on this same chain printed",
