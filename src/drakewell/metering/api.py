@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
 from drakewell.core.errors import MeteringError, ProofError
 from drakewell.core.httpguard import presented_key
+from drakewell.core.jsontypes import JsonMapping
 from drakewell.metering.access import Caller, MeterAccess
 from drakewell.metering.capacity import (
     CapacityProof,
@@ -110,17 +113,19 @@ def _refuse(exc: MeteringError) -> HTTPException:
     return HTTPException(404 if missing else 409 if early else 400, str(exc))
 
 
-def _clean(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """NaN is not JSON: KPI cells without a meaning (e.g. J/TH of a GPU node) become null."""
+def _records(frame: pd.DataFrame) -> list[JsonMapping]:
+    """The frame's rows as JSON objects; NaN is not JSON, so KPI cells without a meaning (e.g. J/TH
+    of a GPU node) become null."""
     return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in records
+        {str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
     ]
 
 
 @router.post("/readings")
 def post_readings(
-    store: StoreDep, caller: CallerDep, readings: Annotated[list[dict[str, Any]], Body()]
-) -> dict[str, Any]:
+    store: StoreDep, caller: CallerDep, readings: Annotated[list[dict[str, object]], Body()]
+) -> JsonMapping:
     """Ingest a batch of signed readings (operator or gateway key); every refused reading comes
     back with its reason."""
     if len(readings) > MAX_BATCH:
@@ -141,13 +146,13 @@ def post_readings(
 
 
 @router.get("/epochs")
-def get_epochs(store: StoreDep, asset: str | None = None) -> list[dict[str, Any]]:
+def get_epochs(store: StoreDep, asset: str | None = None) -> Sequence[JsonMapping]:
     """Closed epochs (roots and totals), optionally of one asset."""
     return [r.to_json() for r in epoch_records(store, _asset(asset) if asset else None)]
 
 
 @router.get("/epochs/{asset}/{epoch}")
-def get_epoch(store: StoreDep, asset: str, epoch: EpochPath) -> dict[str, Any]:
+def get_epoch(store: StoreDep, asset: str, epoch: EpochPath) -> JsonMapping:
     record = epoch_record(store, _asset(asset), epoch)
     if record is None:
         raise HTTPException(404, f"epoch {epoch} of asset {asset} is not closed")
@@ -157,7 +162,7 @@ def get_epoch(store: StoreDep, asset: str, epoch: EpochPath) -> dict[str, Any]:
 @router.post("/epochs/{asset}/{epoch}/close")
 def post_close_epoch(
     store: StoreDep, caller: CallerDep, request: Request, asset: str, epoch: EpochPath
-) -> dict[str, Any]:
+) -> JsonMapping:
     """Build the epoch's trees and record its roots (operator key; idempotent; not before the
     epoch's end plus the store's grace)."""
     if caller.role != "operator":
@@ -170,7 +175,7 @@ def post_close_epoch(
 
 
 @router.get("/proofs/reading/{node}/{seq}")
-def get_reading_proof(store: StoreDep, node: str, seq: SeqPath) -> dict[str, Any]:
+def get_reading_proof(store: StoreDep, node: str, seq: SeqPath) -> JsonMapping:
     try:
         return prove_reading(store, node, seq).to_json()
     except MeteringError as exc:
@@ -178,7 +183,7 @@ def get_reading_proof(store: StoreDep, node: str, seq: SeqPath) -> dict[str, Any
 
 
 @router.get("/proofs/delivery/{asset}/{epoch}/{lease_id}")
-def get_delivery_proof(store: StoreDep, asset: str, epoch: EpochPath, lease_id: LeasePath) -> dict[str, Any]:
+def get_delivery_proof(store: StoreDep, asset: str, epoch: EpochPath, lease_id: LeasePath) -> JsonMapping:
     try:
         return prove_delivery(store, _asset(asset), epoch, lease_id).to_json()
     except MeteringError as exc:
@@ -186,7 +191,7 @@ def get_delivery_proof(store: StoreDep, asset: str, epoch: EpochPath, lease_id: 
 
 
 @router.get("/proofs/capacity/{asset}/{epoch}/{node}")
-def get_capacity_proof(store: StoreDep, asset: str, epoch: EpochPath, node: str) -> dict[str, Any]:
+def get_capacity_proof(store: StoreDep, asset: str, epoch: EpochPath, node: str) -> JsonMapping:
     """A node's capacity leaf in a closed epoch and its path to the capacity root (for a dispute)."""
     try:
         return prove_capacity(store.engine, _asset(asset), epoch, node).to_json()
@@ -198,7 +203,7 @@ def get_capacity_proof(store: StoreDep, asset: str, epoch: EpochPath, node: str)
 
 
 @router.post("/proofs/verify")
-def post_verify(store: StoreDep, proof: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def post_verify(store: StoreDep, proof: Annotated[dict[str, object], Body()]) -> JsonMapping:
     """Check a proof against its root (and, for a reading, its signature under the store's domain)."""
     try:
         if proof.get("kind") == "reading":
@@ -217,26 +222,26 @@ def post_verify(store: StoreDep, proof: Annotated[dict[str, Any], Body()]) -> di
 @router.get("/kpis/nodes")
 def get_node_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
-) -> list[dict[str, Any]]:
+) -> Sequence[JsonMapping]:
     frame = node_kpis(
         store.readings_frame(_asset(asset) if asset else None, epoch),
         store.nodes,
         epoch_seconds=store.epoch_seconds,
     )
-    return _clean(frame.to_dict("records"))
+    return _records(frame)
 
 
 @router.get("/kpis/leases")
 def get_lease_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
-) -> list[dict[str, Any]]:
+) -> Sequence[JsonMapping]:
     frame = lease_kpis(
         store.readings_frame(_asset(asset) if asset else None, epoch), epoch_seconds=store.epoch_seconds
     )
-    return _clean(frame.to_dict("records"))
+    return _records(frame)
 
 
-def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) -> Any:
+def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) -> pd.DataFrame:
     frame = node_kpis(store.readings_frame(asset, epoch), store.nodes, epoch_seconds=store.epoch_seconds)
     leaves = capacity_frame(store.engine, asset)
     if epoch is not None:
@@ -247,15 +252,15 @@ def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) ->
 @router.get("/kpis/capacity")
 def get_capacity_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
-) -> list[dict[str, Any]]:
+) -> Sequence[JsonMapping]:
     """Per node, asset and epoch: the KPIs of :func:`get_node_kpis` with the verified values and
     challenge counts beside the declared ones (``drakewell.metering.kpis.capacity_kpis``)."""
     frame = _capacity_rows(store, _asset(asset) if asset else None, epoch)
-    return _clean(frame.to_dict("records"))
+    return _records(frame)
 
 
 @router.get("/capacity")
-def get_capacity(store: StoreDep, asset: str | None = None, epoch: EpochQuery = None) -> dict[str, Any]:
+def get_capacity(store: StoreDep, asset: str | None = None, epoch: EpochQuery = None) -> JsonMapping:
     """Proofs of capacity at a glance: every epoch with checks or a capacity root (``capacityRoot``
     is null while the epoch is open), and for one epoch (``epoch``, else the latest with checks)
     the asset's verified-beside-declared KPIs (``drakewell.metering.kpis.capacity_totals``)."""

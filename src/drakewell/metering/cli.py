@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import pandas as pd
@@ -23,6 +25,7 @@ import pyarrow.parquet as pq
 import typer
 
 from drakewell.core.errors import ConfigError, MeteringError
+from drakewell.core.jsontypes import JsonMapping, JsonValue
 from drakewell.metering.epochs import (
     DeliveryProof,
     ReadingProof,
@@ -33,8 +36,9 @@ from drakewell.metering.epochs import (
     verify_delivery_proof,
     verify_reading_proof,
 )
+from drakewell.metering.fields import json_object
 from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
-from drakewell.metering.ingest import LeaseTerms, MeterStore, NodeSpec
+from drakewell.metering.ingest import IngestResult, LeaseTerms, MeterStore, NodeSpec, Rejection
 from drakewell.metering.readings import MeterDomain, Reading, asset_id
 from drakewell.metering.signing import NodeKey
 from drakewell.store import sqlite_url
@@ -63,7 +67,7 @@ KeyOpt = Annotated[
 ]
 
 
-def _post(server: str, key: str | None, path: str, body: Any = None) -> Any:
+def _post(server: str, key: str | None, path: str, body: JsonValue = None) -> JsonMapping:
     """POST to a meter API with the key in a header; a refusal becomes a clear error."""
 
     if not key:
@@ -85,10 +89,10 @@ def _post(server: str, key: str | None, path: str, body: Any = None) -> Any:
             f"{server} refused POST {path} ({answer.status_code}): {detail}",
             hint="401/403: use the operator key (close) or a gateway key bound to these nodes (ingest)",
         )
-    return answer.json()
+    return json_object(answer.json())
 
 
-def _read_json(source: str) -> Any:
+def _read_json(source: str) -> JsonValue:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as exc:
@@ -103,7 +107,7 @@ def _read_json(source: str) -> Any:
         ) from None
 
 
-def _emit(obj: Any, out: Path | None = None) -> None:
+def _emit(obj: object, out: Path | None = None) -> None:
     text = json.dumps(obj, indent=2)
     if out is None:
         typer.echo(text)
@@ -112,17 +116,15 @@ def _emit(obj: Any, out: Path | None = None) -> None:
         out.write_text(text + "\n")
 
 
-def _as_list(obj: Any) -> list[Any]:
+def _as_list(obj: JsonValue) -> list[JsonValue]:
     return obj if isinstance(obj, list) else [obj]
 
 
-def _domain(chain_id: int, registry: str) -> Any:
-
+def _domain(chain_id: int, registry: str) -> MeterDomain:
     return MeterDomain(chain_id, registry)
 
 
-def _store(db: str, chain_id: int, registry: str, epoch_seconds: int, grace_s: int = 900) -> Any:
-
+def _store(db: str, chain_id: int, registry: str, epoch_seconds: int, grace_s: int = 900) -> MeterStore:
     url = db if "://" in db else sqlite_url(db)
     if "://" not in db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,7 @@ def sign(
     book: dict[str, NodeKey] = {}
     for entry in _as_list(_read_json(keys)):
         try:
-            key = NodeKey.from_hex(entry["privateKey"])
+            key = NodeKey.from_hex(str(json_object(entry)["privateKey"]))
         except (KeyError, TypeError, ValueError, MeteringError) as exc:
             raise ConfigError(
                 f"bad key entry in {keys}: {exc}", hint="use the file 'meter keygen' wrote"
@@ -208,32 +210,34 @@ def ingest(
                 "--nodes and --leases register on the database itself",
                 hint="run them with --db on the server",
             )
-        total: dict[str, Any] = {"accepted": 0, "duplicates": 0, "rejected": []}
-        sent = _as_list(_read_json(readings))
-        for lo in range(0, len(sent), batch_size):
-            answer = _post(server, key, "/meter/readings", sent[lo : lo + batch_size])
-            total["accepted"] += answer["accepted"]
-            total["duplicates"] += answer["duplicates"]
-            total["rejected"] += [{**r, "index": r["index"] + lo} for r in answer["rejected"]]
-        _emit(total)
+        _emit(_in_batches(_as_list(_read_json(readings)), batch_size, _sender(server, key)).to_json())
         return
     store = _store(db, chain_id, registry, epoch_seconds)
     if nodes is not None:
-        store.register_nodes(NodeSpec.from_json(n) for n in _as_list(_read_json(nodes)))
+        store.register_nodes(NodeSpec.from_json(json_object(n)) for n in _as_list(_read_json(nodes)))
     if leases is not None:
-        store.register_leases(LeaseTerms.from_json(x) for x in _as_list(_read_json(leases)))
-    items = _as_list(_read_json(readings))
+        store.register_leases(LeaseTerms.from_json(json_object(x)) for x in _as_list(_read_json(leases)))
+    _emit(_in_batches(_as_list(_read_json(readings)), batch_size, store.ingest).to_json())
+
+
+def _sender(server: str, key: str | None) -> Callable[[list[JsonValue]], IngestResult]:
+    """A batch's answer from a server's meter API."""
+    return lambda batch: IngestResult.from_json(_post(server, key, "/meter/readings", batch))
+
+
+def _in_batches(
+    items: Sequence[JsonValue], batch_size: int, ingest: Callable[[list[JsonValue]], IngestResult]
+) -> IngestResult:
+    """Ingest ``items`` batch by batch: the counts summed, each rejection's ``index`` its position
+    in ``items``."""
     accepted = duplicates = 0
-    rejected: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
     for lo in range(0, len(items), batch_size):
-        result = store.ingest(items[lo : lo + batch_size])
+        result = ingest(list(items[lo : lo + batch_size]))
         accepted += result.accepted
         duplicates += result.duplicates
-        for r in result.rejected:
-            entry = r.to_json()
-            entry["index"] += lo
-            rejected.append(entry)
-    _emit({"accepted": accepted, "duplicates": duplicates, "rejected": rejected})
+        rejected += [replace(r, index=r.index + lo) for r in result.rejected]
+    return IngestResult(accepted, duplicates, tuple(rejected))
 
 
 @app.command("close-epoch")
@@ -321,7 +325,8 @@ def verify(
 ) -> None:
     """Check a proof off chain; prints {"valid": ...} and exits 1 when it is not."""
 
-    obj = _read_json(proof)
+    read = _read_json(proof)
+    obj = read if isinstance(read, dict) else {}
     target = None
     if root is not None:
         if not (root.startswith("0x") and len(root) == 66):
@@ -329,7 +334,7 @@ def verify(
                 f"--root {root!r} is not 32 bytes of hex", hint="pass 0x followed by 64 hex digits"
             )
         target = bytes.fromhex(root[2:])
-    kind = obj.get("kind") if isinstance(obj, dict) else None
+    kind = obj.get("kind")
     if kind == "reading":
         domain = _domain(chain_id, registry) if chain_id is not None else None
         valid = verify_reading_proof(ReadingProof.from_json(obj), target, domain=domain)

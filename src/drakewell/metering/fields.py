@@ -58,6 +58,13 @@ def hex_list(values: object) -> tuple[bytes, ...]:
     return tuple(hex_bytes(v) for v in values)
 
 
+def json_list(value: object) -> list[object]:
+    """``value`` as a JSON array; ``TypeError`` for anything else."""
+    if isinstance(value, list):
+        return value
+    raise TypeError(f"{value!r} is not a JSON array")
+
+
 def json_object(value: object) -> JsonMapping:
     """``value`` as a JSON object (a mapping); ``TypeError`` for anything else."""
     if isinstance(value, Mapping):

@@ -34,10 +34,11 @@ of more than a few nodes). Readings are capped at the node's nameplate (ingest w
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from drakewell.core.errors import MeteringError
 from drakewell.metering.ingest import CAPACITY_HEADROOM, LeaseTerms, NodeSpec
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, MeterDomain, Reading, SignedReading, asset_id
 from drakewell.metering.signing import NodeKey
+
+if TYPE_CHECKING:
+    from drakewell.site import Site
 
 ENERGY_TOLERANCE = 0.005  # relative: metered vs ledger energy (see module docstring)
 LEDGER_COLUMNS = (
@@ -251,37 +255,29 @@ class _Nodes:
         self.efficiency = np.ones(len(keys))
 
 
+def _node_group(
+    count: int, asset: bytes, rng: np.random.Generator, describe: Callable[[str], NodeSpec]
+) -> _Nodes:
+    """``count`` nodes of ``asset`` with fresh keys, each described by ``describe(address)``."""
+    keys = _node_keys(count, rng)
+    return _Nodes(keys, [describe(k.address) for k in keys], asset)
+
+
 def _gpu_nodes(params: FleetParams, rng: np.random.Generator) -> _Nodes:
-    keys = _node_keys(params.gpu_nodes, rng)
     tokens = max(params.tokens_per_gpu_s * 2, 1.0)
-    specs = [
-        NodeSpec(
-            k.address,
-            params.gpu_asset,
-            "gpu",
-            gpus=params.gpus_per_node,
-            gpu_w=params.gpu_w,
-            max_tokens_per_gpu_s=tokens,
-        )
-        for k in keys
-    ]
-    return _Nodes(keys, specs, params.gpu_asset)
+    gpus, gpu_w = params.gpus_per_node, params.gpu_w
+    describe = partial(
+        NodeSpec, asset=params.gpu_asset, kind="gpu", gpus=gpus, gpu_w=gpu_w, max_tokens_per_gpu_s=tokens
+    )
+    return _node_group(params.gpu_nodes, params.gpu_asset, rng, describe)
 
 
 def _asic_nodes(params: FleetParams, rng: np.random.Generator) -> _Nodes:
-    keys = _node_keys(params.asic_nodes, rng)
-    specs = [
-        NodeSpec(
-            k.address,
-            params.asic_asset,
-            "asic",
-            asic_units=params.asics_per_node,
-            asic_w=params.asic_w,
-            asic_th_s=params.asic_th_s,
-        )
-        for k in keys
-    ]
-    return _Nodes(keys, specs, params.asic_asset)
+    units, unit_w, unit_th_s = params.asics_per_node, params.asic_w, params.asic_th_s
+    describe = partial(
+        NodeSpec, asset=params.asic_asset, kind="asic", asic_units=units, asic_w=unit_w, asic_th_s=unit_th_s
+    )
+    return _node_group(params.asic_nodes, params.asic_asset, rng, describe)
 
 
 @dataclass(frozen=True)
@@ -416,7 +412,7 @@ def simulate_fleet(
 
 
 def fleet_params_from_site(
-    site: Any,
+    site: Site,
     *,
     gpus_per_node: int = 8,
     asics_per_node: int = 200,
@@ -425,8 +421,7 @@ def fleet_params_from_site(
     """Fleet parameters from a :class:`drakewell.site.Site` (GPU servers of ``gpus_per_node``,
     ASIC containers of ``asics_per_node``; watts and hashrate are count-weighted means of its fleets).
     """
-    gpu_fleets: Sequence[Any] = site.gpu_fleets
-    asic_fleets: Sequence[Any] = site.asic_fleets
+    gpu_fleets, asic_fleets = site.gpu_fleets, site.asic_fleets
     n_gpus = sum(f.count for f in gpu_fleets)
     n_asics = sum(f.count for f in asic_fleets)
     gpu_w = sum(f.count * f.unit_power_w for f in gpu_fleets) / n_gpus if n_gpus else 0.0

@@ -58,9 +58,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from drakewell.core.errors import MeteringError
-from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonScalar
+from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonScalar, JsonValue
 from drakewell.metering import tables
-from drakewell.metering.fields import Fields, as_bytes, as_int, hex_bytes
+from drakewell.metering.fields import Fields, as_bytes, as_int, hex_bytes, json_list, json_object
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,
     MalformedReadingError,
@@ -78,6 +78,9 @@ DEFAULT_CLOSE_GRACE_S = 900  # an epoch closes at the earliest this long after i
 
 _ReadingRow: TypeAlias = tuple[str, int, str, int, int, int, int, int, int, int, str, bytes, bytes]
 """A ``meter_readings`` row in :data:`READING_COLUMNS` order (the ingest hot path's rows)."""
+BatchItem: TypeAlias = SignedReading | JsonMapping | JsonValue
+"""What a batch to ingest holds: signed readings, or their JSON as sent (anything but a JSON object
+is refused as malformed)."""
 _StoredWindow: TypeAlias = "Row[str, int, int, str, int, int, int]"
 """A stored reading's node, window start and end, lease id, energy, GPU-seconds and hashes."""
 
@@ -272,6 +275,13 @@ class Rejection:
             "detail": self.detail,
         }
 
+    @classmethod
+    def from_json(cls, obj: JsonMapping) -> Rejection:
+        reason = RejectReason(str(obj["reason"]))
+        return cls(
+            as_int(obj["index"]), _scalar(obj["node"]), _scalar(obj["seq"]), reason, str(obj["detail"])
+        )
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -289,6 +299,12 @@ class IngestResult:
             "duplicates": self.duplicates,
             "rejected": [r.to_json() for r in self.rejected],
         }
+
+    @classmethod
+    def from_json(cls, obj: JsonMapping) -> IngestResult:
+        """:meth:`to_json`'s object (the meter API's answer to a batch)."""
+        rejected = tuple(Rejection.from_json(json_object(r)) for r in json_list(obj["rejected"]))
+        return cls(as_int(obj["accepted"]), as_int(obj["duplicates"]), rejected)
 
 
 def _books(stored_windows: Sequence[_StoredWindow]) -> dict[str, _WindowBook]:
@@ -398,7 +414,7 @@ class MeterStore:
 
     # -- ingest ----------------------------------------------------------------------------------
 
-    def ingest(self, batch: Sequence[SignedReading | JsonMapping]) -> IngestResult:
+    def ingest(self, batch: Sequence[BatchItem]) -> IngestResult:
         """Verify and store one batch (see the module docstring); returns after it is durable."""
         rejected: list[Rejection] = []
         if not all(type(item) is SignedReading for item in batch):
@@ -707,7 +723,10 @@ def signed_from_row(row: Fields) -> SignedReading:
 
 def _get(item: object, key: str) -> JsonScalar:
     """What a malformed reading sent for ``key``, when it is a JSON scalar (else ``None``)."""
-    value = item.get(key) if isinstance(item, Mapping) else None
+    return _scalar(item.get(key) if isinstance(item, Mapping) else None)
+
+
+def _scalar(value: object) -> JsonScalar:
     return value if isinstance(value, str | int | float | bool) else None
 
 

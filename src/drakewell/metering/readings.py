@@ -307,9 +307,10 @@ class SignedReading:
         return out
 
     @classmethod
-    def from_json(cls, obj: JsonMapping) -> SignedReading:
+    def from_json(cls, obj: object) -> SignedReading:
+        """:meth:`to_json`'s object (anything else is refused as malformed)."""
         reading = Reading.from_json(obj)
-        sig = obj.get("signature")
+        sig = obj.get("signature") if isinstance(obj, Mapping) else None
         if not (isinstance(sig, str) and re.fullmatch(r"0x[0-9a-fA-F]{130}", sig)):
             raise MalformedReadingError(
                 f"signature {sig!r} is not 65 bytes of hex", hint="send 0x followed by 130 hex digits (r‖s‖v)"
