@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from chain_helpers import World
 
-from drakewell.chain import ChainError, MeterClient, ShareClient
+from drakewell.chain import AssetSpec, ChainError, MeterClient, ShareClient, TokenClient
 
 
 def test_attach_reads_and_writes_the_deployed_contract(w: World) -> None:
@@ -43,3 +43,10 @@ def test_attach_refuses_an_address_without_code(w: World) -> None:
 def test_attach_refuses_an_unknown_contract(w: World) -> None:
     with pytest.raises(ChainError, match="no contract 'Nope'"):
         w.chain.attach("Nope", w.market.share.address)
+
+
+def test_a_second_market_reuses_the_stablecoin(w: World) -> None:
+    second = w.chain.deploy_market(AssetSpec("Second pool", gpus=64), usd=w.market.usd.address)
+    assert isinstance(second.usd, TokenClient)
+    assert second.usd.address == w.market.usd.address
+    assert second.share.address != w.market.share.address

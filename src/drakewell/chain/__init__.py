@@ -460,7 +460,7 @@ class Chain:
         if usd is None:
             usd_client = self.deploy("TestUSD", client=TokenClient)
         else:
-            usd_client = TokenClient(self, "TestUSD", self._at("TestUSD", usd))
+            usd_client = self.attach("TestUSD", usd, client=TokenClient)
         share = self.deploy(
             "ComputeShare",
             spec.name[:25],
@@ -507,9 +507,6 @@ class Chain:
 
     def deploy_distributor(self, token: str, root: bytes) -> DistributorClient:
         return self.deploy("MerkleDistributor", token, root, client=DistributorClient)
-
-    def _at(self, contract: str, address: str) -> ContractHandle:
-        return self.backend.attach(contract, address)
 
     @overload
     def attach(self, contract: str, address: str) -> Contract: ...
