@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from exchange_helpers import CLOCK_DATES, INST, START_S, escrow_for
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from drakewell.core.jsontypes import JsonObject
 from drakewell.exchange.api import LISTED_DAYS, ExchangeService, close_started_loop, create_app, demo_service
 from drakewell.exchange.assets import DeclaredAsset, InMemoryAssetDirectory
-from drakewell.exchange.engine import Engine, hash_api_key
+from drakewell.exchange.engine import Engine, Record, hash_api_key
 from drakewell.exchange.instruments import parse_instrument
 from drakewell.exchange.journal import Journal, recover, replay
 from drakewell.exchange.leases import InMemoryLeaseSink
@@ -43,13 +44,21 @@ def _engine() -> Engine:
     return engine
 
 
-def _call(app: Any, method: str, url: str, who: str | None = None, **kw: Any) -> httpx.Response:
+def _call(
+    app: FastAPI,
+    method: str,
+    url: str,
+    who: str | None = None,
+    *,
+    json: object = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            headers = {"X-API-Key": KEYS[who]} if who else {}
-            headers.update(kw.pop("headers", {}))
-            return await client.request(method, url, headers=headers, **kw)
+            sent = {"X-API-Key": KEYS[who]} if who else {}
+            sent.update(headers or {})
+            return await client.request(method, url, headers=sent, json=json)
 
     return asyncio.run(go())
 
@@ -173,7 +182,9 @@ def test_trade_flow_leases_marks_and_refusals(tmp_path: Path) -> None:
         ("alice", {"side": "buy", "qty": 1, "order_type": "market"}, 400, "missing_protection"),
     ],
 )
-def test_each_refusal_kind_answers_its_code(who: str, order: dict[str, Any], status: int, code: str) -> None:
+def test_each_refusal_kind_answers_its_code(
+    who: str, order: dict[str, object], status: int, code: str
+) -> None:
     engine = _engine()
     app = create_app(ExchangeService(engine), close_every_s=None)
     before = engine.snapshot()
@@ -198,8 +209,8 @@ def test_client_order_ids_are_echoed_and_refused_on_reuse() -> None:
     assert plain.status_code == 201 and plain.json()["client_order_id"] is None
 
 
-def _seed_commands() -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
+def _seed_commands() -> list[tuple[str, JsonObject]]:
+    out: list[tuple[str, JsonObject]] = []
     for name, key in KEYS.items():
         out.append(("open_account", {"account_id": name, "key_hash": hash_api_key(key)}))
         out.append(("deposit", {"account_id": name, "amount": 1_000_000 * 1_000_000}))
@@ -266,7 +277,7 @@ fuzz_schema = schemathesis.openapi.from_asgi(
 
 @fuzz_schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_schemathesis_finds_no_5xx_and_no_schema_violation(case: Any) -> None:
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(case: schemathesis.Case) -> None:
     # every default check except the two about which requests must be accepted or refused:
     # a schema cannot express the calendar (2026-02-30) or the market state (collateral,
     # capacity), which answer 400/409, and unknown query parameters are ignored, not refused
@@ -294,7 +305,7 @@ def test_concurrent_orders_share_group_commits(tmp_path: Path) -> None:
     engine.commit()
     batches: list[int] = []
 
-    def counting_write(batch: list[Any]) -> None:
+    def counting_write(batch: list[Record]) -> None:
         batches.append(len(batch))
         journal.write(batch)
 

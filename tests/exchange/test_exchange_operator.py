@@ -4,13 +4,15 @@ asset registration, and the dead-letter table (API, CLI, persistence, retry)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+import typer
 from exchange_helpers import INST, START_S, escrow_for
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from drakewell.core.errors import ChainError
@@ -25,7 +27,7 @@ from drakewell.exchange.assets import (
 )
 from drakewell.exchange.engine import Engine, hash_api_key
 from drakewell.exchange.journal import Journal, recover, replay
-from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder
+from drakewell.exchange.leases import ChainLeaseSink, DeadLetterLog, LeaseForwarder, LeaseSink
 
 OPERATOR = "operator-key-0123456789"
 KEYS = {"alice": "alice-key-0123456789", "bob": "bob-key-0123456789"}
@@ -33,7 +35,13 @@ P = 2_000_000
 POOL = DeclaredAsset(escrow_for("pool-a"), escrow_for("share-a"), "0x" + "aa" * 32, 256)
 
 
-def _service(engine: Engine | None = None, operator_key: str | None = OPERATOR, **kw: Any) -> ExchangeService:
+def _service(
+    engine: Engine | None = None,
+    operator_key: str | None = OPERATOR,
+    *,
+    journal: Journal | None = None,
+    sink: LeaseSink | None = None,
+) -> ExchangeService:
     if engine is None:
         engine = Engine()
         for name, key in KEYS.items():
@@ -41,21 +49,21 @@ def _service(engine: Engine | None = None, operator_key: str | None = OPERATOR, 
             engine.deposit(name, 1_000_000 * USD)
     directory = InMemoryAssetDirectory()
     directory.declare(POOL)
-    return ExchangeService(engine, operator_key=operator_key, assets=directory, **kw)
+    return ExchangeService(engine, journal, sink, operator_key=operator_key, assets=directory)
 
 
 def _call(
-    app: Any, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any
+    app: FastAPI, method: str, url: str, headers: dict[str, str] | None = None, *, json: object = None
 ) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.request(method, url, headers=headers or {}, **kw)
+            return await client.request(method, url, headers=headers or {}, json=json)
 
     return asyncio.run(go())
 
 
-def _asset(**over: Any) -> dict[str, Any]:
+def _asset(**over: object) -> dict[str, object]:
     body = {
         "owner": "bob",
         "asset_id": "pool-a",
@@ -85,17 +93,17 @@ OP = {"X-Operator-Key": OPERATOR}
 def test_nobody_but_the_operator_reaches_the_operator_routes(route: str, method: str) -> None:
     service = _service()
     app = create_app(service, close_every_s=None)
-    kw: dict[str, Any] = {"json": _asset()} if route == "/operator/assets" else {}
-    r = _call(app, method, route, **kw)
+    body = _asset() if route == "/operator/assets" else None
+    r = _call(app, method, route, json=body)
     assert r.status_code == 401 and r.json()["code"] == "missing_operator_key"
     for key in (KEYS["bob"], "not-the-key", OPERATOR + "x"):
-        r = _call(app, method, route, {"X-Operator-Key": key}, **kw)
+        r = _call(app, method, route, {"X-Operator-Key": key}, json=body)
         assert r.status_code == 403 and r.json()["code"] == "not_operator", key
     # an account key in the account header opens nothing either
-    assert _call(app, method, route, {"X-API-Key": KEYS["bob"]}, **kw).status_code == 401
+    assert _call(app, method, route, {"X-API-Key": KEYS["bob"]}, json=body).status_code == 401
     # a service started without an operator key refuses everyone
     closed = create_app(_service(operator_key=None), close_every_s=None)
-    assert _call(closed, method, route, OP, **kw).status_code == 403
+    assert _call(closed, method, route, OP, json=body).status_code == 403
     assert service.engine.assets == {}
 
 
@@ -169,7 +177,7 @@ def test_dead_letters_are_listed_kept_and_retried(tmp_path: Path) -> None:
     assert DeadLetterLog(tmp_path / "j.sqlite").list() == []
 
 
-def _cli_app() -> Any:
+def _cli_app() -> typer.Typer:
     from drakewell.cli import app
 
     return app
@@ -244,7 +252,10 @@ def test_chain_directory_reads_the_asset_from_the_chain() -> None:
         assert info.value.code == "undeclared_asset"
         engine = Engine()
         engine.open_account("bob", hash_api_key("bob"))
-        args: dict[str, Any] = dict(
+        register = functools.partial(
+            register_tied_asset,
+            engine,
+            directory,
             owner="bob",
             asset_id="pool-b",
             gpu_model="H100-SXM",
@@ -256,7 +267,7 @@ def test_chain_directory_reads_the_asset_from_the_chain() -> None:
             share=b.share.address,
         )
         with pytest.raises(AssetRefused) as info:
-            register_tied_asset(engine, directory, gpus=65, **args)
+            register(gpus=65)
         assert info.value.code == "capacity_exceeds_declared"
-        asset = register_tied_asset(engine, directory, gpus=64, **args)
+        asset = register(gpus=64)
         assert asset.escrow == b.escrow.address
