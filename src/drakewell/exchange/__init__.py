@@ -6,9 +6,10 @@ start × duration, priced in integer micro-USD per GPU-hour and traded in whole 
 collateralised, sells backed by registered capacity), turns each trade into a :class:`Lease`, and
 journals every accepted command (:func:`recover` rebuilds it exactly). ``Engine.place`` takes a
 :class:`Side` (or ``"buy"`` / ``"sell"``) and keyword-only ``price`` and ``qty`` and returns
-:class:`Placed` (the order and its fills); every refusal is an :class:`OrderRejected` with a
-:class:`RejectCode`; ``Engine.book`` is a :class:`BookView` that stays current. :mod:`.pricing` marks,
-indexes and floors prices; :mod:`.api` serves it over REST; a :class:`LeaseSink` receives leases.
+:class:`Placed` (the order and its fills), as ``Engine.amend`` does; every refusal is an
+:class:`OrderRejected` with a :class:`RejectCode`; ``Engine.book`` is a :class:`BookView` that stays
+current. :mod:`.pricing` marks, indexes and floors prices; :mod:`.api` serves it over REST (the
+service behind it in :mod:`.service`); a :class:`LeaseSink` receives leases.
 """
 
 from drakewell.exchange.book import BookView, OrderView, Side

@@ -118,13 +118,14 @@ class Trade:
 
 
 class Placed(NamedTuple):
-    """What :meth:`Engine.place` did: the order (its state after matching) and its trades, in order."""
+    """What :meth:`Engine.place` or :meth:`Engine.amend` did: the order (its state after matching)
+    and its trades, in order."""
 
     order: Order
     fills: tuple[Trade, ...]
 
 
-_new_placed = tuple.__new__
+_new_placed = tuple.__new__  # Placed(order, fills) without NamedTuple's slower keyword-aware constructor
 
 
 @dataclass(slots=True, eq=False)
@@ -573,7 +574,6 @@ class Engine:
             self._journal_place(order, order_type, asset, allow_below_floor)
         else:
             self.seq += 1
-        # Placed(order, fills), without NamedTuple's slower keyword-aware constructor (amend too)
         return _new_placed(Placed, (order, self._execute(order, inst)))
 
     def _validate_order(
