@@ -45,7 +45,7 @@ import bisect
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -364,21 +364,20 @@ class MeterStore:
         self._nodes = {r["address"]: NodeSpec.from_row(r) for r in rows}
         self._limits = {address: _NodeLimits.of(spec) for address, spec in self._nodes.items()}
 
-    def _replace(self, key: Column[Any], rows: list[JsonObject]) -> int:
-        """Write ``rows`` over those of ``key``'s table with the same keys; returns how many."""
+    def _replace(self, key: Column[str], rows: list[JsonObject], reload: Callable[[], None]) -> int:
+        """Write ``rows`` over those of ``key``'s table with the same keys, then ``reload`` the
+        store's copy of the table; returns how many were written."""
         if rows:
             table = key.table
             with self.engine.begin() as conn:
                 conn.execute(table.delete().where(key.in_([r[key.name] for r in rows])))
                 conn.execute(table.insert(), rows)
+            reload()
         return len(rows)
 
     def register_nodes(self, specs: Iterable[NodeSpec]) -> int:
         """Register (or update the limits of) nodes; returns how many were written."""
-        written = self._replace(tables.nodes.c.address, [s.to_row() for s in specs])
-        if written:
-            self._load_nodes()
-        return written
+        return self._replace(tables.nodes.c.address, [s.to_row() for s in specs], self._load_nodes)
 
     @property
     def nodes(self) -> dict[str, NodeSpec]:
@@ -397,10 +396,7 @@ class MeterStore:
         Readings naming an unregistered lease are refused (``unknown_lease``), and each lease's
         delivery in an epoch is capped at ``gpus · overlap(epoch, lease window)`` when it closes.
         """
-        written = self._replace(tables.leases.c.lease_id, [t.to_row() for t in terms])
-        if written:
-            self._load_leases()
-        return written
+        return self._replace(tables.leases.c.lease_id, [t.to_row() for t in terms], self._load_leases)
 
     @property
     def leases(self) -> dict[int, LeaseTerms]:

@@ -138,15 +138,11 @@ class MeterVerifierLike(Protocol):
         self, reading: Sequence[AbiValue], signature: bytes, proof: Sequence[bytes]
     ) -> bool: ...
 
-    def verify_delivery(
-        self,
-        lease_id: int,
-        asset: bytes,
-        epoch: int,
-        gpu_seconds: int,
-        energy_wh: int,
-        proof: Sequence[bytes],
-    ) -> bool: ...
+    @property
+    def verify_delivery(self) -> Callable[[int, bytes, int, int, int, Sequence[bytes]], object]:
+        """``verify_delivery(*Delivery.values(), proof)``: the deliveries leaf's values in their
+        order (lease id, asset, epoch, GPU-seconds, energy), then the proof."""
+        ...
 
 
 def verify_reading_on_chain(meter: MeterVerifierLike, proof: ReadingProof) -> bool:
@@ -156,10 +152,7 @@ def verify_reading_on_chain(meter: MeterVerifierLike, proof: ReadingProof) -> bo
 
 def verify_delivery_on_chain(meter: MeterVerifierLike, proof: DeliveryProof) -> bool:
     """``MeterRegistry.verify_delivery``: the lease's summary is in the anchored deliveries tree."""
-    d = proof.delivery
-    return bool(
-        meter.verify_delivery(d.lease_id, d.asset, d.epoch, d.gpu_seconds, d.energy_wh, list(proof.proof))
-    )
+    return bool(meter.verify_delivery(*proof.delivery.values(), list(proof.proof)))
 
 
 class SignerRegistryLike(Protocol):
