@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from drakewell.report import plotly_modules
+from drakewell.report import chart_sections, plotly_modules, write_page
 from drakewell.sweep.spec import PriceSource, Scalar, SweepSpec
 
 if TYPE_CHECKING:
@@ -185,14 +185,7 @@ def _fmt(v: object) -> str:
 def write_sweep_report(frame: pd.DataFrame, spec: SweepSpec, path: str | Path) -> Path:
     """Write the sweep's HTML report and return its path."""
     figures = build_figures(frame, spec)
-    parts = []
-    for i, (fid, fig) in enumerate(figures.items()):
-        fig.update_layout(template="plotly_white", margin={"t": 70, "l": 70, "r": 40, "b": 60})
-        parts.append(
-            f'<section class="chart" id="chart-{fid}">'
-            + fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"fig-{fid}")
-            + "</section>"
-        )
+    charts = chart_sections(figures, margin={"t": 70, "l": 70, "r": 40, "b": 60})
     failed = frame[frame["status"] == "failed"] if not frame.empty else frame
     failed_cols: Sequence[str] = [*spec.axis_names, "error", "attempts"]
     below = below_bar(frame, spec)
@@ -206,23 +199,18 @@ def write_sweep_report(frame: pd.DataFrame, spec: SweepSpec, path: str | Path) -
             {"fact": "axes", "value": " × ".join(f"{n} ({len(v)})" for n, v in spec.axes) or "none"},
         ]
     )
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Sweep {html.escape(spec.name)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>Sweep {html.escape(spec.name)}</h1>"
-        "<p class='lede'>One backtest per cell; hover any chart for values.</p>"
+    return write_page(
+        path,
+        title=f"Sweep {spec.name}",
+        css=_CSS,
+        body="<p class='lede'>One backtest per cell; hover any chart for values.</p>"
         + _table(facts)
-        + "".join(parts)
+        + charts
         + f"<h2 id='below-bar'>mpc below the bar (flexibility capture &lt; {bar:g})</h2>"
         + _table(below)
         + "<h2 id='failed'>Failed cells</h2>"
-        + _table(failed[[c for c in failed_cols if c in failed.columns]])
-        + "</body></html>",
-        encoding="utf-8",
+        + _table(failed[[c for c in failed_cols if c in failed.columns]]),
     )
-    return out
 
 
 _CSS = """
