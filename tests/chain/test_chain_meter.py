@@ -1,7 +1,7 @@
 import pytest
 from chain_helpers import World
 
-from drakewell.chain import ContractReverted, EpochAnchor
+from drakewell.chain import ContractReverted
 from drakewell.core.merkle import MerkleTree, leaf_hash
 from drakewell.metering import MeterDomain, NodeKey, Reading
 from drakewell.metering.readings import DELIVERY_LEAF_TYPES, READING_LEAF_TYPES
@@ -83,23 +83,6 @@ def test_anchor_rules_and_challenge_window(w: World) -> None:
     assert m.meter.is_final(m.asset_id, 5)
     with pytest.raises(ContractReverted, match="epoch is final"):
         m.meter.send("void_epoch", m.asset_id, 5, b"\x00" * 32)
-
-
-def test_anchor_takes_an_epoch_anchor_record(w: World) -> None:
-    m = w.market
-    rows = [[1, m.asset_id, 6, 3_600, 100]]
-    tree = MerkleTree.of(DELIVERY_LEAF_TYPES, rows)
-    record = EpochAnchor(m.asset_id, 6, b"\x01" * 32, tree.root, 1, 100, 3_600)
-    assert record.args() == (m.asset_id, 6, b"\x01" * 32, tree.root, 1, 100, 3_600)
-    with pytest.raises(ContractReverted, match="not operator"):
-        m.meter.anchor(record, sender=w.alice)
-    m.meter.anchor(record)
-    with pytest.raises(ContractReverted, match="already anchored"):
-        m.meter.anchor(*record.args())
-    proof = tree.proof(leaf_hash(DELIVERY_LEAF_TYPES, rows[0]))
-    assert m.meter.verify_delivery(1, m.asset_id, 6, 3_600, 100, proof)
-    with pytest.raises(TypeError, match="seven"):
-        m.meter.anchor(m.asset_id, 7)  # type: ignore[call-overload]
 
 
 def test_eth_account_typed_data_signature_verifies_on_chain(w: World) -> None:
