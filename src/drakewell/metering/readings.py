@@ -40,9 +40,9 @@ READING_TYPE = (
     "uint256 energyWh,uint256 gpuSeconds,uint256 hashesTh,uint256 tokens,uint256 leaseId)"
 )
 READING_TYPEHASH = keccak256(READING_TYPE.encode())
-# abi.encode of the address, the asset and the eight integer fields below the lease id, when each
-# integer is below 2**64 ("Q" refuses anything else, and encode falls back to 32-byte words)
-_WORDS = struct.Struct(">12x20s32s" + "24xQ" * 8)
+# abi.encode of the address, the asset and the nine integer fields, when each integer is below
+# 2**64 ("Q" refuses anything else, and encode falls back to 32-byte words)
+_WORDS = struct.Struct(">12x20s32s" + "24xQ" * 9)
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
 DOMAIN_NAME = "Drakewell Meter"
@@ -138,12 +138,24 @@ class Reading:
     def encode(self) -> bytes:
         """``abi.encode`` of the fields: eleven 32-byte big-endian words (352 bytes)."""
         node = bytes.fromhex(self.node[2:])
-        uints: tuple[int, ...] = _uints(self)
         if len(node) == 20 and len(self.asset) == 32:
-            try:  # the common case: every integer below the lease id is below 2**64
-                return _WORDS.pack(node, self.asset, *uints[:-1]) + self.lease_id.to_bytes(32, "big")
+            try:  # the common case: every integer is below 2**64 (attributes read inline: the hot path)
+                return _WORDS.pack(
+                    node,
+                    self.asset,
+                    self.epoch,
+                    self.seq,
+                    self.window_start,
+                    self.window_end,
+                    self.energy_wh,
+                    self.gpu_seconds,
+                    self.hashes_th,
+                    self.tokens,
+                    self.lease_id,
+                )
             except struct.error:
                 pass
+        uints: tuple[int, ...] = _uints(self)
         return b"".join((bytes(12), node, self.asset, *(v.to_bytes(32, "big") for v in uints)))
 
     def struct_hash(self) -> bytes:
