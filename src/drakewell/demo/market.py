@@ -368,7 +368,7 @@ def settle(
             receipt = market.escrow.settle(
                 delivery.lease_id, epoch, delivery.gpu_seconds, delivery.energy_wh, proof.proof
             )
-            payments += int(receipt.value)
+            payments += receipt.amount
             settlements += 1
             delivered_gpu_s += delivery.gpu_seconds
         if progress:
@@ -376,7 +376,7 @@ def settle(
     chain.warp(max(chain.timestamp(), window.end_s + 60))
     for lid in traded.chain_leases:
         market.escrow.close(lid)
-    claimed_by = {name: int(market.share.claim(sender=tok.accounts[name]).value) for name, _ in INVESTORS}
+    claimed_by = {name: market.share.claim(sender=tok.accounts[name]).amount for name, _ in INVESTORS}
     return Settled(payments, settlements, sum(claimed_by.values()), claimed_by, delivered_gpu_s)
 
 
@@ -407,7 +407,7 @@ def value_and_lend(window: Window, tok: Tokenized, settled: Settled) -> Credit:
     repay = market.vault.debt_of(borrower) * market.spec.close_factor_bps // 10_000
     market.usd.mint(liquidator, repay)
     market.usd.approve(market.vault.address, repay, sender=liquidator)
-    seized = int(market.vault.liquidate(borrower, repay, sender=liquidator).value)
+    seized = market.vault.liquidate(borrower, repay, sender=liquidator).amount
     return Credit(
         nav=nav,
         paid_utilisation=paid_utilisation,
