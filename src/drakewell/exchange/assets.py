@@ -102,9 +102,9 @@ class ChainAssetDirectory:
                 share_client = self.chain.attach("ComputeShare", share, client=ShareClient)
             if caught:
                 raise ChainError(str(caught[0].message), hint="")
-            escrow_share = str(escrow_client.call("share"))
-            escrow_asset = bytes(escrow_client.call("asset"))
-            share_asset = bytes(share_client.call("asset_id"))
+            escrow_share = escrow_client.share()
+            escrow_asset = escrow_client.asset()
+            share_asset = share_client.asset_id()
             market = escrow_client.has_role("MARKET_ROLE", self.market_sender)
         except ChainError as exc:
             raise AssetRefused(
