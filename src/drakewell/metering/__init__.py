@@ -22,8 +22,9 @@ Typical use::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drakewell.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from drakewell.metering.epochs import (
@@ -122,8 +123,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'drakewell.metering' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"drakewell.metering.{module}"), name)
+# Resolved on first use: importing the package loads none of its modules (pandas, SQLAlchemy, coincurve).
+__getattr__ = lazy_exports(__name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()})

@@ -9,11 +9,11 @@ and, when the epoch has proofs of capacity, a second one::
 
     MeterRegistry.anchor_capacity(asset, epoch, capacity_root)
 
-:class:`MeterRegistryLike` is the first method, taking an epoch's
-:class:`~drakewell.metering.epochs.AnchorArgs` in that order; any client with it (the chain package's typed
-client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can anchor, and a
-client that also has ``anchor_capacity`` (:class:`CapacityRegistryLike`) anchors the capacity
-root too. :func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, then its
+:class:`MeterRegistryLike` is the first method, called with an epoch's
+:class:`~drakewell.metering.epochs.AnchorArgs` spread in that order; any client with it (the chain
+package's typed client, a titanoboa contract, or the in-memory :class:`RecordingRegistry`) can
+anchor, and a client that also has ``anchor_capacity`` (:class:`CapacityRegistryLike`) anchors the
+capacity root too. :func:`anchor_epoch` closes the epoch if needed, sends its roots and totals, then its
 capacity root when it is not ``bytes32(0)``, and remembers the transaction hash of the first call
 when the client returns one. :func:`verify_reading_on_chain` and
 :func:`verify_delivery_on_chain` hand a proof to ``MeterRegistry.verify_reading`` (anchored root,
@@ -45,8 +45,8 @@ from drakewell.metering.readings import AbiValue
 class MeterRegistryLike(Protocol):
     @property
     def anchor(self) -> Callable[[Unpack[AnchorArgs]], object]:
-        """``MeterRegistry.anchor`` called with an epoch's :class:`AnchorArgs` (what it returns may
-        carry the transaction hash)."""
+        """``MeterRegistry.anchor`` called with an epoch's :class:`AnchorArgs`, spread (what it
+        returns may carry the transaction hash)."""
         ...
 
 
