@@ -50,6 +50,7 @@ from drakewell.metering.fields import Fields, as_bytes, as_float, as_int, hex_by
 from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,
+    READING_FIELDS,
     READING_LEAF_TYPES,
     MalformedReadingError,
     MeterDomain,
@@ -222,20 +223,8 @@ class EpochTrees:
 def reading_columns(frame: pd.DataFrame) -> list[Sequence[str | bytes | int] | npt.NDArray[np.uint64]]:
     """The readings-tree leaf columns of a ``meter_readings`` frame, in struct order."""
     asset = [bytes.fromhex(a[2:]) for a in frame["asset"]]
-    ints = [
-        frame[c].to_numpy(dtype=np.uint64)
-        for c in (
-            "epoch",
-            "seq",
-            "window_start",
-            "window_end",
-            "energy_wh",
-            "gpu_seconds",
-            "hashes_th",
-            "tokens",
-        )
-    ]
-    lease = [int(x) for x in frame["lease_id"]]
+    ints = [frame[c].to_numpy(dtype=np.uint64) for _, _, c in READING_FIELDS[2:-1]]  # epoch … tokens
+    lease = [int(x) for x in frame["lease_id"]]  # uint256, kept as decimal text
     return [list(frame["node"]), asset, *ints, lease]
 
 

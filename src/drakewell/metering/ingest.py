@@ -882,21 +882,7 @@ def _windows_admitted(
     return True
 
 
-READING_COLUMNS = (
-    "node",
-    "seq",
-    "asset",
-    "epoch",
-    "window_start",
-    "window_end",
-    "energy_wh",
-    "gpu_seconds",
-    "hashes_th",
-    "tokens",
-    "lease_id",
-    "digest",
-    "signature",
-)
+READING_COLUMNS = tuple(column.name for column in tables.readings.columns)  # the row tuples' order
 
 
 def _insert_rows_fast(conn: Connection, table: Table, rows: list[_ReadingRow]) -> None:
