@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import pandas as pd
 from sqlalchemy import Column, Connection, Engine, Row, Table, and_, func, select
@@ -71,6 +71,8 @@ from drakewell.metering.readings import (
 )
 from drakewell.metering.signing import FastVerifier, signature_problem
 from drakewell.store import open_engine
+
+_T = TypeVar("_T")
 
 CAPACITY_HEADROOM = 0.02  # readings may exceed nameplate power/hashrate by 2 % (meter + PSU tolerance)
 INT63_MAX = 2**63 - 1
@@ -162,13 +164,8 @@ class NodeSpec:
 
     @classmethod
     def from_json(cls, obj: JsonMapping) -> NodeSpec:
-        try:
-            return cls.from_row(obj)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MeteringError(
-                f"bad node description {dict(obj)!r}: {exc}",
-                hint="give address, asset (0x+64 hex), kind and the hardware limits",
-            ) from None
+        hint = "give address, asset (0x+64 hex), kind and the hardware limits"
+        return _described("node", obj, cls.from_row, hint)
 
 
 @dataclass(frozen=True)
@@ -224,15 +221,23 @@ class LeaseTerms:
 
     @classmethod
     def from_json(cls, obj: JsonMapping) -> LeaseTerms:
-        try:
-            if not str(obj["asset"]).startswith("0x"):
-                raise ValueError("asset is not 0x hex")
-            return cls.from_row(obj)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MeteringError(
-                f"bad lease description {dict(obj)!r}: {exc}",
-                hint="give lease_id, asset (0x+64 hex), gpus, start_s and end_s (Unix seconds)",
-            ) from None
+        hint = "give lease_id, asset (0x+64 hex), gpus, start_s and end_s (Unix seconds)"
+        return _described("lease", obj, cls._from_json_row, hint)
+
+    @classmethod
+    def _from_json_row(cls, obj: JsonMapping) -> LeaseTerms:
+        if not str(obj["asset"]).startswith("0x"):
+            raise ValueError("asset is not 0x hex")
+        return cls.from_row(obj)
+
+
+def _described(what: str, obj: JsonMapping, parse: Callable[[JsonMapping], _T], hint: str) -> _T:
+    """``parse(obj)``; a missing or malformed field is a ``MeteringError`` naming the bad ``what``
+    description."""
+    try:
+        return parse(obj)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MeteringError(f"bad {what} description {dict(obj)!r}: {exc}", hint=hint) from None
 
 
 @dataclass(frozen=True, slots=True)
