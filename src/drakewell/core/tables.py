@@ -11,8 +11,10 @@ that is not shown whole (empty: nothing is cut).
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -85,4 +87,14 @@ def _plain(renderable: object) -> str:
     return renderable if isinstance(renderable, str) else ""
 
 
-__all__ = ["TERMINAL_COLUMNS", "chunk_columns", "compact_table", "cut_cells", "render_text"]
+def emit_json(obj: object, out: Path | None = None) -> None:
+    """A command's JSON answer, indented: printed, or written to ``out`` (its folder made)."""
+    text = json.dumps(obj, indent=2)
+    if out is None:
+        print(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
+__all__ = ["TERMINAL_COLUMNS", "chunk_columns", "compact_table", "cut_cells", "emit_json", "render_text"]

@@ -26,6 +26,7 @@ import typer
 
 from drakewell.core.errors import ConfigError, MeteringError
 from drakewell.core.jsontypes import JsonMapping, JsonValue
+from drakewell.core.tables import emit_json
 from drakewell.metering.epochs import (
     DeliveryProof,
     ReadingProof,
@@ -107,15 +108,6 @@ def _read_json(source: str) -> JsonValue:
         ) from None
 
 
-def _emit(obj: object, out: Path | None = None) -> None:
-    text = json.dumps(obj, indent=2)
-    if out is None:
-        typer.echo(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-
-
 def _as_list(obj: JsonValue) -> list[JsonValue]:
     return obj if isinstance(obj, list) else [obj]
 
@@ -141,7 +133,7 @@ def keygen(
     if count <= 0:
         raise ConfigError(f"--count must be > 0, got {count}", hint="e.g. --count 4")
     keys = [NodeKey.generate() for _ in range(count)]
-    _emit([{"address": k.address, "privateKey": k.hex} for k in keys], out)
+    emit_json([{"address": k.address, "privateKey": k.hex} for k in keys], out)
 
 
 @app.command()
@@ -173,7 +165,7 @@ def sign(
                 f"no key for node {reading.node} in {keys}", hint="sign with that node's key file"
             )
         signed.append(signer.sign(reading, domain).to_json())
-    _emit(signed, out)
+    emit_json(signed, out)
 
 
 @app.command()
@@ -210,14 +202,14 @@ def ingest(
                 "--nodes and --leases register on the database itself",
                 hint="run them with --db on the server",
             )
-        _emit(_in_batches(_as_list(_read_json(readings)), batch_size, _sender(server, key)).to_json())
+        emit_json(_in_batches(_as_list(_read_json(readings)), batch_size, _sender(server, key)).to_json())
         return
     store = _store(db, chain_id, registry, epoch_seconds)
     if nodes is not None:
         store.register_nodes(NodeSpec.from_json(json_object(n)) for n in _as_list(_read_json(nodes)))
     if leases is not None:
         store.register_leases(LeaseTerms.from_json(json_object(x)) for x in _as_list(_read_json(leases)))
-    _emit(_in_batches(_as_list(_read_json(readings)), batch_size, store.ingest).to_json())
+    emit_json(_in_batches(_as_list(_read_json(readings)), batch_size, store.ingest).to_json())
 
 
 def _sender(server: str, key: str | None) -> Callable[[list[JsonValue]], IngestResult]:
@@ -268,7 +260,7 @@ def close_epoch_cmd(
     if server is not None:
         if asset is None or epoch is None:
             raise ConfigError("--server closes one epoch", hint="give --asset and --epoch")
-        _emit([_post(server, key, f"/meter/epochs/0x{asset_id(asset).hex()}/{epoch}/close")])
+        emit_json([_post(server, key, f"/meter/epochs/0x{asset_id(asset).hex()}/{epoch}/close")])
         return
     now_s = float(now) if now is not None else time.time()
     store = _store(db, chain_id, registry, epoch_seconds, grace_s)
@@ -290,7 +282,7 @@ def close_epoch_cmd(
             )
             continue
         records.append(close_epoch(store, a, e, now_s=now_s).to_json())
-    _emit(records)
+    emit_json(records)
 
 
 @app.command()
@@ -309,9 +301,9 @@ def prove(
 
     store = _store(db, chain_id, registry, epoch_seconds)
     if node is not None and seq is not None:
-        _emit(prove_reading(store, node, seq).to_json())
+        emit_json(prove_reading(store, node, seq).to_json())
     elif lease is not None and asset is not None and epoch is not None:
-        _emit(prove_delivery(store, asset_id(asset), epoch, lease).to_json())
+        emit_json(prove_delivery(store, asset_id(asset), epoch, lease).to_json())
     else:
         raise ConfigError("say which proof", hint="give --node and --seq, or --lease, --asset and --epoch")
 
@@ -342,7 +334,7 @@ def verify(
         valid = verify_delivery_proof(DeliveryProof.from_json(obj), target)
     else:
         raise ConfigError("the JSON is not a meter proof", hint="pass the output of 'drakewell meter prove'")
-    _emit({"kind": kind, "valid": valid})
+    emit_json({"kind": kind, "valid": valid})
     if not valid:
         raise typer.Exit(1)
 
@@ -362,7 +354,7 @@ def export(
     store = _store(db, chain_id, registry, epoch_seconds)
     path = store.export_parquet(out, asset_id(asset) if asset is not None else None, epoch)
 
-    _emit({"path": str(path), "rows": pq.read_metadata(path).num_rows})
+    emit_json({"path": str(path), "rows": pq.read_metadata(path).num_rows})
 
 
 @app.command()
@@ -402,10 +394,10 @@ def simulate(
         frame = pd.read_csv(ledger, parse_dates=["interval_start_utc"])
     fleet = simulate_fleet(frame, params, _domain(chain_id, registry), seed=seed)
     out.mkdir(parents=True, exist_ok=True)
-    _emit([{"address": a, "privateKey": k.hex} for a, k in fleet.keys.items()], out / "keys.json")
-    _emit([n.to_json() for n in fleet.nodes], out / "nodes.json")
-    _emit([s.to_json() for s in fleet.readings], out / "readings.json")
-    _emit(
+    emit_json([{"address": a, "privateKey": k.hex} for a, k in fleet.keys.items()], out / "keys.json")
+    emit_json([n.to_json() for n in fleet.nodes], out / "nodes.json")
+    emit_json([s.to_json() for s in fleet.readings], out / "readings.json")
+    emit_json(
         {
             "nodes": len(fleet.nodes),
             "readings": len(fleet.readings),

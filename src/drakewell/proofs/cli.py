@@ -14,6 +14,7 @@ import typer
 
 from drakewell.core.errors import ConfigError, ProofError
 from drakewell.core.jsontypes import JsonObject
+from drakewell.core.tables import emit_json
 from drakewell.metering.capacity import CapacityProof, prove_capacity, record_capacity, verify_capacity_proof
 from drakewell.metering.readings import asset_id
 from drakewell.proofs.gpu import Challenge, NodeWork, answer_challenge, new_challenge, run_challenge
@@ -28,15 +29,6 @@ AssetOpt = Annotated[str, typer.Option("--asset", help="Asset: a name or 0x + 64
 
 def _url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{Path(db)}"
-
-
-def _emit(obj: object, out: Path | None) -> None:
-    text = json.dumps(obj, indent=2)
-    if out is None:
-        typer.echo(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -101,7 +93,7 @@ def challenge(
         )
         engine.dispose()
         result["capacity"] = leaf.to_json()
-    _emit(result, out)
+    emit_json(result, out)
     if not verdict.passed:
         raise typer.Exit(1)
 
@@ -114,7 +106,7 @@ def prove_capacity_cmd(
 
     engine = open_engine(_url(db))
     try:
-        _emit(prove_capacity(engine, asset_id(asset), epoch, node).to_json(), None)
+        emit_json(prove_capacity(engine, asset_id(asset), epoch, node).to_json(), None)
     finally:
         engine.dispose()
 
@@ -174,7 +166,7 @@ def proxy(
         raise ProofError(f"cannot listen on {listen}: {exc}", hint="pick a free loopback port") from None
     now = time.time()
     estimates = relay.estimates(now, confidence)
-    _emit(
+    emit_json(
         {
             "tallies": [t.to_json() for t in relay.tallies()],
             "estimates": [
