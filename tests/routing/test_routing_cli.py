@@ -82,7 +82,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_for(url: str, deadline_s: float = 20.0) -> None:
+def _wait_for(url: str, deadline_s: float = 60.0) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         try:
