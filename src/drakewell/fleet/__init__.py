@@ -16,18 +16,45 @@ in-memory), GPU drivers (NVML or its fake), training-job hooks (webhook, Slurm, 
 detects and controls; :mod:`drakewell.fleet.metrics` exports the fleet in Prometheus format.
 """
 
-from drakewell.fleet.control import (
-    ApplyResult,
-    ControlSettings,
-    DeviceAccount,
-    DeviceState,
-    Fleet,
-    FleetSnapshot,
-    Setpoint,
-)
-from drakewell.fleet.devices import Command, GpuReading, MinerReading, Outcome
-from drakewell.fleet.errors import FleetError, GpuLibraryError, InventoryError
-from drakewell.fleet.inventory import Inventory, load_inventory, parse_inventory
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from drakewell.core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from drakewell.fleet.control import (
+        ApplyResult,
+        ControlSettings,
+        DeviceAccount,
+        DeviceState,
+        Fleet,
+        FleetSnapshot,
+        Setpoint,
+    )
+    from drakewell.fleet.devices import Command, GpuReading, MinerReading, Outcome
+    from drakewell.fleet.errors import FleetError, GpuLibraryError, InventoryError
+    from drakewell.fleet.inventory import Inventory, load_inventory, parse_inventory
+
+_LAZY = {
+    "ApplyResult": "drakewell.fleet.control",
+    "ControlSettings": "drakewell.fleet.control",
+    "DeviceAccount": "drakewell.fleet.control",
+    "DeviceState": "drakewell.fleet.control",
+    "Fleet": "drakewell.fleet.control",
+    "FleetSnapshot": "drakewell.fleet.control",
+    "Setpoint": "drakewell.fleet.control",
+    "Command": "drakewell.fleet.devices",
+    "GpuReading": "drakewell.fleet.devices",
+    "MinerReading": "drakewell.fleet.devices",
+    "Outcome": "drakewell.fleet.devices",
+    "FleetError": "drakewell.fleet.errors",
+    "GpuLibraryError": "drakewell.fleet.errors",
+    "InventoryError": "drakewell.fleet.errors",
+    "Inventory": "drakewell.fleet.inventory",
+    "load_inventory": "drakewell.fleet.inventory",
+    "parse_inventory": "drakewell.fleet.inventory",
+}
 
 __all__ = [
     "ApplyResult",
@@ -48,3 +75,6 @@ __all__ = [
     "load_inventory",
     "parse_inventory",
 ]
+
+# Resolved on first use, so importing fleet.runner (every `drakewell site` start) stays light.
+__getattr__ = lazy_exports(__name__, _LAZY)

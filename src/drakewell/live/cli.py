@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from drakewell.fleet.runner import run as run_loop
-from drakewell.live.service import RunOptions, run_site
 
 app = typer.Typer(help="Run a site: live signals in, fleet setpoints out, signed proof of response.")
 
@@ -44,6 +43,8 @@ def run(
 ) -> None:
     """Every interval and on every event: decide (the backtest's mpc step), command the fleet, verify
     by read-back, sign the measured energy; journal everything and resume from the journal."""
+    # the service pulls in dispatch, metering, the fleet and pandas (about 5 s): not for --help
+    from drakewell.live.service import RunOptions, run_site
 
     options = RunOptions(
         prices=prices,
