@@ -45,16 +45,17 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from drakewell.core.errors import ExchangeError
 from drakewell.core.httpguard import BodyLimit
 from drakewell.exchange.book import Order
-from drakewell.exchange.engine import MAX_PRICE, MAX_QTY
+from drakewell.exchange.engine import MAX_PRICE, MAX_QTY, Lease
 from drakewell.exchange.instruments import GPU_MODELS, INSTRUMENT_PATTERN, REGIONS
 from drakewell.exchange.operator_api import router as operator_router
-from drakewell.exchange.pricing import forward_curve, gpu_hour_index, marks
+from drakewell.exchange.pricing import Mark, forward_curve, gpu_hour_index, marks
 from drakewell.exchange.service import (
     LISTED_DAYS,
     AssetOut,
@@ -146,29 +147,17 @@ class TradeOut(BaseModel):
     taker_side: Literal["buy", "sell"]
 
 
-class LeaseOut(BaseModel):
-    lease_id: int
-    renter: str
-    provider: str
-    asset: str
-    instrument: str
-    gpus: int
-    start_s: int
-    end_s: int
-    price: int
-    amount: int
+@pydantic_dataclass
+class LeaseOut(Lease):
+    # the engine's lease record as it is answered, plus where it was forwarded
     forwarded: bool = Field(description="handed to the lease sink (e.g. opened in the LeaseEscrow)")
     sink_lease_id: int | None = Field(description="the sink's id for it (the escrow's lease id)")
 
 
-class MarkOut(BaseModel):
-    instrument: str
-    mark: int | None
-    last: int | None
-    best_bid: int | None
-    best_ask: int | None
-    traded_gpus: int
-    traded_gpu_hours: int
+@pydantic_dataclass(frozen=True)
+class MarkOut(Mark):
+    # the mark record as it is answered (a class of its own: the schema keeps the name MarkOut)
+    pass
 
 
 class ForwardOut(BaseModel):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from drakewell.chain import EscrowClient, ShareClient
 from drakewell.core.errors import ChainError
@@ -34,6 +34,8 @@ from drakewell.exchange.risk import Asset
 
 if TYPE_CHECKING:
     from drakewell.chain import Chain, Market
+
+T = TypeVar("T")
 
 
 class AssetRefused(OrderRejected):
@@ -60,6 +62,15 @@ class AssetDirectory(Protocol):
 
 def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
+
+
+def _by_escrow(table: Mapping[str, T], escrow: str, code: RejectCode, message: str, hint: str) -> T:
+    """What ``table`` (keyed by lower-case escrow address: addresses compare case-blind) holds for
+    ``escrow``; refused with ``code`` where it holds nothing."""
+    found = table.get(escrow.lower())
+    if found is None:
+        raise AssetRefused(code, message, hint=hint)
+    return found
 
 
 def _check_share(escrow: str, paid: str, share: str) -> None:
@@ -126,13 +137,13 @@ class ChainAssetDirectory:
                 f"the exchange's sender {self.market_sender} lacks MARKET_ROLE on escrow {escrow}",
                 hint="grant it MARKET_ROLE on the escrow, so the asset's leases can be opened",
             )
-        gpus = self.declared_gpus.get(escrow.lower())
-        if gpus is None:
-            raise AssetRefused(
-                RejectCode.UNDECLARED_ASSET,
-                f"no GPU count is declared for the asset of escrow {escrow}",
-                hint="deploy the market with its AssetSpec and give it to the directory",
-            )
+        gpus = _by_escrow(
+            self.declared_gpus,
+            escrow,
+            RejectCode.UNDECLARED_ASSET,
+            f"no GPU count is declared for the asset of escrow {escrow}",
+            "deploy the market with its AssetSpec and give it to the directory",
+        )
         return DeclaredAsset(escrow_client.address, share_client.address, "0x" + escrow_asset.hex(), gpus)
 
 
@@ -147,13 +158,13 @@ class InMemoryAssetDirectory:
         return asset
 
     def declared(self, escrow: str, share: str) -> DeclaredAsset:
-        asset = self.assets.get(escrow.lower())
-        if asset is None:
-            raise AssetRefused(
-                RejectCode.UNKNOWN_ESCROW,
-                f"no tokenized asset has escrow {escrow}",
-                hint="declare the asset first",
-            )
+        asset = _by_escrow(
+            self.assets,
+            escrow,
+            RejectCode.UNKNOWN_ESCROW,
+            f"no tokenized asset has escrow {escrow}",
+            "declare the asset first",
+        )
         _check_share(escrow, asset.share, share)
         return asset
 
