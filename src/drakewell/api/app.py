@@ -59,7 +59,7 @@ from drakewell.core.httpguard import (
     METER_MAX_BODY_BYTES,
     BodyLimit,
     KeyRing,
-    presented_key,
+    key_holder,
 )
 from drakewell.dispatch import backtest_inputs, build_inputs
 from drakewell.dispatch.backtest import resolve_site
@@ -250,14 +250,9 @@ def api_key_holder(request: Request) -> str:
     ring: KeyRing = request.app.state.api_keys
     if not ring:
         raise HTTPException(503, "this server has no API keys configured (serve --api-key), so no backtests")
-    name = ring.name_of(presented_key(request.headers))
-    if name is None:
-        raise HTTPException(
-            401,
-            "an API key is required: send 'Authorization: Bearer KEY'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return name
+    return key_holder(
+        request.headers, ring.name_of, "an API key is required: send 'Authorization: Bearer KEY'"
+    )
 
 
 def _state(request: Request) -> AppState:

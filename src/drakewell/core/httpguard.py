@@ -24,13 +24,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576  # 1 MiB: every JSON body of the product API fits
 METER_MAX_BODY_BYTES = 64 * 1_048_576  # a full ingest batch (50,000 readings of ~1.2 kB)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]", "testserver", "test")
+
+T = TypeVar("T")
 
 
 def _json_error(status: int, message: str) -> tuple[int, bytes]:
@@ -147,6 +151,18 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
             return token.strip()
     key = headers.get("x-api-key")
     return key.strip() if key and key.strip() else None
+
+
+def key_holder(headers: Mapping[str, str], holder_of: Callable[[str | None], T | None], required: str) -> T:
+    """Who calls: ``holder_of`` the key the request presents (:func:`presented_key`).
+
+    A missing key, or one ``holder_of`` does not know (``None``), answers ``401`` with the message
+    ``required`` and ``WWW-Authenticate: Bearer``.
+    """
+    holder = holder_of(presented_key(headers))
+    if holder is None:
+        raise HTTPException(401, required, headers={"WWW-Authenticate": "Bearer"})
+    return holder
 
 
 class KeyRing:

@@ -33,7 +33,7 @@ import pandas as pd
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 
 from drakewell.core.errors import MeteringError, ProofError
-from drakewell.core.httpguard import presented_key
+from drakewell.core.httpguard import key_holder
 from drakewell.core.jsontypes import JsonMapping
 from drakewell.metering.access import Caller, MeterAccess
 from drakewell.metering.capacity import (
@@ -81,14 +81,11 @@ def get_caller(request: Request) -> Caller:
         raise HTTPException(
             503, "this server has no meter keys configured (app.state.meter_access), so it accepts no writes"
         )
-    caller = access.caller(presented_key(request.headers))
-    if caller is None:
-        raise HTTPException(
-            401,
-            "a meter key is required: send 'Authorization: Bearer KEY' (the operator's or a gateway's)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return caller
+    return key_holder(
+        request.headers,
+        access.caller,
+        "a meter key is required: send 'Authorization: Bearer KEY' (the operator's or a gateway's)",
+    )
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
