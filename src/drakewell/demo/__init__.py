@@ -31,6 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from drakewell.core.cliopts import ForecastOpt, PricesOpt, SiteOpt, ZoneOpt
 from drakewell.core.errors import DrakewellError
 from drakewell.core.units import USD
 from drakewell.demo.capacity import summary_rows
@@ -96,17 +97,11 @@ def demo(
         "out"
     ),
     days: Annotated[int, typer.Option(min=2, max=92, help="days to run")] = 30,
-    prices: Annotated[
-        Path | None, typer.Option(help="ERCOT real-time price CSV (default: synthetic)")
-    ] = None,
-    forecast: Annotated[
-        Path | None, typer.Option(help="ERCOT day-ahead price CSV used as the forecast")
-    ] = None,
-    zone: Annotated[str | None, typer.Option(help="load zone column (default: the site's)")] = None,
+    prices: PricesOpt = None,
+    forecast: ForecastOpt = None,
+    zone: ZoneOpt = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic inputs and the fleet's noise")] = 7,
-    site: Annotated[
-        Path | None, typer.Option(help="site TOML (default: the example West Texas site)")
-    ] = None,
+    site: SiteOpt = None,
 ) -> None:
     """Run one month of the example hybrid site end to end and write the report."""
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from drakewell.core.cliopts import ForecastOpt, PricesOpt, SiteOpt, ZoneOpt
 from drakewell.core.errors import ConfigError
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.tables import compact_table
@@ -34,18 +35,10 @@ app = typer.Typer(help="Dispatch backtests.", no_args_is_help=True)
 
 @app.command()
 def backtest(
-    site: Annotated[
-        Path | None, typer.Option(help="site TOML (default: the example West Texas site)")
-    ] = None,
-    prices: Annotated[
-        Path | None, typer.Option(help="ERCOT real-time price CSV (default: synthetic July-September)")
-    ] = None,
-    forecast: Annotated[
-        Path | None, typer.Option(help="ERCOT day-ahead price CSV used as the forecast")
-    ] = None,
-    zone: Annotated[
-        str | None, typer.Option(help="price column, e.g. LZ_WEST (default: the site's zone)")
-    ] = None,
+    site: SiteOpt = None,
+    prices: PricesOpt = None,
+    forecast: ForecastOpt = None,
+    zone: ZoneOpt = None,
     hashprice: Annotated[
         str | None,
         typer.Option(

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from drakewell.catalog import load_catalog
+from drakewell.core.cliopts import DurationOpt
 from drakewell.core.jsontypes import JsonObject
 from drakewell.core.tables import compact_table
 from drakewell.fleet.control import Fleet, Setpoint
@@ -35,6 +36,8 @@ app = typer.Typer(help="Fleet control: scan, read and command miners and GPUs.",
 emulate_app = typer.Typer(
     help="Emulated devices on loopback, for trying Drakewell without hardware.", no_args_is_help=True
 )
+
+InventoryOpt = Annotated[Path, typer.Option(help="Fleet inventory TOML.")]
 
 
 def _write_json(path: Path | None, payload: object) -> None:
@@ -127,7 +130,7 @@ def _device_rows(fleet: Fleet) -> list[_DeviceRow]:
 
 @app.command()
 def status(
-    inventory: Annotated[Path, typer.Option(help="Fleet inventory TOML.")],
+    inventory: InventoryOpt,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write every device's reading as JSON.")
     ] = None,
@@ -208,7 +211,7 @@ def _result_payload(result: ApplyResult) -> JsonObject:
 
 @app.command("set")
 def set_power(
-    inventory: Annotated[Path, typer.Option(help="Fleet inventory TOML.")],
+    inventory: InventoryOpt,
     mining_mw: Annotated[float | None, typer.Option(help="Mining power target, MW (IT).")] = None,
     inference_mw: Annotated[float | None, typer.Option(help="Inference GPUs' power target, MW.")] = None,
     training_mw: Annotated[float | None, typer.Option(help="Training GPUs' power target, MW.")] = None,
@@ -323,7 +326,7 @@ def miners(
     slow_delay_s: Annotated[float, typer.Option(help="Reply delay of slow miners, s.")] = 20.0,
     fault_after_s: Annotated[float, typer.Option(help="Faults begin this many seconds after start.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed choosing which miners are faulty.")] = 0,
-    duration_s: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 3600.0,
+    duration_s: DurationOpt = 3600.0,
 ) -> None:
     """Run N emulated Whatsminers (BTMiner API v2 on TCP 4028) that pyasic detects and controls."""
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from drakewell.core.cliopts import ZoneOpt
 from drakewell.fleet.runner import run as run_loop
 
 app = typer.Typer(help="Run a site: live signals in, fleet setpoints out, signed proof of response.")
@@ -34,7 +35,7 @@ def run(
     journal: Annotated[Path, typer.Option(help="Append-only journal (resumed when it exists).")] = Path(
         "drakewell-live.jsonl"
     ),
-    zone: Annotated[str | None, typer.Option(help="Price zone (default: the site's).")] = None,
+    zone: ZoneOpt = None,
     start: Annotated[str | None, typer.Option(help="Replay from this UTC time (ISO-8601).")] = None,
     intervals: Annotated[int | None, typer.Option(help="Replay this many intervals.")] = None,
     hours: Annotated[float, typer.Option(help="Live horizon in hours (gridstatus).")] = 24.0,

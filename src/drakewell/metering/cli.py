@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import typer
 
+from drakewell.core.cliopts import EpochSecondsOpt, MeterDbOpt
 from drakewell.core.errors import ConfigError, MeteringError
 from drakewell.core.jsontypes import JsonMapping, JsonValue
 from drakewell.core.tables import emit_json
@@ -56,8 +57,9 @@ ChainIdOpt = Annotated[int, typer.Option("--chain-id", help="EIP-712 domain chai
 RegistryOpt = Annotated[
     str, typer.Option("--registry", help="MeterRegistry address (EIP-712 verifyingContract).")
 ]
-DbOpt = Annotated[str, typer.Option("--db", help="Database URL or SQLite file path.")]
-EpochSecondsOpt = Annotated[int, typer.Option("--epoch-seconds", help="Epoch length in seconds.")]
+AssetsOpt = Annotated[
+    str | None, typer.Option("--asset", help="Asset id (0x+64 hex) or name; default: every asset.")
+]
 ServerOpt = Annotated[
     str | None,
     typer.Option("--server", help="Base URL of a drakewell server (its meter API) instead of --db."),
@@ -181,7 +183,7 @@ def ingest(
             "readings naming an unregistered lease are refused."
         ),
     ] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
@@ -234,11 +236,9 @@ def _in_batches(
 
 @app.command("close-epoch")
 def close_epoch_cmd(
-    asset: Annotated[
-        str | None, typer.Option(help="Asset id (0x+64 hex) or name; default: every asset.")
-    ] = None,
+    asset: AssetsOpt = None,
     epoch: Annotated[int | None, typer.Option(help="Epoch number; default: every open epoch.")] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
@@ -292,7 +292,7 @@ def prove(
     lease: Annotated[int | None, typer.Option(help="Lease id (delivery proof).")] = None,
     asset: Annotated[str | None, typer.Option(help="Asset id or name (delivery proof).")] = None,
     epoch: Annotated[int | None, typer.Option(help="Epoch (delivery proof).")] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,
@@ -342,9 +342,9 @@ def verify(
 @app.command()
 def export(
     out: Annotated[Path, typer.Option(help="Parquet file to write.")],
-    asset: Annotated[str | None, typer.Option(help="Asset id (0x+64 hex) or name; default: all.")] = None,
+    asset: AssetsOpt = None,
     epoch: Annotated[int | None, typer.Option(help="Epoch; default: all.")] = None,
-    db: DbOpt = DEFAULT_DB,
+    db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
     epoch_seconds: EpochSecondsOpt = 86_400,

@@ -12,6 +12,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from drakewell.core.cliopts import DurationOpt, EpochSecondsOpt, MeterDbOpt
 from drakewell.core.errors import ConfigError, ProofError
 from drakewell.core.jsontypes import JsonObject
 from drakewell.core.tables import emit_json
@@ -23,7 +24,6 @@ from drakewell.store import open_engine
 
 app = typer.Typer(help="Proofs of capacity: GPU challenges and verified mining shares.", no_args_is_help=True)
 
-DbOpt = Annotated[str, typer.Option("--db", help="Meter store: database URL or SQLite file path.")]
 AssetOpt = Annotated[str, typer.Option("--asset", help="Asset: a name or 0x + 64 hex digits.")]
 
 
@@ -100,7 +100,10 @@ def challenge(
 
 @app.command("prove-capacity")
 def prove_capacity_cmd(
-    db: DbOpt, asset: AssetOpt, epoch: Annotated[int, typer.Option()], node: Annotated[str, typer.Option()]
+    db: MeterDbOpt,
+    asset: AssetOpt,
+    epoch: Annotated[int, typer.Option()],
+    node: Annotated[str, typer.Option()],
 ) -> None:
     """Print a node's capacity leaf in a closed epoch with its Merkle proof (evidence for a dispute)."""
 
@@ -136,8 +139,8 @@ def verify(
 def proxy(
     pool: Annotated[str, typer.Option(help="The pool's Stratum address, HOST:PORT.")],
     listen: Annotated[str, typer.Option(help="Loopback address miners connect to.")] = "127.0.0.1:3333",
-    duration_s: Annotated[float, typer.Option(help="Stop after this many seconds.")] = 3_600.0,
-    epoch_seconds: Annotated[int, typer.Option(help="Epoch length in seconds.")] = 86_400,
+    duration_s: DurationOpt = 3_600.0,
+    epoch_seconds: EpochSecondsOpt = 86_400,
     confidence: Annotated[float, typer.Option(help="Confidence of the hashrate intervals.")] = 0.95,
     out: Annotated[Path | None, typer.Option(help="Write the tallies and estimates here.")] = None,
 ) -> None:

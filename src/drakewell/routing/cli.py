@@ -31,6 +31,9 @@ app = typer.Typer(help="Edge inference routing: simulate policies and run the ga
 
 LATENCY_SOURCES = ("auto", "skyplane", "model")
 
+SlaMsOpt = Annotated[float, typer.Option(help="TTFT SLA in milliseconds.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+
 
 @app.command()
 def simulate(
@@ -39,7 +42,7 @@ def simulate(
     ] = None,
     load: Annotated[float, typer.Option(help="Offered load as a fraction of total capacity.")] = 0.8,
     hours: Annotated[float, typer.Option(help="Simulated hours (from 17:15 UTC, the busy hour).")] = 0.25,
-    sla_ms: Annotated[float, typer.Option(help="TTFT SLA in milliseconds.")] = 800.0,
+    sla_ms: SlaMsOpt = 800.0,
     seed: Annotated[int, typer.Option(help="Seed of the workload and of random policies.")] = 0,
     latency: Annotated[str, typer.Option(help="RTT source: auto, skyplane or model.")] = "auto",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
@@ -199,8 +202,8 @@ def serve(
         str, typer.Option(help="Region of users without an x-user-region header (needs region= on backends).")
     ] = "local",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    sla_ms: Annotated[float, typer.Option(help="TTFT SLA in milliseconds.")] = 800.0,
+    port: PortOpt = 8080,
+    sla_ms: SlaMsOpt = 800.0,
     connect_timeout_s: Annotated[float, typer.Option(help="Per-backend connect timeout.")] = 0.5,
     first_byte_timeout_s: Annotated[float, typer.Option(help="Per-backend time to first byte.")] = 10.0,
     latency: Annotated[str, typer.Option(help="RTT source when backends have regions.")] = "auto",
@@ -263,7 +266,7 @@ def serve(
 def fake_backend(
     name: Annotated[str, typer.Option(help="Name reported in x-backend.")] = "fake",
     mode: Annotated[str, typer.Option(help="healthy, hang, error or stall.")] = "healthy",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9001,
+    port: PortOpt = 9001,
     ttft_s: Annotated[float, typer.Option(help="Delay before the first token.")] = 0.05,
     tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 16,
     token_delay_s: Annotated[float, typer.Option(help="Delay between streamed tokens.")] = 0.02,
