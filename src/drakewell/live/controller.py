@@ -48,12 +48,14 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from drakewell.core.fields import as_float, as_int, as_optional_float, as_str
+from drakewell.core.fields import json_object as as_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonValue
 from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
 from drakewell.dispatch.types import DispatchInputs
 from drakewell.fleet.control import Setpoint
 from drakewell.live.config import LiveConfig, LiveError
-from drakewell.live.journal import Journal, as_float, as_int, as_object, as_optional_float, as_str
+from drakewell.live.journal import Journal
 from drakewell.live.signals import DrEvent, PriceTick, ReplayClock, WallClock, event_target_mw, event_value
 
 if TYPE_CHECKING:

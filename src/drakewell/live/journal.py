@@ -12,8 +12,8 @@ Records (``kind``):
   it, so an event opted into is never forgotten);
 - ``safe_mode``: entering (``on``) or leaving safe mode and why.
 
-Records are JSON objects; :func:`as_int`, :func:`as_float`, :func:`as_optional_float`, :func:`as_str`
-and :func:`as_object` read a field back as the type it was written with.
+Records are JSON objects; the readers of :mod:`drakewell.core.fields` read a field back as the type
+it was written with.
 
 A line cut short by a crash (``kill -9`` between ``write`` and ``fsync``) is the only damage the
 journal can suffer; :func:`read_journal` drops an unterminated last line and refuses any other
@@ -30,7 +30,7 @@ from pathlib import Path
 from drakewell.core.jsontypes import JsonObject
 from drakewell.live.config import LiveError
 
-__all__ = ["Journal", "as_float", "as_int", "as_object", "as_optional_float", "as_str", "read_journal"]
+__all__ = ["Journal", "read_journal"]
 
 
 def read_journal(path: str | Path) -> list[JsonObject]:
@@ -86,39 +86,3 @@ class Journal:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-# -- reading a record's fields (a journal this tool wrote holds each field's JSON type) ----------
-
-
-def as_int(value: object) -> int:
-    """A journalled count or index (``int()`` of it, as a number or its text)."""
-    if isinstance(value, int | float | str):
-        return int(value)
-    raise TypeError(f"journal field is not a number: {value!r}")
-
-
-def as_float(value: object) -> float:
-    """A journalled quantity (``float()`` of it, as a number or its text)."""
-    if isinstance(value, int | float | str):
-        return float(value)
-    raise TypeError(f"journal field is not a number: {value!r}")
-
-
-def as_optional_float(value: object) -> float | None:
-    """A journalled quantity that may be ``null``."""
-    return None if value is None else as_float(value)
-
-
-def as_str(value: object) -> str:
-    """A journalled name or ISO-8601 time."""
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"journal field is not text: {value!r}")
-
-
-def as_object(value: object) -> JsonObject:
-    """A journalled JSON object (a step, an event, a carried state)."""
-    if isinstance(value, dict):
-        return value
-    raise TypeError(f"journal field is not an object: {value!r}")

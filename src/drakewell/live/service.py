@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from drakewell.core.fields import as_float, as_str
 from drakewell.core.jsontypes import JsonObject
 from drakewell.dispatch.backtest import load_backtest_inputs, resolve_site
 from drakewell.dispatch.inputs import build_inputs
@@ -29,7 +30,7 @@ from drakewell.fleet import Fleet, load_inventory
 from drakewell.inputs.prices import align_da_to_rt, fetch_gridstatus_prices
 from drakewell.live.config import LiveConfig, LiveError, load_live_config
 from drakewell.live.controller import Controller, PriceSource
-from drakewell.live.journal import Journal, as_float, as_str
+from drakewell.live.journal import Journal
 from drakewell.live.meter import IntervalMeter
 from drakewell.live.signals import DrEvent, GridstatusPrices, ReplayClock, ReplayPrices, WallClock
 from drakewell.live.ven import Ven

@@ -37,10 +37,10 @@ from typing import Any
 
 import pandas as pd
 
+from drakewell.core.fields import as_float, as_int, as_str
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.inputs.prices import fetch_gridstatus_prices, select_zone
 from drakewell.live.config import LiveError, OpenAdrConfig
-from drakewell.live.journal import as_float, as_int, as_str
 
 __all__ = [
     "DrEvent",

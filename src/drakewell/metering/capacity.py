@@ -58,9 +58,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from drakewell.core.errors import ProofError
+from drakewell.core.fields import Fields, as_int, hex_bytes, hex_list, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
-from drakewell.metering.fields import Fields, as_int, hex_bytes, hex_list, json_object, path_json
+from drakewell.metering.fields import path_json
 from drakewell.metering.readings import asset_id, normalize_address
 from drakewell.store import metadata
 

@@ -42,11 +42,12 @@ import pandas as pd
 from sqlalchemy import select, update
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.fields import Fields, as_bytes, as_float, as_int, hex_bytes, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
 from drakewell.metering.capacity import capacity_root, close_capacity
-from drakewell.metering.fields import Fields, as_bytes, as_float, as_int, hex_bytes, json_object, path_json
+from drakewell.metering.fields import path_json
 from drakewell.metering.ingest import LeaseTerms, MeterStore, signed_from_row
 from drakewell.metering.readings import (
     DELIVERY_LEAF_TYPES,

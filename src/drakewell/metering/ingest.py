@@ -58,9 +58,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.fields import Fields, as_bytes, as_int, hex_bytes, json_list, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonScalar, JsonValue
 from drakewell.metering import tables
-from drakewell.metering.fields import Fields, as_bytes, as_int, hex_bytes, json_list, json_object
 from drakewell.metering.readings import (
     DEFAULT_EPOCH_SECONDS,
     MalformedReadingError,

@@ -31,9 +31,9 @@ from operator import attrgetter
 from typing import TypeAlias
 
 from drakewell.core.errors import MeteringError
+from drakewell.core.fields import as_int
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import keccak256
-from drakewell.metering.fields import as_int
 
 READING_TYPE = (
     "Reading(address node,bytes32 asset,uint64 epoch,uint64 seq,uint64 windowStart,uint64 windowEnd,"
