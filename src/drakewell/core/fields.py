@@ -36,24 +36,26 @@ class Fields(Protocol):
     def __getitem__(self, key: str, /) -> object: ...
 
 
+# What int() and float() take; the plain types come first, so that they match before a (slow)
+# protocol check is made.
+_INT_LIKE = int | float | str | bytes | bytearray | SupportsInt | SupportsIndex
+_FLOAT_LIKE = int | float | str | bytes | bytearray | SupportsFloat | SupportsIndex
+
+
 def _wrong(target: str, what: str, value: object) -> TypeError:
     return TypeError(f"{target}() argument must be {what}, not {type(value).__name__!r}")
 
 
 def as_int(value: object) -> int:
     """``int(value)``: an integer, a real number (truncated) or numeric text."""
-    if isinstance(value, int | float | str):  # the common case first: a protocol check is slow
-        return int(value)
-    if isinstance(value, bytes | bytearray | SupportsInt | SupportsIndex):
+    if isinstance(value, _INT_LIKE):
         return int(value)
     raise _wrong("int", "a string, a bytes-like object or a real number", value)
 
 
 def as_float(value: object) -> float:
     """``float(value)``: a real number or numeric text."""
-    if isinstance(value, int | float | str):  # the common case first: a protocol check is slow
-        return float(value)
-    if isinstance(value, bytes | bytearray | SupportsFloat | SupportsIndex):
+    if isinstance(value, _FLOAT_LIKE):
         return float(value)
     raise _wrong("float", "a string or a real number", value)
 
