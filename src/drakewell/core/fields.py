@@ -80,8 +80,11 @@ def as_bytes(value: object) -> bytes:
 
 
 def hex_bytes(value: object) -> bytes:
-    """The bytes of ``0x`` hex text (as stored for assets and as JSON carries bytes)."""
-    return bytes.fromhex(str(value)[2:])
+    """The bytes of ``0x`` hex text (as stored for assets and as JSON carries bytes); ``ValueError``
+    for anything else."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError(f"{value!r} is not 0x hex")
+    return bytes.fromhex(value[2:])
 
 
 def hex_list(values: object) -> tuple[bytes, ...]:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine, Record
-from drakewell.store import metadata, open_engine, sqlite_url
+from drakewell.store import database_url, metadata, open_engine
 
 journal_table = Table(
     "exchange_journal",
@@ -45,17 +45,11 @@ class JournalError(ExchangeError):
     """The journal is out of sequence or unreadable."""
 
 
-def journal_url(path_or_url: str | Path) -> str:
-    """A database URL from a URL or a file path (SQLite)."""
-    text = str(path_or_url)
-    return text if "://" in text else sqlite_url(text)
-
-
 class Journal:
     """Append-only command log at a database URL (or SQLite file path)."""
 
     def __init__(self, path_or_url: str | Path) -> None:
-        self.url = journal_url(path_or_url)
+        self.url = database_url(str(path_or_url))
         self.db = open_engine(self.url)
         with self.db.connect() as conn:
             last = conn.execute(select(func.max(journal_table.c.seq))).scalar()

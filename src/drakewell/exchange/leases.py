@@ -35,7 +35,7 @@ from sqlalchemy import Column, Integer, String, Table, Text, select
 
 from drakewell.core.errors import ExchangeError
 from drakewell.exchange.engine import Engine, Lease
-from drakewell.store import metadata, open_engine, sqlite_url
+from drakewell.store import database_url, metadata, open_engine
 
 dead_letters_table = Table(
     "exchange_dead_letters",
@@ -148,7 +148,7 @@ class DeadLetterLog:
         self.letters: dict[int, DeadLetter] = {}
         if path_or_url is not None:
             text = str(path_or_url)
-            self.db = open_engine(text if "://" in text else sqlite_url(text))
+            self.db = open_engine(database_url(text))
             with self.db.connect() as conn:
                 for row in conn.execute(select(dead_letters_table).order_by(dead_letters_table.c.lease_id)):
                     self.letters[int(row.lease_id)] = DeadLetter(*row)

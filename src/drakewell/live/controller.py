@@ -48,8 +48,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
-from drakewell.core.fields import as_float, as_int, as_optional_float, as_str
-from drakewell.core.fields import json_object as as_object
+from drakewell.core.fields import as_float, as_int, as_optional_float, as_str, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonValue
 from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
 from drakewell.dispatch.types import DispatchInputs
@@ -98,7 +97,7 @@ def step_from_json(obj: JsonMapping) -> StepDecision:
         mining_mw=as_float(obj["mining_mw"]),
         inference_mw=as_float(obj["inference_mw"]),
         spot_mw=as_float(obj["spot_mw"]),
-        training_by_job_mw={int(k): as_float(v) for k, v in as_object(obj["training_by_job_mw"]).items()},
+        training_by_job_mw={int(k): as_float(v) for k, v in json_object(obj["training_by_job_mw"]).items()},
         reserve_mw=as_float(obj["reserve_mw"]),
         status=str(obj["status"]),
         reserve_plan=None
@@ -231,18 +230,18 @@ class Controller:
             self._base = starts[-1]
             carry = j.records[self._base].get("carry")
         if carry is not None:
-            self._take_carry(as_object(carry))
+            self._take_carry(json_object(carry))
         self._restore_events()
         self._apply_caps()
         decided: dict[int, JsonObject] = {}
         for r in self._records("decision"):
-            decided[as_int(as_object(r["step"])["t"])] = r
+            decided[as_int(json_object(r["step"])["t"])] = r
         for t in sorted(decided):
             r = decided[t]
             self.inputs.price_usd_per_mwh[t] = as_float(r["price"])
             if r.get("priced", True):
                 st.last_price_t = t
-            step = step_from_json(as_object(r["step"]))
+            step = step_from_json(json_object(r["step"]))
             if st.current is not None:
                 self.planner.commit(st.current)
             st.current, st.c = step, t
@@ -264,7 +263,7 @@ class Controller:
             if kind == "start":
                 first, step = pd.Timestamp(as_str(r["first"])), pd.Timedelta(hours=as_float(r["hours"]))
             elif kind == "event":
-                ev = DrEvent.from_json(as_object(r["event"]))
+                ev = DrEvent.from_json(json_object(r["event"]))
                 self.events[ev.event_id] = EventRecord(
                     ev,
                     as_str(r["opt"]),
@@ -277,7 +276,7 @@ class Controller:
                 )
             elif kind == "decision" and str(r["reason"]).startswith("event:") and first is not None:
                 rec = self.events.get(str(r["reason"]).removeprefix("event:"))
-                lo = first + as_int(as_object(r["step"])["t"]) * step
+                lo = first + as_int(json_object(r["step"])["t"]) * step
                 if rec is not None and rec.start < lo + step and rec.end > lo:
                     rec.acted = True
             elif kind in ("event_verified", "event_result") and r["event_id"] in self.events:
@@ -301,7 +300,7 @@ class Controller:
     def _take_carry(self, carry: JsonMapping) -> None:
         q = self.planner
         q.m_prev = as_float(carry["m_prev"])
-        q.best = {int(month): as_float(price) for month, price in as_object(carry["best"]).items()}
+        q.best = {int(month): as_float(price) for month, price in json_object(carry["best"]).items()}
         recent = np.asarray(carry["recent"], dtype=float)
         if len(recent) == len(q.recent):  # the same minimum off time
             q.recent = recent
@@ -339,7 +338,7 @@ class Controller:
             as_int(cmd["t"]),
             as_float(cmd["mining_mw"]),
             resend_of=as_int(cmd["seq"]),
-            ai_fleet_mw=None if ai is None else {role: as_float(mw) for role, mw in as_object(ai).items()},
+            ai_fleet_mw=None if ai is None else {role: as_float(mw) for role, mw in json_object(ai).items()},
         )
 
     # -- site power ---------------------------------------------------------------------------
@@ -828,19 +827,19 @@ class Controller:
         """The last journalled decision of every interval (what was, or will be, committed)."""
         out: dict[int, StepDecision] = {}
         for r in self._records("decision"):
-            step = step_from_json(as_object(r["step"]))
+            step = step_from_json(json_object(r["step"]))
             out[step.t] = step
         return out
 
 
 def _decision_row(r: JsonObject) -> JsonObject:
     """One journalled decision as a row of the live page."""
-    step = as_object(r["step"])
+    step = json_object(r["step"])
     return {
         "t": step["t"],
         "reason": r["reason"],
         "price": r["price"],
         "cap_mw": r["cap_mw"],
         **{k: step[k] for k in ("mining_mw", "inference_mw", "spot_mw")},
-        "training_mw": sum(as_float(mw) for mw in as_object(step["training_by_job_mw"]).values()),
+        "training_mw": sum(as_float(mw) for mw in json_object(step["training_by_job_mw"]).values()),
     }

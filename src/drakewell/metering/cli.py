@@ -26,6 +26,7 @@ import typer
 
 from drakewell.core.cliopts import EpochSecondsOpt, MeterDbOpt
 from drakewell.core.errors import ConfigError, MeteringError
+from drakewell.core.fields import json_object
 from drakewell.core.jsontypes import JsonMapping, JsonValue
 from drakewell.core.tables import emit_json
 from drakewell.metering.epochs import (
@@ -38,12 +39,11 @@ from drakewell.metering.epochs import (
     verify_delivery_proof,
     verify_reading_proof,
 )
-from drakewell.metering.fields import json_object
 from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
 from drakewell.metering.ingest import IngestResult, LeaseTerms, MeterStore, NodeSpec, Rejection
 from drakewell.metering.readings import MeterDomain, Reading, asset_id
 from drakewell.metering.signing import NodeKey
-from drakewell.store import sqlite_url
+from drakewell.store import database_url
 
 app = typer.Typer(
     help="Verifiable metering: signed readings, epoch Merkle roots, proofs.", no_args_is_help=True
@@ -119,7 +119,7 @@ def _domain(chain_id: int, registry: str) -> MeterDomain:
 
 
 def _store(db: str, chain_id: int, registry: str, epoch_seconds: int, grace_s: int = 900) -> MeterStore:
-    url = db if "://" in db else sqlite_url(db)
+    url = database_url(db)
     if "://" not in db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
     return MeterStore(url, _domain(chain_id, registry), epoch_seconds=epoch_seconds, close_grace_s=grace_s)

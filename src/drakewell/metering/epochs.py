@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
@@ -42,7 +42,7 @@ import pandas as pd
 from sqlalchemy import select, update
 
 from drakewell.core.errors import MeteringError
-from drakewell.core.fields import Fields, as_bytes, as_float, as_int, hex_bytes, json_object
+from drakewell.core.fields import Fields, as_bytes, as_float, as_int, hex_bytes, hex_list, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, keccak256, leaf_hashes_static, verify_proof
 from drakewell.metering import tables
@@ -456,9 +456,9 @@ class ReadingProof:
         try:
             return cls(
                 reading=Reading.from_json(obj["reading"]),
-                signature=_hex(obj["signature"]),
-                proof=_hexes(obj["proof"]),
-                root=_hex(obj["root"]),
+                signature=hex_bytes(obj["signature"]),
+                proof=hex_list(obj["proof"]),
+                root=hex_bytes(obj["root"]),
             )
         except (KeyError, TypeError, ValueError, MalformedReadingError) as exc:
             raise EpochError(
@@ -486,25 +486,13 @@ class DeliveryProof:
         try:
             return cls(
                 delivery=Delivery.from_json(json_object(obj["delivery"])),
-                proof=_hexes(obj["proof"]),
-                root=_hex(obj["root"]),
+                proof=hex_list(obj["proof"]),
+                root=hex_bytes(obj["root"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EpochError(
                 f"bad delivery proof: {exc}", hint="pass the JSON that 'meter prove' wrote"
             ) from None
-
-
-def _hex(text: object) -> bytes:
-    if not isinstance(text, str) or not text.startswith("0x"):
-        raise ValueError(f"{text!r} is not 0x hex")
-    return bytes.fromhex(text[2:])
-
-
-def _hexes(texts: object) -> tuple[bytes, ...]:
-    if not isinstance(texts, Iterable):
-        raise TypeError(f"{type(texts).__name__!r} object is not iterable")
-    return tuple(_hex(t) for t in texts)
 
 
 def prove_reading(store: MeterStore, node: str, seq: int) -> ReadingProof:

@@ -1,17 +1,15 @@
 """The JSON every Merkle proof ends with.
 
-The typed readers metering narrows record values with live in :mod:`drakewell.core.fields`;
-:func:`json_object` is also named here for ``metering.cli``, which imports it from this module.
+The typed readers metering narrows record values with live in :mod:`drakewell.core.fields`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from drakewell.core.fields import json_object
 from drakewell.core.jsontypes import JsonObject
 
-__all__ = ["json_object", "path_json"]
+__all__ = ["path_json"]
 
 
 def path_json(leaf: bytes, proof: Sequence[bytes], root: bytes) -> JsonObject:

@@ -20,15 +20,11 @@ from drakewell.metering.capacity import CapacityProof, prove_capacity, record_ca
 from drakewell.metering.readings import asset_id
 from drakewell.proofs.gpu import Challenge, NodeWork, answer_challenge, new_challenge, run_challenge
 from drakewell.proofs.proxy import StratumProxy
-from drakewell.store import open_engine
+from drakewell.store import database_url, open_engine
 
 app = typer.Typer(help="Proofs of capacity: GPU challenges and verified mining shares.", no_args_is_help=True)
 
 AssetOpt = Annotated[str, typer.Option("--asset", help="Asset: a name or 0x + 64 hex digits.")]
-
-
-def _url(db: str) -> str:
-    return db if "://" in db else f"sqlite:///{Path(db)}"
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -77,7 +73,7 @@ def challenge(
         if node is None or asset is None:
             raise ConfigError("--db needs --node and --asset", hint="say whose capacity the verdict shows")
 
-        engine = open_engine(_url(db))
+        engine = open_engine(database_url(db))
         now = time.time()
         leaf = record_capacity(
             engine,
@@ -107,7 +103,7 @@ def prove_capacity_cmd(
 ) -> None:
     """Print a node's capacity leaf in a closed epoch with its Merkle proof (evidence for a dispute)."""
 
-    engine = open_engine(_url(db))
+    engine = open_engine(database_url(db))
     try:
         emit_json(prove_capacity(engine, asset_id(asset), epoch, node).to_json(), None)
     finally:

@@ -49,6 +49,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from drakewell.core.errors import ProofError
+from drakewell.core.fields import as_float, as_int, hex_bytes
 from drakewell.core.jsontypes import JsonMapping, JsonObject
 from drakewell.core.merkle import MerkleTree, leaf_hashes_static, verify_proof
 from drakewell.proofs.arrays import FEW_ROWS, multiply, resolve_backend
@@ -91,7 +92,7 @@ class Challenge:
     @classmethod
     def from_json(cls, obj: JsonMapping) -> Challenge:
         try:
-            return cls(seed=_hex(obj["seed"]), n=int(_number(obj["n"])))
+            return cls(seed=hex_bytes(obj["seed"]), n=as_int(obj["n"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError(
                 f"bad challenge {obj!r}: {exc}", hint='a challenge is {"seed": "0x…", "n": 4096}'
@@ -231,10 +232,10 @@ class Commitment:
     def from_json(cls, obj: JsonMapping) -> Commitment:
         try:
             return cls(
-                seed=_hex(obj["seed"]),
-                n=int(_number(obj["n"])),
-                root=_hex(obj["root"]),
-                node_seconds=float(_number(obj["nodeSeconds"])),
+                seed=hex_bytes(obj["seed"]),
+                n=as_int(obj["n"]),
+                root=hex_bytes(obj["root"]),
+                node_seconds=as_float(obj["nodeSeconds"]),
                 backend=str(obj.get("backend", "numpy")),
                 device=str(obj.get("device", "cpu")),
             )
@@ -314,7 +315,7 @@ class RowOpening:
             row = np.asarray(values, dtype=np.int64)
             if row.ndim != 1 or (row.size and (row.min() < -(2**31) or row.max() >= 2**31)):
                 raise ValueError("row is not a list of int32 values")
-            return cls(int(_number(obj["index"])), row.astype(np.int32), tuple(_hex(p) for p in proof))
+            return cls(as_int(obj["index"]), row.astype(np.int32), tuple(hex_bytes(p) for p in proof))
         except (KeyError, TypeError, ValueError) as exc:
             raise ProofError(
                 f"bad row opening: {exc}", hint="pass the openings 'proofs challenge' wrote"
@@ -430,16 +431,3 @@ def run_challenge(
     elapsed = time.perf_counter() - t0
     rows = sample_rows(challenge.n, k, rng)
     return verify_openings(challenge, work.commitment, rows, work.open_rows(rows), elapsed_s=elapsed)
-
-
-def _hex(text: object) -> bytes:
-    if not isinstance(text, str) or not text.startswith("0x"):
-        raise ValueError(f"{text!r} is not 0x hex")
-    return bytes.fromhex(text[2:])
-
-
-def _number(value: object) -> int | float | str:
-    """A JSON number (or its text), for ``int()`` or ``float()``; anything else is a TypeError."""
-    if not isinstance(value, int | float | str):
-        raise TypeError(f"{value!r} is not a number")
-    return value

@@ -26,6 +26,11 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def database_url(text: str) -> str:
+    """``text`` as a database URL: a URL as given, or a SQLite file path's URL."""
+    return text if "://" in text else sqlite_url(text)
+
+
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
