@@ -15,10 +15,12 @@ from drakewell.dispatch.ledger import build_ledger, limit_violations
 from drakewell.dispatch.policies import (
     POLICIES,
     Policy,
+    ThresholdPolicy,
     four_cp_trigger,
     get_policy,
     policy_names,
     record_weight,
+    register,
     simulate_rule,
 )
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingJob
@@ -114,6 +116,14 @@ def test_registry_lists_policies_and_refuses_unknown_names() -> None:
     with pytest.raises(DispatchInputError, match="unknown dispatch policy 'greedy'") as err:
         get_policy("greedy")
     assert "mpc" in (err.value.hint or "")
+
+
+def test_registry_refuses_to_replace_a_registered_policy() -> None:
+    # a second registration under a built-in name once replaced the built-in without a word
+    mpc = POLICIES["mpc"]
+    with pytest.raises(DispatchInputError, match="a dispatch policy named 'mpc' is already registered"):
+        register("mpc")(ThresholdPolicy)
+    assert POLICIES["mpc"] is mpc and get_policy("mpc").name == "mpc"
 
 
 def test_every_policy_respects_the_limits_and_perfect_bounds_them(week: DispatchInputs) -> None:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from drakewell.core.errors import DispatchError
+from drakewell.core.registry import Registry
 from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import (
     DispatchModel,
@@ -78,25 +79,13 @@ class Policy(Protocol):
     def run(self, inputs: DispatchInputs, progress: Progress | None = None) -> Decisions: ...
 
 
-POLICIES: dict[str, Callable[[], Policy]] = {}
-
-
-def register(name: str) -> Callable[[Callable[[], Policy]], Callable[[], Policy]]:
-    def deco(factory: Callable[[], Policy]) -> Callable[[], Policy]:
-        POLICIES[name] = factory
-        return factory
-
-    return deco
+POLICIES: Registry[Policy] = Registry("dispatch policy", unknown=DispatchInputError, choices=" or 'all'")
+register = POLICIES.register
 
 
 def get_policy(name: str) -> Policy:
     """A fresh policy object by name; unknown names raise with the list of known ones."""
-    try:
-        return POLICIES[name]()
-    except KeyError:
-        raise DispatchInputError(
-            f"unknown dispatch policy {name!r}", hint=f"choose one of {', '.join(sorted(POLICIES))} or 'all'"
-        ) from None
+    return POLICIES.make(name)
 
 
 def policy_names() -> list[str]:

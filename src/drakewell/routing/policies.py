@@ -35,11 +35,12 @@ Policies (register more with :func:`register_policy`):
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from drakewell.core.errors import RoutingError
+from drakewell.core.registry import Registry
 from drakewell.routing.nodes import EdgeNode, check_unique_names
 
 SLOT_S_EWMA_ALPHA = 0.05
@@ -142,42 +143,20 @@ class RoutingPolicy(Protocol):
     ) -> int: ...
 
 
-_REGISTRY: dict[str, Callable[..., RoutingPolicy]] = {}
-
-
-def register_policy(name: str) -> Callable[[Callable[..., RoutingPolicy]], Callable[..., RoutingPolicy]]:
-    """Class decorator: make a policy available to :func:`make_policy` under ``name``."""
-
-    def wrap(factory: Callable[..., RoutingPolicy]) -> Callable[..., RoutingPolicy]:
-        if name in _REGISTRY:
-            raise RoutingError(
-                f"a routing policy named {name!r} is already registered", hint="pick another name"
-            )
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
+POLICIES: Registry[RoutingPolicy] = Registry(
+    "routing policy", unknown=UnknownPolicyError, refused=RoutingError
+)
+register_policy = POLICIES.register
 
 
 def policy_names() -> tuple[str, ...]:
     """Registered policy names, in registration order."""
-    return tuple(_REGISTRY)
+    return tuple(POLICIES)
 
 
 def make_policy(name: str, **params: float) -> RoutingPolicy:
     """A fresh policy by name; ``params`` go to its constructor."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownPolicyError(
-            f"unknown routing policy {name!r}", hint=f"use one of: {', '.join(_REGISTRY)}"
-        ) from None
-    try:
-        return factory(**params)
-    except TypeError as exc:
-        raise RoutingError(
-            f"bad parameters for policy {name!r}: {exc}", hint="check the parameter names"
-        ) from None
+    return POLICIES.make(name, **params)
 
 
 def _require(candidates: Sequence[int]) -> None:
