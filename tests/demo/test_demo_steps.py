@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from drakewell.core.units import usd_to_base
 from drakewell.demo.market import (
+    ASK_LADDER,
+    BUY_ORDERS,
     INVESTORS,
     POOL_GPUS,
     SHARE,
@@ -18,6 +22,7 @@ from drakewell.demo.market import (
     trade,
 )
 from drakewell.dispatch.backtest import resolve_site
+from drakewell.exchange.engine import Engine
 from drakewell.report.summary import Loan
 
 
@@ -43,10 +48,20 @@ def test_tokenize_sells_every_share_to_the_allowlisted_investors() -> None:
     assert tok.market.spec.gpus == POOL_GPUS and supply % SHARE == 0
 
 
-def test_trade_turns_the_trades_into_escrowed_leases(tmp_path: Path) -> None:
+def test_trade_turns_the_trades_into_escrowed_leases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = Window.of(_ledger("2026-07-01", 30))
     tok = tokenize(window)
+    prices: set[int] = set()
+    place = Engine.place
+
+    def recording_place(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        prices.add(kwargs["price"])
+        return place(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "place", recording_place)
     traded = trade(resolve_site(None), window, tok, 45.0, tmp_path / "exchange.sqlite")
+    # every order is priced at the exact base units of its USD text ("2.05" once became 2_049_999)
+    assert prices == {usd_to_base(p) for p, _ in ASK_LADDER} | {usd_to_base(o[-1]) for o in BUY_ORDERS}
     assert traded.engine.trades and len(traded.chain_leases) == len(traded.engine.leases)
     deposited = tok.market.escrow.totals()["total_deposited"]
     assert deposited == sum(tok.market.escrow.lease(lid)["deposit"] for lid in traded.chain_leases) > 0

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drakewell.dispatch.types import DispatchInputs, DispatchSite, TrainingJob
+from drakewell.dispatch.types import DispatchInputs, DispatchSite, TrainingLoad
 
 TINY = DispatchSite(
     name="tiny",
@@ -41,7 +41,7 @@ def make_inputs(
     reserve_price: float | Sequence[float] = 0.0,
     four_cp: Sequence[int] = (),
     caps: dict[int, float] | None = None,
-    jobs: Sequence[TrainingJob] = (),
+    jobs: Sequence[TrainingLoad] = (),
     start: str = "2023-07-03T05:00:00Z",
     **site_changes: Any,
 ) -> DispatchInputs:

@@ -12,7 +12,7 @@ import pytest
 from drakewell.core.errors import DispatchError, InputDataError
 from drakewell.dispatch.backtest import resolve_site
 from drakewell.dispatch.inputs import build_inputs, dispatch_site, forecast_publication
-from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, TrainingJob
+from drakewell.dispatch.types import DispatchInputError, DispatchInputs, DispatchSite, TrainingLoad
 from drakewell.inputs.synthetic import synthetic_inputs
 from drakewell.site import Site
 
@@ -147,7 +147,7 @@ def test_bad_series_are_refused(tiny_inputs: Make) -> None:
     with pytest.raises(DispatchInputError, match=">= 0"):
         tiny_inputs([1.0], demand=-1.0)
     with pytest.raises(DispatchInputError, match="training job 'late'"):
-        tiny_inputs([1.0, 2.0], jobs=[TrainingJob("late", 1.0, 1, 5, 1.0, 0.0, 0.0)])
+        tiny_inputs([1.0, 2.0], jobs=[TrainingLoad("late", 1.0, 1, 5, 1.0, 0.0, 0.0)])
     with pytest.raises(DispatchInputError, match="interval length"):
         replace(good, hours=0.0)
 

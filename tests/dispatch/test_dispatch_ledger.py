@@ -84,9 +84,9 @@ def test_ledger_has_the_columns_the_fleet_simulator_reads(tiny_inputs: Make) -> 
 
 
 def test_decisions_must_split_training_per_job(tiny_inputs: Make) -> None:
-    from drakewell.dispatch.types import TrainingJob
+    from drakewell.dispatch.types import TrainingLoad
 
-    job = TrainingJob("j", 1.0, 0, 2, 1.0, 10.0, 10.0)
+    job = TrainingLoad("j", 1.0, 0, 2, 1.0, 10.0, 10.0)
     with pytest.raises(DispatchInputError, match="one training series per job"):
         build_ledger(tiny_inputs([10.0, 10.0], jobs=[job]), fixed([0.0, 0.0]))
 

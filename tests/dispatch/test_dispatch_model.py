@@ -11,7 +11,7 @@ import pytest
 from drakewell.dispatch.ledger import build_ledger
 from drakewell.dispatch.model import DispatchModel, FleetState, PeriodData, map_status, solve
 from drakewell.dispatch.policies import get_policy
-from drakewell.dispatch.types import DispatchInputs, SolveStatus, TrainingJob
+from drakewell.dispatch.types import DispatchInputs, SolveStatus, TrainingLoad
 
 Make = Callable[..., DispatchInputs]
 REV = 43 * 1000 / 13.5 / 24  # mining revenue per MWh at $43/PH/day, 13.5 J/TH: $132.72
@@ -60,7 +60,7 @@ def test_minimum_off_time_weighs_the_forced_outage(
 
 
 def test_training_runs_in_the_cheapest_interval_of_its_window(tiny_inputs: Make) -> None:
-    job = TrainingJob(
+    job = TrainingLoad(
         "j",
         energy_mwh=0.25,
         release=0,
@@ -76,7 +76,7 @@ def test_training_runs_in_the_cheapest_interval_of_its_window(tiny_inputs: Make)
 
 
 def test_unmet_training_is_left_when_the_penalty_is_below_the_power_cost(tiny_inputs: Make) -> None:
-    job = TrainingJob(
+    job = TrainingLoad(
         "j",
         energy_mwh=0.25,
         release=0,
@@ -135,7 +135,7 @@ def test_state_carries_mining_level_and_recent_shutdowns(tiny_inputs: Make) -> N
 def test_lp_objective_equals_ledger_profit_up_to_the_stated_constants(tiny_inputs: Make) -> None:
     rng = np.random.default_rng(3)
     prices = rng.normal(80, 60, 96)
-    job = TrainingJob("j", 3.0, 10, 90, 0.5, 2000.0, 4000.0)
+    job = TrainingLoad("j", 3.0, 10, 90, 0.5, 2000.0, 4000.0)
     inputs = tiny_inputs(
         prices,
         demand=0.4,

@@ -23,7 +23,7 @@ from drakewell.dispatch.policies import (
     register,
     simulate_rule,
 )
-from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingJob
+from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingLoad
 from drakewell.inputs.synthetic import synthetic_inputs
 
 Make = Callable[..., DispatchInputs]
@@ -39,8 +39,8 @@ def week() -> DispatchInputs:
     inputs = build_inputs(resolve_site(None), syn.rt, syn.da, syn.hashprice, "LZ_WEST")
     gpu = inputs.site.gpu_mw
     jobs = (
-        TrainingJob("a", 2000 * 30 * gpu, 10, 200, 4000 * gpu, 2.0 / gpu, 4.0 / gpu),
-        TrainingJob("b", 3000 * 40 * gpu, 96, 380, 5000 * gpu, 2.0 / gpu, 4.0 / gpu),
+        TrainingLoad("a", 2000 * 30 * gpu, 10, 200, 4000 * gpu, 2.0 / gpu, 4.0 / gpu),
+        TrainingLoad("b", 3000 * 40 * gpu, 96, 380, 5000 * gpu, 2.0 / gpu, 4.0 / gpu),
     )
     return replace(inputs, jobs=jobs)
 

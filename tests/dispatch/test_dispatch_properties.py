@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from drakewell.dispatch.ledger import build_ledger, limit_violations
 from drakewell.dispatch.model import solve
 from drakewell.dispatch.policies import get_policy
-from drakewell.dispatch.types import DispatchInputs, TrainingJob
+from drakewell.dispatch.types import DispatchInputs, TrainingLoad
 
 Make = Callable[..., DispatchInputs]
 
@@ -42,7 +42,7 @@ def test_perfect_is_feasible_bounds_the_others_and_matches_its_objective(
     cap: float,
 ) -> None:
     n = len(price)
-    job = TrainingJob("j", 0.2, 0, n, 0.5, 1500.0, 3000.0)
+    job = TrainingLoad("j", 0.2, 0, n, 0.5, 1500.0, 3000.0)
     inputs = tiny_inputs(
         price,
         demand=demand,

@@ -90,6 +90,9 @@ def test_ingest_close_prove_verify(
     assert kpis[0]["node"] == gpu_key.address and kpis[0]["j_per_th"] is None
     leases = client.get("/meter/kpis/leases").json()
     assert leases[0]["lease_id"] == 1 and leases[0]["gpu_hours"] == 1.5
+    # the store's lease book gives what was contracted: 8 GPUs over the whole epoch
+    assert leases[0]["contracted_gpu_hours"] == 8 * 24.0
+    assert leases[0]["delivery_ratio"] == 1.5 / (8 * 24.0)
 
 
 def test_refusals_carry_a_status_and_a_reason(client: AsgiClient, gpu_key: NodeKey) -> None:

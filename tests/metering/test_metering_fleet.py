@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,19 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from drakewell.dispatch.ledger import LEDGER_COLUMNS
 from drakewell.metering.epochs import close_epoch, open_epochs
 from drakewell.metering.fleet import (
     ENERGY_TOLERANCE,
+    METERED_COLUMNS,
     FleetError,
     FleetParams,
-    Lease,
     NoiseModel,
     fleet_params_from_site,
     ledger_energy_wh,
     simulate_fleet,
     synthetic_ledger,
 )
-from drakewell.metering.ingest import MeterStore
+from drakewell.metering.ingest import LeaseTerms, MeterStore
 from drakewell.metering.kpis import lease_kpis
 from drakewell.metering.readings import MeterDomain
 from drakewell.store import sqlite_url
@@ -35,10 +37,17 @@ PARAMS = FleetParams(
     asic_w=3_500.0,
     asic_th_s=200.0,
 )
-LEASES = {
-    7: Lease(24, datetime(2025, 7, 1, 6, tzinfo=UTC), datetime(2025, 7, 2, 6, tzinfo=UTC)),
-    9: Lease(10, datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 7, 3, tzinfo=UTC)),
-}
+
+
+def _lease(lease_id: int, gpus: int, start: datetime, end: datetime) -> LeaseTerms:
+    """A lease on the fleet's GPU asset over ``[start, end)``."""
+    return LeaseTerms(lease_id, PARAMS.gpu_asset, gpus, int(start.timestamp()), int(end.timestamp()))
+
+
+LEASES = (
+    _lease(7, 24, datetime(2025, 7, 1, 6, tzinfo=UTC), datetime(2025, 7, 2, 6, tzinfo=UTC)),
+    _lease(9, 10, datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 7, 3, tzinfo=UTC)),
+)
 
 
 def _ledger(days: int = 2, seed: int = 1) -> pd.DataFrame:
@@ -120,7 +129,7 @@ def test_every_simulated_reading_is_accepted_and_leases_are_delivered(
 
 def test_leases_beyond_busy_gpus_are_under_delivered(domain: MeterDomain) -> None:
     ledger = _ledger(days=1).assign(gpus_busy=5, ai_inference_mw=0.006, ai_training_mw=0.0, ai_spot_mw=0.0)
-    big = {1: Lease(50, datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 7, 2, tzinfo=UTC))}
+    big = [_lease(1, 50, datetime(2025, 7, 1, tzinfo=UTC), datetime(2025, 7, 2, tzinfo=UTC))]
     fleet = simulate_fleet(ledger, PARAMS, domain, leases=big)
     assert {s.reading.lease_id for s in fleet.readings if s.reading.gpu_seconds > 0} == {1}
     assert sum(s.reading.gpu_seconds for s in fleet.readings) == 5 * 86_400
@@ -148,15 +157,17 @@ def test_bad_ledgers_and_fleets_are_refused(domain: MeterDomain) -> None:
         simulate_fleet(shifted, PARAMS, domain)
     with pytest.raises(FleetError, match="no duration"):
         simulate_fleet(ledger.assign(hours=0.0), PARAMS, domain)
-    with pytest.raises(FleetError, match="positive"):
-        simulate_fleet(ledger, PARAMS, domain, leases={0: LEASES[7]})
+    with pytest.raises(FleetError, match="not the fleet's GPU asset"):
+        simulate_fleet(ledger, PARAMS, domain, leases=[replace(LEASES[0], asset=PARAMS.asic_asset)])
+    with pytest.raises(FleetError, match="share an id"):
+        simulate_fleet(ledger, PARAMS, domain, leases=[LEASES[0], replace(LEASES[1], lease_id=7)])
     with pytest.raises(FleetError, match="gpus_per_node"):
         FleetParams(1, 0, 1.0, 0, 0, 0.0, 0.0)
     with pytest.raises(FleetError, match="negative"):
         FleetParams(-1, 8, 1.0, 0, 0, 0.0, 0.0)
-    with pytest.raises(FleetError, match="time zone"):
-        Lease(1, datetime(2025, 7, 1), datetime(2025, 7, 2))
-    with pytest.raises(FleetError, match="end after start"):
-        Lease(1, datetime(2025, 7, 2, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC))
     with pytest.raises(FleetError, match="days"):
         synthetic_ledger(0)
+
+
+def test_the_fleet_reads_columns_of_the_one_ledger_schema() -> None:
+    assert set(METERED_COLUMNS) <= set(LEDGER_COLUMNS)

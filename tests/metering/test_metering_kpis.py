@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from metering_helpers import ASIC_ASSET, DAY, EPOCH
+from metering_helpers import ASIC_ASSET, DAY, EPOCH, GPU_ASSET
 
-from drakewell.metering.fleet import Lease
-from drakewell.metering.ingest import MeterStore
+from drakewell.metering.ingest import LeaseTerms, MeterStore
 from drakewell.metering.kpis import LEASE_KPI_COLUMNS, NODE_KPI_COLUMNS, lease_kpis, node_kpis
 from drakewell.metering.readings import MeterDomain
 from drakewell.metering.signing import NodeKey
@@ -97,7 +96,8 @@ def test_lease_kpis_against_the_lease_book(
     ]
     store.ingest([gpu_key.sign(r, domain) for r in readings])
     # the lease runs from 23:00 the day before to 02:00: 2 h of its 8 GPUs fall in the epoch
-    book = {3: Lease(8, datetime(2025, 6, 30, 23, tzinfo=UTC), datetime(2025, 7, 1, 2, tzinfo=UTC))}
+    start, end = datetime(2025, 6, 30, 23, tzinfo=UTC), datetime(2025, 7, 1, 2, tzinfo=UTC)
+    book = [LeaseTerms(3, GPU_ASSET, 8, int(start.timestamp()), int(end.timestamp()))]
     frame = lease_kpis(store.readings_frame(), book)
     row = frame.iloc[0]
     assert (row["lease_id"], row["epoch"], row["gpu_hours"], row["energy_wh"]) == (3, EPOCH, 12.0, 10_000)

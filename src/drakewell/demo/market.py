@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from drakewell.chain import AssetSpec, Chain, Market
-from drakewell.core.units import USD
+from drakewell.core.units import USD, usd_to_base
 from drakewell.demo.capacity import capacity_summary, run_demo_challenges
 from drakewell.demo.steps import DemoLog
 from drakewell.dispatch.ledger import BacktestSummary
@@ -30,9 +30,9 @@ from drakewell.exchange.leases import ChainLeaseSink
 from drakewell.exchange.pricing import floor_price_for
 from drakewell.finance import DcfAssumptions, nav_of_share, pool_ledger
 from drakewell.finance.valuation import NavResult as Valuation
-from drakewell.metering import MeterDomain, MeterStore, asset_id, simulate_fleet
+from drakewell.metering import LeaseTerms, MeterDomain, MeterStore, asset_id, simulate_fleet
 from drakewell.metering.epochs import deliveries_of, prove_delivery
-from drakewell.metering.fleet import FleetParams, Lease, SimulatedFleet
+from drakewell.metering.fleet import FleetParams, SimulatedFleet
 from drakewell.metering.onchain import anchor_epoch, register_signers_on_chain
 from drakewell.proofs.rounds import RoundResult
 from drakewell.report.rundir import RunDir
@@ -141,11 +141,11 @@ def trade_gpu_time(
                 "operator",
                 inst,
                 "sell",
-                price=int(float(price) * USD),
+                price=usd_to_base(price),
                 qty=max(1, int(gpus * share)),
                 asset="pool-a",
             )
-        engine.place(buyer, inst, "buy", price=int(float(limit) * USD), qty=gpus, tif="IOC")
+        engine.place(buyer, inst, "buy", price=usd_to_base(limit), qty=gpus, tif="IOC")
         # the operator withdraws what the buyer did not take (that capacity stays free for mining)
         for order in list(engine.orders.values()):
             if order.account == "operator" and order.status == OPEN:
@@ -303,12 +303,15 @@ def meter(
     stored, and the fleet's capacity is challenged while the epochs are open."""
     market = tok.market
     params = fleet_for(site, market)
-    fleet_leases = {
-        lid: Lease(lz.gpus, datetime.fromtimestamp(lz.start_s, UTC), datetime.fromtimestamp(lz.end_s, UTC))
+    fleet_leases = [
+        LeaseTerms(lid, params.gpu_asset, lz.gpus, lz.start_s, lz.end_s)
         for lid, lz in traded.chain_leases.items()
-    }
+    ]
     domain = MeterDomain(tok.chain.chain_id, market.meter.address)
-    windows = [(lz.start_utc, lz.end_utc, lz.gpus) for lz in fleet_leases.values()]
+    windows = [
+        (datetime.fromtimestamp(lz.start_s, UTC), datetime.fromtimestamp(lz.end_s, UTC), lz.gpus)
+        for lz in fleet_leases
+    ]
     hourly = pool_ledger(ledger, POOL_GPUS, site.gpu_count, windows)
     fleet = log.run(
         "meter: the fleet signs hourly EIP-712 readings",

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         DispatchInputs,
         DispatchSite,
         SolveStatus,
-        TrainingJob,
+        TrainingLoad,
     )
 
 __all__ = [
@@ -59,7 +59,7 @@ __all__ = [
     "FleetState",
     "Policy",
     "SolveStatus",
-    "TrainingJob",
+    "TrainingLoad",
     "backtest_inputs",
     "build_inputs",
     "build_ledger",
@@ -91,7 +91,7 @@ _LAZY = {
     "LEDGER_COLUMNS": "drakewell.dispatch.ledger",
     "Policy": "drakewell.dispatch.policies",
     "SolveStatus": "drakewell.dispatch.types",
-    "TrainingJob": "drakewell.dispatch.types",
+    "TrainingLoad": "drakewell.dispatch.types",
     "backtest_inputs": "drakewell.dispatch.backtest",
     "build_inputs": "drakewell.dispatch.inputs",
     "build_ledger": "drakewell.dispatch.ledger",

@@ -32,7 +32,7 @@ from drakewell.dispatch.types import (
     DispatchInputs,
     DispatchSite,
     FloatArray,
-    TrainingJob,
+    TrainingLoad,
 )
 from drakewell.inputs.bitcoin import hashprice_on_index
 from drakewell.inputs.grid import (
@@ -169,7 +169,7 @@ def _four_cp_alerts(site: Site, da: pd.DataFrame | None, index: pd.DatetimeIndex
 
 def _training_jobs(
     site: Site, index: pd.DatetimeIndex, end: pd.Timestamp, gpu_it_per_gpu: float
-) -> list[TrainingJob]:
+) -> list[TrainingLoad]:
     """The site's training jobs released in ``[index[0], end)``, in intervals and IT MW."""
     jobs = []
     for job in site.training_jobs(index[0], end):
@@ -178,7 +178,7 @@ def _training_jobs(
         if deadline <= release:
             continue
         jobs.append(
-            TrainingJob(
+            TrainingLoad(
                 name=job.name,
                 energy_mwh=job.gpu_hours * gpu_it_per_gpu,
                 release=release,

@@ -42,8 +42,9 @@ class SolveStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
-class TrainingJob:
-    """A pausable AI training job: ``energy_mwh`` of IT energy between release and deadline.
+class TrainingLoad:
+    """A site's training job (:class:`drakewell.site.TrainingJob`) as the dispatcher sees it: a
+    pausable load of ``energy_mwh`` IT energy between release and deadline.
 
     Indices are interval numbers of the backtest horizon (release inclusive, deadline exclusive);
     the job may draw at most ``max_mw`` IT power in any interval. It earns ``revenue_usd_per_mwh``
@@ -183,7 +184,7 @@ class DispatchInputs:
     four_cp: BoolArray
     four_cp_forecast: BoolArray
     emergency_cap_mw: FloatArray
-    jobs: tuple[TrainingJob, ...] = ()
+    jobs: tuple[TrainingLoad, ...] = ()
     zone: str = ""
     renewable_mw: FloatArray | None = None
 

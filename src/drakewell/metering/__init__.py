@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         verify_delivery_proof,
         verify_reading_proof,
     )
-    from drakewell.metering.fleet import FleetParams, Lease, NoiseModel, SimulatedFleet, simulate_fleet
+    from drakewell.metering.fleet import FleetParams, NoiseModel, SimulatedFleet, simulate_fleet
     from drakewell.metering.ingest import IngestResult, LeaseTerms, MeterStore, NodeSpec, RejectReason
     from drakewell.metering.kpis import lease_kpis, node_kpis
     from drakewell.metering.onchain import (
@@ -63,7 +63,6 @@ _EXPORTS = {
     "verify_delivery_proof": "epochs",
     "verify_reading_proof": "epochs",
     "FleetParams": "fleet",
-    "Lease": "fleet",
     "NoiseModel": "fleet",
     "SimulatedFleet": "fleet",
     "simulate_fleet": "fleet",
@@ -93,7 +92,6 @@ __all__ = [
     "FastVerifier",
     "FleetParams",
     "IngestResult",
-    "Lease",
     "LeaseTerms",
     "MeterDomain",
     "MeterStore",

@@ -233,7 +233,9 @@ def get_lease_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
 ) -> Sequence[JsonMapping]:
     frame = lease_kpis(
-        store.readings_frame(_asset(asset) if asset else None, epoch), epoch_seconds=store.epoch_seconds
+        store.readings_frame(_asset(asset) if asset else None, epoch),
+        store.leases.values(),
+        epoch_seconds=store.epoch_seconds,
     )
     return _records(frame)
 

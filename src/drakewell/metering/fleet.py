@@ -9,7 +9,8 @@ Per interval ``t`` of ``h`` hours (a window ``[t, t + h)``, which must not strad
 
 - **GPU work.** ``E_ai = (inference + training + spot MW) · h · 10⁶`` Wh. The ``gpus_busy`` GPUs
   (capped at the fleet's) are packed onto nodes in order: first each active lease's GPUs (leases
-  in id order, :class:`Lease` = GPUs over a UTC window), then unleased work. A node carrying ``g``
+  in id order, each a :class:`~drakewell.metering.ingest.LeaseTerms` on the fleet's GPU asset), then
+  unleased work. A node carrying ``g``
   busy GPUs of one lease signs a reading with ``gpuSeconds = g · Δt``, ``energyWh = E_ai · g /
   gpus_busy`` and ``tokens = gpuSeconds · tokens_per_gpu_s · inference share``; a node serving
   several leases signs one reading per lease.
@@ -34,9 +35,8 @@ of more than a few nodes). Readings are capped at the node's nameplate (ingest w
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from drakewell.site import Site
 
 ENERGY_TOLERANCE = 0.005  # relative: metered vs ledger energy (see module docstring)
-LEDGER_COLUMNS = (
+METERED_COLUMNS = (  # the dispatch ledger's columns the fleet's readings follow
     "interval_start_utc",
     "hours",
     "ai_inference_mw",
@@ -96,21 +96,6 @@ class FleetParams:
     @property
     def total_gpus(self) -> int:
         return self.gpu_nodes * self.gpus_per_node
-
-
-@dataclass(frozen=True)
-class Lease:
-    """GPUs leased over a UTC window ``[start_utc, end_utc)``."""
-
-    gpus: int
-    start_utc: datetime
-    end_utc: datetime
-
-    def __post_init__(self) -> None:
-        if self.start_utc.tzinfo is None or self.end_utc.tzinfo is None:
-            raise FleetError("lease times must carry a time zone", hint="pass UTC datetimes")
-        if self.gpus <= 0 or self.end_utc <= self.start_utc:
-            raise FleetError("a lease needs gpus > 0 and end after start", hint="fix the lease")
 
 
 @dataclass(frozen=True)
@@ -218,15 +203,15 @@ class _Signer:
 
 
 def _pack_gpus(
-    n_busy: int, leases: Mapping[int, tuple[int, int, int]], ws: int, we: int, params: FleetParams
+    n_busy: int, leases: Sequence[LeaseTerms], ws: int, we: int, params: FleetParams
 ) -> list[dict[int, int]]:
     """Busy GPUs per node and lease id: active leases' GPUs first (in id order), then unleased (0)."""
     chunks: list[tuple[int, int]] = []  # (lease id, gpus) in packing order
     left = n_busy
-    for lid, (ls, le, lg) in leases.items():
-        if ls < we and le > ws and left > 0:
-            g = min(lg, left)
-            chunks.append((lid, g))
+    for lease in leases:
+        if lease.start_s < we and lease.end_s > ws and left > 0:
+            g = min(lease.gpus, left)
+            chunks.append((lease.lease_id, g))
             left -= g
     if left > 0:
         chunks.append((0, left))
@@ -356,21 +341,27 @@ def simulate_fleet(
     params: FleetParams,
     domain: MeterDomain,
     *,
-    leases: Mapping[int, Lease] | None = None,
+    leases: Iterable[LeaseTerms] = (),
     noise: NoiseModel | None = None,
     seed: int = 0,
     epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
 ) -> SimulatedFleet:
     """Readings the fleet would sign for ``ledger`` (see the module docstring for the model)."""
-    missing = [c for c in LEDGER_COLUMNS if c not in ledger.columns]
+    missing = [c for c in METERED_COLUMNS if c not in ledger.columns]
     if missing:
         raise FleetError(
             f"ledger lacks column(s) {', '.join(missing)}", hint="pass the dispatch backtest's ledger frame"
         )
     noise = noise or NoiseModel()
-    leases = dict(leases or {})
-    if any(lid <= 0 for lid in leases):
-        raise FleetError("lease ids must be positive", hint="0 means unleased work")
+    terms = tuple(sorted(leases, key=lambda lease: lease.lease_id))
+    for lease in terms:
+        if lease.asset != params.gpu_asset:
+            raise FleetError(
+                f"lease {lease.lease_id} is on asset 0x{lease.asset.hex()}, not the fleet's GPU asset",
+                hint="simulate the fleet whose GPUs the lease rents (FleetParams.gpu_asset)",
+            )
+    if len({lease.lease_id for lease in terms}) != len(terms):
+        raise FleetError("two leases share an id", hint="give each lease its own id")
     rng = np.random.default_rng(seed)  # draws in a fixed order: keys, errors, then interval by interval
     gpus, asics = _gpu_nodes(params, rng), _asic_nodes(params, rng)
     gpus.bias = 1.0 + rng.normal(0.0, noise.meter_bias, params.gpu_nodes)
@@ -385,10 +376,6 @@ def simulate_fleet(
     )
     mining_mw = ledger["mining_mw"].to_numpy(float)
     busy = np.minimum(np.maximum(ledger["gpus_busy"].to_numpy(dtype=np.int64), 0), params.total_gpus)
-    lease_bounds = {
-        lid: (int(pd.Timestamp(lz.start_utc).timestamp()), int(pd.Timestamp(lz.end_utc).timestamp()), lz.gpus)
-        for lid, lz in sorted(leases.items())
-    }
     signer = _Signer(domain)
     for t in range(len(ledger)):
         window = _Interval(
@@ -398,7 +385,7 @@ def simulate_fleet(
         if params.gpu_nodes:
             e_ai = ai_mw[t] * dt / 3600.0 * 1e6
             n_busy = int(busy[t])
-            per_node = _pack_gpus(n_busy, lease_bounds, window.start_s, window.end_s, params)
+            per_node = _pack_gpus(n_busy, terms, window.start_s, window.end_s, params)
             if n_busy == 0 and e_ai > 0:
                 per_node[0][0] = 0  # idle draw with no whole GPU busy: metered on the first node
             tokens = params.tokens_per_gpu_s
@@ -407,7 +394,6 @@ def simulate_fleet(
             e_btc = max(mining_mw[t], 0.0) * dt / 3600.0 * 1e6
             _asic_interval(asics, e_btc, params, window, rng, noise, signer)
     keys = {k.address: k for k in (*gpus.keys, *asics.keys)}
-    terms = tuple(LeaseTerms(lid, params.gpu_asset, lg, ls, le) for lid, (ls, le, lg) in lease_bounds.items())
     return SimulatedFleet(keys, (*gpus.specs, *asics.specs), tuple(signer.out), terms)
 
 

@@ -20,21 +20,20 @@ hashes/s for ASICs), ``verified_ratio``, challenges passed and failed, ``flagged
   on J/TH); NaN when flagged or without shares.
 
 Per lease and epoch (:func:`lease_kpis`): delivered ``gpu_hours`` and ``energy_wh``; given the
-lease book (lease id → :class:`~drakewell.metering.fleet.Lease`), the contracted GPU-hours that fall
+lease book (:class:`~drakewell.metering.ingest.LeaseTerms`), the contracted GPU-hours that fall
 in the epoch and ``delivery_ratio`` = delivered ÷ contracted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from drakewell.core.jsontypes import JsonObject
-from drakewell.metering.fleet import Lease
-from drakewell.metering.ingest import NodeSpec
+from drakewell.metering.ingest import LeaseTerms, NodeSpec
 from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS
 
 NODE_KPI_COLUMNS = [
@@ -230,11 +229,12 @@ def capacity_totals(frame: pd.DataFrame) -> JsonObject:
 
 def lease_kpis(
     readings: pd.DataFrame,
-    leases: Mapping[int, Lease] | None = None,
+    leases: Iterable[LeaseTerms] = (),
     *,
     epoch_seconds: int = DEFAULT_EPOCH_SECONDS,
 ) -> pd.DataFrame:
     """Delivered GPU-hours per lease and epoch, against the lease's contracted GPU-hours if given."""
+    terms = {lease.lease_id: lease for lease in leases}
     leased = readings[readings["lease_id"].astype(str) != "0"] if not readings.empty else readings
     if leased.empty:
         return pd.DataFrame(columns=LEASE_KPI_COLUMNS)
@@ -243,11 +243,9 @@ def lease_kpis(
         lid = int(lease)
         gpu_h = int(g["gpu_seconds"].astype(np.int64).sum()) / 3600.0
         contracted = np.nan
-        if leases is not None and lid in leases:
-            lz = leases[lid]
-            e0, e1 = int(epoch) * epoch_seconds, (int(epoch) + 1) * epoch_seconds
-            s, e = int(lz.start_utc.timestamp()), int(lz.end_utc.timestamp())
-            contracted = lz.gpus * max(0, min(e, e1) - max(s, e0)) / 3600.0
+        if lid in terms:
+            e0 = int(epoch) * epoch_seconds
+            contracted = terms[lid].max_gpu_seconds(e0, e0 + epoch_seconds) / 3600.0
         rows.append(
             {
                 "lease_id": lid,
