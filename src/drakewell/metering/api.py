@@ -220,24 +220,20 @@ def post_verify(store: StoreDep, proof: Annotated[dict[str, object], Body()]) ->
 def get_node_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
 ) -> Sequence[JsonMapping]:
-    frame = node_kpis(
-        store.readings_frame(_asset(asset) if asset else None, epoch),
-        store.nodes,
-        epoch_seconds=store.epoch_seconds,
-    )
-    return _records(frame)
+    return _records(node_kpis(_readings(store, asset, epoch), store.nodes, epoch_seconds=store.epoch_seconds))
 
 
 @router.get("/kpis/leases")
 def get_lease_kpis(
     store: StoreDep, asset: str | None = None, epoch: EpochQuery = None
 ) -> Sequence[JsonMapping]:
-    frame = lease_kpis(
-        store.readings_frame(_asset(asset) if asset else None, epoch),
-        store.leases.values(),
-        epoch_seconds=store.epoch_seconds,
-    )
-    return _records(frame)
+    leases = store.leases.values()  # the lease book: contracted GPU-hours beside the delivered ones
+    return _records(lease_kpis(_readings(store, asset, epoch), leases, epoch_seconds=store.epoch_seconds))
+
+
+def _readings(store: MeterStore, asset: str | None, epoch: int | None) -> pd.DataFrame:
+    """The stored readings of one asset (all when ``None``) and epoch (all when ``None``)."""
+    return store.readings_frame(_asset(asset) if asset else None, epoch)
 
 
 def _capacity_rows(store: MeterStore, asset: bytes | None, epoch: int | None) -> pd.DataFrame:
