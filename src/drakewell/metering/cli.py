@@ -41,7 +41,7 @@ from drakewell.metering.epochs import (
 )
 from drakewell.metering.fleet import FleetParams, ledger_energy_wh, simulate_fleet, synthetic_ledger
 from drakewell.metering.ingest import IngestResult, LeaseTerms, MeterStore, NodeSpec, Rejection
-from drakewell.metering.readings import MeterDomain, Reading, asset_id
+from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, MeterDomain, Reading, asset_id
 from drakewell.metering.signing import NodeKey
 from drakewell.store import database_url
 
@@ -186,7 +186,7 @@ def ingest(
     db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
-    epoch_seconds: EpochSecondsOpt = 86_400,
+    epoch_seconds: EpochSecondsOpt = DEFAULT_EPOCH_SECONDS,
     batch_size: Annotated[int, typer.Option(help="Readings per transaction.")] = 5_000,
     server: ServerOpt = None,
     key: KeyOpt = None,
@@ -241,7 +241,7 @@ def close_epoch_cmd(
     db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
-    epoch_seconds: EpochSecondsOpt = 86_400,
+    epoch_seconds: EpochSecondsOpt = DEFAULT_EPOCH_SECONDS,
     now: Annotated[
         int | None,
         typer.Option(help="Unix seconds taken as now (default: the clock); replays of past epochs pass it."),
@@ -295,7 +295,7 @@ def prove(
     db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
-    epoch_seconds: EpochSecondsOpt = 86_400,
+    epoch_seconds: EpochSecondsOpt = DEFAULT_EPOCH_SECONDS,
 ) -> None:
     """Proof of one reading (--node --seq) or of one lease's delivery (--lease --asset --epoch)."""
 
@@ -347,7 +347,7 @@ def export(
     db: MeterDbOpt = DEFAULT_DB,
     chain_id: ChainIdOpt = DEFAULT_CHAIN_ID,
     registry: RegistryOpt = ZERO_ADDRESS,
-    epoch_seconds: EpochSecondsOpt = 86_400,
+    epoch_seconds: EpochSecondsOpt = DEFAULT_EPOCH_SECONDS,
 ) -> None:
     """Write stored readings to Parquet; prints the path and the row count."""
 

@@ -17,7 +17,7 @@ from drakewell.core.errors import ConfigError, ProofError
 from drakewell.core.jsontypes import JsonObject
 from drakewell.core.tables import emit_json
 from drakewell.metering.capacity import CapacityProof, prove_capacity, record_capacity, verify_capacity_proof
-from drakewell.metering.readings import asset_id
+from drakewell.metering.readings import DEFAULT_EPOCH_SECONDS, asset_id
 from drakewell.proofs.gpu import Challenge, NodeWork, answer_challenge, new_challenge, run_challenge
 from drakewell.proofs.proxy import StratumProxy
 from drakewell.store import database_url, open_engine
@@ -44,7 +44,9 @@ def challenge(
     node: Annotated[str | None, typer.Option(help="Node address the verdict belongs to (with --db).")] = None,
     asset: Annotated[str | None, typer.Option(help="Asset of the node (with --db).")] = None,
     declared_tops: Annotated[float, typer.Option(help="The node's declared int8 TOPS (with --db).")] = 0.0,
-    epoch_seconds: Annotated[int, typer.Option(help="Epoch length in seconds (with --db).")] = 86_400,
+    epoch_seconds: Annotated[
+        int, typer.Option(help="Epoch length in seconds (with --db).")
+    ] = DEFAULT_EPOCH_SECONDS,
     out: Annotated[Path | None, typer.Option(help="Write the verdict JSON here.")] = None,
 ) -> None:
     """Run one GPU challenge on this machine: the node's product and commitment, the verifier's checks."""
@@ -136,7 +138,7 @@ def proxy(
     pool: Annotated[str, typer.Option(help="The pool's Stratum address, HOST:PORT.")],
     listen: Annotated[str, typer.Option(help="Loopback address miners connect to.")] = "127.0.0.1:3333",
     duration_s: DurationOpt = 3_600.0,
-    epoch_seconds: EpochSecondsOpt = 86_400,
+    epoch_seconds: EpochSecondsOpt = DEFAULT_EPOCH_SECONDS,
     confidence: Annotated[float, typer.Option(help="Confidence of the hashrate intervals.")] = 0.95,
     out: Annotated[Path | None, typer.Option(help="Write the tallies and estimates here.")] = None,
 ) -> None:
