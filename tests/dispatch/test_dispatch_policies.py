@@ -13,15 +13,18 @@ from drakewell.dispatch.backtest import backtest_inputs, resolve_site
 from drakewell.dispatch.inputs import build_inputs
 from drakewell.dispatch.ledger import build_ledger, limit_violations
 from drakewell.dispatch.policies import (
+    MIN_PEAK_DAYS,
     POLICIES,
     Policy,
     ThresholdPolicy,
     four_cp_trigger,
     get_policy,
+    peak_chance,
     policy_names,
     record_weight,
     register,
     simulate_rule,
+    window_days_left,
 )
 from drakewell.dispatch.types import Decisions, DispatchInputError, DispatchInputs, TrainingLoad
 from drakewell.inputs.synthetic import synthetic_inputs
@@ -209,3 +212,29 @@ def test_perfect_refuses_a_non_optimal_solve(week: DispatchInputs, monkeypatch: 
     monkeypatch.setattr(policies, "solve", failing)
     with pytest.raises(DispatchError, match="time_limit"):
         get_policy("perfect").run(week.slice(0, 10))
+
+
+def test_a_running_peaks_chance_comes_from_past_days_peaks_once_there_are_enough() -> None:
+    few = np.sort(np.arange(MIN_PEAK_DAYS - 1, dtype=float))
+    assert peak_chance(5.0, few, 3, position=0.4) == 0.4  # too few days: the position weight
+    past = np.sort(np.arange(100.0, 100.0 + 10 * MIN_PEAK_DAYS, 10.0))  # 100, 110, ... peaks
+    assert peak_chance(10_000.0, past, 12, position=0.1) == 1.0  # above every past peak: it stands
+    assert peak_chance(50.0, past, 12, position=0.9) == 0.0  # below all: some later day beats it
+    half = float(past[len(past) // 2])
+    assert peak_chance(half, past, 1, position=0.0) == pytest.approx(0.5)
+    assert peak_chance(half, past, 3, position=0.0) == pytest.approx(0.125)  # three days to survive
+    assert peak_chance(half, past, 0, position=0.0) == 1.0  # the month's last window day
+
+
+def test_window_days_left_counts_the_weekdays_after_each_day_in_the_4cp_months() -> None:
+    index = pd.DatetimeIndex(
+        [
+            "2023-08-30T20:00Z",
+            "2023-08-31T20:00Z",
+            "2023-09-01T20:00Z",
+            "2023-10-02T20:00Z",
+            "2023-09-29T20:00Z",
+        ]
+    )
+    # Wed 30 Aug: Thu 31 is left; Thu 31 Aug: none; Fri 1 Sep: 20 weekdays follow; October: out of season
+    assert window_days_left(index).tolist() == [1, 0, 20, 0, 0]

@@ -9,6 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +18,12 @@ import pytest
 from live_helpers import SITE_FILE
 
 from drakewell.core.jsontypes import JsonObject
+from drakewell.dispatch.backtest import resolve_site
+from drakewell.dispatch.inputs import build_inputs
+from drakewell.dispatch.policies import MpcPlanner, MpcPolicy
+from drakewell.inputs.synthetic import synthetic_inputs
 from drakewell.live.config import OpenAdrConfig
+from drakewell.live.controller import Controller
 from drakewell.live.journal import read_journal
 from drakewell.live.service import RunOptions, run_site
 from drakewell.live.signals import DrEvent, ReplayClock
@@ -156,6 +162,8 @@ def test_the_uninterrupted_run_carries_its_first_horizon_into_the_second(
     assert carry == end["carry"] and carry["m_prev"] == pytest.approx(0.0, abs=1e-6)
     assert carry["recent"][0] > 0.1 and carry["best"]  # mining held off; August's 4CP peak so far
     assert max(carry["best"].values()) == 500.0
+    # the window peaks a running peak's chance is judged by travel too: today's so far, none before
+    assert carry["today_peak"] == 500.0 and carry["peak_day"] is not None and carry["day_peaks"] == []
     # the second horizon ramps back up from zero (0.2 MW an interval at most), not from full power
     mining = [0.0] + [d2[t]["mining_mw"] for t in range(3)]
     assert all(b - a <= 0.2 + 1e-6 for a, b in itertools.pairwise(mining))
@@ -196,3 +204,25 @@ def test_a_restart_in_the_second_horizon_decides_as_the_uninterrupted_run(
     assert known["EV-H1"]["opt"] == "optIn"
     assert known["EV-H1"]["mwh_short"] == pytest.approx(h1_result["mwh_short"])
     assert known["EV-H1"]["obeyed"] == h1_result["obeyed"]
+
+
+def test_the_carried_state_restores_the_4cp_day_peaks() -> None:
+    syn = synthetic_inputs("2023-08-07", 3, seed=2)  # Monday to Wednesday
+    inputs = build_inputs(resolve_site(None), syn.rt, syn.da, syn.hashprice, "LZ_WEST")
+    planner = MpcPlanner(MpcPolicy(), inputs)
+    for t in range(inputs.n):
+        planner.commit(planner.decide(t))
+    assert len(planner.day_peaks) == 2 and planner.peak_day is not None  # three weekdays of windows
+    carry = json.loads(json.dumps(Controller.carried(SimpleNamespace(planner=planner))))  # type: ignore[arg-type]
+    fresh = MpcPlanner(MpcPolicy(), inputs)
+    Controller._take_carry(SimpleNamespace(planner=fresh), carry)  # type: ignore[arg-type]
+    assert (fresh.day_peaks, fresh.peak_day, fresh.today_peak, fresh.best) == (
+        planner.day_peaks,
+        planner.peak_day,
+        planner.today_peak,
+        planner.best,
+    )
+    old = {k: v for k, v in carry.items() if k not in ("day_peaks", "peak_day", "today_peak")}
+    older = MpcPlanner(MpcPolicy(), inputs)
+    Controller._take_carry(SimpleNamespace(planner=older), old)  # type: ignore[arg-type]
+    assert older.day_peaks == [] and older.best == planner.best  # a journal from before peaks travelled

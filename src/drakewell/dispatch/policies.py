@@ -18,8 +18,11 @@ and jobs. ``tests/dispatch`` checks this by perturbing everything after ``t``.
   published day. Hashprice: persistence. 4CP: a real-time running-peak trigger
   (:func:`four_cp_trigger`) on weekday 15:00-19:00 CT intervals of June-September, graded from 0 at
   ``trigger_ratio`` × the month's earlier window peak to 1 at a new peak; drawing power now then
-  costs the 4CP rate × trigger grade × :func:`record_weight` (the chance that a running peak set at
-  this point of the month stays the month's peak). The trigger only counts on the day-ahead 4CP
+  costs the 4CP rate × trigger grade × the chance that the running peak stays the month's peak
+  (:func:`peak_chance`: ``F(price) ** days_left``, ``F`` the share of the past window days whose
+  peak stayed below the price, ``days_left`` the window days left in the month; until
+  ``MIN_PEAK_DAYS`` days have passed, the position weight :func:`record_weight`). The trigger only
+  counts on the day-ahead 4CP
   alert days of the site's forecast rule (``four_cp_forecast``, published with the day-ahead
   prices; every window is an alert when there is no day-ahead file). The LP weighs shedding load
   now against that expected charge; no 4CP cost is planned for later periods.
@@ -65,6 +68,7 @@ from drakewell.dispatch.types import (
     FloatArray,
     IntArray,
 )
+from drakewell.inputs.grid import FOUR_CP_MONTHS
 from drakewell.inputs.prices import CENTRAL
 
 Progress = Callable[[int, int], None]  # (intervals done, total)
@@ -370,6 +374,7 @@ class MpcPlanner:
         local = inputs.interval_start_utc.tz_convert(CENTRAL)
         self.month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
         self.record = record_weight(inputs.interval_start_utc)
+        self.days_left = window_days_left(inputs.interval_start_utc)
         self.fc_m = marginal_price(site, inputs.forecast_usd_per_mwh)
         known = np.maximum.accumulate(inputs.forecast_known_from)
         self.last_known = np.searchsorted(known, np.arange(n), side="right") - 1
@@ -393,6 +398,9 @@ class MpcPlanner:
         self.m_prev = site.mining_it_mw
         self.recent = np.zeros(max(W - 1, 0))
         self.best: dict[int, float] = {}  # month -> highest 4CP-window price of committed intervals
+        self.day_peaks: list[float] = []  # window peaks of the committed window days before peak_day
+        self.peak_day: int | None = None  # the last committed window day (local midnight, ns)
+        self.today_peak = 0.0  # its window peak so far
         self.statuses: dict[str, int] = {}
         self.next_t = 0
         policy._prepare(inputs, starts)
@@ -406,10 +414,24 @@ class MpcPlanner:
             trigger = trigger_grade(
                 float(inputs.price_usd_per_mwh[t]), self.best.get(int(self.month[t])), policy.trigger_ratio
             )
-        cost = inputs.site.four_cp_rate_usd_per_mw * trigger * self.record[t]
         if policy.gate_with_alerts and not inputs.four_cp_forecast[t]:
             return 0.0
-        return float(cost)
+        if trigger == 0.0:
+            return 0.0
+        chance = peak_chance(
+            float(inputs.price_usd_per_mwh[t]),
+            self.past_peaks(t),
+            int(self.days_left[t]),
+            float(self.record[t]),
+        )
+        return float(inputs.site.four_cp_rate_usd_per_mw * trigger * chance)
+
+    def past_peaks(self, t: int) -> FloatArray:
+        """The window peaks of the committed window days before ``t``'s day, sorted."""
+        peaks = self.day_peaks
+        if self.peak_day is not None and self.peak_day != int(self.local_day[t]):
+            peaks = [*peaks, self.today_peak]
+        return np.sort(np.asarray(peaks, dtype=np.float64))
 
     def decide(self, t: int) -> StepDecision:
         """The decision for interval ``t`` (``t`` is the next interval to commit); no state changes."""
@@ -573,6 +595,13 @@ class MpcPlanner:
             month = int(self.month[t])
             prior = self.best.get(month)
             self.best[month] = price if prior is None else max(prior, price)
+            day = int(self.local_day[t])
+            if day != self.peak_day:
+                if self.peak_day is not None:
+                    self.day_peaks.append(self.today_peak)
+                self.peak_day, self.today_peak = day, price
+            else:
+                self.today_peak = max(self.today_peak, price)
         self.next_t = t + 1
 
 
@@ -584,6 +613,34 @@ def trigger_grade(price: float, prior: float | None, ratio: float) -> float:
     if price >= ratio * prior:
         return min((price / prior - ratio) / (1.0 - ratio), 1.0) if ratio < 1 else 1.0
     return 0.0
+
+
+MIN_PEAK_DAYS = 10  # past window days before peak_chance trusts their peaks over the position weight
+
+
+def peak_chance(price: float, past_peaks: FloatArray, days_left: int, position: float) -> float:
+    """The chance that a running 4CP peak at ``price`` stays its month's peak: that none of the
+    ``days_left`` window days left in the month beats it, each day's peak drawn like the past window
+    days' peaks (``past_peaks``, sorted): ``F(price) ** days_left`` with ``F`` the share of past
+    peaks below ``price``. With fewer than ``MIN_PEAK_DAYS`` past days, ``position`` (the
+    :func:`record_weight` of the interval). The rest of the current day is not counted."""
+    if len(past_peaks) < MIN_PEAK_DAYS:
+        return position
+    below = int(np.searchsorted(past_peaks, price, side="left")) / len(past_peaks)
+    return float(below**days_left)
+
+
+def window_days_left(index: pd.DatetimeIndex) -> IntArray:
+    """For each interval, the 4CP window days (weekdays of the 4CP months) left in its calendar month
+    after its own day, Central Time; 0 outside the 4CP months."""
+    local = index.tz_convert(CENTRAL)
+    day = local.tz_localize(None).normalize().to_numpy().astype("datetime64[D]")
+    next_month = (
+        (local.tz_localize(None).to_period("M") + 1).to_timestamp().to_numpy().astype("datetime64[D]")
+    )
+    left = np.busday_count(day + np.timedelta64(1, "D"), next_month)
+    in_season = np.asarray(local.month.isin(list(FOUR_CP_MONTHS)))
+    return np.where(in_season, left, 0).astype(np.int64)
 
 
 def record_weight(index: pd.DatetimeIndex) -> FloatArray:

@@ -24,8 +24,9 @@ Two decisions use the quantile forecast of :mod:`drakewell.dispatch.forecast` (s
    :math:`\bar m_i` the mining IT MW the connection leaves beside the AI load ``mpc`` plans for ``i``.
    :math:`\lambda_{si}` is the 4CP charge per facility MW the interval LP will price at ``i`` if
    scenario ``s`` comes true: the 4CP rate × the trigger grade of :math:`\pi_{si}` against the
-   month's window peak known at the commitment × the record weight (see ``mpc``), on the alert days
-   published by then (an unpublished day counts as an alert); zero outside the 4CP windows. A
+   month's window peak known at the commitment × the chance that a peak at :math:`\pi_{si}` stands
+   (``peak_chance``, judged by the window peaks of the days before the commitment; see ``mpc``), on
+   the alert days published by then (an unpublished day counts as an alert); zero outside the 4CP windows. A
    triggered 4CP window shuts the miners that carry the reserve, so the commitment prices that
    shortfall too.
    Scenarios are comonotone (scenario ``s`` is level :math:`\tau_s` in every interval): the ramp is
@@ -59,7 +60,15 @@ import numpy as np
 from drakewell.dispatch.forecast import ForecastConfig, forecast_at, rolling_forecast
 from drakewell.dispatch.inputs import four_cp_window
 from drakewell.dispatch.model import DispatchResult, map_status, marginal_price, new_highs
-from drakewell.dispatch.policies import DEFAULT_GRID, MpcPolicy, record_weight, register, trigger_grade
+from drakewell.dispatch.policies import (
+    DEFAULT_GRID,
+    MpcPolicy,
+    peak_chance,
+    record_weight,
+    register,
+    trigger_grade,
+    window_days_left,
+)
 from drakewell.dispatch.types import DispatchInputs, DispatchSite, FloatArray, IntArray, SolveStatus
 from drakewell.inputs.prices import CENTRAL
 
@@ -151,8 +160,15 @@ class _CommitLP:
         self.h = new_highs()
         self.window = four_cp_window(inputs.interval_start_utc)
         self.record = record_weight(inputs.interval_start_utc)
+        self.days_left = window_days_left(inputs.interval_start_utc)
         local = inputs.interval_start_utc.tz_convert(CENTRAL)
         self.month = np.asarray(local.year * 12 + local.month, dtype=np.int64)
+        self.local_day = np.asarray(local.normalize().asi8)
+        days = self.local_day[self.window]
+        self.peak_days = np.unique(days)  # window days in order, and each one's window peak
+        self.day_peak = np.asarray(
+            [inputs.price_usd_per_mwh[self.window][days == d].max() for d in self.peak_days], dtype=np.float64
+        )
 
     def four_cp_cost(self, t: int, u: IntArray, price_usd_per_mwh: FloatArray) -> FloatArray:
         """Expected 4CP charge (USD per facility MW) of drawing power at each ``u`` in each scenario
@@ -165,6 +181,8 @@ class _CommitLP:
         if rate <= 0:
             return out
         seen = np.flatnonzero(self.window[:t])
+        # the window peaks of the days before t's day: what a peak's chance of standing is judged by
+        past = np.sort(self.day_peak[self.peak_days < self.local_day[t]])
         for i in np.flatnonzero(self.window[u]):
             ui = int(u[i])
             published = inputs.forecast_known_from[ui] <= t
@@ -172,8 +190,12 @@ class _CommitLP:
                 continue
             same = seen[self.month[seen] == self.month[ui]]
             prior = float(inputs.price_usd_per_mwh[same].max()) if len(same) else None
-            grade = [trigger_grade(float(p), prior, self.trigger_ratio) for p in price_usd_per_mwh[i]]
-            out[i] = rate * np.asarray(grade) * self.record[ui]
+            out[i] = [
+                rate
+                * trigger_grade(float(p), prior, self.trigger_ratio)
+                * peak_chance(float(p), past, int(self.days_left[ui]), float(self.record[ui]))
+                for p in price_usd_per_mwh[i]
+            ]
         return out
 
     def solve(

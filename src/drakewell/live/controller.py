@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
-from drakewell.core.fields import as_float, as_int, as_optional_float, as_str, json_object
+from drakewell.core.fields import as_float, as_int, as_optional_float, as_str, json_list, json_object
 from drakewell.core.jsontypes import JsonMapping, JsonObject, JsonValue
 from drakewell.dispatch.policies import MpcPlanner, MpcPolicy, StepDecision
 from drakewell.dispatch.types import DispatchInputs
@@ -289,18 +289,26 @@ class Controller:
 
     def carried(self) -> JsonObject:
         """What the next horizon of a live run starts from (journalled with ``end``): the last mining
-        level, the mining held off (minimum off time) and the 4CP running peaks per month."""
+        level, the mining held off (minimum off time), the 4CP running peaks per month and the window
+        peaks of past days (what a running peak's chance of standing is judged by)."""
         p = self.planner
         return {
             "m_prev": float(p.m_prev),
             "recent": [float(x) for x in p.recent],
             "best": {str(month): float(price) for month, price in p.best.items()},
+            "day_peaks": [float(x) for x in p.day_peaks],
+            "peak_day": p.peak_day,
+            "today_peak": float(p.today_peak),
         }
 
     def _take_carry(self, carry: JsonMapping) -> None:
         q = self.planner
         q.m_prev = as_float(carry["m_prev"])
         q.best = {int(month): as_float(price) for month, price in json_object(carry["best"]).items()}
+        if "day_peaks" in carry:  # journals written before peaks were carried start without them
+            q.day_peaks = [as_float(x) for x in json_list(carry["day_peaks"])]
+            q.peak_day = None if carry["peak_day"] is None else as_int(carry["peak_day"])
+            q.today_peak = as_float(carry["today_peak"])
         recent = np.asarray(carry["recent"], dtype=float)
         if len(recent) == len(q.recent):  # the same minimum off time
             q.recent = recent
