@@ -9,11 +9,11 @@ Per interval ``t`` of ``h`` hours (a window ``[t, t + h)``, which must not strad
 
 - **GPU work.** ``E_ai = (inference + training + spot MW) · h · 10⁶`` Wh. The ``gpus_busy`` GPUs
   (capped at the fleet's) are packed onto nodes in order: first each active lease's GPUs (leases
-  in id order, each a :class:`~drakewell.metering.ingest.LeaseTerms` on the fleet's GPU asset), then
-  unleased work. A node carrying ``g``
-  busy GPUs of one lease signs a reading with ``gpuSeconds = g · Δt``, ``energyWh = E_ai · g /
-  gpus_busy`` and ``tokens = gpuSeconds · tokens_per_gpu_s · inference share``; a node serving
-  several leases signs one reading per lease.
+  in id order, each a :class:`~drakewell.metering.ingest.LeaseTerms` on the fleet's GPU asset),
+  then unleased work. A node carrying ``g`` busy GPUs of one lease signs a reading with
+  ``gpuSeconds = g · Δt``, ``energyWh = E_ai · g / gpus_busy`` and
+  ``tokens = gpuSeconds · tokens_per_gpu_s · inference share``; a node serving several leases
+  signs one reading per lease.
 - **Mining.** ``E_btc = mining MW · h · 10⁶`` Wh spread over ASIC nodes in order (``units · W``
   each, fractional last node); ``hashesTh = E · 3600 · TH/s ÷ W`` times the node's efficiency.
 - **Noise.** Each node's meter has a fixed calibration error ``~ N(0, meter_bias)`` and each
